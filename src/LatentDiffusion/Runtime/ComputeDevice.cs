@@ -1,0 +1,44 @@
+using TorchSharp;
+
+namespace LatentDiffusion.Runtime;
+
+/// <summary>Where tensor work runs.</summary>
+public enum ComputeDevice
+{
+    /// <summary>CUDA when a CUDA runtime is referenced and a GPU is present, otherwise CPU.</summary>
+    Auto,
+    /// <summary>The CPU (TorchSharp-cpu).</summary>
+    Cpu,
+    /// <summary>An NVIDIA GPU; needs the TorchSharp-cuda-linux package and a driver.</summary>
+    Cuda,
+}
+
+/// <summary>Turns a <see cref="ComputeDevice"/> choice into a TorchSharp device.</summary>
+public static class DeviceSelector
+{
+    /// <summary>Resolves <paramref name="choice"/>; asking for CUDA where it is unavailable throws and says what to reference.</summary>
+    public static torch.Device Resolve(ComputeDevice choice)
+    {
+        TorchNativeLoader.EnsureLoaded();
+        return choice switch
+        {
+            ComputeDevice.Cpu => torch.CPU,
+            ComputeDevice.Auto => torch.cuda.is_available() ? torch.CUDA : torch.CPU,
+            ComputeDevice.Cuda when torch.cuda.is_available() => torch.CUDA,
+            ComputeDevice.Cuda => throw new InvalidOperationException(
+                "CUDA was requested but is not available. Reference the TorchSharp-cuda-linux package instead of " +
+                "TorchSharp-cpu (in this repository: build with -p:LatentDiffusionCuda=true), and run on a machine " +
+                "with an NVIDIA GPU and driver; or choose ComputeDevice.Cpu or ComputeDevice.Auto."),
+            _ => throw new ArgumentOutOfRangeException(nameof(choice), choice, "Expected Auto, Cpu or Cuda."),
+        };
+    }
+
+    /// <summary>Parses "cpu", "cuda" or "auto" (case-insensitive).</summary>
+    public static ComputeDevice Parse(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "cpu" => ComputeDevice.Cpu,
+        "cuda" or "gpu" => ComputeDevice.Cuda,
+        "auto" => ComputeDevice.Auto,
+        _ => throw new ArgumentException($"Unknown device '{text}': expected cpu, cuda or auto.", nameof(text)),
+    };
+}
