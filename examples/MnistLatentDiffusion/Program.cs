@@ -1,5 +1,49 @@
-using LatentDiffusion.Runtime;
-using TorchSharp;
-var d = DeviceSelector.Resolve(ComputeDevice.Cpu);
-using var x = torch.randn(3, 3);
-Console.WriteLine($"{TorchNativeLoader.Outcome} {x.sum().item<float>()}");
+using System.CommandLine;
+using LatentDiffusion.Training;
+using Microsoft.Extensions.Logging;
+using MnistLatentDiffusion;
+using Spectre.Console;
+
+var preset = new Option<string>("--preset") { Description = "quick (a smoke run of a few minutes), default (<= 30 min on 2 cores) or full", DefaultValueFactory = _ => "default" };
+var output = new Option<string?>("--out") { Description = "Output folder (default artifacts/<preset>)" };
+var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "cpu" };
+var seed = new Option<int>("--seed") { Description = "Seed of every random choice", DefaultValueFactory = _ => 1 };
+var verbose = new Option<bool>("--verbose") { Description = "Debug logging (and plain log lines instead of progress bars)" };
+
+var root = new RootCommand("LatentDiffusion for ML.NET: train a latent diffusion model on MNIST, generate digits, score them with FID.")
+{
+    preset, output, device, seed, verbose,
+};
+root.SetAction((parse, token) => Commands.RunAsync(parse.GetValue(preset)!, parse.GetValue(output), parse.GetValue(device)!, parse.GetValue(seed), parse.GetValue(verbose), token));
+
+var train = new Command("train", "Same as the bare run: train every model, evaluate, write the model zip, pictures and report.") { preset, output, device, seed, verbose };
+train.SetAction((parse, token) => Commands.RunAsync(parse.GetValue(preset)!, parse.GetValue(output), parse.GetValue(device)!, parse.GetValue(seed), parse.GetValue(verbose), token));
+root.Subcommands.Add(train);
+
+var model = new Option<string>("--model") { Description = "A saved model zip (from a run's output folder)", Required = true };
+var count = new Option<int>("--count") { Description = "How many images", DefaultValueFactory = _ => 100 };
+var labels = new Option<string>("--labels") { Description = "Comma-separated digits to cycle through, or 'none' for unconditional", DefaultValueFactory = _ => "0,1,2,3,4,5,6,7,8,9" };
+var sampler = new Option<string>("--sampler") { Description = "ddim or ddpm", DefaultValueFactory = _ => "ddim" };
+var steps = new Option<int>("--steps") { Description = "Denoising steps", DefaultValueFactory = _ => 50 };
+var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (0 = unconditional, 1 = conditional)", DefaultValueFactory = _ => 1.0 };
+var png = new Option<string>("--png") { Description = "Output PNG grid", DefaultValueFactory = _ => "generated.png" };
+var generate = new Command("generate", "Generate digits from a saved model into a PNG grid.") { model, count, labels, sampler, steps, guidance, png, seed, verbose };
+generate.SetAction((parse, token) => Task.FromResult(Commands.Generate(parse.GetValue(model)!, parse.GetValue(count), parse.GetValue(labels)!, parse.GetValue(sampler)!,
+    parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(png)!, parse.GetValue(seed), token)));
+root.Subcommands.Add(generate);
+
+var classifier = new Option<string>("--classifier") { Description = "The classifier zip written by a run", DefaultValueFactory = _ => "artifacts/default/classifier.zip" };
+var folder = new Option<string?>("--folder") { Description = "A folder of PNG digits to score" };
+var evalModel = new Option<string?>("--model") { Description = "A saved model zip to score (generates --count class-balanced samples)" };
+var evaluate = new Command("evaluate", "FID (and KID, precision/recall, accuracy, entropy) of a folder of PNGs or a saved model against the MNIST test split.")
+    { classifier, folder, evalModel, count, steps, guidance, seed };
+evaluate.SetAction((parse, token) => Task.FromResult(Commands.Evaluate(parse.GetValue(classifier)!, parse.GetValue(folder), parse.GetValue(evalModel), parse.GetValue(count),
+    parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(seed), token)));
+root.Subcommands.Add(evaluate);
+
+var benchOut = new Option<string>("--out") { Description = "Folder whose report.json receives the figures", DefaultValueFactory = _ => "artifacts/default" };
+var bench = new Command("bench", "Throughput benchmarks: training and generation speed, achieved GFLOP/s, peak memory; merged into report.json.") { model, benchOut, seed };
+bench.SetAction((parse, token) => Task.FromResult(Commands.Bench(parse.GetValue(model)!, parse.GetValue(benchOut)!, parse.GetValue(seed), token)));
+root.Subcommands.Add(bench);
+
+return await root.Parse(args).InvokeAsync();

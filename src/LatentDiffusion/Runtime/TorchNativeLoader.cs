@@ -35,7 +35,11 @@ public static class TorchNativeLoader
     /// <summary>What the loader did: "not needed", "original loaded", or the path of the patched copy in use.</summary>
     public static string Outcome { get { EnsureLoaded(throwOnFailure: false); return _outcome; } }
 
+    // A library module initializer is exactly what CA2255 warns about, and exactly what is wanted here: consumers
+    // of the package must get a loadable TorchSharp before their first tensor call without writing any set-up code.
+#pragma warning disable CA2255
     [ModuleInitializer]
+#pragma warning restore CA2255
     internal static void OnModuleLoad() => EnsureLoaded(throwOnFailure: false);
 
     /// <summary>Prepares TorchSharp's native library; call before the first TorchSharp call in a process.

@@ -1,0 +1,185 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using LatentDiffusion.Data;
+using LatentDiffusion.Diffusion;
+using LatentDiffusion.MLNet;
+using LatentDiffusion.Training;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Spectre.Console;
+
+namespace MnistLatentDiffusion;
+
+internal static class Commands
+{
+    private static ILoggerFactory Logging(bool verbose, bool quiet) => LoggerFactory.Create(b =>
+    {
+        b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        b.SetMinimumLevel(verbose ? LogLevel.Debug : quiet ? LogLevel.Warning : LogLevel.Information);
+    });
+
+    public static async Task<int> RunAsync(string preset, string? output, string device, int seed, bool verbose, CancellationToken token)
+    {
+        var settings = RunSettings.For(preset) with { Seed = seed, Device = device };
+        string directory = output ?? Path.Combine("artifacts", preset);
+        // Progress bars need a terminal; in logs (CI, redirected output) plain lines read better.
+        bool bars = !verbose && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+        using var logging = Logging(verbose, quiet: bars);
+        var logger = logging.CreateLogger("MnistLatentDiffusion");
+        try
+        {
+            JsonObject report;
+            if (bars)
+            {
+                report = await AnsiConsole.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                    .StartAsync(async ctx =>
+                    {
+                        var tasks = new Dictionary<string, ProgressTask>();
+                        var progress = new Progress<TrainingProgress>(p =>
+                        {
+                            if (!tasks.TryGetValue(p.Model, out var task)) tasks[p.Model] = task = ctx.AddTask(p.Model, maxValue: p.TotalSteps);
+                            task.Value = p.Step;
+                            task.Description = $"{p.Model} epoch {p.Epoch} loss {p.Loss:F4}";
+                        });
+                        return await new MainJob(settings, directory, logger, progress).RunAsync(token);
+                    });
+            }
+            else report = await new MainJob(settings, directory, logger).RunAsync(token);
+            Console.WriteLine(Report.Markdown(report));
+            Console.WriteLine($"Wrote {Path.GetFullPath(directory)}");
+            return 0;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("Cancelled; files already written are complete, nothing was half-written.");
+            return 130;
+        }
+    }
+
+    private static MLContext Context()
+    {
+        var ml = new MLContext(1);
+        ml.ComponentCatalog.RegisterLatentDiffusion();
+        return ml;
+    }
+
+    private static DigitGeneratorTransformer LoadGenerator(MLContext ml, string path)
+    {
+        var loaded = ml.Model.Load(path, out _);
+        return (loaded as IEnumerable<ITransformer>)?.OfType<DigitGeneratorTransformer>().LastOrDefault()
+            ?? loaded as DigitGeneratorTransformer
+            ?? throw new InvalidDataException($"{path} holds no DigitGeneratorTransformer.");
+    }
+
+    public static int Generate(string modelPath, int count, string labelText, string samplerName, int steps, double guidance, string png, int seed, CancellationToken token)
+    {
+        var ml = Context();
+        var sampling = new SamplingOptions
+        {
+            Sampler = samplerName.ToLowerInvariant() switch { "ddim" => SamplerKind.Ddim, "ddpm" => SamplerKind.Ddpm, _ => throw new ArgumentException($"Unknown sampler '{samplerName}': expected ddim or ddpm.") },
+            Steps = steps, GuidanceScale = guidance,
+        };
+        var generator = LoadGenerator(ml, modelPath).WithSampling(sampling);
+        int[] cycle = labelText.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? [-1] : labelText.Split(',').Select(s => int.Parse(s.Trim())).ToArray();
+        var labels = Enumerable.Range(0, count).Select(i => cycle[i % cycle.Length]).ToArray();
+        var clock = Stopwatch.StartNew();
+        var images = generator.Generate(labels, Enumerable.Range(0, count).Select(i => (long)seed * 1_000_003 + i).ToArray());
+        token.ThrowIfCancellationRequested();
+        Pictures.SaveGrid(png, Enumerable.Range(0, count).Select(i => images[(i * 784)..((i + 1) * 784)]).ToList(), Math.Min(10, count), 28);
+        Console.WriteLine($"{count} images in {clock.Elapsed.TotalSeconds:F1} s -> {Path.GetFullPath(png)}");
+        return 0;
+    }
+
+    public static int Evaluate(string classifierPath, string? folder, string? modelPath, int count, int steps, double guidance, int seed, CancellationToken token)
+    {
+        var ml = Context();
+        var classifier = (FidEvaluatorTransformer)ml.Model.Load(classifierPath, out _);
+        IDataView generated;
+        string column;
+        string? labelColumn = null;
+        if (folder is not null)
+        {
+            // Standard ML.NET image loading: any size of PNG becomes 28x28 grayscale floats in [0,1].
+            var files = ml.Data.LoadFromEnumerable(Directory.EnumerateFiles(folder, "*.png").Select(f => new ImagePath { Path = f }));
+            generated = ml.Transforms.LoadImages("Picture", folder, nameof(ImagePath.Path))
+                .Append(ml.Transforms.ResizeImages("Picture", 28, 28))
+                .Append(ml.Transforms.ConvertToGrayscale("Picture"))
+                .Append(ml.Transforms.ExtractPixels("Image", "Picture", scaleImage: 1f / 255, colorsToExtract: Microsoft.ML.Transforms.Image.ImagePixelExtractingEstimator.ColorBits.Blue))
+                .Fit(files).Transform(files);
+            column = "Image";
+        }
+        else if (modelPath is not null)
+        {
+            var generator = LoadGenerator(ml, modelPath).WithSampling(new SamplingOptions { Steps = steps, GuidanceScale = guidance });
+            var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, count).Select(i => new GenerationRequest { Label = i % 10, Seed = (long)seed * 1_000_003 + i }));
+            generated = generator.Transform(requests);
+            column = generator.OutputColumnName;
+            labelColumn = "Label";
+        }
+        else throw new ArgumentException("Give --folder or --model.");
+        var metrics = classifier.Evaluate(classifier.ComputeFeatures(generated, column, labelColumn),
+            classifier.ComputeFeatures(ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Test), Math.Max(count, 2))));
+        Console.WriteLine(metrics);
+        return 0;
+    }
+
+    public static int Bench(string modelPath, string outDirectory, int seed, CancellationToken token)
+    {
+        var ml = Context();
+        var generator = LoadGenerator(ml, modelPath);
+        var results = new JsonArray();
+        double best50 = 0;
+        foreach (int steps in new[] { 10, 20, 50 })
+            foreach (int batch in new[] { 1, 256 })
+            {
+                token.ThrowIfCancellationRequested();
+                int n = batch == 1 ? 8 : 512;
+                var g = generator.WithSampling(new SamplingOptions { Steps = steps, BatchSize = batch });
+                g.Generate([0], [0]);
+                var clock = Stopwatch.StartNew();
+                g.Generate(Enumerable.Range(0, n).Select(i => i % 10).ToArray(), Enumerable.Range(0, n).Select(i => (long)seed + i).ToArray());
+                double rate = n / clock.Elapsed.TotalSeconds;
+                double gflops = rate * steps * generator.DenoiserFlops / 1e9;
+                if (steps == 50 && batch == 256) best50 = rate;
+                Console.WriteLine($"DDIM {steps,2} steps, batch {batch,3}: {rate,8:F1} decoded images/s, denoiser {gflops:F1} GFLOP/s");
+                results.Add(new JsonObject { ["steps"] = steps, ["batchSize"] = batch, ["imagesPerSecond"] = rate, ["denoiserGflops"] = gflops });
+            }
+        string reportPath = Path.Combine(outDirectory, "report.json");
+        var report = File.Exists(reportPath) ? JsonNode.Parse(File.ReadAllText(reportPath))!.AsObject() : new JsonObject();
+        report["bench"] = new JsonObject
+        {
+            ["generation"] = results,
+            ["denoiserForwardFlops"] = generator.DenoiserFlops,
+            ["cpuPeakGflops"] = CpuPeakGflops(),
+            ["peakWorkingSetMegabytes"] = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0,
+        };
+        var throughput = report["throughput"] as JsonObject ?? new JsonObject();
+        throughput["generationImagesPerSecondBench"] = best50;
+        report["throughput"] = throughput;
+        Directory.CreateDirectory(outDirectory);
+        if (report.ContainsKey("fid")) Report.Write(outDirectory, report);
+        else LatentDiffusion.IO.AtomicFile.WriteAllText(reportPath, report.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"CPU peak (AVX-512 FMA, {Environment.ProcessorCount} cores, nominal clock): {CpuPeakGflops():F0} GFLOP/s; merged into {reportPath}");
+        return 0;
+    }
+
+    /// <summary>Nominal fp32 peak: cores x 2 FMA units x 16 lanes x 2 flops x clock (from /proc/cpuinfo, else 2.5 GHz).</summary>
+    private static double CpuPeakGflops()
+    {
+        double ghz = 2.5;
+        try
+        {
+            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("cpu MHz"));
+            if (line is not null) ghz = double.Parse(line.Split(':')[1].Trim(), System.Globalization.CultureInfo.InvariantCulture) / 1000;
+        }
+        catch (IOException) { }
+        return Environment.ProcessorCount * 2 * 16 * 2 * ghz;
+    }
+
+    private sealed class ImagePath
+    {
+        public string Path { get; set; } = "";
+    }
+}

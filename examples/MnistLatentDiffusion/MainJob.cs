@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LatentDiffusion.Data;
+using LatentDiffusion.Diffusion;
+using LatentDiffusion.IO;
+using LatentDiffusion.MLNet;
+using LatentDiffusion.Runtime;
+using LatentDiffusion.Training;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MnistLatentDiffusion;
+
+/// <summary>The end-to-end run: classifier, VAE, diffusion, 10k samples, evaluation, pictures, report.</summary>
+public sealed class MainJob(RunSettings settings, string outputDirectory, ILogger logger, IProgress<TrainingProgress>? progress = null)
+{
+    private const int Classes = 10;
+
+    public async Task<JsonObject> RunAsync(CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        var total = Stopwatch.StartNew();
+        Directory.CreateDirectory(outputDirectory);
+        var ml = new MLContext(settings.Seed);
+        var device = DeviceSelector.Parse(settings.Device);
+        var train = ml.Data.LoadMnist(MnistSplit.Train);
+        var test = ml.Data.LoadMnist(MnistSplit.Test);
+        if (settings.TrainRows > 0) train = ml.Data.TakeRows(train, settings.TrainRows);
+        int n = settings.Samples;
+
+        // 1. The FID instrument.
+        var clock = Stopwatch.StartNew();
+        var classifier = ml.Transforms.FidEvaluator(new FidEvaluatorOptions
+        {
+            Epochs = settings.ClassifierEpochs, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken,
+        }).Fit(train);
+        double classifierSeconds = clock.Elapsed.TotalSeconds;
+        var testFeatures = classifier.ComputeFeatures(ml.Data.TakeRows(test, n), labelColumn: "Label");
+        double testAccuracy = classifier.ComputeFeatures(test, labelColumn: "Label").Accuracy!.Value;
+        logger.LogInformation("Classifier: test accuracy {Accuracy:P2} ({Seconds:F0} s)", testAccuracy, classifierSeconds);
+        AtomicFile.Write(Path.Combine(outputDirectory, "classifier.zip"), s => ml.Model.Save(classifier, train.Schema, s));
+
+        // 2. VAE -> latent diffusion -> generator, as one .Append chain fitted on the training split.
+        var sampling = new SamplingOptions { Sampler = SamplerKind.Ddim, Steps = settings.SamplingSteps, GuidanceScale = settings.GuidanceScale };
+        var pipeline = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
+            {
+                Epochs = settings.VaeEpochs, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken,
+            })
+            .Append(ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
+            {
+                Epochs = settings.DiffusionEpochs, Width = settings.DiffusionWidth, Seed = settings.Seed, Device = device, Sampling = sampling,
+                Logger = logger, Progress = progress, CancellationToken = cancellationToken,
+            }))
+            .Append(ml.Transforms.GenerateDigits(new DigitGeneratorOptions { Sampling = sampling, Seed = settings.Seed }));
+        clock.Restart();
+        var model = pipeline.Fit(train);
+        double chainSeconds = clock.Elapsed.TotalSeconds;
+        var vae = model.OfType<VaeEncoderTransformer>().Single();
+        var diffusion = model.OfType<LatentDiffusionTransformer>().Single();
+        var generator = model.LastTransformer;
+        AtomicFile.Write(Path.Combine(outputDirectory, "model.zip"), s => ml.Model.Save(model, train.Schema, s));
+        double reconstructionMse = vae.ReconstructionMse(test);
+        logger.LogInformation("VAE: test reconstruction MSE {Mse:F5}", reconstructionMse);
+
+        // 3. 10k class-balanced conditional samples through the generator's IDataView path.
+        var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = i % Classes, Seed = 1_000_000 + i }));
+        clock.Restart();
+        var generated = generator.Transform(requests);
+        var generatedFeatures = classifier.ComputeFeatures(generated, "GeneratedImage", "Label");
+        double samplingSeconds = clock.Elapsed.TotalSeconds;
+        double imagesPerSecond = n / samplingSeconds;
+        var diffusionMetrics = classifier.Evaluate(generatedFeatures, testFeatures);
+        logger.LogInformation("Diffusion: FID {Fid:F3}, accuracy {Accuracy:P2}, {Rate:F0} images/s", diffusionMetrics.Fid, diffusionMetrics.ConditionalAccuracy, imagesPerSecond);
+
+        // Unconditional samples (guidance 0 = the null-label path): do all ten digits come out?
+        var unconditional = generator.WithSampling(new SamplingOptions { Steps = settings.SamplingSteps, GuidanceScale = 0 });
+        var unconditionalRequests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = -1, Seed = 2_000_000 + i }));
+        var unconditionalMetrics = classifier.Evaluate(classifier.ComputeFeatures(unconditional.Transform(unconditionalRequests), "GeneratedImage"), testFeatures);
+        logger.LogInformation("Unconditional: FID {Fid:F3}, label entropy {Entropy:F3} (ln 10 = 2.303)", unconditionalMetrics.Fid, unconditionalMetrics.LabelEntropy);
+
+        // 4. The seed's other rows: validation, random, VAE prior samples.
+        var trainFeatures = classifier.ComputeFeatures(ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), n));
+        var validationMetrics = classifier.Evaluate(testFeatures, trainFeatures);
+        var randomImages = RandomImages(ml.Data.LoadMnist(MnistSplit.Train), n, settings.Seed);
+        var randomMetrics = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, randomImages)), testFeatures);
+        var vaeMetrics = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, vae.SamplePrior(n, settings.Seed))), testFeatures);
+        logger.LogInformation("FID validation {V:F3}, random {R:F2}, VAE {A:F2}", validationMetrics.Fid, randomMetrics.Fid, vaeMetrics.Fid);
+
+        // 5. Pictures.
+        var grid = new List<float[]>();
+        var gridImages = generator.Generate(Enumerable.Range(0, 100).Select(i => i / 10).ToArray(), Enumerable.Range(0, 100).Select(i => 1_000_000L + i).ToArray());
+        for (int i = 0; i < 100; i++) grid.Add(gridImages[(i * 784)..((i + 1) * 784)]);
+        Pictures.SaveGrid(Path.Combine(outputDirectory, "samples.png"), grid, 10, 28);
+        SaveProgression(generator, Path.Combine(outputDirectory, "progression.png"));
+        Pictures.SaveLossCurves(Path.Combine(outputDirectory, "loss.png"),
+            [("classifier", classifier.History), ("VAE", vae.History), ("diffusion", diffusion.History)]);
+
+        var report = new JsonObject
+        {
+            ["preset"] = settings.Preset,
+            ["seed"] = settings.Seed,
+            ["device"] = settings.Device,
+            ["samples"] = n,
+            ["trainRows"] = settings.TrainRows > 0 ? settings.TrainRows : 60000,
+            ["sampler"] = new JsonObject { ["name"] = "ddim", ["steps"] = settings.SamplingSteps, ["guidanceScale"] = settings.GuidanceScale },
+            ["classifier"] = new JsonObject { ["testAccuracy"] = testAccuracy, ["epochs"] = settings.ClassifierEpochs },
+            ["vae"] = new JsonObject { ["reconstructionMse"] = reconstructionMse, ["epochs"] = settings.VaeEpochs },
+            ["diffusionModel"] = new JsonObject { ["epochs"] = settings.DiffusionEpochs, ["width"] = settings.DiffusionWidth },
+            ["fid"] = new JsonObject
+            {
+                ["validation"] = validationMetrics.Fid, ["random"] = randomMetrics.Fid, ["vae"] = vaeMetrics.Fid,
+                ["diffusion"] = diffusionMetrics.Fid, ["diffusionUnconditional"] = unconditionalMetrics.Fid,
+            },
+            ["kid"] = new JsonObject { ["diffusion"] = diffusionMetrics.KidMean, ["diffusionStd"] = diffusionMetrics.KidStd, ["vae"] = vaeMetrics.KidMean, ["random"] = randomMetrics.KidMean },
+            ["precisionRecall"] = new JsonObject { ["precision"] = diffusionMetrics.Precision, ["recall"] = diffusionMetrics.Recall },
+            ["conditional"] = new JsonObject { ["accuracy"] = diffusionMetrics.ConditionalAccuracy },
+            ["unconditional"] = new JsonObject { ["labelEntropy"] = unconditionalMetrics.LabelEntropy, ["maxEntropy"] = Math.Log(Classes) },
+            ["timings"] = new JsonObject
+            {
+                ["classifierSeconds"] = classifierSeconds, ["vaeSeconds"] = vae.History.TotalSeconds, ["diffusionSeconds"] = diffusion.History.TotalSeconds,
+                ["chainFitSeconds"] = chainSeconds, ["samplingSeconds"] = samplingSeconds, ["totalSeconds"] = total.Elapsed.TotalSeconds,
+            },
+            ["throughput"] = new JsonObject
+            {
+                ["generationImagesPerSecond"] = imagesPerSecond, ["diffusionTrainSamplesPerSecond"] = diffusion.History.SamplesPerSecond,
+                ["vaeTrainSamplesPerSecond"] = vae.History.SamplesPerSecond, ["classifierTrainSamplesPerSecond"] = classifier.History.SamplesPerSecond,
+            },
+            ["peakWorkingSetMegabytes"] = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0,
+        };
+        Report.Write(outputDirectory, report);
+        return report;
+    }
+
+    private static void SaveProgression(DigitGeneratorTransformer generator, string path)
+    {
+        var labels = Enumerable.Range(0, Classes).ToArray();
+        var seeds = labels.Select(l => 3_000_000L + l).ToArray();
+        var trajectory = generator.Trajectory(labels, seeds);
+        int columns = Math.Min(10, trajectory.Length);
+        var picks = Enumerable.Range(0, columns).Select(c => (int)Math.Round((double)c * (trajectory.Length - 1) / Math.Max(1, columns - 1))).ToArray();
+        var cells = new List<float[]>();
+        foreach (var label in labels)
+            foreach (var step in picks)
+                cells.Add(trajectory[step][(label * 784)..((label + 1) * 784)]);
+        Pictures.SaveGrid(path, cells, columns, 28);
+    }
+
+    /// <summary>Gaussian noise with the training set's per-pixel mean and standard deviation (the seed's "Random" row).</summary>
+    private static float[] RandomImages(IDataView train, int count, int seed)
+    {
+        var mean = new double[784];
+        var sq = new double[784];
+        long rows = 0;
+        using (var cursor = train.GetRowCursor([train.Schema["Image"]]))
+        {
+            var getter = cursor.GetGetter<VBuffer<float>>(train.Schema["Image"]);
+            VBuffer<float> v = default;
+            while (cursor.MoveNext())
+            {
+                getter(ref v);
+                var values = v.GetValues();
+                for (int i = 0; i < 784; i++) { mean[i] += values[i]; sq[i] += values[i] * (double)values[i]; }
+                rows++;
+            }
+        }
+        var random = new Random(seed);
+        var result = new float[count * 784];
+        for (int i = 0; i < 784; i++)
+        {
+            mean[i] /= rows;
+            sq[i] = Math.Sqrt(Math.Max(sq[i] / rows - mean[i] * mean[i], 0));
+        }
+        for (int r = 0; r < count; r++)
+            for (int i = 0; i < 784; i++)
+                result[r * 784 + i] = (float)(mean[i] + sq[i] * random.NextGaussian());
+        return result;
+    }
+
+    internal static IDataView ImageView(MLContext ml, float[] images) =>
+        ml.Data.LoadFromEnumerable(Enumerable.Range(0, images.Length / 784).Select(i => new ImageRow { Image = images[(i * 784)..((i + 1) * 784)] }));
+}
+
+/// <summary>A generation request row.</summary>
+public sealed class GenerationRequest
+{
+    public int Label { get; set; }
+    public long Seed { get; set; }
+}
+
+/// <summary>A row holding one 28x28 image.</summary>
+public sealed class ImageRow
+{
+    [VectorType(784)]
+    public float[] Image { get; set; } = [];
+}
+
+internal static class RandomExtensions
+{
+    public static double NextGaussian(this Random random)
+    {
+        double u = 1 - random.NextDouble(), v = random.NextDouble();
+        return Math.Sqrt(-2 * Math.Log(u)) * Math.Cos(2 * Math.PI * v);
+    }
+}

@@ -1,0 +1,29 @@
+namespace MnistLatentDiffusion;
+
+/// <summary>Sizes of one end-to-end run. Presets trade quality for time on a 2-core CPU.</summary>
+public sealed record RunSettings
+{
+    public required string Preset { get; init; }
+    /// <summary>Training rows used (0 = the whole 60,000).</summary>
+    public int TrainRows { get; init; }
+    public int ClassifierEpochs { get; init; } = 3;
+    public int VaeEpochs { get; init; } = 5;
+    public int DiffusionEpochs { get; init; } = 20;
+    public int DiffusionWidth { get; init; } = 48;
+    /// <summary>Generated samples per evaluation (class-balanced; also the reference size for the validation and random rows).</summary>
+    public int Samples { get; init; } = 10_000;
+    public int SamplingSteps { get; init; } = 50;
+    public double GuidanceScale { get; init; } = 1.0;
+    public int Seed { get; init; } = 1;
+    public string Device { get; init; } = "cpu";
+
+    public static RunSettings For(string preset) => preset switch
+    {
+        "quick" => new RunSettings { Preset = "quick", TrainRows = 12_000, ClassifierEpochs = 1, VaeEpochs = 2, DiffusionEpochs = 4, Samples = 1_000 },
+        "default" => new RunSettings { Preset = "default" },
+        "full" => new RunSettings { Preset = "full", ClassifierEpochs = 5, VaeEpochs = 12, DiffusionEpochs = 60, DiffusionWidth = 64 },
+        // The smallest run that still exercises every step; the test suite uses it.
+        "smoke" => new RunSettings { Preset = "smoke", TrainRows = 1_500, ClassifierEpochs = 1, VaeEpochs = 1, DiffusionEpochs = 1, Samples = 200, SamplingSteps = 5, DiffusionWidth = 16 },
+        _ => throw new ArgumentException($"Unknown preset '{preset}': expected quick, default or full."),
+    };
+}

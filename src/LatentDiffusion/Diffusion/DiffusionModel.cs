@@ -1,0 +1,129 @@
+using TorchSharp;
+using LatentDiffusion.MLNet.Persistence;
+using LatentDiffusion.Models;
+using static TorchSharp.torch;
+
+namespace LatentDiffusion.Diffusion;
+
+/// <summary>How to draw samples from a trained diffusion model.</summary>
+public sealed class SamplingOptions
+{
+    /// <summary>The reverse process. Default DDIM.</summary>
+    public SamplerKind Sampler { get; set; } = SamplerKind.Ddim;
+
+    /// <summary>Number of denoising steps, 1..T. Default 50.</summary>
+    public int Steps { get; set; } = 50;
+
+    /// <summary>DDIM stochasticity (0 = deterministic). Default 0.</summary>
+    public double Eta { get; set; }
+
+    /// <summary>DDPM step variance. Default beta-tilde.</summary>
+    public DdpmVariance Variance { get; set; } = DdpmVariance.BetaTilde;
+
+    /// <summary>Classifier-free guidance: 0 = unconditional, 1 = conditional (one network pass per step), above 1 = stronger conditioning (two passes). Default 1.</summary>
+    public double GuidanceScale { get; set; } = 1.0;
+
+    /// <summary>Requests per network batch. Default 256.</summary>
+    public int BatchSize { get; set; } = 256;
+
+    /// <summary>A copy.</summary>
+    public SamplingOptions Clone() => (SamplingOptions)MemberwiseClone();
+
+    internal void Validate(int timesteps)
+    {
+        if (Steps < 1 || Steps > timesteps)
+            throw new ArgumentOutOfRangeException(nameof(Steps), Steps, $"SamplingOptions.Steps must be between 1 and the schedule's {timesteps} timesteps.");
+        if (!double.IsFinite(GuidanceScale) || GuidanceScale < 0)
+            throw new ArgumentOutOfRangeException(nameof(GuidanceScale), GuidanceScale, "SamplingOptions.GuidanceScale must be a finite number >= 0.");
+        if (!double.IsFinite(Eta) || Eta < 0)
+            throw new ArgumentOutOfRangeException(nameof(Eta), Eta, "SamplingOptions.Eta must be a finite number >= 0.");
+        if (BatchSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "SamplingOptions.BatchSize must be at least 1.");
+        if (!Enum.IsDefined(Sampler)) throw new ArgumentOutOfRangeException(nameof(Sampler), Sampler, "Unknown sampler.");
+    }
+
+    internal void Write(BinaryWriter w)
+    {
+        w.Write((int)Sampler); w.Write(Steps); w.Write(Eta); w.Write((int)Variance); w.Write(GuidanceScale); w.Write(BatchSize);
+    }
+
+    internal static SamplingOptions Read(BinaryReader r) => new()
+    {
+        Sampler = (SamplerKind)r.ReadInt32(), Steps = r.ReadInt32(), Eta = r.ReadDouble(), Variance = (DdpmVariance)r.ReadInt32(),
+        GuidanceScale = r.ReadDouble(), BatchSize = r.ReadInt32(),
+    };
+}
+
+/// <summary>A trained denoiser (its EMA weights) with its schedule and objective; samples standardised latents.</summary>
+internal sealed class DiffusionModel
+{
+    private readonly object gate = new();
+
+    public DiffusionModel(DenoisingUnet network, NoiseScheduleKind scheduleKind, int timesteps, DiffusionObjective objective, int[] latentShape, int width, Device device)
+    {
+        Network = network;
+        Schedule = new NoiseSchedule(scheduleKind, timesteps);
+        Objective = objective;
+        LatentShape = latentShape;
+        Width = width;
+        Device = device;
+        network.eval();
+    }
+
+    public DenoisingUnet Network { get; }
+    public NoiseSchedule Schedule { get; }
+    public DiffusionObjective Objective { get; }
+    public int[] LatentShape { get; }
+    public int LatentSize => LatentShape.Aggregate(1, (a, b) => a * b);
+    public int Width { get; }
+    public int Classes => Network.Classes;
+    public Device Device { get; }
+
+    /// <summary>
+    /// Samples one standardised latent per request (label -1 = unconditional). <paramref name="trajectory"/>, when
+    /// given, receives the predicted clean latent after each step ([steps][rows * latentSize]).
+    /// </summary>
+    public float[] Sample(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, SamplingOptions options, List<float[]>? trajectory = null)
+    {
+        options.Validate(Schedule.Timesteps);
+        var sampler = SamplerTimesteps.Create(options.Sampler, Schedule, options.Steps, options.Eta, options.Variance);
+        var sampling = new LatentSampling(Network, Schedule, Objective, LatentShape.Select(d => (long)d).ToArray());
+        lock (gate)
+        {
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            Action<int, Tensor>? onStep = trajectory is null ? null : (_, x0) => trajectory.Add(x0.cpu().flatten().data<float>().ToArray());
+            var latents = sampling.Sample(sampler, labels, seeds, options.GuidanceScale, onStep);
+            return latents.cpu().flatten().data<float>().ToArray();
+        }
+    }
+
+    public void Write(BinaryWriter w)
+    {
+        w.Write((int)Schedule.Kind);
+        w.Write(Schedule.Timesteps);
+        w.Write((int)Objective);
+        w.Write(LatentShape.Length);
+        foreach (var d in LatentShape) w.Write(d);
+        w.Write(Width);
+        w.Write(Classes);
+        WeightArchive.Write(w, Network);
+    }
+
+    public static DiffusionModel Read(BinaryReader r, Device device, string entry)
+    {
+        var kind = (NoiseScheduleKind)r.ReadInt32();
+        int timesteps = r.ReadInt32();
+        var objective = (DiffusionObjective)r.ReadInt32();
+        int rank = r.ReadInt32();
+        if (!Enum.IsDefined(kind) || !Enum.IsDefined(objective) || timesteps is < 2 or > 100_000 || rank != 3)
+            throw new InvalidDataException($"'{entry}' declares an unknown schedule, objective or latent rank.");
+        var shape = Enumerable.Range(0, rank).Select(_ => r.ReadInt32()).ToArray();
+        int width = r.ReadInt32(), classes = r.ReadInt32();
+        if (shape.Any(d => d is < 1 or > 4096) || width is < 2 or > 4096 || classes is < 0 or > 100_000)
+            throw new InvalidDataException($"'{entry}' declares an impossible network shape.");
+        var network = new DenoisingUnet(shape[0], shape[1], width, classes);
+        WeightArchive.Read(r, network, entry);
+        return new DiffusionModel(network.to(device), kind, timesteps, objective, shape, width, device);
+    }
+}

@@ -1,0 +1,61 @@
+using LatentDiffusion.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LatentDiffusion.Diffusion;
+
+/// <summary>
+/// Runs a sampler with a denoiser: the pipeline that wires network, schedule and step rule together. Every sample
+/// draws its noise from its own generator seeded by its request, so a sample does not depend on its batch mates.
+/// </summary>
+internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedule, DiffusionObjective objective, long[] latentShape)
+{
+    /// <summary>The label value that asks for an unconditional sample.</summary>
+    public const int Unconditional = -1;
+
+    /// <summary>
+    /// Samples one latent per (label, seed). <paramref name="guidanceScale"/>: 0 = unconditional network only,
+    /// 1 = conditional only, otherwise u + s (c - u). <paramref name="onStep"/> sees the predicted x0 after each step.
+    /// </summary>
+    public Tensor Sample(IDiffusionSampler sampler, ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, double guidanceScale,
+        Action<int, Tensor>? onStep = null)
+    {
+        int n = labels.Length;
+        var generators = new Generator[n];
+        try
+        {
+            for (int i = 0; i < n; i++) generators[i] = new Generator(unchecked((ulong)seeds[i]));
+            Tensor Noise() => stack(generators.Select(g => randn(latentShape, generator: g)).ToArray());
+
+            var conditional = tensor(labels.ToArray().Select(l => (long)(l < 0 ? network.NullClass : l)).ToArray());
+            var unconditional = full([n], network.NullClass, dtype: int64);
+            var x = Noise();
+            var steps = sampler.Timesteps;
+            for (int i = 0; i < steps.Count; i++)
+            {
+                using var scope = NewDisposeScope();
+                int t = steps[i];
+                var tt = full([n], t, dtype: int64);
+                Tensor output;
+                if (guidanceScale == 1 || network.Classes == 0) output = network.forward(x, tt, conditional);
+                else if (guidanceScale == 0) output = network.forward(x, tt, unconditional);
+                else
+                {
+                    var both = network.forward(cat([x, x]), cat([tt, tt]), cat([conditional, unconditional])).chunk(2);
+                    output = both[1] + guidanceScale * (both[0] - both[1]);
+                }
+                var (x0, eps) = schedule.Interpret(objective, output, x, t);
+                var noise = sampler.IsStochastic && i + 1 < steps.Count ? Noise() : null;
+                var next = sampler.Step(x, x0, eps, i, noise);
+                onStep?.Invoke(i, x0);
+                x.Dispose();
+                x = next.MoveToOuterDisposeScope();
+            }
+            return x;
+        }
+        finally
+        {
+            foreach (var g in generators) g?.Dispose();
+        }
+    }
+}

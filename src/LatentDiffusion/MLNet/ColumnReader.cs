@@ -1,0 +1,122 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace LatentDiffusion.MLNet;
+
+/// <summary>
+/// Schema checks and column reading shared by the components. Every failure names the column, what was expected and
+/// what was found, and happens before any training starts.
+/// </summary>
+internal static class ColumnReader
+{
+    public static DataViewSchema.Column Require(DataViewSchema schema, string name, string purpose)
+    {
+        var column = schema.GetColumnOrNull(name);
+        if (column is null)
+            throw new ArgumentOutOfRangeException(nameof(schema),
+                $"Column '{name}' ({purpose}) was not found in the input. Available columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}'"))}.");
+        return column.Value;
+    }
+
+    /// <summary>Requires a known-size vector of Single; <paramref name="expectedSize"/> 0 accepts any known size.</summary>
+    public static int RequireFloatVector(DataViewSchema schema, string name, string purpose, int expectedSize = 0)
+    {
+        var column = Require(schema, name, purpose);
+        return CheckFloatVector(name, column.Type, purpose, expectedSize);
+    }
+
+    public static int CheckFloatVector(string name, DataViewType type, string purpose, int expectedSize)
+    {
+        string expected = expectedSize > 0 ? $"Vector<Single, {expectedSize}>" : "a Vector<Single> of known size";
+        if (type is not VectorDataViewType vector || vector.ItemType != NumberDataViewType.Single || !vector.IsKnownSize)
+            throw new ArgumentOutOfRangeException(name, $"Column '{name}' ({purpose}) must be {expected}, but is {type}.");
+        if (expectedSize > 0 && vector.Size != expectedSize)
+            throw new ArgumentOutOfRangeException(name, $"Column '{name}' ({purpose}) must be {expected}, but has size {vector.Size}.");
+        return vector.Size;
+    }
+
+    /// <summary>Integer-valued types accepted as labels and seeds.</summary>
+    public static bool IsInteger(DataViewType type) =>
+        type == NumberDataViewType.Int32 || type == NumberDataViewType.Int64 || type == NumberDataViewType.UInt32 ||
+        type == NumberDataViewType.Int16 || type == NumberDataViewType.Byte || type == NumberDataViewType.UInt64 ||
+        type == NumberDataViewType.UInt16 || type == NumberDataViewType.SByte || type is KeyDataViewType;
+
+    public static void RequireInteger(DataViewSchema schema, string name, string purpose)
+    {
+        var column = Require(schema, name, purpose);
+        if (!IsInteger(column.Type))
+            throw new ArgumentOutOfRangeException(name, $"Column '{name}' ({purpose}) must be an integer type (Int32, Int64, UInt32, Byte, or a key), but is {column.Type}.");
+    }
+
+    /// <summary>A getter that reads any accepted integer column as Int64. Keys are 1-based in ML.NET; they become 0-based (missing = -1).</summary>
+    public static Func<long> IntegerGetter(DataViewRow row, DataViewSchema.Column column)
+    {
+        switch (column.Type)
+        {
+            case KeyDataViewType key when key.RawType == typeof(uint): { var g = row.GetGetter<uint>(column); uint v = 0; return () => { g(ref v); return (long)v - 1; }; }
+            case KeyDataViewType key when key.RawType == typeof(ulong): { var g = row.GetGetter<ulong>(column); ulong v = 0; return () => { g(ref v); return (long)v - 1; }; }
+            case KeyDataViewType key when key.RawType == typeof(ushort): { var g = row.GetGetter<ushort>(column); ushort v = 0; return () => { g(ref v); return (long)v - 1; }; }
+            case KeyDataViewType key when key.RawType == typeof(byte): { var g = row.GetGetter<byte>(column); byte v = 0; return () => { g(ref v); return (long)v - 1; }; }
+        }
+        var t = column.Type.RawType;
+        if (t == typeof(int)) { var g = row.GetGetter<int>(column); int v = 0; return () => { g(ref v); return v; }; }
+        if (t == typeof(long)) { var g = row.GetGetter<long>(column); long v = 0; return () => { g(ref v); return v; }; }
+        if (t == typeof(uint)) { var g = row.GetGetter<uint>(column); uint v = 0; return () => { g(ref v); return v; }; }
+        if (t == typeof(ulong)) { var g = row.GetGetter<ulong>(column); ulong v = 0; return () => { g(ref v); return unchecked((long)v); }; }
+        if (t == typeof(short)) { var g = row.GetGetter<short>(column); short v = 0; return () => { g(ref v); return v; }; }
+        if (t == typeof(ushort)) { var g = row.GetGetter<ushort>(column); ushort v = 0; return () => { g(ref v); return v; }; }
+        if (t == typeof(byte)) { var g = row.GetGetter<byte>(column); byte v = 0; return () => { g(ref v); return v; }; }
+        if (t == typeof(sbyte)) { var g = row.GetGetter<sbyte>(column); sbyte v = 0; return () => { g(ref v); return v; }; }
+        throw new ArgumentOutOfRangeException(column.Name, $"Column '{column.Name}' must be an integer type, but is {column.Type}.");
+    }
+
+    /// <summary>Copies a float vector cell into <paramref name="destination"/>, rejecting NaN and infinity.</summary>
+    public static void CopyFinite(in VBuffer<float> value, Span<float> destination, string column, long row)
+    {
+        if (value.Length != destination.Length)
+            throw new ArgumentOutOfRangeException(column, $"Column '{column}', row {row}: expected {destination.Length} values, got {value.Length}.");
+        value.CopyTo(destination);
+        for (int i = 0; i < destination.Length; i++)
+            if (!float.IsFinite(destination[i]))
+                throw new ArgumentOutOfRangeException(column, $"Column '{column}', row {row}: value {i} is {destination[i]}; expected finite numbers.");
+    }
+
+    /// <summary>
+    /// Reads a whole float-vector column (and optionally an integer label column in 0..classes-1) into memory for
+    /// training, checking every value. Throws on an empty view.
+    /// </summary>
+    public static (float[] Values, int[]? Labels, int Rows) ReadAll(IDataView data, string vectorColumn, int size, string? labelColumn, int classes,
+        CancellationToken cancellationToken = default)
+    {
+        var schema = data.Schema;
+        var vecCol = schema[vectorColumn];
+        DataViewSchema.Column? labelCol = labelColumn is null ? null : schema[labelColumn];
+        var active = labelCol is null ? new[] { vecCol } : new[] { vecCol, labelCol.Value };
+        var values = new List<float>(checked((int)Math.Min((data.GetRowCount() ?? 1024) * size, int.MaxValue)));
+        var labels = labelCol is null ? null : new List<int>();
+        using var cursor = data.GetRowCursor(active);
+        var getter = cursor.GetGetter<VBuffer<float>>(vecCol);
+        var labelGetter = labelCol is null ? null : IntegerGetter(cursor, labelCol.Value);
+        var buffer = new float[size];
+        VBuffer<float> cell = default;
+        long row = 0;
+        while (cursor.MoveNext())
+        {
+            if ((row & 1023) == 0) cancellationToken.ThrowIfCancellationRequested();
+            getter(ref cell);
+            CopyFinite(cell, buffer, vectorColumn, row);
+            values.AddRange(buffer);
+            if (labelGetter is not null)
+            {
+                long label = labelGetter();
+                if (label < 0 || label >= classes)
+                    throw new ArgumentOutOfRangeException(labelColumn, $"Column '{labelColumn}', row {row}: label {label} is outside the declared range 0..{classes - 1}.");
+                labels!.Add((int)label);
+            }
+            row++;
+        }
+        if (row == 0)
+            throw new ArgumentException($"The input has no rows: column '{vectorColumn}' needs at least one row to train on.", nameof(data));
+        return (values.ToArray(), labels?.ToArray(), (int)row);
+    }
+}

@@ -1,0 +1,370 @@
+using LatentDiffusion.Metrics;
+using LatentDiffusion.MLNet.Persistence;
+using LatentDiffusion.Models;
+using LatentDiffusion.Runtime;
+using LatentDiffusion.Training;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LatentDiffusion.MLNet;
+
+/// <summary>Options of <see cref="FidEvaluator"/>.</summary>
+public sealed class FidEvaluatorOptions
+{
+    /// <summary>Image column: a known-size vector of Single in [0,1] holding a square grayscale image. Default "Image".</summary>
+    public string ImageColumnName { get; set; } = "Image";
+    /// <summary>Integer label column used for training (0..Classes-1). Default "Label".</summary>
+    public string LabelColumnName { get; set; } = "Label";
+    /// <summary>Output: the 128 FID features. Default "Features".</summary>
+    public string FeaturesColumnName { get; set; } = "Features";
+    /// <summary>Output: predicted class (Int32). Default "PredictedLabel".</summary>
+    public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
+    /// <summary>Output: class probabilities. Default "Score".</summary>
+    public string ScoreColumnName { get; set; } = "Score";
+    /// <summary>Number of classes. Default 10.</summary>
+    public int Classes { get; set; } = 10;
+    /// <summary>Training epochs. Default 3.</summary>
+    public int Epochs { get; set; } = 3;
+    /// <summary>Minibatch size. Default 128.</summary>
+    public int BatchSize { get; set; } = 128;
+    /// <summary>Peak AdamW learning rate (warm-up, then cosine decay). Default 2e-3.</summary>
+    public double LearningRate { get; set; } = 2e-3;
+    /// <summary>Seed for initialisation and shuffling. Default 1.</summary>
+    public int Seed { get; set; } = 1;
+    /// <summary>Where to compute. Default CPU.</summary>
+    public ComputeDevice Device { get; set; } = ComputeDevice.Cpu;
+    /// <summary>Receives progress and per-epoch losses (MLContext.Log receives them too).</summary>
+    public ILogger? Logger { get; set; }
+    /// <summary>Receives a report after each optimiser step (for progress bars).</summary>
+    public IProgress<TrainingProgress>? Progress { get; set; }
+    /// <summary>Stops training; nothing is left half-done.</summary>
+    public CancellationToken CancellationToken { get; set; }
+}
+
+/// <summary>
+/// Trains the FID feature classifier (seed 000: a small CNN whose 128-unit penultimate layer gives the features). The
+/// fitted <see cref="FidEvaluatorTransformer"/> adds features, predicted label and scores to any view with a
+/// matching image column, and scores generators with FID, KID, precision/recall, accuracy and label entropy.
+/// </summary>
+public sealed class FidEvaluator : IEstimator<FidEvaluatorTransformer>
+{
+    private readonly MLContext? context;
+    private readonly FidEvaluatorOptions options;
+
+    /// <summary>Creates the estimator; prefer <c>mlContext.Transforms.FidEvaluator(...)</c>.</summary>
+    public FidEvaluator(MLContext? context, FidEvaluatorOptions? options = null)
+    {
+        this.context = context;
+        this.options = options ?? new FidEvaluatorOptions();
+        if (this.options.Classes < 2) throw new ArgumentOutOfRangeException(nameof(options), this.options.Classes, "FidEvaluatorOptions.Classes must be at least 2.");
+        if (this.options.Epochs < 1 || this.options.BatchSize < 1 || !(this.options.LearningRate > 0))
+            throw new ArgumentOutOfRangeException(nameof(options), "FidEvaluatorOptions: Epochs and BatchSize must be at least 1 and LearningRate positive.");
+    }
+
+    /// <inheritdoc/>
+    public FidEvaluatorTransformer Fit(IDataView input)
+    {
+        int size = ColumnReader.RequireFloatVector(input.Schema, options.ImageColumnName, "images to classify");
+        int side = FidEvaluatorTransformer.SideOf(options.ImageColumnName, size);
+        ColumnReader.RequireInteger(input.Schema, options.LabelColumnName, "digit labels");
+        var (images, labels, rows) = ColumnReader.ReadAll(input, options.ImageColumnName, size, options.LabelColumnName, options.Classes, options.CancellationToken);
+
+        using var log = new ComponentLogger(context, options.Logger, nameof(FidEvaluator));
+        var device = DeviceSelector.Resolve(options.Device);
+        torch.manual_seed(options.Seed);
+        var network = new FeatureClassifier(side, options.Classes).to(device);
+        log.LogInformation("Training the FID classifier on {Rows} images of {Side}x{Side} for {Epochs} epochs", rows, side, side, options.Epochs);
+        TrainingHistory history;
+        using (var x = tensor(images, [rows, size]).to(device))
+        using (var y = tensor(labels!.Select(l => (long)l).ToArray()).to(device))
+        {
+            history = ClassifierTraining.Train(network, x, y, new MinibatchLoop
+            {
+                Model = "classifier", Rows = rows, BatchSize = options.BatchSize, Epochs = options.Epochs,
+                LearningRate = options.LearningRate, Seed = options.Seed, Logger = log, Progress = options.Progress,
+            }, options.CancellationToken);
+        }
+        return new FidEvaluatorTransformer(network, device, side, options.Classes, options.ImageColumnName,
+            options.FeaturesColumnName, options.PredictedLabelColumnName, options.ScoreColumnName, history);
+    }
+
+    /// <inheritdoc/>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ComponentSupport.RequireFloatVectorShape(inputSchema, options.ImageColumnName, "images to classify");
+        ComponentSupport.RequireIntegerShape(inputSchema, options.LabelColumnName, "digit labels");
+        return ComponentSupport.Append(inputSchema, FidEvaluatorTransformer.OutputColumns(options.FeaturesColumnName, options.PredictedLabelColumnName, options.ScoreColumnName, options.Classes));
+    }
+}
+
+/// <summary>Features of one set of images, computed once and reusable across evaluations.</summary>
+public sealed class FeatureSet
+{
+    internal FeatureSet(float[] features, int[] predicted, int[]? requested, int dims)
+    {
+        Features = features;
+        PredictedLabels = predicted;
+        RequestedLabels = requested;
+        Dimensions = dims;
+    }
+
+    /// <summary>Row-major features, <see cref="Count"/> x <see cref="Dimensions"/>.</summary>
+    public float[] Features { get; }
+    /// <summary>The classifier's predicted class per row.</summary>
+    public int[] PredictedLabels { get; }
+    /// <summary>The label each row carries (asked for, or true), if a label column was given; -1 means none.</summary>
+    public int[]? RequestedLabels { get; }
+    /// <summary>Feature size (128).</summary>
+    public int Dimensions { get; }
+    /// <summary>Number of rows.</summary>
+    public int Count => PredictedLabels.Length;
+
+    /// <summary>Share of rows whose predicted label equals the carried label (rows with label -1 excluded); null without labels.</summary>
+    public double? Accuracy
+    {
+        get
+        {
+            if (RequestedLabels is null) return null;
+            int n = 0, hit = 0;
+            for (int i = 0; i < Count; i++)
+            {
+                if (RequestedLabels[i] < 0) continue;
+                n++;
+                if (RequestedLabels[i] == PredictedLabels[i]) hit++;
+            }
+            return n == 0 ? null : (double)hit / n;
+        }
+    }
+}
+
+/// <summary>Scores of a generator against reference data.</summary>
+/// <param name="Fid">Frechet distance of the classifier features.</param>
+/// <param name="KidMean">Kernel distance, unbiased, mean over subsets.</param>
+/// <param name="KidStd">Standard deviation of KID over subsets.</param>
+/// <param name="Precision">Share of generated samples on the reference manifold (k = 3).</param>
+/// <param name="Recall">Share of reference samples on the generated manifold (k = 3).</param>
+/// <param name="ConditionalAccuracy">Classifier accuracy on rows that carry the label they asked for; null otherwise.</param>
+/// <param name="LabelEntropy">Entropy (nats) of the predicted labels of the generated rows; ln 10 = 2.303 when balanced.</param>
+/// <param name="GeneratedCount">Generated rows.</param>
+/// <param name="ReferenceCount">Reference rows.</param>
+public sealed record GeneratorMetrics(double Fid, double KidMean, double KidStd, double Precision, double Recall,
+    double? ConditionalAccuracy, double LabelEntropy, int GeneratedCount, int ReferenceCount);
+
+/// <summary>The fitted FID classifier: adds features, predicted label and class scores; evaluates generators.</summary>
+public sealed class FidEvaluatorTransformer : ITransformer
+{
+    internal static readonly ComponentFormat Format = new("LatDiffFidEvaluator", "LDFIDEVL", 1, typeof(FidEvaluatorTransformer));
+    private readonly FeatureClassifier network;
+    private readonly Device device;
+    private readonly object gate = new();
+
+    internal FidEvaluatorTransformer(FeatureClassifier network, Device device, int side, int classes, string imageColumn,
+        string featuresColumn, string predictedColumn, string scoreColumn, TrainingHistory history)
+    {
+        this.network = network;
+        this.device = device;
+        network.eval();
+        Side = side;
+        Classes = classes;
+        ImageColumnName = imageColumn;
+        FeaturesColumnName = featuresColumn;
+        PredictedLabelColumnName = predictedColumn;
+        ScoreColumnName = scoreColumn;
+        History = history;
+    }
+
+    /// <summary>Image side in pixels.</summary>
+    public int Side { get; }
+    /// <summary>Number of classes.</summary>
+    public int Classes { get; }
+    /// <summary>The image column read.</summary>
+    public string ImageColumnName { get; }
+    /// <summary>The features column written.</summary>
+    public string FeaturesColumnName { get; }
+    /// <summary>The predicted-label column written.</summary>
+    public string PredictedLabelColumnName { get; }
+    /// <summary>The score column written.</summary>
+    public string ScoreColumnName { get; }
+    /// <summary>Per-epoch training losses.</summary>
+    public TrainingHistory History { get; }
+    /// <summary>Feature size.</summary>
+    public int FeatureSize => FeatureClassifier.FeatureSize;
+
+    internal static int SideOf(string column, int size)
+    {
+        int side = (int)Math.Round(Math.Sqrt(size));
+        if (side * side != size || side % 4 != 0)
+            throw new ArgumentOutOfRangeException(column, $"Column '{column}' must hold a square image whose side is a multiple of 4 (for example 784 = 28x28), but has size {size}.");
+        return side;
+    }
+
+    internal static OutputColumn[] OutputColumns(string features, string predicted, string score, int classes) =>
+        [new(features, FeatureClassifier.FeatureSize), new(predicted, 0), new(score, classes)];
+
+    /// <inheritdoc/>
+    public bool IsRowToRowMapper => true;
+    /// <inheritdoc/>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => CreateMapper(ImageColumnName).OutputSchema(Validated(inputSchema));
+    /// <inheritdoc/>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new BatchRowMapper(inputSchema, CreateMapper(ImageColumnName));
+    /// <inheritdoc/>
+    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, CreateMapper(ImageColumnName), this);
+
+    private DataViewSchema Validated(DataViewSchema schema)
+    {
+        CreateMapper(ImageColumnName).Validate(schema);
+        return schema;
+    }
+
+    private Mapper CreateMapper(string imageColumn) => new(this, imageColumn);
+
+    /// <summary>Features, predictions and carried labels of every row of <paramref name="data"/>.</summary>
+    /// <param name="data">Images to score.</param>
+    /// <param name="imageColumn">Their column (default: the column this classifier was trained on).</param>
+    /// <param name="labelColumn">Optional integer column with the label each row asked for (or its true label); -1 = none.</param>
+    public FeatureSet ComputeFeatures(IDataView data, string? imageColumn = null, string? labelColumn = null)
+    {
+        var view = new BatchMappedDataView(data, CreateMapper(imageColumn ?? ImageColumnName), this);
+        int inputs = data.Schema.Count;
+        var featuresColumn = view.Schema[inputs];
+        var predictedColumn = view.Schema[inputs + 1];
+        DataViewSchema.Column? labelCol = null;
+        if (labelColumn is not null)
+        {
+            ColumnReader.RequireInteger(data.Schema, labelColumn, "requested labels");
+            labelCol = view.Schema[data.Schema[labelColumn].Index];
+        }
+        var features = new List<float>();
+        var predicted = new List<int>();
+        var requested = labelCol is null ? null : new List<int>();
+        using var cursor = view.GetRowCursor(labelCol is null ? [featuresColumn, predictedColumn] : [featuresColumn, predictedColumn, labelCol.Value]);
+        var featureGetter = cursor.GetGetter<VBuffer<float>>(featuresColumn);
+        var predictedGetter = cursor.GetGetter<int>(predictedColumn);
+        var labelGetter = labelCol is null ? null : ColumnReader.IntegerGetter(cursor, labelCol.Value);
+        VBuffer<float> f = default;
+        int p = 0;
+        while (cursor.MoveNext())
+        {
+            featureGetter(ref f);
+            foreach (var v in f.DenseValues()) features.Add(v);
+            predictedGetter(ref p);
+            predicted.Add(p);
+            if (labelGetter is not null) requested!.Add((int)Math.Max(-1, labelGetter()));
+        }
+        if (predicted.Count == 0) throw new ArgumentException($"The view has no rows: column '{imageColumn ?? ImageColumnName}' needs at least 2 images to evaluate.", nameof(data));
+        return new FeatureSet(features.ToArray(), predicted.ToArray(), requested?.ToArray(), FeatureSize);
+    }
+
+    /// <summary>Scores <paramref name="generated"/> against <paramref name="reference"/> (both from <see cref="ComputeFeatures"/>).</summary>
+    public GeneratorMetrics Evaluate(FeatureSet generated, FeatureSet reference, int seed = 0)
+    {
+        if (generated.Count < 2 || reference.Count < 2)
+            throw new ArgumentException($"FID needs at least 2 rows on each side; got {generated.Count} generated and {reference.Count} reference rows.");
+        double fid = FrechetDistance.Compute(generated.Features, reference.Features, FeatureSize);
+        var (kid, kidStd) = SampleQuality.KernelDistance(generated.Features, reference.Features, FeatureSize, seed: seed);
+        var (precision, recall) = SampleQuality.PrecisionRecall(generated.Features, reference.Features, FeatureSize);
+        return new GeneratorMetrics(fid, kid, kidStd, precision, recall, generated.Accuracy,
+            SampleQuality.LabelEntropy(generated.PredictedLabels, Classes), generated.Count, reference.Count);
+    }
+
+    /// <summary>Scores a generator's output view against a reference view.</summary>
+    /// <param name="generated">Generated images.</param>
+    /// <param name="reference">Reference images (for example the MNIST test split).</param>
+    /// <param name="generatedImageColumn">Image column of <paramref name="generated"/> (default: this classifier's image column).</param>
+    /// <param name="requestedLabelColumn">Optional column of <paramref name="generated"/> with the label each row asked for.</param>
+    /// <param name="referenceImageColumn">Image column of <paramref name="reference"/> (default: this classifier's image column).</param>
+    public GeneratorMetrics Evaluate(IDataView generated, IDataView reference, string? generatedImageColumn = null,
+        string? requestedLabelColumn = null, string? referenceImageColumn = null)
+        => Evaluate(ComputeFeatures(generated, generatedImageColumn, requestedLabelColumn), ComputeFeatures(reference, referenceImageColumn));
+
+    private (float[] Features, float[] Probabilities, int[] Predicted) Run(float[] images, int rows)
+    {
+        lock (gate)
+        {
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var (f, logits) = network.FeaturesAndLogits(tensor(images, [rows, Side * Side]).to(device));
+            var probabilities = nn.functional.softmax(logits, 1).cpu();
+            return (f.cpu().flatten().data<float>().ToArray(), probabilities.flatten().data<float>().ToArray(),
+                probabilities.argmax(1).to_type(int32).data<int>().ToArray());
+        }
+    }
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => MLNetInternals.Save(ctx, Format,
+    [
+        ("Settings.bin", w =>
+        {
+            w.Write(Side); w.Write(Classes);
+            w.Write(ImageColumnName); w.Write(FeaturesColumnName); w.Write(PredictedLabelColumnName); w.Write(ScoreColumnName);
+            History.Write(w);
+        }),
+        ("Classifier.weights", w => WeightArchive.Write(w, network)),
+    ]);
+
+    private static FidEvaluatorTransformer Create(IHostEnvironment env, object ctx)
+    {
+        int side = 0, classes = 0;
+        string image = "", features = "", predicted = "", score = "";
+        TrainingHistory history = new();
+        FeatureClassifier? network = null;
+        var device = DeviceSelector.Resolve(ComputeDevice.Cpu);
+        MLNetInternals.Load(ctx, Format, new Dictionary<string, Action<BinaryReader>>
+        {
+            ["Settings.bin"] = r =>
+            {
+                side = r.ReadInt32(); classes = r.ReadInt32();
+                image = r.ReadString(); features = r.ReadString(); predicted = r.ReadString(); score = r.ReadString();
+                history = TrainingHistory.Read(r);
+                if (side is < 4 or > 4096 || side % 4 != 0 || classes is < 2 or > 100_000)
+                    throw new InvalidDataException($"Impossible classifier settings: side {side}, classes {classes}.");
+            },
+            ["Classifier.weights"] = r =>
+            {
+                network = new FeatureClassifier(side, classes);
+                WeightArchive.Read(r, network, "Classifier.weights");
+            },
+        });
+        return new FidEvaluatorTransformer(network!, device, side, classes, image, features, predicted, score, history);
+    }
+
+    private sealed class Mapper(FidEvaluatorTransformer parent, string imageColumn) : BatchMapper
+    {
+        private readonly OutputColumn[] outputs = OutputColumns(parent.FeaturesColumnName, parent.PredictedLabelColumnName, parent.ScoreColumnName, parent.Classes);
+        public override IReadOnlyList<OutputColumn> Outputs => outputs;
+        public override int BatchSize => 512;
+
+        public override void Validate(DataViewSchema input) =>
+            ColumnReader.RequireFloatVector(input, imageColumn, "images to classify", parent.Side * parent.Side);
+
+        public override IEnumerable<DataViewSchema.Column> Dependencies(DataViewSchema input) => [input[imageColumn]];
+
+        public override BatchReader CreateReader(DataViewRow row, int capacity) => new Reader(parent, row, imageColumn, capacity);
+
+        private sealed class Reader(FidEvaluatorTransformer parent, DataViewRow row, string imageColumn, int capacity) : BatchReader
+        {
+            private readonly ValueGetter<VBuffer<float>> getter = row.GetGetter<VBuffer<float>>(row.Schema[imageColumn]);
+            private readonly float[] images = new float[capacity * parent.Side * parent.Side];
+            private VBuffer<float> cell;
+
+            public override void ReadRow(int slot, long position)
+            {
+                getter(ref cell);
+                int size = parent.Side * parent.Side;
+                ColumnReader.CopyFinite(cell, images.AsSpan(slot * size, size), imageColumn, position);
+            }
+
+            public override void Compute(int rows, float[][] vectors, int[][] scalars)
+            {
+                if (rows == 0) return;
+                var (f, p, predicted) = parent.Run(rows == capacity ? images : images[..(rows * parent.Side * parent.Side)], rows);
+                f.CopyTo(vectors[0], 0);
+                predicted.CopyTo(scalars[1], 0);
+                p.CopyTo(vectors[2], 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+using LatentDiffusion.MLNet;
+using Microsoft.ML.Runtime;
+
+// In ML.NET's namespace so that mlContext.Transforms.EncodeToLatent(...) is found without another using.
+namespace Microsoft.ML;
+
+/// <summary>Catalog extension methods for the LatentDiffusion components, in ML.NET style.</summary>
+public static class LatentDiffusionCatalog
+{
+    private static readonly ComponentFormat[] Formats =
+        [VaeEncoderTransformer.Format, LatentDiffusionTransformer.Format, DigitGeneratorTransformer.Format, FidEvaluatorTransformer.Format];
+
+    /// <summary>
+    /// Registers the loaders of the LatentDiffusion transformers with this context, so that
+    /// <c>mlContext.Model.Load</c> can restore them. Call it once per MLContext before loading a saved model in a
+    /// fresh process (the catalog methods below call it for you when you build a pipeline in the same context).
+    /// This is the equivalent of ML.NET's <c>ComponentCatalog.RegisterAssembly</c> for custom mappings.
+    /// </summary>
+    public static void RegisterLatentDiffusion(this ComponentCatalog catalog)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        MLNetInternals.Register(catalog, Formats);
+    }
+
+    private static MLContext? Context(TransformsCatalog catalog)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        var context = MLNetInternals.ContextOf(catalog);
+        context?.ComponentCatalog.RegisterLatentDiffusion();
+        return context;
+    }
+
+    /// <summary>A VAE that encodes the image column into a standardised latent column (default 4x7x7 for 28x28 digits).</summary>
+    public static VaeEncoderEstimator EncodeToLatent(this TransformsCatalog catalog, VaeEncoderOptions? options = null)
+        => new(Context(catalog), options);
+
+    /// <summary>A latent diffusion model (DDPM-trained UNet) over the latent column, optionally class-conditional.</summary>
+    public static LatentDiffusionTrainer TrainLatentDiffusion(this TransformsCatalog catalog, LatentDiffusionOptions? options = null)
+        => new(Context(catalog), options);
+
+    /// <summary>Turns generation requests (label, seed) into decoded images with the VAE and diffusion model fitted before it in the chain.</summary>
+    public static DigitGenerator GenerateDigits(this TransformsCatalog catalog, DigitGeneratorOptions? options = null)
+    {
+        Context(catalog);
+        return new DigitGenerator(options);
+    }
+
+    /// <summary>The FID feature classifier; its transformer adds features, predicted label and scores, and evaluates generators.</summary>
+    public static FidEvaluator FidEvaluator(this TransformsCatalog catalog, FidEvaluatorOptions? options = null)
+        => new(Context(catalog), options);
+}

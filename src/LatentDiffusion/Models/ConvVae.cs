@@ -1,0 +1,74 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace LatentDiffusion.Models;
+
+/// <summary>
+/// A convolutional VAE with a spatial latent: the encoder halves the image side once or twice and outputs mean and
+/// log-variance channels; the decoder mirrors it with transposed convolutions and returns pixel logits.
+/// </summary>
+internal sealed class ConvVae : Module<Tensor, Tensor>
+{
+    private readonly Sequential encoder, decoder;
+
+    public ConvVae(int imageSide, int latentChannels, int latentSide, int width = 64) : base(nameof(ConvVae))
+    {
+        ImageSide = imageSide;
+        Width = width;
+        LatentChannels = latentChannels;
+        LatentSide = latentSide;
+        int halvings = imageSide == latentSide * 2 ? 1 : imageSide == latentSide * 4 ? 2
+            : throw new ArgumentException($"Latent side {latentSide} must be the image side {imageSide} divided by 2 or 4.");
+        int half = width / 2;
+
+        var enc = new List<(string, Module<Tensor, Tensor>)> { ("in", Conv2d(1, half, 3, padding: 1)), ("in_act", SiLU()) };
+        int c = half;
+        for (int i = 0; i < halvings; i++)
+        {
+            enc.Add(($"down{i}", Conv2d(c, width, 4, stride: 2, padding: 1)));
+            enc.Add(($"down{i}_act", SiLU()));
+            c = width;
+        }
+        enc.Add(("mid", Conv2d(width, width, 3, padding: 1)));
+        enc.Add(("mid_act", SiLU()));
+        enc.Add(("out", Conv2d(width, 2 * latentChannels, 3, padding: 1)));
+        encoder = Sequential(enc);
+
+        var dec = new List<(string, Module<Tensor, Tensor>)>
+        {
+            ("in", Conv2d(latentChannels, width, 3, padding: 1)), ("in_act", SiLU()),
+            ("mid", Conv2d(width, width, 3, padding: 1)), ("mid_act", SiLU()),
+        };
+        for (int i = 0; i < halvings; i++)
+        {
+            int cout = i == halvings - 1 ? half : width;
+            dec.Add(($"up{i}", ConvTranspose2d(width, cout, 4, stride: 2, padding: 1)));
+            dec.Add(($"up{i}_act", SiLU()));
+        }
+        dec.Add(("out", Conv2d(half, 1, 3, padding: 1)));
+        decoder = Sequential(dec);
+        RegisterComponents();
+    }
+
+    public int ImageSide { get; }
+    public int Width { get; }
+    public int LatentChannels { get; }
+    public int LatentSide { get; }
+    public int LatentSize => LatentChannels * LatentSide * LatentSide;
+
+    /// <summary>Mean and log-variance, each [N, C, h, w], of q(z|x) for flat images [N, side*side].</summary>
+    public (Tensor Mean, Tensor LogVar) Encode(Tensor images)
+    {
+        var h = encoder.forward(images.view(-1, 1, ImageSide, ImageSide));
+        var parts = h.chunk(2, dim: 1);
+        return (parts[0], parts[1].clamp(-30, 20));
+    }
+
+    /// <summary>Pixel logits [N, side*side] for latents [N, C, h, w].</summary>
+    public Tensor DecodeLogits(Tensor latents) => decoder.forward(latents.view(-1, LatentChannels, LatentSide, LatentSide)).flatten(1);
+
+    /// <summary>Reconstruction logits from the posterior mean.</summary>
+    public override Tensor forward(Tensor images) => DecodeLogits(Encode(images).Mean);
+}

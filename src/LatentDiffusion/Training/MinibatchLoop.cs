@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LatentDiffusion.Training;
+
+/// <summary>What every training loop here shares: shuffled minibatches, an optimiser step, a learning-rate schedule.</summary>
+internal sealed class MinibatchLoop
+{
+    public required string Model { get; init; }
+    public required long Rows { get; init; }
+    public required int BatchSize { get; init; }
+    public required int Epochs { get; init; }
+    public required double LearningRate { get; init; }
+    public double WeightDecay { get; init; } = 1e-4;
+    public int WarmupSteps { get; init; } = 200;
+    public required int Seed { get; init; }
+    public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+    public IProgress<TrainingProgress>? Progress { get; init; }
+
+    /// <summary>Runs the loop. <paramref name="lossOf"/> maps a batch of row indices to a scalar loss (with a graph).</summary>
+    public TrainingHistory Run(nn.Module module, Func<Tensor, Generator, Tensor> lossOf, Func<double>? validationLoss = null,
+        Action? afterStep = null, CancellationToken cancellationToken = default)
+    {
+        var history = new TrainingHistory();
+        long stepsPerEpoch = (Rows + BatchSize - 1) / BatchSize;
+        long totalSteps = stepsPerEpoch * Epochs;
+        var schedule = new WarmupCosineSchedule(LearningRate, Math.Min(WarmupSteps, totalSteps / 10), totalSteps);
+        using var optimizer = optim.AdamW(module.parameters(), LearningRate, weight_decay: WeightDecay);
+        using var generator = new Generator((ulong)Seed);
+        long step = 0;
+        for (int epoch = 1; epoch <= Epochs; epoch++)
+        {
+            module.train();
+            var clock = Stopwatch.StartNew();
+            double lossSum = 0;
+            using var order = randperm(Rows, generator: generator);
+            for (long b = 0; b < stepsPerEpoch; b++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using (NewDisposeScope())
+                {
+                    var rows = order.narrow(0, b * BatchSize, Math.Min(BatchSize, Rows - b * BatchSize));
+                    WarmupCosineSchedule.Apply(optimizer, schedule.At(step));
+                    var loss = lossOf(rows, generator);
+                    optimizer.zero_grad();
+                    loss.backward();
+                    optimizer.step();
+                    double value = loss.item<float>();
+                    if (!double.IsFinite(value))
+                        throw new InvalidOperationException($"{Model} training diverged at epoch {epoch}, step {step}: loss is {value}. Lower the learning rate.");
+                    lossSum += value;
+                }
+                afterStep?.Invoke();
+                step++;
+                Progress?.Report(new TrainingProgress(Model, step, totalSteps, epoch, lossSum / (b + 1)));
+            }
+            double seconds = clock.Elapsed.TotalSeconds;
+            module.eval();
+            double validation = validationLoss?.Invoke() ?? double.NaN;
+            var record = new EpochRecord(epoch, lossSum / stepsPerEpoch, validation, seconds, Rows / seconds);
+            history.Add(record);
+            Logger.LogInformation("{Model} epoch {Epoch}/{Epochs}: loss {Loss:F5}, validation {Validation:F5}, {Rate:F0} samples/s",
+                Model, epoch, Epochs, record.TrainLoss, record.ValidationLoss, record.SamplesPerSecond);
+        }
+        module.eval();
+        return history;
+    }
+}
