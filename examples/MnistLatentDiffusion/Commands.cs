@@ -73,7 +73,7 @@ internal static class Commands
             ?? throw new InvalidDataException($"{path} holds no DigitGeneratorTransformer.");
     }
 
-    public static int Generate(string modelPath, int count, string labelText, string samplerName, int steps, double guidance, string png, int seed, CancellationToken token)
+    public static int Generate(string modelPath, int count, string labelText, string samplerName, int steps, double guidance, string png, string? raw, int seed, CancellationToken token)
     {
         var ml = Context();
         var sampling = new SamplingOptions
@@ -87,6 +87,12 @@ internal static class Commands
         var clock = Stopwatch.StartNew();
         var images = generator.Generate(labels, Enumerable.Range(0, count).Select(i => (long)seed * 1_000_003 + i).ToArray());
         token.ThrowIfCancellationRequested();
+        if (raw is not null)
+        {
+            var bytes = new byte[images.Length * sizeof(float)];
+            Buffer.BlockCopy(images, 0, bytes, 0, bytes.Length);
+            LatentDiffusion.IO.AtomicFile.WriteAllBytes(raw, bytes);
+        }
         Pictures.SaveGrid(png, Enumerable.Range(0, count).Select(i => images[(i * 784)..((i + 1) * 784)]).ToList(), Math.Min(10, count), 28);
         Console.WriteLine($"{count} images in {clock.Elapsed.TotalSeconds:F1} s -> {Path.GetFullPath(png)}");
         return 0;

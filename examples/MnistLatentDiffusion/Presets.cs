@@ -8,7 +8,7 @@ public sealed record RunSettings
     public int TrainRows { get; init; }
     public int ClassifierEpochs { get; init; } = 3;
     public int VaeEpochs { get; init; } = 5;
-    public int DiffusionEpochs { get; init; } = 20;
+    public int DiffusionEpochs { get; init; } = 26;
     public int DiffusionWidth { get; init; } = 48;
     /// <summary>Generated samples per evaluation (class-balanced; also the reference size for the validation and random rows).</summary>
     public int Samples { get; init; } = 10_000;

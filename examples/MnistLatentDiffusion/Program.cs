@@ -27,9 +27,10 @@ var sampler = new Option<string>("--sampler") { Description = "ddim or ddpm", De
 var steps = new Option<int>("--steps") { Description = "Denoising steps", DefaultValueFactory = _ => 50 };
 var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (0 = unconditional, 1 = conditional)", DefaultValueFactory = _ => 1.0 };
 var png = new Option<string>("--png") { Description = "Output PNG grid", DefaultValueFactory = _ => "generated.png" };
-var generate = new Command("generate", "Generate digits from a saved model into a PNG grid.") { model, count, labels, sampler, steps, guidance, png, seed, verbose };
+var raw = new Option<string?>("--raw") { Description = "Also write the images as raw little-endian float32 (count x 784) to this file" };
+var generate = new Command("generate", "Generate digits from a saved model into a PNG grid.") { model, count, labels, sampler, steps, guidance, png, raw, seed, verbose };
 generate.SetAction((parse, token) => Task.FromResult(Commands.Generate(parse.GetValue(model)!, parse.GetValue(count), parse.GetValue(labels)!, parse.GetValue(sampler)!,
-    parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(png)!, parse.GetValue(seed), token)));
+    parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(png)!, parse.GetValue(raw), parse.GetValue(seed), token)));
 root.Subcommands.Add(generate);
 
 var classifier = new Option<string>("--classifier") { Description = "The classifier zip written by a run", DefaultValueFactory = _ => "artifacts/default/classifier.zip" };

@@ -5,7 +5,7 @@ namespace LatentDiffusion.Diffusion;
 /// <summary>The variance schedule of the forward process.</summary>
 public enum NoiseScheduleKind
 {
-    /// <summary>Betas linear from 1e-4 to 2e-2 (Ho et al.).</summary>
+    /// <summary>Betas linear from 1e-4 to 2e-2 at T = 1000 (Ho et al.); for other T both ends scale by 1000 / T, as in Nichol and Dhariwal, so that x_T is still pure noise.</summary>
     Linear,
     /// <summary>The cosine alpha-bar of Nichol and Dhariwal (s = 0.008), betas clipped at 0.999.</summary>
     Cosine,
@@ -40,10 +40,11 @@ public sealed class NoiseSchedule
         AlphaBars = new double[timesteps];
         if (kind == NoiseScheduleKind.Linear)
         {
+            double scale = 1000.0 / timesteps, first = Math.Min(1e-4 * scale, 0.5), last = Math.Min(2e-2 * scale, 0.999);
             double product = 1;
             for (int t = 0; t < timesteps; t++)
             {
-                Betas[t] = 1e-4 + (2e-2 - 1e-4) * t / (timesteps - 1);
+                Betas[t] = first + (last - first) * t / (timesteps - 1);
                 product *= 1 - Betas[t];
                 AlphaBars[t] = product;
             }

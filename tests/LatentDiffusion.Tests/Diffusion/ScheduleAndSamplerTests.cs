@@ -1,0 +1,136 @@
+using LatentDiffusion.Diffusion;
+using LatentDiffusion.Models;
+using static TorchSharp.torch;
+
+namespace LatentDiffusion.Tests.Diffusion;
+
+public class ScheduleAndSamplerTests
+{
+    [Theory]
+    [InlineData(NoiseScheduleKind.Linear)]
+    [InlineData(NoiseScheduleKind.Cosine)]
+    public void Alpha_bar_decreases_strictly_from_near_one_to_near_zero(NoiseScheduleKind kind)
+    {
+        var schedule = new NoiseSchedule(kind, 1000);
+        for (int t = 1; t < 1000; t++) Assert.True(schedule.AlphaBars[t] < schedule.AlphaBars[t - 1], $"t = {t}");
+        Assert.InRange(schedule.AlphaBars[0], 0.99, 1.0);
+        Assert.InRange(schedule.AlphaBars[999], 0, 1e-3);
+        Assert.Equal(1.0, schedule.AlphaBar(-1));
+    }
+
+    [Fact]
+    public void Linear_schedule_has_the_ddpm_betas_and_still_ends_in_noise_with_fewer_steps()
+    {
+        var schedule = new NoiseSchedule(NoiseScheduleKind.Linear, 1000);
+        Assert.Equal(1e-4, schedule.Betas[0], 12);
+        Assert.Equal(2e-2, schedule.Betas[999], 12);
+        Assert.InRange(new NoiseSchedule(NoiseScheduleKind.Linear, 100).AlphaBars[99], 0, 1e-3);
+    }
+
+    [Theory]
+    [InlineData(100)]
+    [InlineData(700)]
+    public void Forward_process_has_the_moments_of_q_xt_given_x0(int t)
+    {
+        var schedule = new NoiseSchedule(NoiseScheduleKind.Cosine, 1000);
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(3);
+        var x0 = full([200_000], 1.5f);
+        var xt = schedule.AddNoise(x0, randn([200_000], generator: generator), full([200_000], t, dtype: int64));
+        double a = schedule.AlphaBars[t];
+
+        // Standard errors at n = 200,000: mean ~0.002, variance ~0.003.
+        Assert.InRange(xt.mean().item<float>() - Math.Sqrt(a) * 1.5, -0.01, 0.01);
+        Assert.InRange(xt.var().item<float>() - (1 - a), -0.015, 0.015);
+    }
+
+    [Fact]
+    public void Objectives_recover_x0_and_eps_from_their_targets()
+    {
+        var schedule = new NoiseSchedule(NoiseScheduleKind.Linear, 1000);
+        using var scope = NewDisposeScope();
+        var x0 = randn(4, 3);
+        var eps = randn(4, 3);
+        int t = 400;
+        var xt = schedule.AddNoise(x0, eps, full([4], t, dtype: int64));
+        foreach (var objective in Enum.GetValues<DiffusionObjective>())
+        {
+            var target = schedule.Target(objective, x0, eps, full([4], t, dtype: int64));
+            var (x0Hat, epsHat) = schedule.Interpret(objective, target, xt, t);
+            Assert.True(x0Hat.allclose(x0, rtol: 1e-3, atol: 1e-3), $"{objective} x0");
+            Assert.True(epsHat.allclose(eps, rtol: 1e-3, atol: 1e-3), $"{objective} eps");
+        }
+    }
+
+    [Fact]
+    public void Strided_timesteps_are_descending_distinct_and_end_at_zero()
+    {
+        var steps = SamplerTimesteps.Strided(1000, 50);
+        Assert.Equal(50, steps.Length);
+        Assert.Equal(999, steps[0]);
+        Assert.Equal(0, steps[^1]);
+        Assert.True(steps.Zip(steps.Skip(1)).All(p => p.First > p.Second));
+    }
+
+    [Fact]
+    public void Ddim_with_a_perfect_denoiser_lands_on_x0()
+    {
+        // With the true x0 the implied eps is exact, so every DDIM step stays on the same trajectory.
+        var schedule = new NoiseSchedule(NoiseScheduleKind.Linear, 1000);
+        var sampler = new DdimSampler(schedule, 20);
+        using var scope = NewDisposeScope();
+        var x0 = randn(8, 4);
+        var x = schedule.AddNoise(x0, randn(8, 4), full([8], 999, dtype: int64));
+        for (int i = 0; i < sampler.Timesteps.Count; i++)
+        {
+            var (_, eps) = schedule.Interpret(DiffusionObjective.SampleSnrHuber, x0, x, sampler.Timesteps[i]);
+            x = sampler.Step(x, x0, eps, i, null);
+        }
+        Assert.True(x.allclose(x0, rtol: 1e-3, atol: 1e-3));
+    }
+
+    private static DiffusionModel TinyModel(int classes = 3)
+    {
+        manual_seed(5);
+        return new DiffusionModel(new DenoisingUnet(2, 4, 8, classes), NoiseScheduleKind.Linear, 100, DiffusionObjective.Epsilon, [2, 4, 4], 8, CPU);
+    }
+
+    [Theory]
+    [InlineData(SamplerKind.Ddim)]
+    [InlineData(SamplerKind.Ddpm)]
+    public void The_same_seed_gives_the_same_sample_whatever_its_batch(SamplerKind kind)
+    {
+        var model = TinyModel();
+        var options = new SamplingOptions { Sampler = kind, Steps = 10 };
+
+        var alone = model.Sample([1], [42], options);
+        var inBatch = model.Sample([0, 1, 2], [7, 42, 9], options);
+        var again = model.Sample([1], [42], options);
+        var otherSeed = model.Sample([1], [43], options);
+
+        Assert.Equal(alone, again);
+        Assert.Equal(32, alone.Length);
+        for (int i = 0; i < 32; i++) Assert.Equal(alone[i], inBatch[32 + i], 4);
+        Assert.NotEqual(alone, otherSeed);
+    }
+
+    [Fact]
+    public void Guidance_scale_zero_equals_the_unconditional_path()
+    {
+        var model = TinyModel();
+        var guidedZero = model.Sample([0, 2], [1, 2], new SamplingOptions { Steps = 8, GuidanceScale = 0 });
+        var unconditional = model.Sample([-1, -1], [1, 2], new SamplingOptions { Steps = 8, GuidanceScale = 1 });
+        Assert.Equal(unconditional, guidedZero);
+    }
+
+    [Fact]
+    public void Bad_sampling_settings_fail_clearly()
+    {
+        var model = TinyModel();
+        var steps = Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample([0], [1], new SamplingOptions { Steps = -3 }));
+        Assert.Contains("Steps", steps.Message);
+        Assert.Contains("-3", steps.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample([0], [1], new SamplingOptions { Steps = 101 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample([0], [1], new SamplingOptions { GuidanceScale = double.NaN }));
+    }
+}
