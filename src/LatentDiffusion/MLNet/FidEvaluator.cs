@@ -13,7 +13,7 @@ using static TorchSharp.torch;
 namespace LatentDiffusion.MLNet;
 
 /// <summary>Options of <see cref="FidEvaluator"/>.</summary>
-public sealed class FidEvaluatorOptions
+public sealed class FidEvaluatorOptions : TrainingOptions
 {
     /// <summary>Image column: a known-size vector of Single in [0,1] holding a square grayscale image. Default "Image".</summary>
     public string ImageColumnName { get; set; } = "Image";
@@ -29,20 +29,6 @@ public sealed class FidEvaluatorOptions
     public int Classes { get; set; } = 10;
     /// <summary>Training epochs. Default 3.</summary>
     public int Epochs { get; set; } = 3;
-    /// <summary>Minibatch size. Default 128.</summary>
-    public int BatchSize { get; set; } = 128;
-    /// <summary>Peak AdamW learning rate (warm-up, then cosine decay). Default 2e-3.</summary>
-    public double LearningRate { get; set; } = 2e-3;
-    /// <summary>Seed for initialisation and shuffling. Default 1.</summary>
-    public int Seed { get; set; } = 1;
-    /// <summary>Where to compute. Default CPU.</summary>
-    public ComputeDevice Device { get; set; } = ComputeDevice.Cpu;
-    /// <summary>Receives progress and per-epoch losses (MLContext.Log receives them too).</summary>
-    public ILogger? Logger { get; set; }
-    /// <summary>Receives a report after each optimiser step (for progress bars).</summary>
-    public IProgress<TrainingProgress>? Progress { get; set; }
-    /// <summary>Stops training; nothing is left half-done.</summary>
-    public CancellationToken CancellationToken { get; set; }
 }
 
 /// <summary>
@@ -82,11 +68,7 @@ public sealed class FidEvaluator : IEstimator<FidEvaluatorTransformer>
         using (var x = tensor(images, [rows, size]).to(device))
         using (var y = tensor(labels!.Select(l => (long)l).ToArray()).to(device))
         {
-            history = ClassifierTraining.Train(network, x, y, new MinibatchLoop
-            {
-                Model = "classifier", Rows = rows, BatchSize = options.BatchSize, Epochs = options.Epochs,
-                LearningRate = options.LearningRate, Seed = options.Seed, Logger = log, Progress = options.Progress,
-            }, options.CancellationToken);
+            history = ClassifierTraining.Train(network, x, y, options.Loop("classifier", rows, options.Epochs, log), options.CancellationToken);
         }
         return new FidEvaluatorTransformer(network, device, side, options.Classes, options.ImageColumnName,
             options.FeaturesColumnName, options.PredictedLabelColumnName, options.ScoreColumnName, history);

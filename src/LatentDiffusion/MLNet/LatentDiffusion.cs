@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 namespace LatentDiffusion.MLNet;
 
 /// <summary>Options of <see cref="LatentDiffusionTrainer"/>.</summary>
-public sealed class LatentDiffusionOptions
+public sealed class LatentDiffusionOptions : TrainingOptions
 {
     /// <summary>Input: latents to learn (a known-size vector of Single). Default "Latent".</summary>
     public string LatentColumnName { get; set; } = "Latent";
@@ -32,10 +32,6 @@ public sealed class LatentDiffusionOptions
     public int Width { get; set; } = 48;
     /// <summary>Training epochs. Default 20.</summary>
     public int Epochs { get; set; } = 20;
-    /// <summary>Minibatch size. Default 128.</summary>
-    public int BatchSize { get; set; } = 128;
-    /// <summary>Peak AdamW learning rate (warm-up, then cosine decay). Default 2e-3.</summary>
-    public double LearningRate { get; set; } = 2e-3;
     /// <summary>EMA decay of the sampling weights. Default 0.999.</summary>
     public double EmaDecay { get; set; } = 0.999;
     /// <summary>Probability of replacing a label by "none" in training (enables unconditional and guided sampling). Default 0.1.</summary>
@@ -46,18 +42,8 @@ public sealed class LatentDiffusionOptions
     public SamplingOptions Sampling { get; set; } = new();
     /// <summary>Output column of sampled latents. Default "GeneratedLatent".</summary>
     public string OutputColumnName { get; set; } = "GeneratedLatent";
-    /// <summary>Optional integer seed column of requests; without it, seeds come from <see cref="Seed"/> and the row position. Default "Seed".</summary>
+    /// <summary>Optional integer seed column of requests; without it, seeds come from <see cref="TrainingOptions.Seed"/> and the row position. Default "Seed".</summary>
     public string SeedColumnName { get; set; } = "Seed";
-    /// <summary>Seed for initialisation, shuffling and noise. Default 1.</summary>
-    public int Seed { get; set; } = 1;
-    /// <summary>Where to compute. Default CPU.</summary>
-    public ComputeDevice Device { get; set; } = ComputeDevice.Cpu;
-    /// <summary>Receives progress (MLContext.Log receives it too).</summary>
-    public ILogger? Logger { get; set; }
-    /// <summary>Receives a report after each optimiser step.</summary>
-    public IProgress<TrainingProgress>? Progress { get; set; }
-    /// <summary>Stops training.</summary>
-    public CancellationToken CancellationToken { get; set; }
 }
 
 /// <summary>
@@ -112,11 +98,7 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
                 all.narrow(0, 0, trainRows).to(device), y?.narrow(0, 0, trainRows).to(device),
                 all.narrow(0, trainRows, validationRows).to(device), y?.narrow(0, trainRows, validationRows).to(device),
                 options.LabelDropout, options.EmaDecay,
-                new MinibatchLoop
-                {
-                    Model = "diffusion", Rows = trainRows, BatchSize = options.BatchSize, Epochs = options.Epochs,
-                    LearningRate = options.LearningRate, Seed = options.Seed, Logger = log, Progress = options.Progress,
-                }, options.CancellationToken);
+                options.Loop("diffusion", trainRows, options.Epochs, log), options.CancellationToken);
         }
         network.Dispose();
         var model = new DiffusionModel(ema, options.Schedule, options.Timesteps, options.Objective, shape, options.Width, device);

@@ -30,7 +30,7 @@ public enum LatentOutput
 }
 
 /// <summary>Options of <see cref="VaeEncoderEstimator"/>.</summary>
-public sealed class VaeEncoderOptions
+public sealed class VaeEncoderOptions : TrainingOptions
 {
     /// <summary>Input: square grayscale images as a known-size vector of Single in [0,1]. Default "Image".</summary>
     public string ImageColumnName { get; set; } = "Image";
@@ -48,24 +48,10 @@ public sealed class VaeEncoderOptions
     public ReconstructionLoss Reconstruction { get; set; } = ReconstructionLoss.BinaryCrossEntropy;
     /// <summary>Training epochs. Default 5.</summary>
     public int Epochs { get; set; } = 5;
-    /// <summary>Minibatch size. Default 128.</summary>
-    public int BatchSize { get; set; } = 128;
-    /// <summary>Peak AdamW learning rate. Default 2e-3.</summary>
-    public double LearningRate { get; set; } = 2e-3;
     /// <summary>Share of rows held out for the validation loss. Default 0.02.</summary>
     public double ValidationFraction { get; set; } = 0.02;
     /// <summary>Mean or sample in the latent column. Default mean.</summary>
     public LatentOutput Output { get; set; } = LatentOutput.Mean;
-    /// <summary>Seed for initialisation, shuffling and latent samples. Default 1.</summary>
-    public int Seed { get; set; } = 1;
-    /// <summary>Where to compute. Default CPU.</summary>
-    public ComputeDevice Device { get; set; } = ComputeDevice.Cpu;
-    /// <summary>Receives progress (MLContext.Log receives it too).</summary>
-    public ILogger? Logger { get; set; }
-    /// <summary>Receives a report after each optimiser step.</summary>
-    public IProgress<TrainingProgress>? Progress { get; set; }
-    /// <summary>Stops training.</summary>
-    public CancellationToken CancellationToken { get; set; }
 }
 
 /// <summary>
@@ -113,11 +99,7 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
         using (var validation = all.narrow(0, trainRows, validationRows).to(device))
         {
             history = VaeTraining.Train(network, train, validation, options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy, options.KlWeight,
-                new MinibatchLoop
-                {
-                    Model = "vae", Rows = trainRows, BatchSize = options.BatchSize, Epochs = options.Epochs,
-                    LearningRate = options.LearningRate, Seed = options.Seed, Logger = log, Progress = options.Progress,
-                }, options.CancellationToken);
+                options.Loop("vae", trainRows, options.Epochs, log), options.CancellationToken);
         }
 
         // Standardise each latent channel over the training set (posterior means), as LDM scales its latents.

@@ -1,0 +1,29 @@
+using LatentDiffusion.Runtime;
+using LatentDiffusion.Training;
+using Microsoft.Extensions.Logging;
+
+namespace LatentDiffusion.MLNet;
+
+/// <summary>What every trainable component's options share: optimisation, seed, device, logging, progress, cancellation.</summary>
+public abstract class TrainingOptions
+{
+    /// <summary>Minibatch size. Default 128.</summary>
+    public int BatchSize { get; set; } = 128;
+    /// <summary>Peak AdamW learning rate (linear warm-up, then cosine decay). Default 2e-3.</summary>
+    public double LearningRate { get; set; } = 2e-3;
+    /// <summary>Seed for initialisation, shuffling and noise; the same seed gives the same model. Default 1.</summary>
+    public int Seed { get; set; } = 1;
+    /// <summary>Where to compute. Default CPU.</summary>
+    public ComputeDevice Device { get; set; } = ComputeDevice.Cpu;
+    /// <summary>Receives progress and per-epoch losses (MLContext.Log receives them too).</summary>
+    public ILogger? Logger { get; set; }
+    /// <summary>Receives a report after each optimiser step (for progress bars).</summary>
+    public IProgress<TrainingProgress>? Progress { get; set; }
+    /// <summary>Stops training; nothing is left half-done.</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    internal MinibatchLoop Loop(string model, long rows, int epochs, ILogger log) => new()
+    {
+        Model = model, Rows = rows, BatchSize = BatchSize, Epochs = epochs, LearningRate = LearningRate, Seed = Seed, Logger = log, Progress = Progress,
+    };
+}
