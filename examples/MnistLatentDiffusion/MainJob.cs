@@ -37,8 +37,9 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
             Epochs = settings.ClassifierEpochs, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken,
         }).Fit(train);
         double classifierSeconds = clock.Elapsed.TotalSeconds;
-        var testFeatures = classifier.ComputeFeatures(ml.Data.TakeRows(test, n), labelColumn: "Label");
-        double testAccuracy = classifier.ComputeFeatures(test, labelColumn: "Label").Accuracy!.Value;
+        var allTestFeatures = classifier.ComputeFeatures(test, labelColumn: "Label");
+        double testAccuracy = allTestFeatures.Accuracy!.Value;
+        var testFeatures = n >= allTestFeatures.Count ? allTestFeatures : classifier.ComputeFeatures(ml.Data.TakeRows(test, n), labelColumn: "Label");
         logger.LogInformation("Classifier: test accuracy {Accuracy:P2} ({Seconds:F0} s)", testAccuracy, classifierSeconds);
         AtomicFile.Write(Path.Combine(outputDirectory, "classifier.zip"), s => ml.Model.Save(classifier, train.Schema, s));
 

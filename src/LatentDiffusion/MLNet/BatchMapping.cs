@@ -30,8 +30,10 @@ internal abstract class BatchMapper
     /// <summary>A reader bound to <paramref name="row"/> with room for <paramref name="capacity"/> rows.</summary>
     public abstract BatchReader CreateReader(DataViewRow row, int capacity);
 
+    /// <summary>The input columns plus the outputs, after <see cref="Validate"/> accepted the input.</summary>
     public DataViewSchema OutputSchema(DataViewSchema input)
     {
+        Validate(input);
         var builder = new DataViewSchema.Builder();
         builder.AddColumns(input);
         foreach (var output in Outputs)
@@ -108,7 +110,6 @@ internal sealed class BatchMappedDataView : IDataView
 
     public BatchMappedDataView(IDataView input, BatchMapper mapper, object component)
     {
-        mapper.Validate(input.Schema);
         this.input = input;
         this.mapper = mapper;
         inputCount = input.Schema.Count;
@@ -209,7 +210,6 @@ internal sealed class BatchRowMapper : IRowToRowMapper
 
     public BatchRowMapper(DataViewSchema inputSchema, BatchMapper mapper)
     {
-        mapper.Validate(inputSchema);
         this.mapper = mapper;
         InputSchema = inputSchema;
         inputCount = inputSchema.Count;

@@ -140,12 +140,7 @@ public sealed class DigitGeneratorTransformer : ITransformer
     /// <inheritdoc/>
     public bool IsRowToRowMapper => true;
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
-    {
-        var mapper = CreateMapper();
-        mapper.Validate(inputSchema);
-        return mapper.OutputSchema(inputSchema);
-    }
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => CreateMapper().OutputSchema(inputSchema);
     /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new BatchRowMapper(inputSchema, CreateMapper());
     /// <inheritdoc/>

@@ -190,17 +190,11 @@ public sealed class FidEvaluatorTransformer : ITransformer
     /// <inheritdoc/>
     public bool IsRowToRowMapper => true;
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => CreateMapper(ImageColumnName).OutputSchema(Validated(inputSchema));
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => CreateMapper(ImageColumnName).OutputSchema(inputSchema);
     /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new BatchRowMapper(inputSchema, CreateMapper(ImageColumnName));
     /// <inheritdoc/>
     public IDataView Transform(IDataView input) => new BatchMappedDataView(input, CreateMapper(ImageColumnName), this);
-
-    private DataViewSchema Validated(DataViewSchema schema)
-    {
-        CreateMapper(ImageColumnName).Validate(schema);
-        return schema;
-    }
 
     private Mapper CreateMapper(string imageColumn) => new(this, imageColumn);
 

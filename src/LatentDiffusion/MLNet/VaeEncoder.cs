@@ -232,12 +232,7 @@ public sealed class VaeEncoderTransformer : ITransformer
     /// <inheritdoc/>
     public bool IsRowToRowMapper => true;
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
-    {
-        var mapper = new Mapper(this);
-        mapper.Validate(inputSchema);
-        return mapper.OutputSchema(inputSchema);
-    }
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => new Mapper(this).OutputSchema(inputSchema);
     /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new BatchRowMapper(inputSchema, new Mapper(this));
     /// <inheritdoc/>
