@@ -73,15 +73,30 @@ internal static class Commands
             ?? throw new InvalidDataException($"{path} holds no DigitGeneratorTransformer.");
     }
 
-    public static int Generate(string modelPath, int count, string labelText, string samplerName, int steps, double guidance, string png, string? raw, int seed, CancellationToken token)
+    /// <summary>The model's saved sampling settings with the options given on the command line put over them.</summary>
+    private static SamplingOptions Override(SamplingOptions saved, string? samplerName, int? steps, double? guidance, string? band)
+    {
+        var sampling = saved.Clone();
+        if (samplerName is not null)
+            sampling.Sampler = samplerName.ToLowerInvariant() switch { "ddim" => SamplerKind.Ddim, "ddpm" => SamplerKind.Ddpm, _ => throw new ArgumentException($"Unknown sampler '{samplerName}': expected ddim or ddpm.") };
+        if (steps is { } s) sampling.Steps = s;
+        if (guidance is { } g) sampling.GuidanceScale = g;
+        if (band is not null)
+        {
+            var ends = band.Split(',');
+            if (ends.Length != 2 || !double.TryParse(ends[0], System.Globalization.CultureInfo.InvariantCulture, out double low)
+                || !double.TryParse(ends[1], System.Globalization.CultureInfo.InvariantCulture, out double high))
+                throw new ArgumentException($"--guidance-band '{band}': expected LOW,HIGH, for example 0.4,0.9.");
+            (sampling.GuidanceMinNoise, sampling.GuidanceMaxNoise) = (low, high);
+        }
+        return sampling;
+    }
+
+    public static int Generate(string modelPath, int count, string labelText, string? samplerName, int? steps, double? guidance, string? band, string png, string? raw, int seed, CancellationToken token)
     {
         var ml = Context();
-        var sampling = new SamplingOptions
-        {
-            Sampler = samplerName.ToLowerInvariant() switch { "ddim" => SamplerKind.Ddim, "ddpm" => SamplerKind.Ddpm, _ => throw new ArgumentException($"Unknown sampler '{samplerName}': expected ddim or ddpm.") },
-            Steps = steps, GuidanceScale = guidance,
-        };
-        var generator = LoadGenerator(ml, modelPath).WithSampling(sampling);
+        var loaded = LoadGenerator(ml, modelPath);
+        var generator = loaded.WithSampling(Override(loaded.Sampling, samplerName, steps, guidance, band));
         int[] cycle = labelText.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? [-1] : labelText.Split(',').Select(s => int.Parse(s.Trim())).ToArray();
         var labels = Enumerable.Range(0, count).Select(i => cycle[i % cycle.Length]).ToArray();
         var clock = Stopwatch.StartNew();
@@ -98,7 +113,7 @@ internal static class Commands
         return 0;
     }
 
-    public static int Evaluate(string classifierPath, string? folder, string? modelPath, int count, int steps, double guidance, int seed, CancellationToken token)
+    public static int Evaluate(string classifierPath, string? folder, string? modelPath, int count, int? steps, double? guidance, string? band, int seed, CancellationToken token)
     {
         var ml = Context();
         var classifier = (FidEvaluatorTransformer)ml.Model.Load(classifierPath, out _);
@@ -118,7 +133,9 @@ internal static class Commands
         }
         else if (modelPath is not null)
         {
-            var generator = LoadGenerator(ml, modelPath).WithSampling(new SamplingOptions { Steps = steps, GuidanceScale = guidance });
+            var loaded = LoadGenerator(ml, modelPath);
+            var generator = loaded.WithSampling(Override(loaded.Sampling, null, steps, guidance, band));
+            Console.WriteLine($"Sampling: {Describe(generator.Sampling)}");
             var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, count).Select(i => new GenerationRequest { Label = i % 10, Seed = (long)seed * 1_000_003 + i }));
             generated = generator.Transform(requests);
             column = generator.OutputColumnName;
@@ -142,15 +159,18 @@ internal static class Commands
             {
                 token.ThrowIfCancellationRequested();
                 int n = batch == 1 ? 8 : 512;
-                var g = generator.WithSampling(new SamplingOptions { Steps = steps, BatchSize = batch });
+                var options = generator.Sampling.Clone();
+                (options.Steps, options.BatchSize) = (steps, batch);
+                var g = generator.WithSampling(options);
                 g.Generate([0], [0]);
                 var clock = Stopwatch.StartNew();
                 g.Generate(Enumerable.Range(0, n).Select(i => i % 10).ToArray(), Enumerable.Range(0, n).Select(i => (long)seed + i).ToArray());
                 double rate = n / clock.Elapsed.TotalSeconds;
-                double gflops = rate * steps * generator.DenoiserFlops / 1e9;
+                double gflops = rate * g.NetworkEvaluationsPerSample * generator.DenoiserFlops / 1e9;
                 if (steps == 50 && batch == 256) best50 = rate;
-                Console.WriteLine($"DDIM {steps,2} steps, batch {batch,3}: {rate,8:F1} decoded images/s, denoiser {gflops:F1} GFLOP/s");
-                results.Add(new JsonObject { ["steps"] = steps, ["batchSize"] = batch, ["imagesPerSecond"] = rate, ["denoiserGflops"] = gflops });
+                Console.WriteLine($"{Describe(options)}, batch {batch,3}: {rate,8:F1} decoded images/s, denoiser {gflops:F1} GFLOP/s");
+                results.Add(new JsonObject { ["steps"] = steps, ["batchSize"] = batch, ["imagesPerSecond"] = rate, ["denoiserGflops"] = gflops,
+                    ["networkEvaluationsPerImage"] = g.NetworkEvaluationsPerSample });
             }
         string reportPath = Path.Combine(outDirectory, "report.json");
         var report = File.Exists(reportPath) ? JsonNode.Parse(File.ReadAllText(reportPath))!.AsObject() : new JsonObject();
@@ -170,6 +190,9 @@ internal static class Commands
         Console.WriteLine($"CPU peak (AVX-512 FMA, {Environment.ProcessorCount} cores, nominal clock): {CpuPeakGflops():F0} GFLOP/s; merged into {reportPath}");
         return 0;
     }
+
+    private static string Describe(SamplingOptions s) =>
+        $"{s.Sampler.ToString().ToUpperInvariant()} {s.Steps,2} steps, guidance {s.GuidanceScale:0.##} on noise levels [{s.GuidanceMinNoise:0.##}, {s.GuidanceMaxNoise:0.##}]";
 
     /// <summary>Nominal fp32 peak: cores x 2 FMA units x 16 lanes x 2 flops x clock (from /proc/cpuinfo, else 2.5 GHz).</summary>
     private static double CpuPeakGflops()

@@ -44,14 +44,19 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         AtomicFile.Write(Path.Combine(outputDirectory, "classifier.zip"), s => ml.Model.Save(classifier, train.Schema, s));
 
         // 2. VAE -> latent diffusion -> generator, as one .Append chain fitted on the training split.
-        var sampling = new SamplingOptions { Sampler = SamplerKind.Ddim, Steps = settings.SamplingSteps, GuidanceScale = settings.GuidanceScale };
+        var sampling = new SamplingOptions
+        {
+            Sampler = SamplerKind.Ddim, Steps = settings.SamplingSteps,
+            GuidanceScale = settings.GuidanceScale, GuidanceMinNoise = settings.GuidanceMinNoise, GuidanceMaxNoise = settings.GuidanceMaxNoise,
+        };
         var pipeline = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
             {
                 Epochs = settings.VaeEpochs, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken,
             })
             .Append(ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
             {
-                Epochs = settings.DiffusionEpochs, Width = settings.DiffusionWidth, Seed = settings.Seed, Device = device, Sampling = sampling,
+                Epochs = settings.DiffusionEpochs, Width = settings.DiffusionWidth, Schedule = settings.Schedule, Objective = settings.Objective, MinSnrGamma = settings.MinSnrGamma,
+                Seed = settings.Seed, Device = device, Sampling = sampling,
                 Logger = logger, Progress = progress, CancellationToken = cancellationToken,
             }))
             .Append(ml.Transforms.GenerateDigits(new DigitGeneratorOptions { Sampling = sampling, Seed = settings.Seed }));
@@ -105,10 +110,19 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
             ["device"] = settings.Device,
             ["samples"] = n,
             ["trainRows"] = settings.TrainRows > 0 ? settings.TrainRows : 60000,
-            ["sampler"] = new JsonObject { ["name"] = "ddim", ["steps"] = settings.SamplingSteps, ["guidanceScale"] = settings.GuidanceScale },
+            ["sampler"] = new JsonObject
+            {
+                ["name"] = "ddim", ["steps"] = settings.SamplingSteps, ["guidanceScale"] = settings.GuidanceScale,
+                ["guidanceMinNoise"] = settings.GuidanceMinNoise, ["guidanceMaxNoise"] = settings.GuidanceMaxNoise,
+                ["networkEvaluationsPerImage"] = generator.NetworkEvaluationsPerSample,
+            },
             ["classifier"] = new JsonObject { ["testAccuracy"] = testAccuracy, ["epochs"] = settings.ClassifierEpochs },
             ["vae"] = new JsonObject { ["reconstructionMse"] = reconstructionMse, ["epochs"] = settings.VaeEpochs },
-            ["diffusionModel"] = new JsonObject { ["epochs"] = settings.DiffusionEpochs, ["width"] = settings.DiffusionWidth },
+            ["diffusionModel"] = new JsonObject
+            {
+                ["epochs"] = settings.DiffusionEpochs, ["width"] = settings.DiffusionWidth, ["schedule"] = settings.Schedule.ToString(),
+                ["objective"] = settings.Objective.ToString(), ["minSnrGamma"] = settings.MinSnrGamma,
+            },
             ["fid"] = new JsonObject
             {
                 ["validation"] = validationMetrics.Fid, ["random"] = randomMetrics.Fid, ["vae"] = vaeMetrics.Fid,

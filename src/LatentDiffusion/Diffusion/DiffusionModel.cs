@@ -23,6 +23,17 @@ public sealed class SamplingOptions
     /// <summary>Classifier-free guidance: 0 = unconditional, 1 = conditional (one network pass per step), above 1 = stronger conditioning (two passes). Default 1.</summary>
     public double GuidanceScale { get; set; } = 1.0;
 
+    /// <summary>
+    /// Where guidance applies, as a band of noise levels t/T (1 = pure noise, 0 = clean): steps outside
+    /// [<see cref="GuidanceMinNoise"/>, <see cref="GuidanceMaxNoise"/>] take the conditional prediction alone (one network
+    /// pass instead of two). Guidance matters most at the middle noise levels where the digit's identity forms
+    /// (Kynkaanniemi et al., "Applying guidance in a limited interval"). Ignored at scales 0 and 1. Default 0 to 1: every step.
+    /// </summary>
+    public double GuidanceMinNoise { get; set; }
+
+    /// <summary>Upper end of the guidance band; see <see cref="GuidanceMinNoise"/>. Default 1.</summary>
+    public double GuidanceMaxNoise { get; set; } = 1.0;
+
     /// <summary>Requests per network batch. Default 256.</summary>
     public int BatchSize { get; set; } = 256;
 
@@ -37,6 +48,8 @@ public sealed class SamplingOptions
             throw new ArgumentOutOfRangeException(nameof(GuidanceScale), GuidanceScale, "SamplingOptions.GuidanceScale must be a finite number >= 0.");
         if (!double.IsFinite(Eta) || Eta < 0)
             throw new ArgumentOutOfRangeException(nameof(Eta), Eta, "SamplingOptions.Eta must be a finite number >= 0.");
+        if (!(GuidanceMinNoise >= 0 && GuidanceMinNoise <= GuidanceMaxNoise && GuidanceMaxNoise <= 1))
+            throw new ArgumentOutOfRangeException(nameof(GuidanceMinNoise), $"[{GuidanceMinNoise}, {GuidanceMaxNoise}]", "SamplingOptions guidance band must satisfy 0 <= GuidanceMinNoise <= GuidanceMaxNoise <= 1.");
         if (BatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "SamplingOptions.BatchSize must be at least 1.");
         if (!Enum.IsDefined(Sampler)) throw new ArgumentOutOfRangeException(nameof(Sampler), Sampler, "Unknown sampler.");
@@ -45,6 +58,17 @@ public sealed class SamplingOptions
     internal void Write(BinaryWriter w)
     {
         w.Write((int)Sampler); w.Write(Steps); w.Write(Eta); w.Write((int)Variance); w.Write(GuidanceScale); w.Write(BatchSize);
+    }
+
+    /// <summary>The guidance band, in its own stream since format version 2 (files of version 1 keep the default band, every step).</summary>
+    internal void WriteGuidanceBand(BinaryWriter w)
+    {
+        w.Write(GuidanceMinNoise); w.Write(GuidanceMaxNoise);
+    }
+
+    internal void ReadGuidanceBand(BinaryReader r)
+    {
+        GuidanceMinNoise = r.ReadDouble(); GuidanceMaxNoise = r.ReadDouble();
     }
 
     internal static SamplingOptions Read(BinaryReader r) => new()
@@ -93,9 +117,17 @@ internal sealed class DiffusionModel
             using var _ = no_grad();
             using var scope = NewDisposeScope();
             Action<int, Tensor>? onStep = trajectory is null ? null : (_, x0) => trajectory.Add(x0.cpu().flatten().data<float>().ToArray());
-            var latents = sampling.Sample(sampler, labels, seeds, options.GuidanceScale, onStep);
+            var latents = sampling.Sample(sampler, labels, seeds, options.GuidanceScale, onStep, options.GuidanceMinNoise, options.GuidanceMaxNoise);
             return latents.cpu().flatten().data<float>().ToArray();
         }
+    }
+
+    /// <summary>Denoiser passes per sample under <paramref name="options"/> (guided steps take two).</summary>
+    public int NetworkEvaluations(SamplingOptions options)
+    {
+        options.Validate(Schedule.Timesteps);
+        var steps = SamplerTimesteps.Create(options.Sampler, Schedule, options.Steps, options.Eta, options.Variance).Timesteps;
+        return LatentSampling.NetworkEvaluations(steps, Schedule.Timesteps, Classes > 0, options.GuidanceScale, options.GuidanceMinNoise, options.GuidanceMaxNoise);
     }
 
     public void Write(BinaryWriter w)

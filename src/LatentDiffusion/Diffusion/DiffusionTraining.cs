@@ -12,7 +12,7 @@ namespace LatentDiffusion.Diffusion;
 internal static class DiffusionTraining
 {
     public static TrainingHistory Train(DenoisingUnet model, DenoisingUnet ema, NoiseSchedule schedule, DiffusionObjective objective,
-        Tensor latents, Tensor? labels, Tensor validationLatents, Tensor? validationLabels, double labelDropout, double emaDecay,
+        Tensor latents, Tensor? labels, Tensor validationLatents, Tensor? validationLabels, double labelDropout, double emaDecay, double minSnrGamma,
         MinibatchLoop loop, CancellationToken cancellationToken)
     {
         var average = new ExponentialMovingAverage(model, ema, emaDecay);
@@ -31,7 +31,7 @@ internal static class DiffusionTraining
                 classes = where(drop, full([n], net.NullClass, dtype: int64), y);
             }
             var prediction = net.forward(xt, t, classes);
-            return DiffusionLoss.Compute(objective, schedule, prediction, schedule.Target(objective, x0, noise, t), t);
+            return DiffusionLoss.Compute(objective, schedule, prediction, schedule.Target(objective, x0, noise, t), t, minSnrGamma);
         }
 
         double ValidationLoss()

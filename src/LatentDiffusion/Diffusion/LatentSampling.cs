@@ -14,11 +14,25 @@ internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedu
     public const int Unconditional = -1;
 
     /// <summary>
+    /// The guidance scale in force at timestep <paramref name="t"/> of <paramref name="timesteps"/>: the requested one inside
+    /// the noise band [low, high] of t/T (noise level (t + 1) / T), 1 (conditional only) outside; scale 0 holds everywhere.
+    /// </summary>
+    public static double ScaleAt(int t, int timesteps, double guidanceScale, double low, double high)
+    {
+        double noiseLevel = (t + 1.0) / timesteps;
+        return guidanceScale == 0 || (noiseLevel >= low && noiseLevel <= high) ? guidanceScale : 1;
+    }
+
+    /// <summary>Network passes per sample: one per step, two where guidance needs the unconditional prediction too.</summary>
+    public static int NetworkEvaluations(IReadOnlyList<int> timesteps, int scheduleTimesteps, bool conditionalModel, double guidanceScale, double low, double high) =>
+        timesteps.Sum(t => conditionalModel && ScaleAt(t, scheduleTimesteps, guidanceScale, low, high) is not (0 or 1) ? 2 : 1);
+
+    /// <summary>
     /// Samples one latent per (label, seed). <paramref name="guidanceScale"/>: 0 = unconditional network only,
     /// 1 = conditional only, otherwise u + s (c - u). <paramref name="onStep"/> sees the predicted x0 after each step.
     /// </summary>
     public Tensor Sample(IDiffusionSampler sampler, ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, double guidanceScale,
-        Action<int, Tensor>? onStep = null)
+        Action<int, Tensor>? onStep = null, double guidanceMinNoise = 0, double guidanceMaxNoise = 1)
     {
         int n = labels.Length;
         var generators = new Generator[n];
@@ -36,13 +50,14 @@ internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedu
                 using var scope = NewDisposeScope();
                 int t = steps[i];
                 var tt = full([n], t, dtype: int64);
+                double scale = ScaleAt(t, schedule.Timesteps, guidanceScale, guidanceMinNoise, guidanceMaxNoise);
                 Tensor output;
-                if (guidanceScale == 1 || network.Classes == 0) output = network.forward(x, tt, conditional);
-                else if (guidanceScale == 0) output = network.forward(x, tt, unconditional);
+                if (scale == 1 || network.Classes == 0) output = network.forward(x, tt, conditional);
+                else if (scale == 0) output = network.forward(x, tt, unconditional);
                 else
                 {
                     var both = network.forward(cat([x, x]), cat([tt, tt]), cat([conditional, unconditional])).chunk(2);
-                    output = both[1] + guidanceScale * (both[0] - both[1]);
+                    output = both[1] + scale * (both[0] - both[1]);
                 }
                 var (x0, eps) = schedule.Interpret(objective, output, x, t);
                 var noise = sampler.IsStochastic && i + 1 < steps.Count ? Noise() : null;

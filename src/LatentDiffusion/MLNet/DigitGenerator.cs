@@ -66,7 +66,8 @@ public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
 /// </summary>
 public sealed class DigitGeneratorTransformer : ITransformer
 {
-    internal static readonly ComponentFormat Format = new("LatDiffDigitGenerator", "LDDIGGEN", 1, typeof(DigitGeneratorTransformer));
+    private static readonly HashSet<string> GuidanceStream = ["Guidance.bin"];
+    internal static readonly ComponentFormat Format = new("LatDiffDigitGenerator", "LDDIGGEN", 2, typeof(DigitGeneratorTransformer), OldestReadable: 1);
     private readonly VaeModel vae;
     private readonly DiffusionModel diffusion;
 
@@ -98,6 +99,8 @@ public sealed class DigitGeneratorTransformer : ITransformer
     public int Classes => diffusion.Classes;
     /// <summary>Analytic FLOPs of one denoiser forward pass for one sample (for achieved-GFLOP/s benchmarks).</summary>
     public double DenoiserFlops => diffusion.Network.ForwardFlops();
+    /// <summary>Denoiser passes per generated image under <see cref="Sampling"/>: one per step, two on guided steps.</summary>
+    public int NetworkEvaluationsPerSample => diffusion.NetworkEvaluations(Sampling);
     /// <summary>Side of the generated square images.</summary>
     public int ImageSide => vae.Network.ImageSide;
 
@@ -158,6 +161,7 @@ public sealed class DigitGeneratorTransformer : ITransformer
             Sampling.Write(w);
         }),
         ("Vae.weights", vae.Write),
+        ("Guidance.bin", Sampling.WriteGuidanceBand),
         ("Denoiser.weights", diffusion.Write),
     ]);
 
@@ -177,8 +181,9 @@ public sealed class DigitGeneratorTransformer : ITransformer
                 sampling = SamplingOptions.Read(r);
             },
             ["Vae.weights"] = r => vae = VaeModel.Read(r, device, "Vae.weights"),
+            ["Guidance.bin"] = r => sampling.ReadGuidanceBand(r),
             ["Denoiser.weights"] = r => diffusion = DiffusionModel.Read(r, device, "Denoiser.weights"),
-        });
+        }, GuidanceStream);
         return new DigitGeneratorTransformer(vae!, diffusion!, sampling, label, seedColumn, output, seed);
     }
 }

@@ -28,6 +28,9 @@ public sealed class LatentDiffusionOptions : TrainingOptions
     public NoiseScheduleKind Schedule { get; set; } = NoiseScheduleKind.Linear;
     /// <summary>Prediction target and loss. Default epsilon with MSE.</summary>
     public DiffusionObjective Objective { get; set; } = DiffusionObjective.Epsilon;
+    /// <summary>Min-SNR loss weighting (Hang et al.) for the epsilon and velocity objectives: each timestep's loss counts as an
+    /// x0 error weighted by min(SNR, gamma). 0 turns it off. Default 0.</summary>
+    public double MinSnrGamma { get; set; }
     /// <summary>UNet width (channels at full resolution; doubled below). Default 48.</summary>
     public int Width { get; set; } = 48;
     /// <summary>Training epochs. Default 20.</summary>
@@ -63,8 +66,8 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
         this.options = options ?? new LatentDiffusionOptions();
         var o = this.options;
         if (o.Timesteps < 2 || o.Width < 8 || o.Epochs < 1 || o.BatchSize < 1 || !(o.LearningRate > 0) || o.EmaDecay is < 0 or >= 1
-            || o.LabelDropout is < 0 or > 1 || o.ValidationFraction is < 0 or >= 1 || (o.LabelColumnName is not null && o.Classes < 1))
-            throw new ArgumentOutOfRangeException(nameof(options), "LatentDiffusionOptions: Timesteps >= 2, Width >= 8, Epochs and BatchSize >= 1, LearningRate > 0, EmaDecay in [0,1), LabelDropout in [0,1], ValidationFraction in [0,1), Classes >= 1.");
+            || o.LabelDropout is < 0 or > 1 || !(o.MinSnrGamma >= 0) || o.ValidationFraction is < 0 or >= 1 || (o.LabelColumnName is not null && o.Classes < 1))
+            throw new ArgumentOutOfRangeException(nameof(options), "LatentDiffusionOptions: Timesteps >= 2, Width >= 8, Epochs and BatchSize >= 1, LearningRate > 0, EmaDecay in [0,1), LabelDropout in [0,1], MinSnrGamma >= 0, ValidationFraction in [0,1), Classes >= 1.");
         o.Sampling.Validate(o.Timesteps);
     }
 
@@ -97,7 +100,7 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
             history = DiffusionTraining.Train(network, ema, schedule, options.Objective,
                 all.narrow(0, 0, trainRows).to(device), y?.narrow(0, 0, trainRows).to(device),
                 all.narrow(0, trainRows, validationRows).to(device), y?.narrow(0, trainRows, validationRows).to(device),
-                options.LabelDropout, options.EmaDecay,
+                options.LabelDropout, options.EmaDecay, options.MinSnrGamma,
                 options.Loop("diffusion", trainRows, options.Epochs, log), options.CancellationToken);
         }
         network.Dispose();
@@ -133,7 +136,8 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
 /// </summary>
 public sealed class LatentDiffusionTransformer : ITransformer
 {
-    internal static readonly ComponentFormat Format = new("LatDiffDenoiser", "LDDIFFUS", 1, typeof(LatentDiffusionTransformer));
+    private static readonly HashSet<string> GuidanceStream = ["Guidance.bin"];
+    internal static readonly ComponentFormat Format = new("LatDiffDenoiser", "LDDIFFUS", 2, typeof(LatentDiffusionTransformer), OldestReadable: 1);
 
     internal LatentDiffusionTransformer(DiffusionModel model, SamplingOptions sampling, string labelColumn, bool conditional,
         string seedColumn, string outputColumn, int seed, TrainingHistory history)
@@ -199,6 +203,7 @@ public sealed class LatentDiffusionTransformer : ITransformer
             Sampling.Write(w);
             History.Write(w);
         }),
+        ("Guidance.bin", Sampling.WriteGuidanceBand),
         ("Denoiser.weights", Model.Write),
     ]);
 
@@ -219,8 +224,9 @@ public sealed class LatentDiffusionTransformer : ITransformer
                 sampling = SamplingOptions.Read(r);
                 history = TrainingHistory.Read(r);
             },
+            ["Guidance.bin"] = r => sampling.ReadGuidanceBand(r),
             ["Denoiser.weights"] = r => model = DiffusionModel.Read(r, device, "Denoiser.weights"),
-        });
+        }, GuidanceStream);
         return new LatentDiffusionTransformer(model!, sampling, label, conditional, seedColumn, output, seed, history);
     }
 }

@@ -12,7 +12,11 @@ using LatentDiffusion.MLNet.Persistence;
 /// <param name="ModelSignature">Exactly 8 ASCII characters identifying the component's entry.</param>
 /// <param name="Version">Current format version; loading a newer one fails clearly.</param>
 /// <param name="Loader">The transformer type with a static <c>Create(IHostEnvironment, object)</c>.</param>
-internal sealed record ComponentFormat(string LoaderSignature, string ModelSignature, uint Version, Type Loader);
+/// <param name="OldestReadable">Oldest format version this library still reads (streams added since are optional on load).</param>
+internal sealed record ComponentFormat(string LoaderSignature, string ModelSignature, uint Version, Type Loader, uint OldestReadable = 0)
+{
+    public uint OldestReadable { get; } = OldestReadable == 0 ? Version : OldestReadable;
+}
 
 /// <summary>
 /// The single place that touches ML.NET internals: its model format, schema shapes and the context behind a catalog.
@@ -48,7 +52,7 @@ internal static class MLNetInternals
         var type = CoreType("Microsoft.ML.VersionInfo");
         var ctor = type.GetConstructor(Any, [typeof(string), typeof(uint), typeof(uint), typeof(uint), typeof(string), typeof(string), typeof(string)])
             ?? throw Incompatible("the VersionInfo constructor");
-        return ctor.Invoke([format.ModelSignature, format.Version, format.Version, format.Version,
+        return ctor.Invoke([format.ModelSignature, format.Version, format.Version, format.OldestReadable,
             typeof(MLNetInternals).Assembly.FullName, format.LoaderSignature, null]);
     }
 
@@ -88,8 +92,12 @@ internal static class MLNetInternals
         }
     }
 
-    /// <summary>Reads a component saved by <see cref="Save"/>: checks the version header, then reads each stream.</summary>
-    public static void Load(object context, ComponentFormat format, IReadOnlyDictionary<string, Action<BinaryReader>> streams)
+    /// <summary>
+    /// Reads a component saved by <see cref="Save"/>: checks the version header, then reads each stream. Streams named in
+    /// <paramref name="optional"/> were added by a later format version: files of an older version lack them and the
+    /// reader keeps its defaults.
+    /// </summary>
+    public static void Load(object context, ComponentFormat format, IReadOnlyDictionary<string, Action<BinaryReader>> streams, IReadOnlySet<string>? optional = null)
     {
         ArgumentNullException.ThrowIfNull(context);
         var type = CoreType("Microsoft.ML.ModelLoadContext");
@@ -100,7 +108,7 @@ internal static class MLNetInternals
         }
         catch (TargetInvocationException e) when (e.InnerException is not null)
         {
-            throw new InvalidDataException($"Cannot load {format.Loader.Name}: {e.InnerException.Message} (this library reads format version {format.Version}).", e.InnerException);
+            throw new InvalidDataException($"Cannot load {format.Loader.Name}: {e.InnerException.Message} (this library reads format versions {format.OldestReadable} to {format.Version}).", e.InnerException);
         }
         var reader = (BinaryReader)Field(context, "Reader");
         int count = reader.ReadInt32();
@@ -118,7 +126,7 @@ internal static class MLNetInternals
             {
                 throw new InvalidDataException($"The '{name}' entry of {format.Loader.Name} is corrupt: {e.InnerException.Message}", e.InnerException);
             }
-            if (!found)
+            if (!found && !(optional?.Contains(name) == true && !names.Contains(name)))
                 throw new InvalidDataException($"The model file has no '{name}' entry for {format.Loader.Name}; it is incomplete or was not saved by this library.");
         }
     }

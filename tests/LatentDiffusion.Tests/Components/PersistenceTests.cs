@@ -41,9 +41,12 @@ public class PersistenceTests(TinyModels models) : IClassFixture<TinyModels>, ID
         Assert.Equal(models.Diffusion.Transform(requests).GetColumn<float[]>("GeneratedLatent").ToArray(),
             diffusion.Transform(requests).GetColumn<float[]>("GeneratedLatent").ToArray());
 
-        var generatorPath = Save(models.Generator, requests.Schema, "generator.zip");
-        var generator = FreshContext().Model.Load(generatorPath, out _);
-        Assert.Equal(TinyModels.Images(models.Generator.Transform(requests)), TinyModels.Images(generator.Transform(requests)));
+        // Sampling settings travel with the model, the guidance band included.
+        var guided = models.Generator.WithSampling(new SamplingOptions { Steps = 6, GuidanceScale = 2, GuidanceMinNoise = 0.3, GuidanceMaxNoise = 0.7, BatchSize = 5 });
+        var generatorPath = Save(guided, requests.Schema, "generator.zip");
+        var generator = (DigitGeneratorTransformer)FreshContext().Model.Load(generatorPath, out _);
+        Assert.Equivalent(guided.Sampling, generator.Sampling, strict: true);
+        Assert.Equal(TinyModels.Images(guided.Transform(requests)), TinyModels.Images(generator.Transform(requests)));
 
         var evaluator = models.Context.Transforms.FidEvaluator(new FidEvaluatorOptions { Epochs = 1 }).Fit(models.Context.Data.TakeRows(models.Train, 200));
         var evaluatorPath = Save(evaluator, models.Train.Schema, "fid.zip");

@@ -63,6 +63,40 @@ public class ScheduleAndSamplerTests
     }
 
     [Fact]
+    public void Min_snr_weighting_turns_eps_and_v_errors_into_the_same_capped_x0_error()
+    {
+        var schedule = new NoiseSchedule(NoiseScheduleKind.Linear, 1000);
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(5);
+        var t = tensor(new long[] { 10, 300, 900 });   // SNR far above, near and far below the cap
+        var x0 = randn([3, 4, 2, 2], generator: generator);
+        var eps = randn([3, 4, 2, 2], generator: generator);
+        var xt = schedule.AddNoise(x0, eps, t);
+        var wrongX0 = x0 + 0.1f * randn([3, 4, 2, 2], generator: generator);
+        const double gamma = 5;
+        // The x0-space loss the weighting stands for: mean over samples of min(SNR, gamma) * mean squared x0 error.
+        var snr = schedule.Snr(t);
+        double expected = (snr.clamp_max(gamma) * (wrongX0 - x0).square().flatten(1).mean([1])).mean().item<float>();
+        foreach (var objective in new[] { DiffusionObjective.Epsilon, DiffusionObjective.Velocity })
+        {
+            // The prediction that implies wrongX0 at each sample's own t.
+            var predictions = Enumerable.Range(0, 3).Select(i =>
+            {
+                int ti = (int)t[i].item<long>();
+                double a = Math.Sqrt(schedule.AlphaBars[ti]), b = Math.Sqrt(1 - schedule.AlphaBars[ti]);
+                var x = xt[i]; var w = wrongX0[i];
+                var impliedEps = (x - a * w) / b;
+                return objective == DiffusionObjective.Epsilon ? impliedEps : a * impliedEps - b * w;
+            }).ToArray();
+            var loss = DiffusionLoss.Compute(objective, schedule, stack(predictions), schedule.Target(objective, x0, eps, t), t, gamma).item<float>();
+            Assert.Equal(expected, loss, expected * 1e-3);
+        }
+        // Without the weighting it is the plain MSE.
+        var plain = DiffusionLoss.Compute(DiffusionObjective.Epsilon, schedule, eps + 1, eps, t).item<float>();
+        Assert.Equal(1.0, plain, 1e-6);
+    }
+
+    [Fact]
     public void Strided_timesteps_are_descending_distinct_and_end_at_zero()
     {
         var steps = SamplerTimesteps.Strided(1000, 50);
@@ -89,10 +123,17 @@ public class ScheduleAndSamplerTests
         Assert.True(x.allclose(x0, rtol: 1e-3, atol: 1e-3));
     }
 
-    private static DiffusionModel TinyModel(int classes = 3)
+    private static DiffusionModel TinyModel(int classes = 3, bool labelSensitive = false)
     {
         manual_seed(5);
-        return new DiffusionModel(new DenoisingUnet(2, 4, 8, classes), NoiseScheduleKind.Linear, 100, DiffusionObjective.Epsilon, [2, 4, 4], 8, CPU);
+        var network = new DenoisingUnet(2, 4, 8, classes);
+        // An untrained UNet starts as the zero predictor (zeroed output conv), which would make every label and guidance
+        // scale look alike; a small random output layer lets the class embedding reach the prediction.
+        if (labelSensitive)
+            using (no_grad())
+                foreach (var (name, p) in network.named_parameters())
+                    if (name.StartsWith("output")) p.normal_(0, 0.05);
+        return new DiffusionModel(network, NoiseScheduleKind.Linear, 100, DiffusionObjective.Epsilon, [2, 4, 4], 8, CPU);
     }
 
     [Theory]
@@ -117,10 +158,28 @@ public class ScheduleAndSamplerTests
     [Fact]
     public void Guidance_scale_zero_equals_the_unconditional_path()
     {
-        var model = TinyModel();
+        var model = TinyModel(labelSensitive: true);
         var guidedZero = model.Sample([0, 2], [1, 2], new SamplingOptions { Steps = 8, GuidanceScale = 0 });
         var unconditional = model.Sample([-1, -1], [1, 2], new SamplingOptions { Steps = 8, GuidanceScale = 1 });
         Assert.Equal(unconditional, guidedZero);
+        Assert.NotEqual(unconditional, model.Sample([0, 2], [1, 2], new SamplingOptions { Steps = 8, GuidanceScale = 1 }));
+    }
+
+    [Fact]
+    public void Guidance_applies_only_inside_its_noise_band()
+    {
+        var model = TinyModel(labelSensitive: true);
+        float[] Run(double scale, double low = 0, double high = 1) =>
+            model.Sample([0, 2], [1, 2], new SamplingOptions { Steps = 10, GuidanceScale = scale, GuidanceMinNoise = low, GuidanceMaxNoise = high });
+        var conditional = Run(1);
+        var guided = Run(3);
+        Assert.NotEqual(conditional, guided);
+        Assert.Equal(conditional, Run(3, 0, 0.005));      // no step has noise level t/T that low: never guided
+        Assert.Equal(guided, Run(3, 0, 1));               // the whole range: every step guided
+        var band = Run(3, 0.5, 1);
+        Assert.NotEqual(conditional, band);
+        Assert.NotEqual(guided, band);
+        Assert.Equal(Run(0), Run(0, 0.5, 1));              // scale 0 stays unconditional throughout
     }
 
     [Fact]
@@ -132,5 +191,7 @@ public class ScheduleAndSamplerTests
         Assert.Contains("-3", steps.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample([0], [1], new SamplingOptions { Steps = 101 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample([0], [1], new SamplingOptions { GuidanceScale = double.NaN }));
+        var band = Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample([0], [1], new SamplingOptions { GuidanceMinNoise = 0.8, GuidanceMaxNoise = 0.2 }));
+        Assert.Contains("GuidanceMinNoise", band.Message);
     }
 }
