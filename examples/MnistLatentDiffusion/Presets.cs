@@ -19,10 +19,11 @@ public sealed record RunSettings
     /// <summary>Generated samples per evaluation (class-balanced; also the reference size for the validation and random rows).</summary>
     public int Samples { get; init; } = 10_000;
     public int SamplingSteps { get; init; } = 50;
-    public double GuidanceScale { get; init; } = 1.0;
+    /// <summary>Guidance 2 on the noise levels t/T in [0.5, 0.7] only (10 of 50 DDIM steps take a second pass): measured in the README.</summary>
+    public double GuidanceScale { get; init; } = 2.0;
     /// <summary>Noise band t/T where guidance applies (outside it one network pass per step).</summary>
-    public double GuidanceMinNoise { get; init; }
-    public double GuidanceMaxNoise { get; init; } = 1.0;
+    public double GuidanceMinNoise { get; init; } = 0.5;
+    public double GuidanceMaxNoise { get; init; } = 0.7;
     public int Seed { get; init; } = 1;
     public string Device { get; init; } = "cpu";
 
