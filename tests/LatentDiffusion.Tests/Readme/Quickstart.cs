@@ -18,15 +18,15 @@ public static class Quickstart
         IDataView test = ml.Data.LoadMnist(MnistSplit.Test);
 
         // VAE -> latent diffusion -> generator, one .Append chain fitted on the training split.
-        var pipeline = ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 5 })
+        var pipeline = ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 4 })
             .Append(ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
             {
-                Epochs = 26, Schedule = NoiseScheduleKind.Cosine, Objective = DiffusionObjective.Velocity, MinSnrGamma = 5,
+                Epochs = 30, Schedule = NoiseScheduleKind.Cosine, Objective = DiffusionObjective.Velocity, MinSnrGamma = 5,
             }))
             .Append(ml.Transforms.GenerateDigits(new DigitGeneratorOptions
             {
-                // Guidance 2, but only on noise levels t/T in [0.5, 0.7]: 10 of the 50 steps take a second UNet pass.
-                Sampling = new SamplingOptions { Steps = 50, GuidanceScale = 2, GuidanceMinNoise = 0.5, GuidanceMaxNoise = 0.7 },
+                // Guidance 2.25, but only on noise levels t/T in [0.5, 0.7]: 10 of the 50 steps take a second UNet pass.
+                Sampling = new SamplingOptions { Steps = 50, GuidanceScale = 2.25, GuidanceMinNoise = 0.5, GuidanceMaxNoise = 0.7 },
             }));
         var model = pipeline.Fit(train);
         ml.Model.Save(model, train.Schema, "digits.zip");
