@@ -60,6 +60,19 @@ public sealed class SamplingOptions
         w.Write((int)Sampler); w.Write(Steps); w.Write(Eta); w.Write((int)Variance); w.Write(GuidanceScale); w.Write(BatchSize);
     }
 
+    /// <summary>
+    /// The guidance scale in force at timestep <paramref name="t"/> of <paramref name="timesteps"/>: <see cref="GuidanceScale"/>
+    /// inside the band (noise level (t + 1) / T), 1 (conditional only) outside; scale 0 holds everywhere.
+    /// </summary>
+    internal double GuidanceAt(int t, int timesteps)
+    {
+        double noiseLevel = (t + 1.0) / timesteps;
+        return GuidanceScale == 0 || (noiseLevel >= GuidanceMinNoise && noiseLevel <= GuidanceMaxNoise) ? GuidanceScale : 1;
+    }
+
+    /// <summary>Name of the model-zip stream holding the guidance band (added in format version 2, optional when reading).</summary>
+    internal const string GuidanceBandStream = "Guidance.bin";
+
     /// <summary>The guidance band, in its own stream since format version 2 (files of version 1 keep the default band, every step).</summary>
     internal void WriteGuidanceBand(BinaryWriter w)
     {
@@ -117,7 +130,7 @@ internal sealed class DiffusionModel
             using var _ = no_grad();
             using var scope = NewDisposeScope();
             Action<int, Tensor>? onStep = trajectory is null ? null : (_, x0) => trajectory.Add(x0.cpu().flatten().data<float>().ToArray());
-            var latents = sampling.Sample(sampler, labels, seeds, options.GuidanceScale, onStep, options.GuidanceMinNoise, options.GuidanceMaxNoise);
+            var latents = sampling.Sample(sampler, labels, seeds, options, onStep);
             return latents.cpu().flatten().data<float>().ToArray();
         }
     }
@@ -127,7 +140,7 @@ internal sealed class DiffusionModel
     {
         options.Validate(Schedule.Timesteps);
         var steps = SamplerTimesteps.Create(options.Sampler, Schedule, options.Steps, options.Eta, options.Variance).Timesteps;
-        return LatentSampling.NetworkEvaluations(steps, Schedule.Timesteps, Classes > 0, options.GuidanceScale, options.GuidanceMinNoise, options.GuidanceMaxNoise);
+        return steps.Sum(t => Classes > 0 && options.GuidanceAt(t, Schedule.Timesteps) is not (0 or 1) ? 2 : 1);
     }
 
     public void Write(BinaryWriter w)

@@ -14,25 +14,11 @@ internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedu
     public const int Unconditional = -1;
 
     /// <summary>
-    /// The guidance scale in force at timestep <paramref name="t"/> of <paramref name="timesteps"/>: the requested one inside
-    /// the noise band [low, high] of t/T (noise level (t + 1) / T), 1 (conditional only) outside; scale 0 holds everywhere.
-    /// </summary>
-    public static double ScaleAt(int t, int timesteps, double guidanceScale, double low, double high)
-    {
-        double noiseLevel = (t + 1.0) / timesteps;
-        return guidanceScale == 0 || (noiseLevel >= low && noiseLevel <= high) ? guidanceScale : 1;
-    }
-
-    /// <summary>Network passes per sample: one per step, two where guidance needs the unconditional prediction too.</summary>
-    public static int NetworkEvaluations(IReadOnlyList<int> timesteps, int scheduleTimesteps, bool conditionalModel, double guidanceScale, double low, double high) =>
-        timesteps.Sum(t => conditionalModel && ScaleAt(t, scheduleTimesteps, guidanceScale, low, high) is not (0 or 1) ? 2 : 1);
-
-    /// <summary>
-    /// Samples one latent per (label, seed). <paramref name="guidanceScale"/>: 0 = unconditional network only,
+    /// Samples one latent per (label, seed). The guidance scale of each step comes from <paramref name="options"/>: 0 = unconditional network only,
     /// 1 = conditional only, otherwise u + s (c - u). <paramref name="onStep"/> sees the predicted x0 after each step.
     /// </summary>
-    public Tensor Sample(IDiffusionSampler sampler, ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, double guidanceScale,
-        Action<int, Tensor>? onStep = null, double guidanceMinNoise = 0, double guidanceMaxNoise = 1)
+    public Tensor Sample(IDiffusionSampler sampler, ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, SamplingOptions options,
+        Action<int, Tensor>? onStep = null)
     {
         int n = labels.Length;
         var generators = new Generator[n];
@@ -50,7 +36,7 @@ internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedu
                 using var scope = NewDisposeScope();
                 int t = steps[i];
                 var tt = full([n], t, dtype: int64);
-                double scale = ScaleAt(t, schedule.Timesteps, guidanceScale, guidanceMinNoise, guidanceMaxNoise);
+                double scale = options.GuidanceAt(t, schedule.Timesteps);
                 Tensor output;
                 if (scale == 1 || network.Classes == 0) output = network.forward(x, tt, conditional);
                 else if (scale == 0) output = network.forward(x, tt, unconditional);

@@ -66,7 +66,7 @@ public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
 /// </summary>
 public sealed class DigitGeneratorTransformer : ITransformer
 {
-    private static readonly HashSet<string> GuidanceStream = ["Guidance.bin"];
+    private static readonly HashSet<string> OptionalStreams = [SamplingOptions.GuidanceBandStream];
     internal static readonly ComponentFormat Format = new("LatDiffDigitGenerator", "LDDIGGEN", 2, typeof(DigitGeneratorTransformer), OldestReadable: 1);
     private readonly VaeModel vae;
     private readonly DiffusionModel diffusion;
@@ -161,7 +161,7 @@ public sealed class DigitGeneratorTransformer : ITransformer
             Sampling.Write(w);
         }),
         ("Vae.weights", vae.Write),
-        ("Guidance.bin", Sampling.WriteGuidanceBand),
+        (SamplingOptions.GuidanceBandStream, Sampling.WriteGuidanceBand),
         ("Denoiser.weights", diffusion.Write),
     ]);
 
@@ -181,9 +181,9 @@ public sealed class DigitGeneratorTransformer : ITransformer
                 sampling = SamplingOptions.Read(r);
             },
             ["Vae.weights"] = r => vae = VaeModel.Read(r, device, "Vae.weights"),
-            ["Guidance.bin"] = r => sampling.ReadGuidanceBand(r),
+            [SamplingOptions.GuidanceBandStream] = r => sampling.ReadGuidanceBand(r),
             ["Denoiser.weights"] = r => diffusion = DiffusionModel.Read(r, device, "Denoiser.weights"),
-        }, GuidanceStream);
+        }, OptionalStreams);
         return new DigitGeneratorTransformer(vae!, diffusion!, sampling, label, seedColumn, output, seed);
     }
 }

@@ -136,7 +136,7 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
 /// </summary>
 public sealed class LatentDiffusionTransformer : ITransformer
 {
-    private static readonly HashSet<string> GuidanceStream = ["Guidance.bin"];
+    private static readonly HashSet<string> OptionalStreams = [SamplingOptions.GuidanceBandStream];
     internal static readonly ComponentFormat Format = new("LatDiffDenoiser", "LDDIFFUS", 2, typeof(LatentDiffusionTransformer), OldestReadable: 1);
 
     internal LatentDiffusionTransformer(DiffusionModel model, SamplingOptions sampling, string labelColumn, bool conditional,
@@ -203,7 +203,7 @@ public sealed class LatentDiffusionTransformer : ITransformer
             Sampling.Write(w);
             History.Write(w);
         }),
-        ("Guidance.bin", Sampling.WriteGuidanceBand),
+        (SamplingOptions.GuidanceBandStream, Sampling.WriteGuidanceBand),
         ("Denoiser.weights", Model.Write),
     ]);
 
@@ -224,9 +224,9 @@ public sealed class LatentDiffusionTransformer : ITransformer
                 sampling = SamplingOptions.Read(r);
                 history = TrainingHistory.Read(r);
             },
-            ["Guidance.bin"] = r => sampling.ReadGuidanceBand(r),
+            [SamplingOptions.GuidanceBandStream] = r => sampling.ReadGuidanceBand(r),
             ["Denoiser.weights"] = r => model = DiffusionModel.Read(r, device, "Denoiser.weights"),
-        }, GuidanceStream);
+        }, OptionalStreams);
         return new LatentDiffusionTransformer(model!, sampling, label, conditional, seedColumn, output, seed, history);
     }
 }
