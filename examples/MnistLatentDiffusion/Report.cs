@@ -36,6 +36,7 @@ public static class Report
         sb.AppendLine($"| Diffusion | 6.02 | {F(fid["diffusion"])} |");
         sb.AppendLine($"| Validation | 0.30 | {F(fid["validation"])} |");
         sb.AppendLine($"| Diffusion, unconditional (guidance 0) | - | {F(fid["diffusionUnconditional"])} |");
+        sb.AppendLine($"| VAE reconstructions of training images (floor for the diffusion row) | - | {F(fid["vaeReconstruction"])} |");
         sb.AppendLine();
         sb.AppendLine("| quality | value |");
         sb.AppendLine("| --- | ---: |");

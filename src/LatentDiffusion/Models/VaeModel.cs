@@ -53,17 +53,26 @@ internal sealed class VaeModel
     /// <summary>Images in [0,1] from standardised latents.</summary>
     public float[] Decode(float[] latents, int rows) => DecodeRaw(latents, rows, standardised: true);
 
+    /// <summary>Rows decoded per network call, so decoding many latents keeps activations small.</summary>
+    private const int DecodeChunk = 512;
+
     /// <summary>Images from latents; <paramref name="standardised"/> false decodes raw latents (as drawn from the prior N(0, I)).</summary>
     public float[] DecodeRaw(float[] latents, int rows, bool standardised)
     {
+        var images = new float[rows * ImageSize];
         lock (gate)
         {
             using var _ = no_grad();
-            using var scope = NewDisposeScope();
-            var z = tensor(latents, [rows, Network.LatentChannels, Network.LatentSide, Network.LatentSide]).to(Device);
-            if (standardised) z = z * ChannelVector(Scale) + ChannelVector(Shift);
-            return Network.DecodeLogits(z).sigmoid().cpu().flatten().data<float>().ToArray();
+            for (int start = 0; start < rows; start += DecodeChunk)
+            {
+                using var scope = NewDisposeScope();
+                int n = Math.Min(DecodeChunk, rows - start);
+                var z = tensor(latents.AsSpan(start * LatentSize, n * LatentSize).ToArray(), [n, Network.LatentChannels, Network.LatentSide, Network.LatentSide]).to(Device);
+                if (standardised) z = z * ChannelVector(Scale) + ChannelVector(Shift);
+                Network.DecodeLogits(z).sigmoid().cpu().flatten().data<float>().CopyTo(images, start * ImageSize);
+            }
         }
+        return images;
     }
 
     public void Write(BinaryWriter w)

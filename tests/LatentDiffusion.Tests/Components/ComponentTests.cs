@@ -28,6 +28,21 @@ public class ComponentTests(TinyModels models) : IClassFixture<TinyModels>
     }
 
     [Fact]
+    public void Vae_decodes_many_latents_in_chunks_that_match_decoding_each_row_alone()
+    {
+        const int rows = 1100; // more than two internal chunks, the last one partial
+        var random = new Random(7);
+        var latents = Enumerable.Range(0, rows * 196).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
+        var all = models.Vae.Decode(latents, rows);
+        Assert.Equal(rows * 784, all.Length);
+        foreach (int row in new[] { 0, 511, 512, 1099 })
+        {
+            var alone = models.Vae.Decode(latents[(row * 196)..((row + 1) * 196)], 1);
+            for (int p = 0; p < 784; p++) Assert.Equal(alone[p], all[row * 784 + p], 1e-5f);
+        }
+    }
+
+    [Fact]
     public void Vae_sample_output_is_seeded_per_row_and_differs_from_the_mean()
     {
         var sampling = models.Vae.WithOutput(LatentOutput.Sample);
