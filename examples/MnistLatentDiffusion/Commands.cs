@@ -74,7 +74,7 @@ internal static class Commands
     }
 
     /// <summary>The model's saved sampling settings with the options given on the command line put over them.</summary>
-    private static SamplingOptions Override(SamplingOptions saved, string? samplerName, int? steps, double? guidance, string? band)
+    private static SamplingOptions Override(SamplingOptions saved, string? samplerName, int? steps, double? guidance, string? band, string? precision)
     {
         var sampling = saved.Clone();
         if (samplerName is not null)
@@ -89,14 +89,20 @@ internal static class Commands
                 throw new ArgumentException($"--guidance-band '{band}': expected LOW,HIGH, for example 0.4,0.9.");
             (sampling.GuidanceMinNoise, sampling.GuidanceMaxNoise) = (low, high);
         }
+        if (precision is not null)
+            sampling.Precision = precision.ToLowerInvariant() switch
+            {
+                "float32" => SamplingPrecision.Float32, "bfloat16" => SamplingPrecision.BFloat16,
+                _ => throw new ArgumentException($"--precision '{precision}': expected float32 or bfloat16."),
+            };
         return sampling;
     }
 
-    public static int Generate(string modelPath, int count, string labelText, string? samplerName, int? steps, double? guidance, string? band, string png, string? raw, int seed, CancellationToken token)
+    public static int Generate(string modelPath, int count, string labelText, string? samplerName, int? steps, double? guidance, string? band, string? precision, string png, string? raw, int seed, CancellationToken token)
     {
         var ml = Context();
         var loaded = LoadGenerator(ml, modelPath);
-        var generator = loaded.WithSampling(Override(loaded.Sampling, samplerName, steps, guidance, band));
+        var generator = loaded.WithSampling(Override(loaded.Sampling, samplerName, steps, guidance, band, precision));
         int[] cycle = labelText.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? [-1] : labelText.Split(',').Select(s => int.Parse(s.Trim())).ToArray();
         var labels = Enumerable.Range(0, count).Select(i => cycle[i % cycle.Length]).ToArray();
         var clock = Stopwatch.StartNew();
@@ -113,7 +119,7 @@ internal static class Commands
         return 0;
     }
 
-    public static int Evaluate(string classifierPath, string? folder, string? modelPath, int count, int? steps, double? guidance, string? band, int seed, CancellationToken token)
+    public static int Evaluate(string classifierPath, string? folder, string? modelPath, int count, int? steps, double? guidance, string? band, string? precision, int seed, CancellationToken token)
     {
         var ml = Context();
         var classifier = (FidEvaluatorTransformer)ml.Model.Load(classifierPath, out _);
@@ -134,7 +140,7 @@ internal static class Commands
         else if (modelPath is not null)
         {
             var loaded = LoadGenerator(ml, modelPath);
-            var generator = loaded.WithSampling(Override(loaded.Sampling, null, steps, guidance, band));
+            var generator = loaded.WithSampling(Override(loaded.Sampling, null, steps, guidance, band, precision));
             Console.WriteLine($"Sampling: {Describe(generator.Sampling)}");
             var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, count).Select(i => new GenerationRequest { Label = i % 10, Seed = (long)seed * 1_000_003 + i }));
             generated = generator.Transform(requests);
@@ -192,7 +198,7 @@ internal static class Commands
     }
 
     private static string Describe(SamplingOptions s) =>
-        $"{s.Sampler.ToString().ToUpperInvariant()} {s.Steps,2} steps, guidance {s.GuidanceScale:0.##} on noise levels [{s.GuidanceMinNoise:0.##}, {s.GuidanceMaxNoise:0.##}]";
+        $"{s.Sampler.ToString().ToUpperInvariant()} {s.Steps,2} steps, guidance {s.GuidanceScale:0.##} on noise levels [{s.GuidanceMinNoise:0.##}, {s.GuidanceMaxNoise:0.##}], {s.Precision}";
 
     /// <summary>Nominal fp32 peak: cores x 2 FMA units x 16 lanes x 2 flops x clock (from /proc/cpuinfo, else 2.5 GHz).</summary>
     private static double CpuPeakGflops()

@@ -48,6 +48,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         {
             Sampler = SamplerKind.Ddim, Steps = settings.SamplingSteps,
             GuidanceScale = settings.GuidanceScale, GuidanceMinNoise = settings.GuidanceMinNoise, GuidanceMaxNoise = settings.GuidanceMaxNoise,
+            Precision = settings.Precision,
         };
         var pipeline = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
             {
@@ -83,7 +84,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         logger.LogInformation("Diffusion: FID {Fid:F3}, accuracy {Accuracy:P2}, {Rate:F0} images/s", diffusionMetrics.Fid, diffusionMetrics.ConditionalAccuracy, imagesPerSecond);
 
         // Unconditional samples (guidance 0 = the null-label path): do all ten digits come out?
-        var unconditional = generator.WithSampling(new SamplingOptions { Steps = settings.SamplingSteps, GuidanceScale = 0 });
+        var unconditional = generator.WithSampling(new SamplingOptions { Steps = settings.SamplingSteps, GuidanceScale = 0, Precision = settings.Precision });
         var unconditionalRequests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = -1, Seed = 2_000_000 + i }));
         var unconditionalMetrics = classifier.Evaluate(classifier.ComputeFeatures(unconditional.Transform(unconditionalRequests), "GeneratedImage"), testFeatures);
         logger.LogInformation("Unconditional: FID {Fid:F3}, label entropy {Entropy:F3} (ln 10 = 2.303)", unconditionalMetrics.Fid, unconditionalMetrics.LabelEntropy);
@@ -117,7 +118,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
             ["sampler"] = new JsonObject
             {
                 ["name"] = "ddim", ["steps"] = settings.SamplingSteps, ["guidanceScale"] = settings.GuidanceScale,
-                ["guidanceMinNoise"] = settings.GuidanceMinNoise, ["guidanceMaxNoise"] = settings.GuidanceMaxNoise,
+                ["guidanceMinNoise"] = settings.GuidanceMinNoise, ["guidanceMaxNoise"] = settings.GuidanceMaxNoise, ["precision"] = settings.Precision.ToString(),
                 ["networkEvaluationsPerImage"] = generator.NetworkEvaluationsPerSample,
             },
             ["classifier"] = new JsonObject { ["testAccuracy"] = testAccuracy, ["epochs"] = settings.ClassifierEpochs },

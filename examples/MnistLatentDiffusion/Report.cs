@@ -26,7 +26,7 @@ public static class Report
         sb.AppendLine();
         sb.AppendLine($"Seed {r["seed"]}, device {r["device"]}, {r["samples"]} samples per row, {r["trainRows"]} training images, sampler DDIM {r["sampler"]!["steps"]} steps, "
             + $"guidance {F(r["sampler"]!["guidanceScale"], "0.##")} on noise levels t/T in [{F(r["sampler"]!["guidanceMinNoise"], "0.##")}, {F(r["sampler"]!["guidanceMaxNoise"], "0.##")}] "
-            + $"({r["sampler"]!["networkEvaluationsPerImage"]} network passes per image); diffusion model: {r["diffusionModel"]!["schedule"]} schedule, "
+            + $"({r["sampler"]!["networkEvaluationsPerImage"]} network passes per image, {r["sampler"]!["precision"]}); diffusion model: {r["diffusionModel"]!["schedule"]} schedule, "
             + $"{r["diffusionModel"]!["objective"]} objective, Min-SNR {F(r["diffusionModel"]!["minSnrGamma"], "0.##")}, width {r["diffusionModel"]!["width"]}, {r["diffusionModel"]!["epochs"]} epochs.");
         sb.AppendLine();
         sb.AppendLine("| FID (own classifier features) | seed 000/004 | ours |");

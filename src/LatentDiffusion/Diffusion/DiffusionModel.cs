@@ -5,6 +5,18 @@ using static TorchSharp.torch;
 
 namespace LatentDiffusion.Diffusion;
 
+/// <summary>The number format the denoiser runs in while sampling.</summary>
+public enum SamplingPrecision
+{
+    /// <summary>float32 throughout (default).</summary>
+    Float32,
+    /// <summary>
+    /// The denoiser's weights and activations in bfloat16 (a copy made once per model); the sampler's update, the noise
+    /// and the time embedding stay float32. Faster on CPUs with bfloat16 instructions (AVX-512 BF16, AMX) and on recent GPUs.
+    /// </summary>
+    BFloat16,
+}
+
 /// <summary>How to draw samples from a trained diffusion model.</summary>
 public sealed class SamplingOptions
 {
@@ -34,6 +46,9 @@ public sealed class SamplingOptions
     /// <summary>Upper end of the guidance band; see <see cref="GuidanceMinNoise"/>. Default 1.</summary>
     public double GuidanceMaxNoise { get; set; } = 1.0;
 
+    /// <summary>Number format of the denoiser while sampling. Default float32.</summary>
+    public SamplingPrecision Precision { get; set; } = SamplingPrecision.Float32;
+
     /// <summary>Requests per network batch. Default 256.</summary>
     public int BatchSize { get; set; } = 256;
 
@@ -53,6 +68,7 @@ public sealed class SamplingOptions
         if (BatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "SamplingOptions.BatchSize must be at least 1.");
         if (!Enum.IsDefined(Sampler)) throw new ArgumentOutOfRangeException(nameof(Sampler), Sampler, "Unknown sampler.");
+        if (!Enum.IsDefined(Precision)) throw new ArgumentOutOfRangeException(nameof(Precision), Precision, "Unknown sampling precision.");
     }
 
     internal void Write(BinaryWriter w)
@@ -84,6 +100,17 @@ public sealed class SamplingOptions
         GuidanceMinNoise = r.ReadDouble(); GuidanceMaxNoise = r.ReadDouble();
     }
 
+    /// <summary>Name of the model-zip stream holding the precision (added in format version 3, optional when reading: older files sample in float32).</summary>
+    internal const string PrecisionStream = "Precision.bin";
+
+    internal void WritePrecision(BinaryWriter w) => w.Write((int)Precision);
+
+    internal void ReadPrecision(BinaryReader r)
+    {
+        Precision = (SamplingPrecision)r.ReadInt32();
+        if (!Enum.IsDefined(Precision)) throw new InvalidDataException($"'{PrecisionStream}' holds an unknown sampling precision {(int)Precision}.");
+    }
+
     internal static SamplingOptions Read(BinaryReader r) => new()
     {
         Sampler = (SamplerKind)r.ReadInt32(), Steps = r.ReadInt32(), Eta = r.ReadDouble(), Variance = (DdpmVariance)r.ReadInt32(),
@@ -95,6 +122,7 @@ public sealed class SamplingOptions
 internal sealed class DiffusionModel
 {
     private readonly object gate = new();
+    private DenoisingUnet? bfloat16Network;
 
     public DiffusionModel(DenoisingUnet network, NoiseScheduleKind scheduleKind, int timesteps, DiffusionObjective objective, int[] latentShape, int width, Device device)
     {
@@ -124,15 +152,29 @@ internal sealed class DiffusionModel
     {
         options.Validate(Schedule.Timesteps);
         var sampler = SamplerTimesteps.Create(options.Sampler, Schedule, options.Steps, options.Eta, options.Variance);
-        var sampling = new LatentSampling(Network, Schedule, Objective, LatentShape.Select(d => (long)d).ToArray());
         lock (gate)
         {
+            var sampling = new LatentSampling(NetworkIn(options.Precision), Schedule, Objective, LatentShape.Select(d => (long)d).ToArray());
             using var _ = no_grad();
             using var scope = NewDisposeScope();
             Action<int, Tensor>? onStep = trajectory is null ? null : (_, x0) => trajectory.Add(x0.cpu().flatten().data<float>().ToArray());
             var latents = sampling.Sample(sampler, labels, seeds, options, onStep);
             return latents.cpu().flatten().data<float>().ToArray();
         }
+    }
+
+    /// <summary>The denoiser in <paramref name="precision"/>: the float32 network itself, or a bfloat16 copy made on first use. Call under the gate.</summary>
+    private DenoisingUnet NetworkIn(SamplingPrecision precision)
+    {
+        if (precision == SamplingPrecision.Float32) return Network;
+        if (bfloat16Network is null)
+        {
+            var copy = new DenoisingUnet(LatentShape[0], LatentShape[1], Width, Classes);
+            copy.load_state_dict(Network.state_dict());
+            copy.to(Device).to(ScalarType.BFloat16).eval();
+            bfloat16Network = copy;
+        }
+        return bfloat16Network;
     }
 
     /// <summary>Denoiser passes per sample under <paramref name="options"/> (guided steps take two).</summary>

@@ -27,6 +27,9 @@ internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedu
             for (int i = 0; i < n; i++) generators[i] = new Generator(unchecked((ulong)seeds[i]));
             Tensor Noise() => stack(generators.Select(g => randn(latentShape, generator: g)).ToArray());
 
+            var dtype = network.DataType;
+            Tensor Predict(Tensor xt, Tensor t, Tensor classes) => network.forward(xt.to_type(dtype), t, classes).to_type(float32);
+
             var conditional = tensor(labels.ToArray().Select(l => (long)(l < 0 ? network.NullClass : l)).ToArray());
             var unconditional = full([n], network.NullClass, dtype: int64);
             var x = Noise();
@@ -38,11 +41,11 @@ internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedu
                 var tt = full([n], t, dtype: int64);
                 double scale = options.GuidanceAt(t, schedule.Timesteps);
                 Tensor output;
-                if (scale == 1 || network.Classes == 0) output = network.forward(x, tt, conditional);
-                else if (scale == 0) output = network.forward(x, tt, unconditional);
+                if (scale == 1 || network.Classes == 0) output = Predict(x, tt, conditional);
+                else if (scale == 0) output = Predict(x, tt, unconditional);
                 else
                 {
-                    var both = network.forward(cat([x, x]), cat([tt, tt]), cat([conditional, unconditional])).chunk(2);
+                    var both = Predict(cat([x, x]), cat([tt, tt]), cat([conditional, unconditional])).chunk(2);
                     output = both[1] + scale * (both[0] - both[1]);
                 }
                 var (x0, eps) = schedule.Interpret(objective, output, x, t);

@@ -66,8 +66,8 @@ public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
 /// </summary>
 public sealed class DigitGeneratorTransformer : ITransformer
 {
-    private static readonly HashSet<string> OptionalStreams = [SamplingOptions.GuidanceBandStream];
-    internal static readonly ComponentFormat Format = new("LatDiffDigitGenerator", "LDDIGGEN", 2, typeof(DigitGeneratorTransformer), OldestReadable: 1);
+    private static readonly HashSet<string> OptionalStreams = [SamplingOptions.GuidanceBandStream, SamplingOptions.PrecisionStream];
+    internal static readonly ComponentFormat Format = new("LatDiffDigitGenerator", "LDDIGGEN", 3, typeof(DigitGeneratorTransformer), OldestReadable: 1);
     private readonly VaeModel vae;
     private readonly DiffusionModel diffusion;
 
@@ -162,6 +162,7 @@ public sealed class DigitGeneratorTransformer : ITransformer
         }),
         ("Vae.weights", vae.Write),
         (SamplingOptions.GuidanceBandStream, Sampling.WriteGuidanceBand),
+        (SamplingOptions.PrecisionStream, Sampling.WritePrecision),
         ("Denoiser.weights", diffusion.Write),
     ]);
 
@@ -182,6 +183,7 @@ public sealed class DigitGeneratorTransformer : ITransformer
             },
             ["Vae.weights"] = r => vae = VaeModel.Read(r, device, "Vae.weights"),
             [SamplingOptions.GuidanceBandStream] = r => sampling.ReadGuidanceBand(r),
+            [SamplingOptions.PrecisionStream] = r => sampling.ReadPrecision(r),
             ["Denoiser.weights"] = r => diffusion = DiffusionModel.Read(r, device, "Denoiser.weights"),
         }, OptionalStreams);
         return new DigitGeneratorTransformer(vae!, diffusion!, sampling, label, seedColumn, output, seed);

@@ -136,8 +136,8 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
 /// </summary>
 public sealed class LatentDiffusionTransformer : ITransformer
 {
-    private static readonly HashSet<string> OptionalStreams = [SamplingOptions.GuidanceBandStream];
-    internal static readonly ComponentFormat Format = new("LatDiffDenoiser", "LDDIFFUS", 2, typeof(LatentDiffusionTransformer), OldestReadable: 1);
+    private static readonly HashSet<string> OptionalStreams = [SamplingOptions.GuidanceBandStream, SamplingOptions.PrecisionStream];
+    internal static readonly ComponentFormat Format = new("LatDiffDenoiser", "LDDIFFUS", 3, typeof(LatentDiffusionTransformer), OldestReadable: 1);
 
     internal LatentDiffusionTransformer(DiffusionModel model, SamplingOptions sampling, string labelColumn, bool conditional,
         string seedColumn, string outputColumn, int seed, TrainingHistory history)
@@ -204,6 +204,7 @@ public sealed class LatentDiffusionTransformer : ITransformer
             History.Write(w);
         }),
         (SamplingOptions.GuidanceBandStream, Sampling.WriteGuidanceBand),
+        (SamplingOptions.PrecisionStream, Sampling.WritePrecision),
         ("Denoiser.weights", Model.Write),
     ]);
 
@@ -225,6 +226,7 @@ public sealed class LatentDiffusionTransformer : ITransformer
                 history = TrainingHistory.Read(r);
             },
             [SamplingOptions.GuidanceBandStream] = r => sampling.ReadGuidanceBand(r),
+            [SamplingOptions.PrecisionStream] = r => sampling.ReadPrecision(r),
             ["Denoiser.weights"] = r => model = DiffusionModel.Read(r, device, "Denoiser.weights"),
         }, OptionalStreams);
         return new LatentDiffusionTransformer(model!, sampling, label, conditional, seedColumn, output, seed, history);

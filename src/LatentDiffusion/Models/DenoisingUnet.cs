@@ -8,17 +8,19 @@ namespace LatentDiffusion.Models;
 /// <summary>Sinusoidal embedding of the timestep with log-spaced frequencies (seed 000).</summary>
 internal sealed class SinusoidalTimeEmbedding : Module<Tensor, Tensor>
 {
-    private readonly Tensor frequencies;
+    private readonly int half;
+    private readonly double logScale;
 
     public SinusoidalTimeEmbedding(int dim, double scale = 1000) : base(nameof(SinusoidalTimeEmbedding))
     {
-        int half = dim / 2;
-        frequencies = exp(arange(half, dtype: float32) * (-Math.Log(scale) / (half - 1)));
-        register_buffer("frequencies", frequencies, persistent: false);
+        half = dim / 2;
+        logScale = Math.Log(scale);
     }
 
+    /// <summary>Always float32, on <paramref name="t"/>'s device, whatever the module's dtype: timesteps up to T need the precision.</summary>
     public override Tensor forward(Tensor t)
     {
+        var frequencies = exp(arange(half, dtype: float32, device: t.device) * (-logScale / (half - 1)));
         var args = t.to_type(float32).unsqueeze(1) * frequencies.unsqueeze(0);
         return cat([args.sin(), args.cos()], 1);
     }
@@ -118,6 +120,9 @@ internal sealed class DenoisingUnet : Module<Tensor, Tensor, Tensor, Tensor>
     public int Classes { get; }
     public int Width { get; private init; }
 
+    /// <summary>The number format of the weights (float32 unless converted).</summary>
+    public ScalarType DataType => input.weight!.dtype;
+
     /// <summary>Analytic floating-point operations (2 per multiply-add) of one forward pass for one sample: convolutions and linear layers.</summary>
     public double ForwardFlops()
     {
@@ -140,7 +145,7 @@ internal sealed class DenoisingUnet : Module<Tensor, Tensor, Tensor, Tensor>
     /// <summary>Predicts the network target for latents <paramref name="x"/> [N,C,h,w] at timesteps <paramref name="t"/> [N] with classes [N] (or null).</summary>
     public override Tensor forward(Tensor x, Tensor t, Tensor labels)
     {
-        var emb = timeMlp.forward(timeEmbedding.forward(t));
+        var emb = timeMlp.forward(timeEmbedding.forward(t).to_type(DataType));
         if (classEmbedding is not null) emb = emb + classEmbedding.forward(labels);
 
         var h0 = high.forward(input.forward(x), emb);

@@ -41,8 +41,11 @@ public class PersistenceTests(TinyModels models) : IClassFixture<TinyModels>, ID
         Assert.Equal(models.Diffusion.Transform(requests).GetColumn<float[]>("GeneratedLatent").ToArray(),
             diffusion.Transform(requests).GetColumn<float[]>("GeneratedLatent").ToArray());
 
-        // Sampling settings travel with the model, the guidance band included.
-        var guided = models.Generator.WithSampling(new SamplingOptions { Steps = 6, GuidanceScale = 2, GuidanceMinNoise = 0.3, GuidanceMaxNoise = 0.7, BatchSize = 5 });
+        // Sampling settings travel with the model, the guidance band and the precision included.
+        var guided = models.Generator.WithSampling(new SamplingOptions
+        {
+            Steps = 6, GuidanceScale = 2, GuidanceMinNoise = 0.3, GuidanceMaxNoise = 0.7, BatchSize = 5, Precision = SamplingPrecision.BFloat16,
+        });
         var generatorPath = Save(guided, requests.Schema, "generator.zip");
         var generator = (DigitGeneratorTransformer)FreshContext().Model.Load(generatorPath, out _);
         Assert.Equivalent(guided.Sampling, generator.Sampling, strict: true);

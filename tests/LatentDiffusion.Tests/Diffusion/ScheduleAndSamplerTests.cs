@@ -183,6 +183,23 @@ public class ScheduleAndSamplerTests
     }
 
     [Fact]
+    public void Bfloat16_sampling_is_seeded_close_to_float32_and_leaves_the_float32_network_alone()
+    {
+        var model = TinyModel(labelSensitive: true);
+        var options = new SamplingOptions { Steps = 8, GuidanceScale = 2 };
+        var bf16 = options.Clone();
+        bf16.Precision = SamplingPrecision.BFloat16;
+        var full = model.Sample([0, 2], [1, 2], options);
+        var reduced = model.Sample([0, 2], [1, 2], bf16);
+
+        Assert.Equal(reduced, model.Sample([0, 2], [1, 2], bf16));
+        Assert.NotEqual(full, reduced);                                      // the bfloat16 network really ran
+        double error = full.Zip(reduced, (a, b) => Math.Abs(a - b)).Average(), size = full.Average(a => Math.Abs(a));
+        Assert.InRange(error / size, 0, 0.05);                               // bfloat16 keeps about 3 significant digits
+        Assert.Equal(full, model.Sample([0, 2], [1, 2], options));           // the float32 weights were copied, not converted
+    }
+
+    [Fact]
     public void Bad_sampling_settings_fail_clearly()
     {
         var model = TinyModel();

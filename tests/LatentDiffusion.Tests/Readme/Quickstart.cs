@@ -26,7 +26,11 @@ public static class Quickstart
             .Append(ml.Transforms.GenerateDigits(new DigitGeneratorOptions
             {
                 // Guidance 2.25, but only on noise levels t/T in [0.5, 0.7]: 10 of the 50 steps take a second UNet pass.
-                Sampling = new SamplingOptions { Steps = 50, GuidanceScale = 2.25, GuidanceMinNoise = 0.5, GuidanceMaxNoise = 0.7 },
+                // The UNet samples in bfloat16 (a copy of its weights): faster on CPUs with AVX-512 BF16, same FID here.
+                Sampling = new SamplingOptions
+                {
+                    Steps = 50, GuidanceScale = 2.25, GuidanceMinNoise = 0.5, GuidanceMaxNoise = 0.7, Precision = SamplingPrecision.BFloat16,
+                },
             }));
         var model = pipeline.Fit(train);
         ml.Model.Save(model, train.Schema, "digits.zip");
