@@ -90,13 +90,14 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         logger.LogInformation("Unconditional: FID {Fid:F3}, label entropy {Entropy:F3} (ln 10 = 2.303)", unconditionalMetrics.Fid, unconditionalMetrics.LabelEntropy);
 
         // 4. The seed's other rows: validation, random, VAE prior samples.
-        var trainFeatures = classifier.ComputeFeatures(ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), n));
+        var trainSample = ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), n);
+        var trainFeatures = classifier.ComputeFeatures(trainSample);
         var validationMetrics = classifier.Evaluate(testFeatures, trainFeatures);
         var randomImages = RandomImages(ml.Data.LoadMnist(MnistSplit.Train), n, settings.Seed);
         var randomMetrics = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, randomImages)), testFeatures);
         var vaeMetrics = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, vae.SamplePrior(n, settings.Seed))), testFeatures);
         // decode(encode(x)) of the same training images: the floor a latent diffusion model on this VAE can reach.
-        var reconstructionMetrics = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, Reconstruct(ml, vae, ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), n), n))), testFeatures);
+        var reconstructionMetrics = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, Reconstruct(vae, trainSample))), testFeatures);
         logger.LogInformation("FID validation {V:F3}, random {R:F2}, VAE {A:F2}, VAE reconstruction {Rec:F3}", validationMetrics.Fid, randomMetrics.Fid, vaeMetrics.Fid, reconstructionMetrics.Fid);
 
         // 5. Pictures.
@@ -198,10 +199,10 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         return result;
     }
 
-    /// <summary>decode(encode(x)) for the first <paramref name="rows"/> images of <paramref name="images"/>.</summary>
-    private static float[] Reconstruct(MLContext ml, VaeEncoderTransformer vae, IDataView images, int rows)
+    /// <summary>decode(encode(x)) for every image of <paramref name="images"/>.</summary>
+    private static float[] Reconstruct(VaeEncoderTransformer vae, IDataView images)
     {
-        var latents = vae.Transform(images).GetColumn<float[]>(vae.LatentColumnName).Take(rows).SelectMany(z => z).ToArray();
+        var latents = vae.Transform(images).GetColumn<float[]>(vae.LatentColumnName).SelectMany(z => z).ToArray();
         return vae.Decode(latents, latents.Length / (vae.LatentShape[0] * vae.LatentShape[1] * vae.LatentShape[2]));
     }
 

@@ -24,7 +24,7 @@ public sealed record RunSettings
     /// <summary>Noise band t/T where guidance applies (outside it one network pass per step).</summary>
     public double GuidanceMinNoise { get; init; } = 0.5;
     public double GuidanceMaxNoise { get; init; } = 0.7;
-    /// <summary>The denoiser samples in bfloat16: measured 1.4x faster end to end at the same FID and accuracy (README).</summary>
+    /// <summary>The denoiser samples in bfloat16: generation measured 161 images/s against 89-107 in float32, at the same FID and accuracy (README).</summary>
     public SamplingPrecision Precision { get; init; } = SamplingPrecision.BFloat16;
     public int Seed { get; init; } = 1;
     public string Device { get; init; } = "cpu";
