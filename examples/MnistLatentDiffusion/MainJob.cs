@@ -84,7 +84,9 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         logger.LogInformation("Diffusion: FID {Fid:F3}, accuracy {Accuracy:P2}, {Rate:F0} images/s", diffusionMetrics.Fid, diffusionMetrics.ConditionalAccuracy, imagesPerSecond);
 
         // Unconditional samples (guidance 0 = the null-label path): do all ten digits come out?
-        var unconditional = generator.WithSampling(new SamplingOptions { Steps = settings.SamplingSteps, GuidanceScale = 0, Precision = settings.Precision });
+        var unconditionalSampling = generator.Sampling.Clone();
+        unconditionalSampling.GuidanceScale = 0;
+        var unconditional = generator.WithSampling(unconditionalSampling);
         var unconditionalRequests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = -1, Seed = 2_000_000 + i }));
         var unconditionalMetrics = classifier.Evaluate(classifier.ComputeFeatures(unconditional.Transform(unconditionalRequests), "GeneratedImage"), testFeatures);
         logger.LogInformation("Unconditional: FID {Fid:F3}, label entropy {Entropy:F3} (ln 10 = 2.303)", unconditionalMetrics.Fid, unconditionalMetrics.LabelEntropy);
