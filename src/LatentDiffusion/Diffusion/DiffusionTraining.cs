@@ -7,7 +7,7 @@ namespace LatentDiffusion.Diffusion;
 /// <summary>
 /// Trains a denoiser on latents: random timestep, q(x_t | x_0) noise, the objective's loss; label dropout swaps a
 /// fraction of labels for the null class so one network also learns the unconditional score; an EMA copy of the
-/// weights is what sampling uses.
+/// weights (of the float32 weights, under mixed precision too) is what sampling uses.
 /// </summary>
 internal static class DiffusionTraining
 {

@@ -27,8 +27,7 @@ internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedu
             for (int i = 0; i < n; i++) generators[i] = new Generator(unchecked((ulong)seeds[i]));
             Tensor Noise() => stack(generators.Select(g => randn(latentShape, generator: g)).ToArray());
 
-            var dtype = network.DataType;
-            Tensor Predict(Tensor xt, Tensor t, Tensor classes) => network.forward(xt.to_type(dtype), t, classes).to_type(float32);
+            Tensor Predict(Tensor xt, Tensor t, Tensor classes) => network.forward(xt, t, classes);
 
             var conditional = tensor(labels.ToArray().Select(l => (long)(l < 0 ? network.NullClass : l)).ToArray());
             var unconditional = full([n], network.NullClass, dtype: int64);

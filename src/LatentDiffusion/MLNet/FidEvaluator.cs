@@ -49,6 +49,7 @@ public sealed class FidEvaluator : IEstimator<FidEvaluatorTransformer>
         if (this.options.Classes < 2) throw new ArgumentOutOfRangeException(nameof(options), this.options.Classes, "FidEvaluatorOptions.Classes must be at least 2.");
         if (this.options.Epochs < 1 || this.options.BatchSize < 1 || !(this.options.LearningRate > 0))
             throw new ArgumentOutOfRangeException(nameof(options), "FidEvaluatorOptions: Epochs and BatchSize must be at least 1 and LearningRate positive.");
+        this.options.ValidateShared(nameof(FidEvaluatorOptions));
     }
 
     /// <inheritdoc/>

@@ -68,6 +68,7 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
         if (o.Timesteps < 2 || o.Width < 8 || o.Epochs < 1 || o.BatchSize < 1 || !(o.LearningRate > 0) || o.EmaDecay is < 0 or >= 1
             || o.LabelDropout is < 0 or > 1 || !(o.MinSnrGamma >= 0) || o.ValidationFraction is < 0 or >= 1 || (o.LabelColumnName is not null && o.Classes < 1))
             throw new ArgumentOutOfRangeException(nameof(options), "LatentDiffusionOptions: Timesteps >= 2, Width >= 8, Epochs and BatchSize >= 1, LearningRate > 0, EmaDecay in [0,1), LabelDropout in [0,1], MinSnrGamma >= 0, ValidationFraction in [0,1), Classes >= 1.");
+        o.ValidateShared(nameof(LatentDiffusionOptions));
         o.Sampling.Validate(o.Timesteps);
     }
 

@@ -13,6 +13,11 @@ public abstract class TrainingOptions
     public double LearningRate { get; set; } = 2e-3;
     /// <summary>Seed for initialisation, shuffling and noise; the same seed gives the same model. Default 1.</summary>
     public int Seed { get; set; } = 1;
+    /// <summary>
+    /// Number format of training: float32, or bfloat16 mixed precision (bfloat16 forward and backward passes, float32
+    /// master weights; the trained model is float32 either way). Default float32.
+    /// </summary>
+    public TrainingPrecision Precision { get; set; } = TrainingPrecision.Float32;
     /// <summary>Where to compute. Default CPU.</summary>
     public ComputeDevice Device { get; set; } = ComputeDevice.Cpu;
     /// <summary>Receives progress and per-epoch losses (MLContext.Log receives them too).</summary>
@@ -22,8 +27,15 @@ public abstract class TrainingOptions
     /// <summary>Stops training; nothing is left half-done.</summary>
     public CancellationToken CancellationToken { get; set; }
 
+    /// <summary>Checks the options every component shares; <paramref name="owner"/> names the options class in the message.</summary>
+    internal void ValidateShared(string owner)
+    {
+        if (!Enum.IsDefined(Precision))
+            throw new ArgumentOutOfRangeException(nameof(Precision), Precision, $"{owner}.Precision must be Float32 or BFloat16.");
+    }
+
     internal MinibatchLoop Loop(string model, long rows, int epochs, ILogger log) => new()
     {
-        Model = model, Rows = rows, BatchSize = BatchSize, Epochs = epochs, LearningRate = LearningRate, Seed = Seed, Logger = log, Progress = Progress,
+        Model = model, Rows = rows, BatchSize = BatchSize, Epochs = epochs, LearningRate = LearningRate, Seed = Seed, Precision = Precision, Logger = log, Progress = Progress,
     };
 }

@@ -73,6 +73,7 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
         if (o.LatentChannels < 1 || o.LatentSide < 1 || o.Width < 2 || o.Epochs < 1 || o.BatchSize < 1 || !(o.LearningRate > 0) || !(o.KlWeight >= 0)
             || o.ValidationFraction is < 0 or >= 1)
             throw new ArgumentOutOfRangeException(nameof(options), "VaeEncoderOptions: LatentChannels, LatentSide, Epochs and BatchSize must be positive, LearningRate > 0, KlWeight >= 0, ValidationFraction in [0, 1).");
+        o.ValidateShared(nameof(VaeEncoderOptions));
     }
 
     /// <inheritdoc/>

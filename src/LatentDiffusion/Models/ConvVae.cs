@@ -58,16 +58,20 @@ internal sealed class ConvVae : Module<Tensor, Tensor>
     public int LatentSide { get; }
     public int LatentSize => LatentChannels * LatentSide * LatentSide;
 
+    /// <summary>The number format of the weights (float32 unless converted). Inputs and outputs are float32 whatever it is.</summary>
+    public ScalarType DataType => decoder.parameters().First().dtype;
+
     /// <summary>Mean and log-variance, each [N, C, h, w], of q(z|x) for flat images [N, side*side].</summary>
     public (Tensor Mean, Tensor LogVar) Encode(Tensor images)
     {
-        var h = encoder.forward(images.view(-1, 1, ImageSide, ImageSide));
+        var h = encoder.forward(images.view(-1, 1, ImageSide, ImageSide).to_type(DataType)).to_type(float32);
         var parts = h.chunk(2, dim: 1);
         return (parts[0], parts[1].clamp(-30, 20));
     }
 
     /// <summary>Pixel logits [N, side*side] for latents [N, C, h, w].</summary>
-    public Tensor DecodeLogits(Tensor latents) => decoder.forward(latents.view(-1, LatentChannels, LatentSide, LatentSide)).flatten(1);
+    public Tensor DecodeLogits(Tensor latents)
+        => decoder.forward(latents.view(-1, LatentChannels, LatentSide, LatentSide).to_type(DataType)).flatten(1).to_type(float32);
 
     /// <summary>Reconstruction logits from the posterior mean.</summary>
     public override Tensor forward(Tensor images) => DecodeLogits(Encode(images).Mean);

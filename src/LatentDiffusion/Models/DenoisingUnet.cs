@@ -142,16 +142,21 @@ internal sealed class DenoisingUnet : Module<Tensor, Tensor, Tensor, Tensor>
     /// <summary>The class index that stands for "no label".</summary>
     public int NullClass => Classes;
 
-    /// <summary>Predicts the network target for latents <paramref name="x"/> [N,C,h,w] at timesteps <paramref name="t"/> [N] with classes [N] (or null).</summary>
+    /// <summary>
+    /// Predicts the network target for latents <paramref name="x"/> [N,C,h,w] at timesteps <paramref name="t"/> [N] with
+    /// classes [N] (or null). Takes and returns float32 whatever the weights' number format (<see cref="DataType"/>).
+    /// </summary>
     public override Tensor forward(Tensor x, Tensor t, Tensor labels)
     {
-        var emb = timeMlp.forward(timeEmbedding.forward(t).to_type(DataType));
+        var dtype = DataType;
+        x = x.to_type(dtype);
+        var emb = timeMlp.forward(timeEmbedding.forward(t).to_type(dtype));
         if (classEmbedding is not null) emb = emb + classEmbedding.forward(labels);
 
         var h0 = high.forward(input.forward(x), emb);
         var h1 = middle.forward(low.forward(downsample.forward(h0), emb), emb);
         var up = functional.interpolate(h1, size: [side, side], mode: InterpolationMode.Nearest);
         var h = upBlock.forward(cat([up, h0], 1), emb);
-        return output.forward(h);
+        return output.forward(h).to_type(float32);
     }
 }

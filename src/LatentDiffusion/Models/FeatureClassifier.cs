@@ -30,21 +30,23 @@ internal sealed class FeatureClassifier : Module<Tensor, Tensor>
     }
 
     /// <summary>The 128-d penultimate activations for a batch of flat images [N, side*side].</summary>
-    public Tensor Features(Tensor images)
-    {
-        var x = images.view(-1, 1, side, side);
-        x = functional.max_pool2d(functional.relu(conv1.forward(x)), 2);
-        x = functional.max_pool2d(functional.relu(conv2.forward(x)), 2);
-        return functional.relu(features.forward(x.flatten(1)));
-    }
+    public Tensor Features(Tensor images) => FeaturesInWeightFormat(images).to_type(float32);
 
-    /// <summary>Class logits.</summary>
-    public override Tensor forward(Tensor images) => head.forward(dropout.forward(Features(images)));
+    /// <summary>Class logits. Inputs and outputs are float32 whatever the weights' number format.</summary>
+    public override Tensor forward(Tensor images) => head.forward(dropout.forward(FeaturesInWeightFormat(images))).to_type(float32);
 
     /// <summary>Features and logits in one pass (evaluation mode).</summary>
     public (Tensor Features, Tensor Logits) FeaturesAndLogits(Tensor images)
     {
-        var f = Features(images);
-        return (f, head.forward(f));
+        var f = FeaturesInWeightFormat(images);
+        return (f.to_type(float32), head.forward(f).to_type(float32));
+    }
+
+    private Tensor FeaturesInWeightFormat(Tensor images)
+    {
+        var x = images.view(-1, 1, side, side).to_type(conv1.weight!.dtype);
+        x = functional.max_pool2d(functional.relu(conv1.forward(x)), 2);
+        x = functional.max_pool2d(functional.relu(conv2.forward(x)), 2);
+        return functional.relu(features.forward(x.flatten(1)));
     }
 }

@@ -16,23 +16,31 @@ internal sealed class MinibatchLoop
     public double WeightDecay { get; init; } = 1e-4;
     public int WarmupSteps { get; init; } = 200;
     public required int Seed { get; init; }
+    public TrainingPrecision Precision { get; init; }
     public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     public IProgress<TrainingProgress>? Progress { get; init; }
 
-    /// <summary>Runs the loop. <paramref name="lossOf"/> maps a batch of row indices to a scalar loss (with a graph).</summary>
+    /// <summary>
+    /// Runs the loop. <paramref name="lossOf"/> maps a batch of row indices to a scalar float32 loss (with a graph);
+    /// <paramref name="afterStep"/> receives the float32 weights after each optimiser step. The module must take and
+    /// return float32 whatever its own number format (see <see cref="TrainingPrecision"/>); between epochs, when
+    /// <paramref name="validationLoss"/> runs, it is float32.
+    /// </summary>
     public TrainingHistory Run(nn.Module module, Func<Tensor, Generator, Tensor> lossOf, Func<double>? validationLoss = null,
-        Action? afterStep = null, CancellationToken cancellationToken = default)
+        Action<IEnumerable<(string Name, Tensor Value)>>? afterStep = null, CancellationToken cancellationToken = default)
     {
         var history = new TrainingHistory();
         long stepsPerEpoch = (Rows + BatchSize - 1) / BatchSize;
         long totalSteps = stepsPerEpoch * Epochs;
         var schedule = new WarmupCosineSchedule(LearningRate, Math.Min(WarmupSteps, totalSteps / 10), totalSteps);
-        using var optimizer = optim.AdamW(module.parameters(), LearningRate, weight_decay: WeightDecay);
+        using var weights = new TrainingWeights(module, Precision);
+        using var optimizer = optim.AdamW(weights.Parameters, LearningRate, weight_decay: WeightDecay);
         using var generator = new Generator((ulong)Seed);
         long step = 0;
         for (int epoch = 1; epoch <= Epochs; epoch++)
         {
             module.train();
+            weights.BeginEpoch();
             var clock = Stopwatch.StartNew();
             double lossSum = 0;
             using var order = randperm(Rows, generator: generator);
@@ -45,17 +53,21 @@ internal sealed class MinibatchLoop
                     WarmupCosineSchedule.Apply(optimizer, schedule.At(step));
                     var loss = lossOf(rows, generator);
                     optimizer.zero_grad();
+                    weights.ZeroGradients();
                     loss.backward();
+                    weights.GradientsToMasters();
                     optimizer.step();
+                    weights.MastersToModule();
                     double value = loss.item<float>();
                     if (!double.IsFinite(value))
                         throw new InvalidOperationException($"{Model} training diverged at epoch {epoch}, step {step}: loss is {value}. Lower the learning rate.");
                     lossSum += value;
                 }
-                afterStep?.Invoke();
+                afterStep?.Invoke(weights.Current());
                 step++;
                 Progress?.Report(new TrainingProgress(Model, step, totalSteps, epoch, lossSum / (b + 1)));
             }
+            weights.EndEpoch();
             double seconds = clock.Elapsed.TotalSeconds;
             module.eval();
             double validation = validationLoss?.Invoke() ?? double.NaN;

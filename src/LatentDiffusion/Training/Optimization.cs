@@ -20,34 +20,37 @@ internal sealed class WarmupCosineSchedule(double peak, long warmupSteps, long t
 }
 
 /// <summary>
-/// An exponential moving average of a module's parameters, kept in a second module of the same shape. The decay
-/// ramps up as (1 + n) / (10 + n) so that the average is not dominated by the random initialisation.
+/// An exponential moving average of a module's weights, kept in a second module of the same shape. The decay ramps up
+/// as (1 + n) / (10 + n) so that the average is not dominated by the random initialisation. The source weights come by
+/// name with each update (float32 masters under mixed precision, whose tensors are not the module's own).
 /// </summary>
 internal sealed class ExponentialMovingAverage
 {
-    private readonly (Tensor Target, Tensor Source)[] pairs;
+    private readonly Dictionary<string, Tensor> targets;
     private readonly double decay;
     private long updates;
 
     public ExponentialMovingAverage(nn.Module source, nn.Module target, double decay)
     {
         this.decay = decay;
-        var sourceParams = source.state_dict();
-        var targetParams = target.state_dict();
-        pairs = sourceParams.Select(kv => (targetParams[kv.Key], kv.Value)).ToArray();
+        targets = target.state_dict();
+        var sources = source.state_dict();
+        if (sources.Count != targets.Count || sources.Keys.Any(k => !targets.ContainsKey(k)))
+            throw new ArgumentException("The averaged module and its source differ in shape.", nameof(target));
         using (no_grad())
-            foreach (var (t, s) in pairs) t.copy_(s);
+            foreach (var (name, value) in sources) targets[name].copy_(value);
     }
 
-    public void Update()
+    public void Update(IEnumerable<(string Name, Tensor Value)> source)
     {
         updates++;
         double d = Math.Min(decay, (1.0 + updates) / (10.0 + updates));
         using var _ = no_grad();
-        foreach (var (t, s) in pairs)
+        foreach (var (name, value) in source)
         {
-            if (t.is_floating_point()) t.mul_(d).add_(s, alpha: 1 - d);
-            else t.copy_(s);
+            var t = targets[name];
+            if (t.is_floating_point()) t.mul_(d).add_(value, alpha: 1 - d);
+            else t.copy_(value);
         }
     }
 }

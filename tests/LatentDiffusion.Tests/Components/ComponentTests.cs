@@ -1,6 +1,7 @@
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.MLNet;
+using LatentDiffusion.Training;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -139,8 +140,10 @@ public class ComponentTests(TinyModels models) : IClassFixture<TinyModels>
         Assert.True(metrics.Fid > self.Fid);
     }
 
-    [Fact]
-    public void Tiny_denoiser_learns_a_simple_latent_distribution()
+    [Theory]
+    [InlineData(TrainingPrecision.Float32)]
+    [InlineData(TrainingPrecision.BFloat16)]
+    public void Tiny_denoiser_learns_a_simple_latent_distribution(TrainingPrecision precision)
     {
         // Latents N(2, 0.5^2) per value, shape 1x2x2: sampled mean and spread must match within 0.15.
         var ml = new MLContext(1);
@@ -149,7 +152,7 @@ public class ComponentTests(TinyModels models) : IClassFixture<TinyModels>
         var rows = Enumerable.Range(0, 3000).Select(_ => new LatentRow { Latent = Enumerable.Range(0, 4).Select(_ => (float)(2 + 0.5 * Normal())).ToArray() });
         var trained = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
         {
-            LabelColumnName = null, LatentShape = [1, 2, 2], Width = 16, Epochs = 12, BatchSize = 64, Timesteps = 200, LearningRate = 3e-3, EmaDecay = 0.95,
+            LabelColumnName = null, LatentShape = [1, 2, 2], Width = 16, Epochs = 12, BatchSize = 64, Timesteps = 200, LearningRate = 3e-3, EmaDecay = 0.95, Precision = precision,
             Sampling = new SamplingOptions { Steps = 50 },
         }).Fit(ml.Data.LoadFromEnumerable(rows));
 
