@@ -48,16 +48,16 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         {
             Sampler = SamplerKind.Ddim, Steps = settings.SamplingSteps,
             GuidanceScale = settings.GuidanceScale, GuidanceMinNoise = settings.GuidanceMinNoise, GuidanceMaxNoise = settings.GuidanceMaxNoise,
-            Precision = settings.Precision,
+            Precision = settings.SamplingPrecision,
         };
         var pipeline = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
             {
-                Epochs = settings.VaeEpochs, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken,
+                Epochs = settings.VaeEpochs, Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken,
             })
             .Append(ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
             {
                 Epochs = settings.DiffusionEpochs, Width = settings.DiffusionWidth, Schedule = settings.Schedule, Objective = settings.Objective, MinSnrGamma = settings.MinSnrGamma,
-                Seed = settings.Seed, Device = device, Sampling = sampling,
+                Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Sampling = sampling,
                 Logger = logger, Progress = progress, CancellationToken = cancellationToken,
             }))
             .Append(ml.Transforms.GenerateDigits(new DigitGeneratorOptions { Sampling = sampling, Seed = settings.Seed }));
@@ -121,10 +121,11 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
             ["sampler"] = new JsonObject
             {
                 ["name"] = "ddim", ["steps"] = settings.SamplingSteps, ["guidanceScale"] = settings.GuidanceScale,
-                ["guidanceMinNoise"] = settings.GuidanceMinNoise, ["guidanceMaxNoise"] = settings.GuidanceMaxNoise, ["precision"] = settings.Precision.ToString(),
+                ["guidanceMinNoise"] = settings.GuidanceMinNoise, ["guidanceMaxNoise"] = settings.GuidanceMaxNoise, ["precision"] = settings.SamplingPrecision.ToString(),
                 ["networkEvaluationsPerImage"] = generator.NetworkEvaluationsPerSample,
             },
             ["classifier"] = new JsonObject { ["testAccuracy"] = testAccuracy, ["epochs"] = settings.ClassifierEpochs },
+            ["trainingPrecision"] = settings.TrainingPrecision.ToString(),
             ["vae"] = new JsonObject { ["reconstructionMse"] = reconstructionMse, ["epochs"] = settings.VaeEpochs },
             ["diffusionModel"] = new JsonObject
             {

@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Training;
 
 namespace MnistLatentDiffusion;
 
@@ -10,7 +11,7 @@ public sealed record RunSettings
     public int TrainRows { get; init; }
     public int ClassifierEpochs { get; init; } = 3;
     public int VaeEpochs { get; init; } = 4;
-    public int DiffusionEpochs { get; init; } = 30;
+    public int DiffusionEpochs { get; init; } = 38;
     public int DiffusionWidth { get; init; } = 48;
     /// <summary>Cosine schedule, v-prediction and Min-SNR-5 weighting: measured better than the seed's linear/epsilon at equal epochs (README).</summary>
     public NoiseScheduleKind Schedule { get; init; } = NoiseScheduleKind.Cosine;
@@ -25,7 +26,12 @@ public sealed record RunSettings
     public double GuidanceMinNoise { get; init; } = 0.5;
     public double GuidanceMaxNoise { get; init; } = 0.7;
     /// <summary>The denoiser samples in bfloat16: generation measured 161 images/s against 89-107 in float32, at the same FID and accuracy (README).</summary>
-    public SamplingPrecision Precision { get; init; } = SamplingPrecision.BFloat16;
+    public SamplingPrecision SamplingPrecision { get; init; } = SamplingPrecision.BFloat16;
+    /// <summary>
+    /// The VAE and the UNet train in bfloat16 mixed precision (float32 master weights): a train step measured 30-50% faster
+    /// at the same validation loss and FID (README); the time goes to more epochs. The classifier, the FID instrument, stays float32.
+    /// </summary>
+    public TrainingPrecision TrainingPrecision { get; init; } = TrainingPrecision.BFloat16;
     public int Seed { get; init; } = 1;
     public string Device { get; init; } = "cpu";
 
