@@ -45,8 +45,8 @@ evaluate.SetAction((parse, token) => Task.FromResult(Commands.Evaluate(parse.Get
 root.Subcommands.Add(evaluate);
 
 var benchOut = new Option<string>("--out") { Description = "Folder whose report.json receives the figures", DefaultValueFactory = _ => "artifacts/default" };
-var bench = new Command("bench", "Throughput benchmarks: training and generation speed, achieved GFLOP/s, peak memory; merged into report.json.") { model, benchOut, seed };
-bench.SetAction((parse, token) => Task.FromResult(Commands.Bench(parse.GetValue(model)!, parse.GetValue(benchOut)!, parse.GetValue(seed), token)));
+var bench = new Command("bench", "Throughput benchmarks: training and generation speed, achieved GFLOP/s, peak memory; merged into report.json.") { model, benchOut, precision, seed };
+bench.SetAction((parse, token) => Task.FromResult(Commands.Bench(parse.GetValue(model)!, parse.GetValue(benchOut)!, parse.GetValue(precision), parse.GetValue(seed), token)));
 root.Subcommands.Add(bench);
 
 return await root.Parse(args).InvokeAsync();

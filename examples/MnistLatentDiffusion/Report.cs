@@ -27,7 +27,13 @@ public static class Report
         sb.AppendLine($"Seed {r["seed"]}, device {r["device"]}, {r["samples"]} samples per row, {r["trainRows"]} training images, sampler DDIM {r["sampler"]!["steps"]} steps, "
             + $"guidance {F(r["sampler"]!["guidanceScale"], "0.##")} on noise levels t/T in [{F(r["sampler"]!["guidanceMinNoise"], "0.##")}, {F(r["sampler"]!["guidanceMaxNoise"], "0.##")}] "
             + $"({r["sampler"]!["networkEvaluationsPerImage"]} network passes per image, {r["sampler"]!["precision"]}); diffusion model: {r["diffusionModel"]!["schedule"]} schedule, "
-            + $"{r["diffusionModel"]!["objective"]} objective, Min-SNR {F(r["diffusionModel"]!["minSnrGamma"], "0.##")}, width {r["diffusionModel"]!["width"]}, {r["diffusionModel"]!["epochs"]} epochs.");
+            + $"{r["diffusionModel"]!["objective"]} objective, Min-SNR {F(r["diffusionModel"]!["minSnrGamma"], "0.##")}, width {r["diffusionModel"]!["width"]}, {r["diffusionModel"]!["epochs"]} epochs"
+            + (r["trainingPrecision"]?.GetValue<string>() switch
+            {
+                null => ".",
+                "BFloat16" => "; VAE and UNet trained in bfloat16 mixed precision (float32 master weights).",
+                var precision => $"; VAE and UNet trained in {precision}.",
+            }));
         sb.AppendLine();
         sb.AppendLine("| FID (own classifier features) | seed 000/004 | ours |");
         sb.AppendLine("| --- | ---: | ---: |");

@@ -6,6 +6,7 @@ namespace LatentDiffusion.Tests.Readme;
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.MLNet;
+using LatentDiffusion.Training;
 using Microsoft.ML;
 
 public static class Quickstart
@@ -18,10 +19,11 @@ public static class Quickstart
         IDataView test = ml.Data.LoadMnist(MnistSplit.Test);
 
         // VAE -> latent diffusion -> generator, one .Append chain fitted on the training split.
-        var pipeline = ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 4 })
+        var pipeline = ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 4, Precision = TrainingPrecision.BFloat16 })
             .Append(ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
             {
-                Epochs = 30, Schedule = NoiseScheduleKind.Cosine, Objective = DiffusionObjective.Velocity, MinSnrGamma = 5,
+                Epochs = 38, Schedule = NoiseScheduleKind.Cosine, Objective = DiffusionObjective.Velocity, MinSnrGamma = 5,
+                Precision = TrainingPrecision.BFloat16,   // bfloat16 forward/backward, float32 master weights
             }))
             .Append(ml.Transforms.GenerateDigits(new DigitGeneratorOptions
             {
