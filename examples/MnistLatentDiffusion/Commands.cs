@@ -74,9 +74,11 @@ internal static class Commands
     }
 
     /// <summary>The model's saved sampling settings with the options given on the command line put over them.</summary>
-    private static SamplingOptions Override(SamplingOptions saved, string? samplerName, int? steps, double? guidance, string? band, string? precision)
+    private static SamplingOptions Override(SamplingOptions saved, SamplingFlags flags)
     {
+        var (samplerName, steps, guidance, band, precision, autoguidance) = flags;
         var sampling = saved.Clone();
+        if (autoguidance is { } a) sampling.AutoguidanceScale = a;
         if (samplerName is not null)
             sampling.Sampler = samplerName.ToLowerInvariant() switch { "ddim" => SamplerKind.Ddim, "ddpm" => SamplerKind.Ddpm, _ => throw new ArgumentException($"Unknown sampler '{samplerName}': expected ddim or ddpm.") };
         if (steps is { } s) sampling.Steps = s;
@@ -98,11 +100,11 @@ internal static class Commands
         return sampling;
     }
 
-    public static int Generate(string modelPath, int count, string labelText, string? samplerName, int? steps, double? guidance, string? band, string? precision, string png, string? raw, int seed, CancellationToken token)
+    public static int Generate(string modelPath, int count, string labelText, SamplingFlags flags, string png, string? raw, int seed, CancellationToken token)
     {
         var ml = Context();
         var loaded = LoadGenerator(ml, modelPath);
-        var generator = loaded.WithSampling(Override(loaded.Sampling, samplerName, steps, guidance, band, precision));
+        var generator = loaded.WithSampling(Override(loaded.Sampling, flags));
         int[] cycle = labelText.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? [-1] : labelText.Split(',').Select(s => int.Parse(s.Trim())).ToArray();
         var labels = Enumerable.Range(0, count).Select(i => cycle[i % cycle.Length]).ToArray();
         var clock = Stopwatch.StartNew();
@@ -119,7 +121,7 @@ internal static class Commands
         return 0;
     }
 
-    public static int Evaluate(string classifierPath, string? folder, string? modelPath, int count, int? steps, double? guidance, string? band, string? precision, int seed, CancellationToken token)
+    public static int Evaluate(string classifierPath, string? folder, string? modelPath, int count, SamplingFlags flags, int seed, CancellationToken token)
     {
         var ml = Context();
         var classifier = (FidEvaluatorTransformer)ml.Model.Load(classifierPath, out _);
@@ -140,7 +142,7 @@ internal static class Commands
         else if (modelPath is not null)
         {
             var loaded = LoadGenerator(ml, modelPath);
-            var generator = loaded.WithSampling(Override(loaded.Sampling, null, steps, guidance, band, precision));
+            var generator = loaded.WithSampling(Override(loaded.Sampling, flags with { Sampler = null }));
             Console.WriteLine($"Sampling: {Describe(generator.Sampling)}");
             var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, count).Select(i => new GenerationRequest { Label = i % 10, Seed = (long)seed * 1_000_003 + i }));
             generated = generator.Transform(requests);
@@ -160,7 +162,7 @@ internal static class Commands
     {
         var ml = Context();
         var loaded = LoadGenerator(ml, modelPath);
-        var generator = loaded.WithSampling(Override(loaded.Sampling, null, null, null, null, precision));
+        var generator = loaded.WithSampling(Override(loaded.Sampling, new SamplingFlags(Precision: precision)));
         var results = new JsonArray();
         double best50 = 0;
         foreach (int steps in new[] { 10, 20, 50 })
@@ -183,11 +185,11 @@ internal static class Commands
                 }
                 while (clock.Elapsed.TotalSeconds < MinBenchSeconds);
                 double rate = generated / clock.Elapsed.TotalSeconds;
-                double gflops = rate * g.NetworkEvaluationsPerSample * generator.DenoiserFlops / 1e9;
+                double gflops = rate * g.SamplingFlopsPerSample / 1e9;
                 if (steps == 50 && batch == 256) best50 = rate;
                 Console.WriteLine($"{Describe(options)}, batch {batch,3}: {rate,8:F1} decoded images/s, denoiser {gflops:F1} GFLOP/s");
                 results.Add(new JsonObject { ["steps"] = steps, ["batchSize"] = batch, ["precision"] = options.Precision.ToString(), ["imagesPerSecond"] = rate, ["denoiserGflops"] = gflops,
-                    ["networkEvaluationsPerImage"] = g.NetworkEvaluationsPerSample });
+                    ["networkEvaluationsPerImage"] = g.NetworkEvaluationsPerSample, ["guideEvaluationsPerImage"] = g.GuideEvaluationsPerSample });
             }
         string reportPath = Path.Combine(outDirectory, "report.json");
         var report = File.Exists(reportPath) ? JsonNode.Parse(File.ReadAllText(reportPath))!.AsObject() : new JsonObject();
@@ -209,7 +211,8 @@ internal static class Commands
     }
 
     private static string Describe(SamplingOptions s) =>
-        $"{s.Sampler.ToString().ToUpperInvariant()} {s.Steps,2} steps, guidance {s.GuidanceScale:0.##} on noise levels [{s.GuidanceMinNoise:0.##}, {s.GuidanceMaxNoise:0.##}], {s.Precision}";
+        $"{s.Sampler.ToString().ToUpperInvariant()} {s.Steps,2} steps, guidance {s.GuidanceScale:0.##} on noise levels [{s.GuidanceMinNoise:0.##}, {s.GuidanceMaxNoise:0.##}], "
+        + (s.AutoguidanceScale == 1 ? "" : $"autoguidance {s.AutoguidanceScale:0.##}, ") + s.Precision;
 
     /// <summary>Nominal fp32 peak: cores x 2 FMA units x 16 lanes x 2 flops x clock (from /proc/cpuinfo, else 2.5 GHz).</summary>
     private static double CpuPeakGflops()
@@ -229,3 +232,6 @@ internal static class Commands
         public string Path { get; set; } = "";
     }
 }
+
+/// <summary>Sampling settings given on the command line; null keeps the model's saved setting.</summary>
+public sealed record SamplingFlags(string? Sampler = null, int? Steps = null, double? Guidance = null, string? Band = null, string? Precision = null, double? Autoguidance = null);

@@ -48,7 +48,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         {
             Sampler = SamplerKind.Ddim, Steps = settings.SamplingSteps,
             GuidanceScale = settings.GuidanceScale, GuidanceMinNoise = settings.GuidanceMinNoise, GuidanceMaxNoise = settings.GuidanceMaxNoise,
-            Precision = settings.SamplingPrecision,
+            Precision = settings.SamplingPrecision, AutoguidanceScale = settings.AutoguidanceScale,
         };
         var pipeline = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
             {
@@ -56,7 +56,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
             })
             .Append(ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
             {
-                Epochs = settings.DiffusionEpochs, Width = settings.DiffusionWidth, Schedule = settings.Schedule, Objective = settings.Objective, MinSnrGamma = settings.MinSnrGamma,
+                Epochs = settings.DiffusionEpochs, Width = settings.DiffusionWidth, GuideWidth = settings.GuideWidth, GuideEpochs = settings.GuideEpochs, Schedule = settings.Schedule, Objective = settings.Objective, MinSnrGamma = settings.MinSnrGamma,
                 Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Sampling = sampling,
                 Logger = logger, Progress = progress, CancellationToken = cancellationToken,
             }))
@@ -109,7 +109,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         Pictures.SaveGrid(Path.Combine(outputDirectory, "samples.png"), grid, 10, 28);
         SaveProgression(generator, Path.Combine(outputDirectory, "progression.png"));
         Pictures.SaveLossCurves(Path.Combine(outputDirectory, "loss.png"),
-            [("classifier", classifier.History), ("VAE", vae.History), ("diffusion", diffusion.History)]);
+            [("classifier", classifier.History), ("VAE", vae.History), ("diffusion", diffusion.History), .. GuideCurve(diffusion)]);
 
         var report = new JsonObject
         {
@@ -121,8 +121,9 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
             ["sampler"] = new JsonObject
             {
                 ["name"] = "ddim", ["steps"] = settings.SamplingSteps, ["guidanceScale"] = settings.GuidanceScale,
-                ["guidanceMinNoise"] = settings.GuidanceMinNoise, ["guidanceMaxNoise"] = settings.GuidanceMaxNoise, ["precision"] = settings.SamplingPrecision.ToString(),
-                ["networkEvaluationsPerImage"] = generator.NetworkEvaluationsPerSample,
+                ["guidanceMinNoise"] = settings.GuidanceMinNoise, ["guidanceMaxNoise"] = settings.GuidanceMaxNoise, ["autoguidanceScale"] = settings.AutoguidanceScale,
+                ["precision"] = settings.SamplingPrecision.ToString(),
+                ["networkEvaluationsPerImage"] = generator.NetworkEvaluationsPerSample, ["guideEvaluationsPerImage"] = generator.GuideEvaluationsPerSample,
             },
             ["classifier"] = new JsonObject { ["testAccuracy"] = testAccuracy, ["epochs"] = settings.ClassifierEpochs },
             ["trainingPrecision"] = settings.TrainingPrecision.ToString(),
@@ -131,6 +132,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
             {
                 ["epochs"] = settings.DiffusionEpochs, ["width"] = settings.DiffusionWidth, ["schedule"] = settings.Schedule.ToString(),
                 ["objective"] = settings.Objective.ToString(), ["minSnrGamma"] = settings.MinSnrGamma,
+                ["guideWidth"] = settings.GuideWidth, ["guideEpochs"] = settings.GuideWidth > 0 ? settings.GuideEpochs : 0,
             },
             ["fid"] = new JsonObject
             {
@@ -144,6 +146,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
             ["timings"] = new JsonObject
             {
                 ["classifierSeconds"] = classifierSeconds, ["vaeSeconds"] = vae.History.TotalSeconds, ["diffusionSeconds"] = diffusion.History.TotalSeconds,
+                ["guideSeconds"] = diffusion.GuideHistory.TotalSeconds,
                 ["chainFitSeconds"] = chainSeconds, ["samplingSeconds"] = samplingSeconds, ["totalSeconds"] = total.Elapsed.TotalSeconds,
             },
             ["throughput"] = new JsonObject
@@ -156,6 +159,9 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         Report.Write(outputDirectory, report);
         return report;
     }
+
+    private static (string, TrainingHistory)[] GuideCurve(LatentDiffusionTransformer diffusion) =>
+        diffusion.GuideWidth > 0 ? [("guide", diffusion.GuideHistory)] : [];
 
     private static void SaveProgression(DigitGeneratorTransformer generator, string path)
     {

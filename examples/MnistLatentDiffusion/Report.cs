@@ -18,6 +18,12 @@ public static class Report
     private static string F(JsonNode? node, string format = "F3") =>
         node is null ? "-" : node.GetValue<double>().ToString(format, CultureInfo.InvariantCulture);
 
+    private static string Autoguidance(JsonObject r) =>
+        r["sampler"]!["autoguidanceScale"]?.GetValue<double>() is { } scale and not 1 ? $"and autoguidance {scale:0.##} on every step " : "";
+
+    private static string GuidePasses(JsonObject r) =>
+        r["sampler"]!["guideEvaluationsPerImage"]?.GetValue<int>() is > 0 and var passes ? $" and {passes} guide passes" : "";
+
     public static string Markdown(JsonObject r)
     {
         var fid = r["fid"]!;
@@ -26,8 +32,10 @@ public static class Report
         sb.AppendLine();
         sb.AppendLine($"Seed {r["seed"]}, device {r["device"]}, {r["samples"]} samples per row, {r["trainRows"]} training images, sampler DDIM {r["sampler"]!["steps"]} steps, "
             + $"guidance {F(r["sampler"]!["guidanceScale"], "0.##")} on noise levels t/T in [{F(r["sampler"]!["guidanceMinNoise"], "0.##")}, {F(r["sampler"]!["guidanceMaxNoise"], "0.##")}] "
-            + $"({r["sampler"]!["networkEvaluationsPerImage"]} network passes per image, {r["sampler"]!["precision"]}); diffusion model: {r["diffusionModel"]!["schedule"]} schedule, "
+            + Autoguidance(r)
+            + $"({r["sampler"]!["networkEvaluationsPerImage"]} network passes per image{GuidePasses(r)}, {r["sampler"]!["precision"]}); diffusion model: {r["diffusionModel"]!["schedule"]} schedule, "
             + $"{r["diffusionModel"]!["objective"]} objective, Min-SNR {F(r["diffusionModel"]!["minSnrGamma"], "0.##")}, width {r["diffusionModel"]!["width"]}, {r["diffusionModel"]!["epochs"]} epochs"
+            + (r["diffusionModel"]!["guideWidth"]?.GetValue<int>() is > 0 and var guideWidth ? $", guide UNet width {guideWidth}, {r["diffusionModel"]!["guideEpochs"]} epochs" : "")
             + (r["trainingPrecision"]?.GetValue<string>() switch
             {
                 null => ".",
@@ -60,6 +68,7 @@ public static class Report
         sb.AppendLine($"| classifier training | {F(t["classifierSeconds"], "F0")} s ({F(p["classifierTrainSamplesPerSecond"], "F0")} images/s) |");
         sb.AppendLine($"| VAE training | {F(t["vaeSeconds"], "F0")} s ({F(p["vaeTrainSamplesPerSecond"], "F0")} images/s) |");
         sb.AppendLine($"| diffusion training | {F(t["diffusionSeconds"], "F0")} s ({F(p["diffusionTrainSamplesPerSecond"], "F0")} samples/s) |");
+        if (t["guideSeconds"]?.GetValue<double>() is > 0 and var guideSeconds) sb.AppendLine($"| autoguidance guide training | {guideSeconds:F0} s |");
         sb.AppendLine($"| sampling {r["samples"]} conditional images | {F(t["samplingSeconds"], "F0")} s ({F(p["generationImagesPerSecond"], "F0")} decoded images/s) |");
         sb.AppendLine($"| whole run | {F(t["totalSeconds"], "F0")} s |");
         sb.AppendLine();

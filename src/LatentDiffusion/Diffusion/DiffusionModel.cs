@@ -1,6 +1,7 @@
 using TorchSharp;
 using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
+using LatentDiffusion.Training;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Diffusion;
@@ -46,6 +47,15 @@ public sealed class SamplingOptions
     /// <summary>Upper end of the guidance band; see <see cref="GuidanceMinNoise"/>. Default 1.</summary>
     public double GuidanceMaxNoise { get; set; } = 1.0;
 
+    /// <summary>
+    /// Autoguidance (Karras et al. 2024, "Guiding a diffusion model with a bad version of itself"): each step's prediction
+    /// becomes g + a (d - g), where d is the denoiser's and g the guide's (a smaller, shorter-trained denoiser trained with
+    /// it; <see cref="MLNet.LatentDiffusionOptions.GuideWidth"/>), so that samples move away from the guide's typical
+    /// errors. Applies on every step, costs one guide pass per step, and combines with classifier-free guidance.
+    /// 1 = off. Default 1.
+    /// </summary>
+    public double AutoguidanceScale { get; set; } = 1.0;
+
     /// <summary>Number format of the denoiser while sampling. Default float32.</summary>
     public SamplingPrecision Precision { get; set; } = SamplingPrecision.Float32;
 
@@ -65,6 +75,8 @@ public sealed class SamplingOptions
             throw new ArgumentOutOfRangeException(nameof(Eta), Eta, "SamplingOptions.Eta must be a finite number >= 0.");
         if (!(GuidanceMinNoise >= 0 && GuidanceMinNoise <= GuidanceMaxNoise && GuidanceMaxNoise <= 1))
             throw new ArgumentOutOfRangeException(nameof(GuidanceMinNoise), $"[{GuidanceMinNoise}, {GuidanceMaxNoise}]", "SamplingOptions guidance band must satisfy 0 <= GuidanceMinNoise <= GuidanceMaxNoise <= 1.");
+        if (!double.IsFinite(AutoguidanceScale) || AutoguidanceScale < 1)
+            throw new ArgumentOutOfRangeException(nameof(AutoguidanceScale), AutoguidanceScale, "SamplingOptions.AutoguidanceScale must be a finite number >= 1 (1 = off).");
         if (BatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "SamplingOptions.BatchSize must be at least 1.");
         if (!Enum.IsDefined(Sampler)) throw new ArgumentOutOfRangeException(nameof(Sampler), Sampler, "Unknown sampler.");
@@ -111,6 +123,13 @@ public sealed class SamplingOptions
         if (!Enum.IsDefined(Precision)) throw new InvalidDataException($"'{PrecisionStream}' holds an unknown sampling precision {(int)Precision}.");
     }
 
+    /// <summary>Name of the model-zip stream holding the autoguidance scale (added in format version 4, optional when reading: older files have no guide).</summary>
+    internal const string AutoguidanceStream = "Autoguidance.bin";
+
+    internal void WriteAutoguidance(BinaryWriter w) => w.Write(AutoguidanceScale);
+
+    internal void ReadAutoguidance(BinaryReader r) => AutoguidanceScale = r.ReadDouble();
+
     internal static SamplingOptions Read(BinaryReader r) => new()
     {
         Sampler = (SamplerKind)r.ReadInt32(), Steps = r.ReadInt32(), Eta = r.ReadDouble(), Variance = (DdpmVariance)r.ReadInt32(),
@@ -118,11 +137,14 @@ public sealed class SamplingOptions
     };
 }
 
-/// <summary>A trained denoiser (its EMA weights) with its schedule and objective; samples standardised latents.</summary>
+/// <summary>
+/// A trained denoiser (its EMA weights) with its schedule and objective, and optionally a guide denoiser for
+/// autoguidance; samples standardised latents.
+/// </summary>
 internal sealed class DiffusionModel
 {
     private readonly object gate = new();
-    private DenoisingUnet? bfloat16Network;
+    private DenoisingUnet? bfloat16Network, bfloat16Guide;
 
     public DiffusionModel(DenoisingUnet network, NoiseScheduleKind scheduleKind, int timesteps, DiffusionObjective objective, int[] latentShape, int width, Device device)
     {
@@ -136,6 +158,11 @@ internal sealed class DiffusionModel
     }
 
     public DenoisingUnet Network { get; }
+    /// <summary>The autoguidance guide: a smaller, shorter-trained denoiser of the same latents and classes; null when none was trained.</summary>
+    public DenoisingUnet? Guide { get; private set; }
+    public int GuideWidth { get; private set; }
+    /// <summary>The guide's per-epoch losses (empty without a guide).</summary>
+    public TrainingHistory GuideHistory { get; private set; } = new();
     public NoiseSchedule Schedule { get; }
     public DiffusionObjective Objective { get; }
     public int[] LatentShape { get; }
@@ -144,17 +171,38 @@ internal sealed class DiffusionModel
     public int Classes => Network.Classes;
     public Device Device { get; }
 
+    /// <summary>Attaches the autoguidance guide (once, before any sampling).</summary>
+    public void AttachGuide(DenoisingUnet guide, int width, TrainingHistory history)
+    {
+        if (Guide is not null) throw new InvalidOperationException("The diffusion model already has a guide.");
+        if (guide.Classes != Classes) throw new ArgumentException($"The guide knows {guide.Classes} classes, the denoiser {Classes}.", nameof(guide));
+        Guide = guide;
+        GuideWidth = width;
+        GuideHistory = history;
+        guide.eval();
+    }
+
+    /// <summary>Checks <paramref name="options"/> against this model: the sampler's own rules, and a guide for autoguidance.</summary>
+    public void Validate(SamplingOptions options)
+    {
+        options.Validate(Schedule.Timesteps);
+        if (options.AutoguidanceScale != 1 && Guide is null)
+            throw new ArgumentOutOfRangeException(nameof(options.AutoguidanceScale), options.AutoguidanceScale,
+                "SamplingOptions.AutoguidanceScale differs from 1 but the model has no guide denoiser: train it with LatentDiffusionOptions.GuideWidth > 0, or set the scale to 1.");
+    }
+
     /// <summary>
     /// Samples one standardised latent per request (label -1 = unconditional). <paramref name="trajectory"/>, when
     /// given, receives the predicted clean latent after each step ([steps][rows * latentSize]).
     /// </summary>
     public float[] Sample(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, SamplingOptions options, List<float[]>? trajectory = null)
     {
-        options.Validate(Schedule.Timesteps);
+        Validate(options);
         var sampler = SamplerTimesteps.Create(options.Sampler, Schedule, options.Steps, options.Eta, options.Variance);
         lock (gate)
         {
-            var sampling = new LatentSampling(NetworkIn(options.Precision), Schedule, Objective, LatentShape.Select(d => (long)d).ToArray());
+            var guide = options.AutoguidanceScale == 1 ? null : GuideIn(options.Precision);
+            var sampling = new LatentSampling(NetworkIn(options.Precision), Schedule, Objective, LatentShape.Select(d => (long)d).ToArray(), guide);
             using var _ = no_grad();
             using var scope = NewDisposeScope();
             Action<int, Tensor>? onStep = trajectory is null ? null : (_, x0) => trajectory.Add(x0.cpu().flatten().data<float>().ToArray());
@@ -164,26 +212,39 @@ internal sealed class DiffusionModel
     }
 
     /// <summary>The denoiser in <paramref name="precision"/>: the float32 network itself, or a bfloat16 copy made on first use. Call under the gate.</summary>
-    private DenoisingUnet NetworkIn(SamplingPrecision precision)
+    private DenoisingUnet NetworkIn(SamplingPrecision precision) =>
+        precision == SamplingPrecision.Float32 ? Network : bfloat16Network ??= BFloat16Copy(Network, Width);
+
+    /// <summary>The guide in <paramref name="precision"/>, like <see cref="NetworkIn"/>. Call under the gate.</summary>
+    private DenoisingUnet GuideIn(SamplingPrecision precision) =>
+        precision == SamplingPrecision.Float32 ? Guide! : bfloat16Guide ??= BFloat16Copy(Guide!, GuideWidth);
+
+    private DenoisingUnet BFloat16Copy(DenoisingUnet source, int width)
     {
-        if (precision == SamplingPrecision.Float32) return Network;
-        if (bfloat16Network is null)
-        {
-            var copy = new DenoisingUnet(LatentShape[0], LatentShape[1], Width, Classes);
-            copy.load_state_dict(Network.state_dict());
-            copy.to(Device).to(ScalarType.BFloat16).eval();
-            bfloat16Network = copy;
-        }
-        return bfloat16Network;
+        var copy = new DenoisingUnet(LatentShape[0], LatentShape[1], width, Classes);
+        copy.load_state_dict(source.state_dict());
+        copy.to(Device).to(ScalarType.BFloat16).eval();
+        return copy;
     }
 
-    /// <summary>Denoiser passes per sample under <paramref name="options"/> (guided steps take two).</summary>
+    /// <summary>Denoiser passes per sample under <paramref name="options"/> (guided steps take two; guide passes not counted).</summary>
     public int NetworkEvaluations(SamplingOptions options)
     {
-        options.Validate(Schedule.Timesteps);
+        Validate(options);
         var steps = SamplerTimesteps.Create(options.Sampler, Schedule, options.Steps, options.Eta, options.Variance).Timesteps;
         return steps.Sum(t => Classes > 0 && options.GuidanceAt(t, Schedule.Timesteps) is not (0 or 1) ? 2 : 1);
     }
+
+    /// <summary>Guide passes per sample under <paramref name="options"/>: one per step with autoguidance, none without.</summary>
+    public int GuideEvaluations(SamplingOptions options)
+    {
+        Validate(options);
+        return options.AutoguidanceScale == 1 ? 0 : options.Steps;
+    }
+
+    /// <summary>Analytic FLOPs of sampling one latent under <paramref name="options"/>: denoiser and guide passes.</summary>
+    public double SamplingFlops(SamplingOptions options) =>
+        NetworkEvaluations(options) * Network.ForwardFlops() + GuideEvaluations(options) * (Guide?.ForwardFlops() ?? 0);
 
     public void Write(BinaryWriter w)
     {
@@ -195,6 +256,30 @@ internal sealed class DiffusionModel
         w.Write(Width);
         w.Write(Classes);
         WeightArchive.Write(w, Network);
+    }
+
+    /// <summary>Name of the model-zip stream holding the guide denoiser (format version 4; absent when the model has no guide).</summary>
+    internal const string GuideStream = "Guide.weights";
+
+    public void WriteGuide(BinaryWriter w)
+    {
+        w.Write(GuideWidth);
+        WeightArchive.Write(w, Guide ?? throw new InvalidOperationException("The diffusion model has no guide to write."));
+        GuideHistory.Write(w);
+    }
+
+    /// <summary>The model-zip streams of the guide: none without one.</summary>
+    public IEnumerable<(string Name, Action<BinaryWriter> Write)> GuideStreams() =>
+        Guide is null ? [] : [(GuideStream, WriteGuide)];
+
+    /// <summary>Reads a guide written by <see cref="WriteGuide"/> and attaches it.</summary>
+    public void ReadGuide(BinaryReader r)
+    {
+        int width = r.ReadInt32();
+        if (width is < 2 or > 4096) throw new InvalidDataException($"'{GuideStream}' declares an impossible guide width {width}.");
+        var guide = new DenoisingUnet(LatentShape[0], LatentShape[1], width, Classes);
+        WeightArchive.Read(r, guide, GuideStream);
+        AttachGuide(guide.to(Device), width, TrainingHistory.Read(r));
     }
 
     public static DiffusionModel Read(BinaryReader r, Device device, string entry)

@@ -7,15 +7,18 @@ namespace LatentDiffusion.Diffusion;
 /// <summary>
 /// Runs a sampler with a denoiser: the pipeline that wires network, schedule and step rule together. Every sample
 /// draws its noise from its own generator seeded by its request, so a sample does not depend on its batch mates.
+/// With a <paramref name="guide"/>, each step also runs the guide on the same input (autoguidance).
 /// </summary>
-internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedule, DiffusionObjective objective, long[] latentShape)
+internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedule, DiffusionObjective objective, long[] latentShape, DenoisingUnet? guide = null)
 {
     /// <summary>The label value that asks for an unconditional sample.</summary>
     public const int Unconditional = -1;
 
     /// <summary>
     /// Samples one latent per (label, seed). The guidance scale of each step comes from <paramref name="options"/>: 0 = unconditional network only,
-    /// 1 = conditional only, otherwise u + s (c - u). <paramref name="onStep"/> sees the predicted x0 after each step.
+    /// 1 = conditional only, otherwise u + s (c - u). With a guide and autoguidance scale a, the network's own prediction d
+    /// (conditional, or unconditional at scale 0) becomes g + a (d - g) with g the guide's, and classifier-free guidance
+    /// adds (s - 1)(c - u) to it. <paramref name="onStep"/> sees the predicted x0 after each step.
     /// </summary>
     public Tensor Sample(IDiffusionSampler sampler, ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, SamplingOptions options,
         Action<int, Tensor>? onStep = null)
@@ -29,6 +32,14 @@ internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedu
 
             Tensor Predict(Tensor xt, Tensor t, Tensor classes) => network.forward(xt, t, classes);
 
+            // g + a (d - g): the prediction moved away from the guide's.
+            Tensor AutoGuided(Tensor own, Tensor xt, Tensor t, Tensor classes)
+            {
+                if (guide is null) return own;
+                var g = guide.forward(xt, t, classes);
+                return g + options.AutoguidanceScale * (own - g);
+            }
+
             var conditional = tensor(labels.ToArray().Select(l => (long)(l < 0 ? network.NullClass : l)).ToArray());
             var unconditional = full([n], network.NullClass, dtype: int64);
             var x = Noise();
@@ -40,12 +51,14 @@ internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedu
                 var tt = full([n], t, dtype: int64);
                 double scale = options.GuidanceAt(t, schedule.Timesteps);
                 Tensor output;
-                if (scale == 1 || network.Classes == 0) output = Predict(x, tt, conditional);
-                else if (scale == 0) output = Predict(x, tt, unconditional);
+                var own = scale == 0 || network.Classes == 0 ? unconditional : conditional;
+                if (scale == 1 || scale == 0 || network.Classes == 0) output = AutoGuided(Predict(x, tt, own), x, tt, own);
                 else
                 {
                     var both = Predict(cat([x, x]), cat([tt, tt]), cat([conditional, unconditional])).chunk(2);
-                    output = both[1] + scale * (both[0] - both[1]);
+                    output = guide is null
+                        ? both[1] + scale * (both[0] - both[1])
+                        : AutoGuided(both[0], x, tt, conditional) + (scale - 1) * (both[0] - both[1]);
                 }
                 var (x0, eps) = schedule.Interpret(objective, output, x, t);
                 var noise = sampler.IsStochastic && i + 1 < steps.Count ? Noise() : null;

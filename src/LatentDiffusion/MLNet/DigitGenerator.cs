@@ -66,8 +66,9 @@ public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
 /// </summary>
 public sealed class DigitGeneratorTransformer : ITransformer
 {
-    private static readonly HashSet<string> OptionalStreams = [SamplingOptions.GuidanceBandStream, SamplingOptions.PrecisionStream];
-    internal static readonly ComponentFormat Format = new("LatDiffDigitGenerator", "LDDIGGEN", 3, typeof(DigitGeneratorTransformer), OldestReadable: 1);
+    private static readonly HashSet<string> OptionalStreams =
+        [SamplingOptions.GuidanceBandStream, SamplingOptions.PrecisionStream, SamplingOptions.AutoguidanceStream, DiffusionModel.GuideStream];
+    internal static readonly ComponentFormat Format = new("LatDiffDigitGenerator", "LDDIGGEN", 4, typeof(DigitGeneratorTransformer), OldestReadable: 1);
     private readonly VaeModel vae;
     private readonly DiffusionModel diffusion;
 
@@ -75,7 +76,7 @@ public sealed class DigitGeneratorTransformer : ITransformer
     {
         if (vae.LatentSize != diffusion.LatentSize)
             throw new ArgumentException($"The diffusion model makes latents of {diffusion.LatentSize} values but the VAE decodes {vae.LatentSize}.");
-        sampling.Validate(diffusion.Schedule.Timesteps);
+        diffusion.Validate(sampling);
         this.vae = vae;
         this.diffusion = diffusion;
         Sampling = sampling;
@@ -101,6 +102,12 @@ public sealed class DigitGeneratorTransformer : ITransformer
     public double DenoiserFlops => diffusion.Network.ForwardFlops();
     /// <summary>Denoiser passes per generated image under <see cref="Sampling"/>: one per step, two on guided steps.</summary>
     public int NetworkEvaluationsPerSample => diffusion.NetworkEvaluations(Sampling);
+    /// <summary>Autoguidance guide passes per generated image under <see cref="Sampling"/> (0 without autoguidance).</summary>
+    public int GuideEvaluationsPerSample => diffusion.GuideEvaluations(Sampling);
+    /// <summary>Width of the autoguidance guide UNet, 0 when the model has none.</summary>
+    public int GuideWidth => diffusion.GuideWidth;
+    /// <summary>Analytic FLOPs of sampling one latent under <see cref="Sampling"/>: all denoiser and guide passes.</summary>
+    public double SamplingFlopsPerSample => diffusion.SamplingFlops(Sampling);
     /// <summary>Side of the generated square images.</summary>
     public int ImageSide => vae.Network.ImageSide;
 
@@ -163,7 +170,9 @@ public sealed class DigitGeneratorTransformer : ITransformer
         ("Vae.weights", vae.Write),
         (SamplingOptions.GuidanceBandStream, Sampling.WriteGuidanceBand),
         (SamplingOptions.PrecisionStream, Sampling.WritePrecision),
+        (SamplingOptions.AutoguidanceStream, Sampling.WriteAutoguidance),
         ("Denoiser.weights", diffusion.Write),
+        .. diffusion.GuideStreams(),
     ]);
 
     private static DigitGeneratorTransformer Create(IHostEnvironment env, object ctx)
@@ -184,7 +193,10 @@ public sealed class DigitGeneratorTransformer : ITransformer
             ["Vae.weights"] = r => vae = VaeModel.Read(r, device, "Vae.weights"),
             [SamplingOptions.GuidanceBandStream] = r => sampling.ReadGuidanceBand(r),
             [SamplingOptions.PrecisionStream] = r => sampling.ReadPrecision(r),
+            [SamplingOptions.AutoguidanceStream] = r => sampling.ReadAutoguidance(r),
             ["Denoiser.weights"] = r => diffusion = DiffusionModel.Read(r, device, "Denoiser.weights"),
+            // Read after the denoiser, whose latent shape and classes it shares.
+            [DiffusionModel.GuideStream] = r => diffusion!.ReadGuide(r),
         }, OptionalStreams);
         return new DigitGeneratorTransformer(vae!, diffusion!, sampling, label, seedColumn, output, seed);
     }

@@ -35,6 +35,14 @@ public sealed class LatentDiffusionOptions : TrainingOptions
     public int Width { get; set; } = 48;
     /// <summary>Training epochs. Default 20.</summary>
     public int Epochs { get; set; } = 20;
+    /// <summary>
+    /// Width of the autoguidance guide: a second, smaller UNet trained on the same latents for <see cref="GuideEpochs"/>
+    /// after the main one, whose errors <see cref="SamplingOptions.AutoguidanceScale"/> steers samples away from.
+    /// It should be well below <see cref="Width"/>. 0 trains no guide. Default 0.
+    /// </summary>
+    public int GuideWidth { get; set; }
+    /// <summary>Training epochs of the guide (a guide should be clearly weaker than the main UNet). Default 6.</summary>
+    public int GuideEpochs { get; set; } = 6;
     /// <summary>EMA decay of the sampling weights. Default 0.999.</summary>
     public double EmaDecay { get; set; } = 0.999;
     /// <summary>Probability of replacing a label by "none" in training (enables unconditional and guided sampling). Default 0.1.</summary>
@@ -68,8 +76,13 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
         if (o.Timesteps < 2 || o.Width < 8 || o.Epochs < 1 || o.BatchSize < 1 || !(o.LearningRate > 0) || o.EmaDecay is < 0 or >= 1
             || o.LabelDropout is < 0 or > 1 || !(o.MinSnrGamma >= 0) || o.ValidationFraction is < 0 or >= 1 || (o.LabelColumnName is not null && o.Classes < 1))
             throw new ArgumentOutOfRangeException(nameof(options), "LatentDiffusionOptions: Timesteps >= 2, Width >= 8, Epochs and BatchSize >= 1, LearningRate > 0, EmaDecay in [0,1), LabelDropout in [0,1], MinSnrGamma >= 0, ValidationFraction in [0,1), Classes >= 1.");
+        if (o.GuideWidth != 0 && (o.GuideWidth < 8 || o.GuideEpochs < 1))
+            throw new ArgumentOutOfRangeException(nameof(options.GuideWidth), o.GuideWidth, $"LatentDiffusionOptions.GuideWidth must be 0 (no guide) or >= 8 with GuideEpochs >= 1 (got GuideEpochs {o.GuideEpochs}).");
         o.ValidateShared(nameof(LatentDiffusionOptions));
         o.Sampling.Validate(o.Timesteps);
+        if (o.Sampling.AutoguidanceScale != 1 && o.GuideWidth == 0)
+            throw new ArgumentOutOfRangeException(nameof(options.Sampling.AutoguidanceScale), o.Sampling.AutoguidanceScale,
+                "LatentDiffusionOptions.Sampling.AutoguidanceScale differs from 1 but GuideWidth is 0: autoguidance needs a guide UNet.");
     }
 
     /// <inheritdoc/>
@@ -88,24 +101,44 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
         torch.manual_seed(options.Seed);
         var network = new DenoisingUnet(shape[0], shape[1], options.Width, classes).to(device);
         var ema = new DenoisingUnet(shape[0], shape[1], options.Width, classes).to(device);
+        // The guide's modules exist outside the dispose scope below (which would free their weights), and take their
+        // own initialisation seed so that the main UNet does not depend on whether a guide follows.
+        DenoisingUnet? guideNetwork = null, guide = null;
+        if (options.GuideWidth > 0)
+        {
+            torch.manual_seed(options.Seed + 1);
+            guideNetwork = new DenoisingUnet(shape[0], shape[1], options.GuideWidth, classes).to(device);
+            guide = new DenoisingUnet(shape[0], shape[1], options.GuideWidth, classes).to(device);
+        }
         int validationRows = (int)(rows * options.ValidationFraction);
         int trainRows = rows - validationRows;
         log.LogInformation("Training the latent diffusion UNet (width {Width}, {Parameters} parameters, {Schedule} schedule, {Objective}) on {Rows} latents of [{Shape}] for {Epochs} epochs",
             options.Width, network.parameters().Sum(p => p.numel()), options.Schedule, options.Objective, trainRows, string.Join("x", shape), options.Epochs);
         var schedule = new NoiseSchedule(options.Schedule, options.Timesteps);
         TrainingHistory history;
+        TrainingHistory guideHistory = new();
         using (var scope = NewDisposeScope())
         {
             var all = tensor(latents, [rows, shape[0], shape[1], shape[2]]);
             var y = labels is null ? null : tensor(labels.Select(l => (long)l).ToArray());
-            history = DiffusionTraining.Train(network, ema, schedule, options.Objective,
-                all.narrow(0, 0, trainRows).to(device), y?.narrow(0, 0, trainRows).to(device),
-                all.narrow(0, trainRows, validationRows).to(device), y?.narrow(0, trainRows, validationRows).to(device),
+            var (trainX, trainY) = (all.narrow(0, 0, trainRows).to(device), y?.narrow(0, 0, trainRows).to(device));
+            var (validX, validY) = (all.narrow(0, trainRows, validationRows).to(device), y?.narrow(0, trainRows, validationRows).to(device));
+            history = DiffusionTraining.Train(network, ema, schedule, options.Objective, trainX, trainY, validX, validY,
                 options.LabelDropout, options.EmaDecay, options.MinSnrGamma,
                 options.Loop("diffusion", trainRows, options.Epochs, log), options.CancellationToken);
+            if (guideNetwork is not null && guide is not null)
+            {
+                log.LogInformation("Training the autoguidance guide UNet (width {Width}, {Parameters} parameters) for {Epochs} epochs",
+                    options.GuideWidth, guideNetwork.parameters().Sum(p => p.numel()), options.GuideEpochs);
+                guideHistory = DiffusionTraining.Train(guideNetwork, guide, schedule, options.Objective, trainX, trainY, validX, validY,
+                    options.LabelDropout, options.EmaDecay, options.MinSnrGamma,
+                    options.Loop("guide", trainRows, options.GuideEpochs, log), options.CancellationToken);
+            }
         }
         network.Dispose();
+        guideNetwork?.Dispose();
         var model = new DiffusionModel(ema, options.Schedule, options.Timesteps, options.Objective, shape, options.Width, device);
+        if (guide is not null) model.AttachGuide(guide, options.GuideWidth, guideHistory);
         var upstreamVae = (input as BatchMappedDataView)?.Lineage.OfType<VaeEncoderTransformer>().LastOrDefault();
         return new LatentDiffusionTransformer(model, options.Sampling.Clone(), options.LabelColumnName ?? options.LatentColumnName, options.LabelColumnName is not null,
             options.SeedColumnName, options.OutputColumnName, options.Seed, history) { SourceVae = upstreamVae };
@@ -137,13 +170,14 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
 /// </summary>
 public sealed class LatentDiffusionTransformer : ITransformer
 {
-    private static readonly HashSet<string> OptionalStreams = [SamplingOptions.GuidanceBandStream, SamplingOptions.PrecisionStream];
-    internal static readonly ComponentFormat Format = new("LatDiffDenoiser", "LDDIFFUS", 3, typeof(LatentDiffusionTransformer), OldestReadable: 1);
+    private static readonly HashSet<string> OptionalStreams =
+        [SamplingOptions.GuidanceBandStream, SamplingOptions.PrecisionStream, SamplingOptions.AutoguidanceStream, DiffusionModel.GuideStream];
+    internal static readonly ComponentFormat Format = new("LatDiffDenoiser", "LDDIFFUS", 4, typeof(LatentDiffusionTransformer), OldestReadable: 1);
 
     internal LatentDiffusionTransformer(DiffusionModel model, SamplingOptions sampling, string labelColumn, bool conditional,
         string seedColumn, string outputColumn, int seed, TrainingHistory history)
     {
-        sampling.Validate(model.Schedule.Timesteps);
+        model.Validate(sampling);
         Model = model;
         Sampling = sampling;
         LabelColumnName = conditional ? labelColumn : null;
@@ -167,6 +201,10 @@ public sealed class LatentDiffusionTransformer : ITransformer
     public int Seed { get; }
     /// <summary>Per-epoch losses.</summary>
     public TrainingHistory History { get; }
+    /// <summary>Per-epoch losses of the autoguidance guide (empty when none was trained).</summary>
+    public TrainingHistory GuideHistory => Model.GuideHistory;
+    /// <summary>Width of the autoguidance guide UNet, 0 when none was trained.</summary>
+    public int GuideWidth => Model.GuideWidth;
     /// <summary>Latent shape (channels, height, width).</summary>
     public IReadOnlyList<int> LatentShape => Model.LatentShape;
     /// <summary>Number of classes (0 = unconditional).</summary>
@@ -206,7 +244,9 @@ public sealed class LatentDiffusionTransformer : ITransformer
         }),
         (SamplingOptions.GuidanceBandStream, Sampling.WriteGuidanceBand),
         (SamplingOptions.PrecisionStream, Sampling.WritePrecision),
+        (SamplingOptions.AutoguidanceStream, Sampling.WriteAutoguidance),
         ("Denoiser.weights", Model.Write),
+        .. Model.GuideStreams(),
     ]);
 
     private static LatentDiffusionTransformer Create(IHostEnvironment env, object ctx)
@@ -228,7 +268,10 @@ public sealed class LatentDiffusionTransformer : ITransformer
             },
             [SamplingOptions.GuidanceBandStream] = r => sampling.ReadGuidanceBand(r),
             [SamplingOptions.PrecisionStream] = r => sampling.ReadPrecision(r),
+            [SamplingOptions.AutoguidanceStream] = r => sampling.ReadAutoguidance(r),
             ["Denoiser.weights"] = r => model = DiffusionModel.Read(r, device, "Denoiser.weights"),
+            // Read after the denoiser, whose latent shape and classes it shares.
+            [DiffusionModel.GuideStream] = r => model!.ReadGuide(r),
         }, OptionalStreams);
         return new LatentDiffusionTransformer(model!, sampling, label, conditional, seedColumn, output, seed, history);
     }
