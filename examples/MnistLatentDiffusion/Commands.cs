@@ -76,21 +76,15 @@ internal static class Commands
     /// <summary>The model's saved sampling settings with the options given on the command line put over them.</summary>
     private static SamplingOptions Override(SamplingOptions saved, SamplingFlags flags)
     {
-        var (samplerName, steps, guidance, band, precision, autoguidance) = flags;
+        var (samplerName, steps, guidance, band, precision, autoguidance, autoguidanceBand) = flags;
         var sampling = saved.Clone();
         if (autoguidance is { } a) sampling.AutoguidanceScale = a;
         if (samplerName is not null)
             sampling.Sampler = samplerName.ToLowerInvariant() switch { "ddim" => SamplerKind.Ddim, "ddpm" => SamplerKind.Ddpm, _ => throw new ArgumentException($"Unknown sampler '{samplerName}': expected ddim or ddpm.") };
         if (steps is { } s) sampling.Steps = s;
         if (guidance is { } g) sampling.GuidanceScale = g;
-        if (band is not null)
-        {
-            var ends = band.Split(',');
-            if (ends.Length != 2 || !double.TryParse(ends[0], System.Globalization.CultureInfo.InvariantCulture, out double low)
-                || !double.TryParse(ends[1], System.Globalization.CultureInfo.InvariantCulture, out double high))
-                throw new ArgumentException($"--guidance-band '{band}': expected LOW,HIGH, for example 0.4,0.9.");
-            (sampling.GuidanceMinNoise, sampling.GuidanceMaxNoise) = (low, high);
-        }
+        if (band is not null) (sampling.GuidanceMinNoise, sampling.GuidanceMaxNoise) = Band("--guidance-band", band);
+        if (autoguidanceBand is not null) (sampling.AutoguidanceMinNoise, sampling.AutoguidanceMaxNoise) = Band("--autoguidance-band", autoguidanceBand);
         if (precision is not null)
             sampling.Precision = precision.ToLowerInvariant() switch
             {
@@ -98,6 +92,16 @@ internal static class Commands
                 _ => throw new ArgumentException($"--precision '{precision}': expected float32 or bfloat16."),
             };
         return sampling;
+    }
+
+    /// <summary>A band of noise levels given as LOW,HIGH.</summary>
+    private static (double Low, double High) Band(string option, string text)
+    {
+        var ends = text.Split(',');
+        if (ends.Length != 2 || !double.TryParse(ends[0], System.Globalization.CultureInfo.InvariantCulture, out double low)
+            || !double.TryParse(ends[1], System.Globalization.CultureInfo.InvariantCulture, out double high))
+            throw new ArgumentException($"{option} '{text}': expected LOW,HIGH, for example 0.4,0.9.");
+        return (low, high);
     }
 
     public static int Generate(string modelPath, int count, string labelText, SamplingFlags flags, string png, string? raw, int seed, CancellationToken token)
@@ -212,7 +216,7 @@ internal static class Commands
 
     private static string Describe(SamplingOptions s) =>
         $"{s.Sampler.ToString().ToUpperInvariant()} {s.Steps,2} steps, guidance {s.GuidanceScale:0.##} on noise levels [{s.GuidanceMinNoise:0.##}, {s.GuidanceMaxNoise:0.##}], "
-        + (s.AutoguidanceScale == 1 ? "" : $"autoguidance {s.AutoguidanceScale:0.##}, ") + s.Precision;
+        + (s.AutoguidanceScale == 1 ? "" : $"autoguidance {s.AutoguidanceScale:0.##} on [{s.AutoguidanceMinNoise:0.##}, {s.AutoguidanceMaxNoise:0.##}], ") + s.Precision;
 
     /// <summary>Nominal fp32 peak: cores x 2 FMA units x 16 lanes x 2 flops x clock (from /proc/cpuinfo, else 2.5 GHz).</summary>
     private static double CpuPeakGflops()
@@ -234,4 +238,5 @@ internal static class Commands
 }
 
 /// <summary>Sampling settings given on the command line; null keeps the model's saved setting.</summary>
-public sealed record SamplingFlags(string? Sampler = null, int? Steps = null, double? Guidance = null, string? Band = null, string? Precision = null, double? Autoguidance = null);
+public sealed record SamplingFlags(string? Sampler = null, int? Steps = null, double? Guidance = null, string? Band = null, string? Precision = null, double? Autoguidance = null,
+    string? AutoguidanceBand = null);

@@ -49,6 +49,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
             Sampler = SamplerKind.Ddim, Steps = settings.SamplingSteps,
             GuidanceScale = settings.GuidanceScale, GuidanceMinNoise = settings.GuidanceMinNoise, GuidanceMaxNoise = settings.GuidanceMaxNoise,
             Precision = settings.SamplingPrecision, AutoguidanceScale = settings.AutoguidanceScale,
+            AutoguidanceMinNoise = settings.AutoguidanceMinNoise, AutoguidanceMaxNoise = settings.AutoguidanceMaxNoise,
         };
         var pipeline = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
             {
@@ -122,6 +123,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
             {
                 ["name"] = "ddim", ["steps"] = settings.SamplingSteps, ["guidanceScale"] = settings.GuidanceScale,
                 ["guidanceMinNoise"] = settings.GuidanceMinNoise, ["guidanceMaxNoise"] = settings.GuidanceMaxNoise, ["autoguidanceScale"] = settings.AutoguidanceScale,
+                ["autoguidanceMinNoise"] = settings.AutoguidanceMinNoise, ["autoguidanceMaxNoise"] = settings.AutoguidanceMaxNoise,
                 ["precision"] = settings.SamplingPrecision.ToString(),
                 ["networkEvaluationsPerImage"] = generator.NetworkEvaluationsPerSample, ["guideEvaluationsPerImage"] = generator.GuideEvaluationsPerSample,
             },

@@ -18,6 +18,8 @@ public sealed record RunSettings
     public int GuideEpochs { get; init; } = 6;
     /// <summary>Autoguidance scale (1 = off): samples move away from the guide's prediction on every step.</summary>
     public double AutoguidanceScale { get; init; } = 1.5;
+    public double AutoguidanceMinNoise { get; init; }
+    public double AutoguidanceMaxNoise { get; init; } = 1;
     /// <summary>Cosine schedule, v-prediction and Min-SNR-5 weighting: measured better than the seed's linear/epsilon at equal epochs (README).</summary>
     public NoiseScheduleKind Schedule { get; init; } = NoiseScheduleKind.Cosine;
     public DiffusionObjective Objective { get; init; } = DiffusionObjective.Velocity;

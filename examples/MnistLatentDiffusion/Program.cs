@@ -29,10 +29,11 @@ var guidance = new Option<double?>("--guidance") { Description = "Classifier-fre
 var band = new Option<string?>("--guidance-band") { Description = "Noise levels t/T where guidance applies, as LOW,HIGH, for example 0,1 for every step (default: the model's saved setting)" };
 var precision = new Option<string?>("--precision") { Description = "float32 or bfloat16: the denoiser's number format while sampling (default: the model's saved setting)" };
 var autoguidance = new Option<double?>("--autoguidance") { Description = "Autoguidance scale, 1 = off; needs a model trained with a guide UNet (default: the model's saved setting)" };
+var autoguidanceBand = new Option<string?>("--autoguidance-band") { Description = "Noise levels t/T where autoguidance applies, as LOW,HIGH (default: the model's saved setting)" };
 var png = new Option<string>("--png") { Description = "Output PNG grid", DefaultValueFactory = _ => "generated.png" };
 var raw = new Option<string?>("--raw") { Description = "Also write the images as raw little-endian float32 (count x 784) to this file" };
-var generate = new Command("generate", "Generate digits from a saved model into a PNG grid.") { model, count, labels, sampler, steps, guidance, band, autoguidance, precision, png, raw, seed, verbose };
-SamplingFlags Flags(ParseResult parse) => new(parse.GetValue(sampler), parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(band), parse.GetValue(precision), parse.GetValue(autoguidance));
+var generate = new Command("generate", "Generate digits from a saved model into a PNG grid.") { model, count, labels, sampler, steps, guidance, band, autoguidance, autoguidanceBand, precision, png, raw, seed, verbose };
+SamplingFlags Flags(ParseResult parse) => new(parse.GetValue(sampler), parse.GetValue(steps), parse.GetValue(guidance), parse.GetValue(band), parse.GetValue(precision), parse.GetValue(autoguidance), parse.GetValue(autoguidanceBand));
 generate.SetAction((parse, token) => Task.FromResult(Commands.Generate(parse.GetValue(model)!, parse.GetValue(count), parse.GetValue(labels)!, Flags(parse),
     parse.GetValue(png)!, parse.GetValue(raw), parse.GetValue(seed), token)));
 root.Subcommands.Add(generate);
@@ -41,7 +42,7 @@ var classifier = new Option<string>("--classifier") { Description = "The classif
 var folder = new Option<string?>("--folder") { Description = "A folder of PNG digits to score" };
 var evalModel = new Option<string?>("--model") { Description = "A saved model zip to score (generates --count class-balanced samples)" };
 var evaluate = new Command("evaluate", "FID (and KID, precision/recall, accuracy, entropy) of a folder of PNGs or a saved model against the MNIST test split.")
-    { classifier, folder, evalModel, count, steps, guidance, band, autoguidance, precision, seed };
+    { classifier, folder, evalModel, count, steps, guidance, band, autoguidance, autoguidanceBand, precision, seed };
 evaluate.SetAction((parse, token) => Task.FromResult(Commands.Evaluate(parse.GetValue(classifier)!, parse.GetValue(folder), parse.GetValue(evalModel), parse.GetValue(count),
     Flags(parse), parse.GetValue(seed), token)));
 root.Subcommands.Add(evaluate);

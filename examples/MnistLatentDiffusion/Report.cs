@@ -19,7 +19,7 @@ public static class Report
         node is null ? "-" : node.GetValue<double>().ToString(format, CultureInfo.InvariantCulture);
 
     private static string Autoguidance(JsonObject r) =>
-        r["sampler"]!["autoguidanceScale"]?.GetValue<double>() is { } scale and not 1 ? $"and autoguidance {scale:0.##} on every step " : "";
+        r["sampler"]!["autoguidanceScale"]?.GetValue<double>() is { } scale and not 1 ? $"and autoguidance {scale:0.##} on noise levels [{F(r["sampler"]!["autoguidanceMinNoise"], "0.##")}, {F(r["sampler"]!["autoguidanceMaxNoise"], "0.##")}] " : "";
 
     private static string GuidePasses(JsonObject r) =>
         r["sampler"]!["guideEvaluationsPerImage"]?.GetValue<int>() is > 0 and var passes ? $" and {passes} guide passes" : "";

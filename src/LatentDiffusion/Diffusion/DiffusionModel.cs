@@ -51,10 +51,19 @@ public sealed class SamplingOptions
     /// Autoguidance (Karras et al. 2024, "Guiding a diffusion model with a bad version of itself"): each step's prediction
     /// becomes g + a (d - g), where d is the denoiser's and g the guide's (a smaller, shorter-trained denoiser trained with
     /// it; <see cref="MLNet.LatentDiffusionOptions.GuideWidth"/>), so that samples move away from the guide's typical
-    /// errors. Applies on every step, costs one guide pass per step, and combines with classifier-free guidance.
-    /// 1 = off. Default 1.
+    /// errors. Costs one guide pass per step it applies to (see <see cref="AutoguidanceMinNoise"/>), and combines with
+    /// classifier-free guidance. 1 = off. Default 1.
     /// </summary>
     public double AutoguidanceScale { get; set; } = 1.0;
+
+    /// <summary>
+    /// Where autoguidance applies, as a band of noise levels t/T like the guidance band: steps outside
+    /// [<see cref="AutoguidanceMinNoise"/>, <see cref="AutoguidanceMaxNoise"/>] skip the guide. Default 0 to 1: every step.
+    /// </summary>
+    public double AutoguidanceMinNoise { get; set; }
+
+    /// <summary>Upper end of the autoguidance band; see <see cref="AutoguidanceMinNoise"/>. Default 1.</summary>
+    public double AutoguidanceMaxNoise { get; set; } = 1.0;
 
     /// <summary>Number format of the denoiser while sampling. Default float32.</summary>
     public SamplingPrecision Precision { get; set; } = SamplingPrecision.Float32;
@@ -77,6 +86,8 @@ public sealed class SamplingOptions
             throw new ArgumentOutOfRangeException(nameof(GuidanceMinNoise), $"[{GuidanceMinNoise}, {GuidanceMaxNoise}]", "SamplingOptions guidance band must satisfy 0 <= GuidanceMinNoise <= GuidanceMaxNoise <= 1.");
         if (!double.IsFinite(AutoguidanceScale) || AutoguidanceScale < 1)
             throw new ArgumentOutOfRangeException(nameof(AutoguidanceScale), AutoguidanceScale, "SamplingOptions.AutoguidanceScale must be a finite number >= 1 (1 = off).");
+        if (!(AutoguidanceMinNoise >= 0 && AutoguidanceMinNoise <= AutoguidanceMaxNoise && AutoguidanceMaxNoise <= 1))
+            throw new ArgumentOutOfRangeException(nameof(AutoguidanceMinNoise), $"[{AutoguidanceMinNoise}, {AutoguidanceMaxNoise}]", "SamplingOptions autoguidance band must satisfy 0 <= AutoguidanceMinNoise <= AutoguidanceMaxNoise <= 1.");
         if (BatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "SamplingOptions.BatchSize must be at least 1.");
         if (!Enum.IsDefined(Sampler)) throw new ArgumentOutOfRangeException(nameof(Sampler), Sampler, "Unknown sampler.");
@@ -96,6 +107,13 @@ public sealed class SamplingOptions
     {
         double noiseLevel = (t + 1.0) / timesteps;
         return GuidanceScale == 0 || (noiseLevel >= GuidanceMinNoise && noiseLevel <= GuidanceMaxNoise) ? GuidanceScale : 1;
+    }
+
+    /// <summary>The autoguidance scale in force at timestep <paramref name="t"/>: <see cref="AutoguidanceScale"/> inside its band, 1 (off) outside.</summary>
+    internal double AutoguidanceAt(int t, int timesteps)
+    {
+        double noiseLevel = (t + 1.0) / timesteps;
+        return noiseLevel >= AutoguidanceMinNoise && noiseLevel <= AutoguidanceMaxNoise ? AutoguidanceScale : 1;
     }
 
     /// <summary>Name of the model-zip stream holding the guidance band (added in format version 2, optional when reading).</summary>
@@ -126,9 +144,15 @@ public sealed class SamplingOptions
     /// <summary>Name of the model-zip stream holding the autoguidance scale (added in format version 4, optional when reading: older files have no guide).</summary>
     internal const string AutoguidanceStream = "Autoguidance.bin";
 
-    internal void WriteAutoguidance(BinaryWriter w) => w.Write(AutoguidanceScale);
+    internal void WriteAutoguidance(BinaryWriter w)
+    {
+        w.Write(AutoguidanceScale); w.Write(AutoguidanceMinNoise); w.Write(AutoguidanceMaxNoise);
+    }
 
-    internal void ReadAutoguidance(BinaryReader r) => AutoguidanceScale = r.ReadDouble();
+    internal void ReadAutoguidance(BinaryReader r)
+    {
+        AutoguidanceScale = r.ReadDouble(); AutoguidanceMinNoise = r.ReadDouble(); AutoguidanceMaxNoise = r.ReadDouble();
+    }
 
     internal static SamplingOptions Read(BinaryReader r) => new()
     {
@@ -235,11 +259,12 @@ internal sealed class DiffusionModel
         return steps.Sum(t => Classes > 0 && options.GuidanceAt(t, Schedule.Timesteps) is not (0 or 1) ? 2 : 1);
     }
 
-    /// <summary>Guide passes per sample under <paramref name="options"/>: one per step with autoguidance, none without.</summary>
+    /// <summary>Guide passes per sample under <paramref name="options"/>: one per step inside the autoguidance band, none without autoguidance.</summary>
     public int GuideEvaluations(SamplingOptions options)
     {
         Validate(options);
-        return options.AutoguidanceScale == 1 ? 0 : options.Steps;
+        var steps = SamplerTimesteps.Create(options.Sampler, Schedule, options.Steps, options.Eta, options.Variance).Timesteps;
+        return steps.Count(t => options.AutoguidanceAt(t, Schedule.Timesteps) != 1);
     }
 
     /// <summary>Analytic FLOPs of sampling one latent under <paramref name="options"/>: denoiser and guide passes.</summary>

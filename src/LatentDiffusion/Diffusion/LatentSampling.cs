@@ -16,7 +16,7 @@ internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedu
 
     /// <summary>
     /// Samples one latent per (label, seed). The guidance scale of each step comes from <paramref name="options"/>: 0 = unconditional network only,
-    /// 1 = conditional only, otherwise u + s (c - u). With a guide and autoguidance scale a, the network's own prediction d
+    /// 1 = conditional only, otherwise u + s (c - u). With a guide and autoguidance scale a (in its band), the network's own prediction d
     /// (conditional, or unconditional at scale 0) becomes g + a (d - g) with g the guide's, and classifier-free guidance
     /// adds (s - 1)(c - u) to it. <paramref name="onStep"/> sees the predicted x0 after each step.
     /// </summary>
@@ -32,12 +32,12 @@ internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedu
 
             Tensor Predict(Tensor xt, Tensor t, Tensor classes) => network.forward(xt, t, classes);
 
-            // g + a (d - g): the prediction moved away from the guide's.
-            Tensor AutoGuided(Tensor own, Tensor xt, Tensor t, Tensor classes)
+            // g + a (d - g): the prediction moved away from the guide's (a = 1 outside the autoguidance band).
+            Tensor AutoGuided(Tensor own, Tensor xt, Tensor t, Tensor classes, double a)
             {
-                if (guide is null) return own;
+                if (guide is null || a == 1) return own;
                 var g = guide.forward(xt, t, classes);
-                return g + options.AutoguidanceScale * (own - g);
+                return g + a * (own - g);
             }
 
             var conditional = tensor(labels.ToArray().Select(l => (long)(l < 0 ? network.NullClass : l)).ToArray());
@@ -49,16 +49,16 @@ internal sealed class LatentSampling(DenoisingUnet network, NoiseSchedule schedu
                 using var scope = NewDisposeScope();
                 int t = steps[i];
                 var tt = full([n], t, dtype: int64);
-                double scale = options.GuidanceAt(t, schedule.Timesteps);
+                double scale = options.GuidanceAt(t, schedule.Timesteps), autoguidance = options.AutoguidanceAt(t, schedule.Timesteps);
                 Tensor output;
                 var own = scale == 0 || network.Classes == 0 ? unconditional : conditional;
-                if (scale == 1 || scale == 0 || network.Classes == 0) output = AutoGuided(Predict(x, tt, own), x, tt, own);
+                if (scale == 1 || scale == 0 || network.Classes == 0) output = AutoGuided(Predict(x, tt, own), x, tt, own, autoguidance);
                 else
                 {
                     var both = Predict(cat([x, x]), cat([tt, tt]), cat([conditional, unconditional])).chunk(2);
                     output = guide is null
                         ? both[1] + scale * (both[0] - both[1])
-                        : AutoGuided(both[0], x, tt, conditional) + (scale - 1) * (both[0] - both[1]);
+                        : AutoGuided(both[0], x, tt, conditional, autoguidance) + (scale - 1) * (both[0] - both[1]);
                 }
                 var (x0, eps) = schedule.Interpret(objective, output, x, t);
                 var noise = sampler.IsStochastic && i + 1 < steps.Count ? Noise() : null;
