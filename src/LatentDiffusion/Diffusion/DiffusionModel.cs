@@ -103,17 +103,18 @@ public sealed class SamplingOptions
     /// The guidance scale in force at timestep <paramref name="t"/> of <paramref name="timesteps"/>: <see cref="GuidanceScale"/>
     /// inside the band (noise level (t + 1) / T), 1 (conditional only) outside; scale 0 holds everywhere.
     /// </summary>
-    internal double GuidanceAt(int t, int timesteps)
-    {
-        double noiseLevel = (t + 1.0) / timesteps;
-        return GuidanceScale == 0 || (noiseLevel >= GuidanceMinNoise && noiseLevel <= GuidanceMaxNoise) ? GuidanceScale : 1;
-    }
+    internal double GuidanceAt(int t, int timesteps) =>
+        GuidanceScale == 0 || InBand(t, timesteps, GuidanceMinNoise, GuidanceMaxNoise) ? GuidanceScale : 1;
 
     /// <summary>The autoguidance scale in force at timestep <paramref name="t"/>: <see cref="AutoguidanceScale"/> inside its band, 1 (off) outside.</summary>
-    internal double AutoguidanceAt(int t, int timesteps)
+    internal double AutoguidanceAt(int t, int timesteps) =>
+        InBand(t, timesteps, AutoguidanceMinNoise, AutoguidanceMaxNoise) ? AutoguidanceScale : 1;
+
+    /// <summary>Whether timestep <paramref name="t"/> of <paramref name="timesteps"/> has its noise level (t + 1) / T in [low, high].</summary>
+    private static bool InBand(int t, int timesteps, double low, double high)
     {
         double noiseLevel = (t + 1.0) / timesteps;
-        return noiseLevel >= AutoguidanceMinNoise && noiseLevel <= AutoguidanceMaxNoise ? AutoguidanceScale : 1;
+        return noiseLevel >= low && noiseLevel <= high;
     }
 
     /// <summary>Name of the model-zip stream holding the guidance band (added in format version 2, optional when reading).</summary>
