@@ -71,7 +71,7 @@ public class AutoguidanceTests : IDisposable
     public void The_guide_and_the_scale_travel_with_the_saved_model()
     {
         var trained = ml.Transforms.TrainLatentDiffusion(Options(guideWidth: 8, autoguidance: 1.5, autoguidanceMinNoise: 0.2)).Fit(Latents());
-        var requests = ml.Data.LoadFromEnumerable(Labels.Select((l, i) => new LabeledRequest { Label = l, Seed = Seeds[i] }));
+        var requests = ml.Data.LoadFromEnumerable(Labels.Select((l, i) => new Request { Label = l, Seed = Seeds[i] }));
         string path = Path.Combine(folder, "guided.zip");
         ml.Model.Save(trained, requests.Schema, path);
 
@@ -123,10 +123,4 @@ public sealed class LabeledLatentRow
 
     [VectorType(4)]
     public float[] Latent { get; set; } = [];
-}
-
-public sealed class LabeledRequest
-{
-    public int Label { get; set; }
-    public long Seed { get; set; }
 }
