@@ -193,7 +193,7 @@ internal static class Commands
                 if (steps == 50 && batch == 256) best50 = rate;
                 Console.WriteLine($"{Describe(options)}, batch {batch,3}: {rate,8:F1} decoded images/s, denoiser {gflops:F1} GFLOP/s");
                 results.Add(new JsonObject { ["steps"] = steps, ["batchSize"] = batch, ["precision"] = options.Precision.ToString(), ["imagesPerSecond"] = rate, ["denoiserGflops"] = gflops,
-                    ["networkEvaluationsPerImage"] = g.NetworkEvaluationsPerSample, ["guideEvaluationsPerImage"] = g.GuideEvaluationsPerSample });
+                    ["denoiserPassesPerImage"] = g.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = g.AutoguidancePassesPerSample });
             }
         string reportPath = Path.Combine(outDirectory, "report.json");
         var report = File.Exists(reportPath) ? JsonNode.Parse(File.ReadAllText(reportPath))!.AsObject() : new JsonObject();

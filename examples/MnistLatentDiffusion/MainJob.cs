@@ -51,17 +51,19 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
             Precision = settings.SamplingPrecision, AutoguidanceScale = settings.AutoguidanceScale,
             AutoguidanceMinNoise = settings.AutoguidanceMinNoise, AutoguidanceMaxNoise = settings.AutoguidanceMaxNoise,
         };
-        var pipeline = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
-            {
-                Epochs = settings.VaeEpochs, Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken,
-            })
-            .Append(ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
-            {
-                Epochs = settings.DiffusionEpochs, Width = settings.DiffusionWidth, GuideWidth = settings.GuideWidth, GuideEpochs = settings.GuideEpochs, Schedule = settings.Schedule, Objective = settings.Objective, MinSnrGamma = settings.MinSnrGamma,
-                Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Sampling = sampling,
-                Logger = logger, Progress = progress, CancellationToken = cancellationToken,
-            }))
-            .Append(ml.Transforms.GenerateDigits(new DigitGeneratorOptions { Sampling = sampling, Seed = settings.Seed }));
+        var vaeEstimator = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
+        {
+            Epochs = settings.VaeEpochs, Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken,
+        });
+        var diffusionTrainer = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
+        {
+            Epochs = settings.DiffusionEpochs, Width = settings.DiffusionWidth, AutoguidanceWidth = settings.AutoguidanceWidth, AutoguidanceEpochs = settings.AutoguidanceEpochs, Schedule = settings.Schedule, Objective = settings.Objective, MinSnrGamma = settings.MinSnrGamma,
+            Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Sampling = sampling,
+            Logger = logger, Progress = progress, CancellationToken = cancellationToken,
+        });
+        var pipeline = vaeEstimator
+            .Append(diffusionTrainer)
+            .Append(ml.Transforms.GenerateDigits(diffusionTrainer, vaeEstimator, new DigitGeneratorOptions { Sampling = sampling, Seed = settings.Seed }));
         clock.Restart();
         var model = pipeline.Fit(train);
         double chainSeconds = clock.Elapsed.TotalSeconds;
@@ -110,7 +112,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         Pictures.SaveGrid(Path.Combine(outputDirectory, "samples.png"), grid, 10, 28);
         SaveProgression(generator, Path.Combine(outputDirectory, "progression.png"));
         Pictures.SaveLossCurves(Path.Combine(outputDirectory, "loss.png"),
-            [("classifier", classifier.History), ("VAE", vae.History), ("diffusion", diffusion.History), .. GuideCurve(diffusion)]);
+            [("classifier", classifier.History), ("VAE", vae.History), ("diffusion", diffusion.History), .. AutoguidanceCurve(diffusion)]);
 
         var report = new JsonObject
         {
@@ -125,7 +127,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
                 ["guidanceMinNoise"] = settings.GuidanceMinNoise, ["guidanceMaxNoise"] = settings.GuidanceMaxNoise, ["autoguidanceScale"] = settings.AutoguidanceScale,
                 ["autoguidanceMinNoise"] = settings.AutoguidanceMinNoise, ["autoguidanceMaxNoise"] = settings.AutoguidanceMaxNoise,
                 ["precision"] = settings.SamplingPrecision.ToString(),
-                ["networkEvaluationsPerImage"] = generator.NetworkEvaluationsPerSample, ["guideEvaluationsPerImage"] = generator.GuideEvaluationsPerSample,
+                ["denoiserPassesPerImage"] = generator.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = generator.AutoguidancePassesPerSample,
             },
             ["classifier"] = new JsonObject { ["testAccuracy"] = testAccuracy, ["epochs"] = settings.ClassifierEpochs },
             ["trainingPrecision"] = settings.TrainingPrecision.ToString(),
@@ -134,7 +136,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
             {
                 ["epochs"] = settings.DiffusionEpochs, ["width"] = settings.DiffusionWidth, ["schedule"] = settings.Schedule.ToString(),
                 ["objective"] = settings.Objective.ToString(), ["minSnrGamma"] = settings.MinSnrGamma,
-                ["guideWidth"] = settings.GuideWidth, ["guideEpochs"] = settings.GuideWidth > 0 ? settings.GuideEpochs : 0,
+                ["autoguidanceWidth"] = settings.AutoguidanceWidth, ["autoguidanceEpochs"] = settings.AutoguidanceWidth > 0 ? settings.AutoguidanceEpochs : 0,
             },
             ["fid"] = new JsonObject
             {
@@ -148,7 +150,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
             ["timings"] = new JsonObject
             {
                 ["classifierSeconds"] = classifierSeconds, ["vaeSeconds"] = vae.History.TotalSeconds, ["diffusionSeconds"] = diffusion.History.TotalSeconds,
-                ["guideSeconds"] = diffusion.GuideHistory.TotalSeconds,
+                ["autoguidanceSeconds"] = diffusion.AutoguidanceHistory.TotalSeconds,
                 ["chainFitSeconds"] = chainSeconds, ["samplingSeconds"] = samplingSeconds, ["totalSeconds"] = total.Elapsed.TotalSeconds,
             },
             ["throughput"] = new JsonObject
@@ -162,8 +164,8 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         return report;
     }
 
-    private static (string, TrainingHistory)[] GuideCurve(LatentDiffusionTransformer diffusion) =>
-        diffusion.GuideWidth > 0 ? [("guide", diffusion.GuideHistory)] : [];
+    private static (string, TrainingHistory)[] AutoguidanceCurve(LatentDiffusionTransformer diffusion) =>
+        diffusion.AutoguidanceWidth > 0 ? [("autoguidance", diffusion.AutoguidanceHistory)] : [];
 
     private static void SaveProgression(DigitGeneratorTransformer generator, string path)
     {
@@ -175,7 +177,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         var cells = new List<float[]>();
         foreach (var label in labels)
             foreach (var step in picks)
-                cells.Add(trajectory[step][(label * 784)..((label + 1) * 784)]);
+                cells.Add(trajectory[step].Predicted[(label * 784)..((label + 1) * 784)]);
         Pictures.SaveGrid(path, cells, columns, 28);
     }
 

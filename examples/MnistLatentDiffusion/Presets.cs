@@ -13,12 +13,12 @@ public sealed record RunSettings
     public int VaeEpochs { get; init; } = 4;
     public int DiffusionEpochs { get; init; } = 38;
     public int DiffusionWidth { get; init; } = 48;
-    /// <summary>The autoguidance guide: a width-32 UNet trained for 6 epochs after the main one (0 = no guide).</summary>
-    public int GuideWidth { get; init; } = 32;
-    public int GuideEpochs { get; init; } = 6;
+    /// <summary>The autoguidance denoiser: a width-32 UNet trained for 6 epochs after the main one (0 = none).</summary>
+    public int AutoguidanceWidth { get; init; } = 32;
+    public int AutoguidanceEpochs { get; init; } = 6;
     /// <summary>
-    /// Autoguidance 1.5 on the noise levels t/T in [0.4, 1] (30 of 50 steps take a guide pass): samples move away from
-    /// the guide's prediction. Measured in the README; 1 turns it off.
+    /// Autoguidance 1.5 on the noise levels t/T in [0.4, 1] (30 of 50 steps take an autoguidance pass): samples move away from
+    /// the autoguidance denoiser's prediction. Measured in the README; 1 turns it off.
     /// </summary>
     public double AutoguidanceScale { get; init; } = 1.5;
     public double AutoguidanceMinNoise { get; init; } = 0.4;
@@ -47,11 +47,11 @@ public sealed record RunSettings
 
     public static RunSettings For(string preset) => preset switch
     {
-        "quick" => new RunSettings { Preset = "quick", TrainRows = 12_000, ClassifierEpochs = 1, VaeEpochs = 2, DiffusionEpochs = 4, GuideEpochs = 1, Samples = 1_000 },
+        "quick" => new RunSettings { Preset = "quick", TrainRows = 12_000, ClassifierEpochs = 1, VaeEpochs = 2, DiffusionEpochs = 4, AutoguidanceEpochs = 1, Samples = 1_000 },
         "default" => new RunSettings { Preset = "default" },
         "full" => new RunSettings { Preset = "full", ClassifierEpochs = 5, VaeEpochs = 12, DiffusionEpochs = 60, DiffusionWidth = 64 },
         // The smallest run that still exercises every step; the test suite uses it.
-        "smoke" => new RunSettings { Preset = "smoke", TrainRows = 1_500, ClassifierEpochs = 1, VaeEpochs = 1, DiffusionEpochs = 1, Samples = 200, SamplingSteps = 5, DiffusionWidth = 16, GuideWidth = 8, GuideEpochs = 1 },
+        "smoke" => new RunSettings { Preset = "smoke", TrainRows = 1_500, ClassifierEpochs = 1, VaeEpochs = 1, DiffusionEpochs = 1, Samples = 200, SamplingSteps = 5, DiffusionWidth = 16, AutoguidanceWidth = 8, AutoguidanceEpochs = 1 },
         _ => throw new ArgumentException($"Unknown preset '{preset}': expected quick, default or full."),
     };
 }

@@ -21,8 +21,8 @@ public static class Report
     private static string Autoguidance(JsonObject r) =>
         r["sampler"]!["autoguidanceScale"]?.GetValue<double>() is { } scale and not 1 ? $"and autoguidance {scale:0.##} on noise levels [{F(r["sampler"]!["autoguidanceMinNoise"], "0.##")}, {F(r["sampler"]!["autoguidanceMaxNoise"], "0.##")}] " : "";
 
-    private static string GuidePasses(JsonObject r) =>
-        r["sampler"]!["guideEvaluationsPerImage"]?.GetValue<int>() is > 0 and var passes ? $" and {passes} guide passes" : "";
+    private static string AutoguidancePasses(JsonObject r) =>
+        r["sampler"]!["autoguidancePassesPerImage"]?.GetValue<int>() is > 0 and var passes ? $" and {passes} autoguidance-denoiser passes" : "";
 
     public static string Markdown(JsonObject r)
     {
@@ -33,9 +33,9 @@ public static class Report
         sb.AppendLine($"Seed {r["seed"]}, device {r["device"]}, {r["samples"]} samples per row, {r["trainRows"]} training images, sampler DDIM {r["sampler"]!["steps"]} steps, "
             + $"guidance {F(r["sampler"]!["guidanceScale"], "0.##")} on noise levels t/T in [{F(r["sampler"]!["guidanceMinNoise"], "0.##")}, {F(r["sampler"]!["guidanceMaxNoise"], "0.##")}] "
             + Autoguidance(r)
-            + $"({r["sampler"]!["networkEvaluationsPerImage"]} network passes per image{GuidePasses(r)}, {r["sampler"]!["precision"]}); diffusion model: {r["diffusionModel"]!["schedule"]} schedule, "
+            + $"({r["sampler"]!["denoiserPassesPerImage"]} denoiser passes per image{AutoguidancePasses(r)}, {r["sampler"]!["precision"]}); diffusion model: {r["diffusionModel"]!["schedule"]} schedule, "
             + $"{r["diffusionModel"]!["objective"]} objective, Min-SNR {F(r["diffusionModel"]!["minSnrGamma"], "0.##")}, width {r["diffusionModel"]!["width"]}, {r["diffusionModel"]!["epochs"]} epochs"
-            + (r["diffusionModel"]!["guideWidth"]?.GetValue<int>() is > 0 and var guideWidth ? $", guide UNet width {guideWidth}, {r["diffusionModel"]!["guideEpochs"]} epochs" : "")
+            + (r["diffusionModel"]!["autoguidanceWidth"]?.GetValue<int>() is > 0 and var weakWidth ? $", autoguidance UNet width {weakWidth}, {r["diffusionModel"]!["autoguidanceEpochs"]} epochs" : "")
             + (r["trainingPrecision"]?.GetValue<string>() switch
             {
                 null => ".",
@@ -68,7 +68,7 @@ public static class Report
         sb.AppendLine($"| classifier training | {F(t["classifierSeconds"], "F0")} s ({F(p["classifierTrainSamplesPerSecond"], "F0")} images/s) |");
         sb.AppendLine($"| VAE training | {F(t["vaeSeconds"], "F0")} s ({F(p["vaeTrainSamplesPerSecond"], "F0")} images/s) |");
         sb.AppendLine($"| diffusion training | {F(t["diffusionSeconds"], "F0")} s ({F(p["diffusionTrainSamplesPerSecond"], "F0")} samples/s) |");
-        if (t["guideSeconds"]?.GetValue<double>() is > 0 and var guideSeconds) sb.AppendLine($"| autoguidance guide training | {guideSeconds:F0} s |");
+        if (t["autoguidanceSeconds"]?.GetValue<double>() is > 0 and var weakSeconds) sb.AppendLine($"| autoguidance denoiser training | {weakSeconds:F0} s |");
         sb.AppendLine($"| sampling {r["samples"]} conditional images | {F(t["samplingSeconds"], "F0")} s ({F(p["generationImagesPerSecond"], "F0")} decoded images/s) |");
         sb.AppendLine($"| whole run | {F(t["totalSeconds"], "F0")} s |");
         sb.AppendLine();

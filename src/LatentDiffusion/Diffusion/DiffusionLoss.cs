@@ -3,29 +3,43 @@ using static TorchSharp.torch.nn;
 
 namespace LatentDiffusion.Diffusion;
 
-/// <summary>The training loss of each <see cref="DiffusionObjective"/>.</summary>
-internal static class DiffusionLoss
+/// <summary>How the prediction error is measured.</summary>
+public enum DiffusionLossKind
 {
-    /// <summary>Minimum-SNR weighting cap for x0 prediction (Hang et al.); keeps low-noise steps from dominating.</summary>
-    public const double SnrCap = 5.0;
+    /// <summary>Mean squared error (Ho et al.).</summary>
+    MeanSquaredError,
+    /// <summary>Huber (smooth L1 with threshold 1), less swayed by outliers; seed 001 uses it with x0 prediction.</summary>
+    Huber,
+}
 
-    /// <summary>
-    /// The loss of one minibatch. <paramref name="minSnrGamma"/> &gt; 0 weights the epsilon and velocity MSEs per sample so
-    /// that each timestep counts as an x0-error weighted by min(SNR, gamma) (Hang et al., "Min-SNR"): low-noise steps,
-    /// which only polish detail, stop dominating the gradient; 0 leaves the plain MSE.
-    /// </summary>
-    public static Tensor Compute(DiffusionObjective objective, NoiseSchedule schedule, Tensor prediction, Tensor target, Tensor t, double minSnrGamma = 0)
+/// <summary>
+/// The training loss: an error measure (<see cref="DiffusionLossKind"/>) of the objective's prediction, optionally
+/// weighted per timestep by Min-SNR (Hang et al., "Efficient diffusion training via Min-SNR weighting strategy").
+/// The objective (what is predicted) and this (how its error counts) are independent choices.
+/// </summary>
+/// <param name="Kind">The error measure.</param>
+/// <param name="MinSnrGamma">
+/// &gt; 0 weights each sample so that its loss counts as an x0 error weighted by min(SNR, gamma): low-noise steps,
+/// which only polish detail, stop dominating the gradient. 0 leaves the loss unweighted.
+/// </param>
+internal sealed record DiffusionLoss(DiffusionLossKind Kind, double MinSnrGamma)
+{
+    /// <summary>The loss of one minibatch: <paramref name="prediction"/> against <paramref name="target"/> at timesteps <paramref name="t"/>.</summary>
+    public Tensor Compute(DiffusionObjective objective, NoiseSchedule schedule, Tensor prediction, Tensor target, Tensor t)
     {
-        if (objective == DiffusionObjective.SampleSnrHuber)
-        {
-            var perSample = functional.huber_loss(prediction, target, reduction: Reduction.None).flatten(1).mean([1]);
-            return (schedule.Snr(t).clamp_max(SnrCap) * perSample).mean();
-        }
-        if (minSnrGamma <= 0) return functional.mse_loss(prediction, target);
+        if (MinSnrGamma <= 0)
+            return Kind == DiffusionLossKind.Huber ? functional.huber_loss(prediction, target) : functional.mse_loss(prediction, target);
+        var perSample = Kind == DiffusionLossKind.Huber
+            ? functional.huber_loss(prediction, target, reduction: Reduction.None).flatten(1).mean([1])
+            : (prediction - target).square().flatten(1).mean([1]);
         var snr = schedule.Snr(t);
-        // x0-error = eps-error * (1 / SNR) = v-error * (1 / (SNR + 1)), so these weights equalise to min(SNR, gamma) on x0.
-        var weight = snr.clamp_max(minSnrGamma) / (objective == DiffusionObjective.Velocity ? snr + 1 : snr);
-        var squared = (prediction - target).square().flatten(1).mean([1]);
-        return (weight * squared).mean();
+        // x0-error = eps-error / SNR = v-error / (SNR + 1), so these weights equalise each objective to min(SNR, gamma) on x0.
+        var weight = objective switch
+        {
+            DiffusionObjective.Sample => snr.clamp_max(MinSnrGamma),
+            DiffusionObjective.Velocity => snr.clamp_max(MinSnrGamma) / (snr + 1),
+            _ => snr.clamp_max(MinSnrGamma) / snr,
+        };
+        return (weight * perSample).mean();
     }
 }

@@ -1,57 +1,119 @@
 using LatentDiffusion.Models;
 using LatentDiffusion.Training;
+using Microsoft.Extensions.Logging;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Diffusion;
 
+/// <summary>The settings of diffusion training beyond <see cref="TrainingRun"/>.</summary>
+internal sealed record DiffusionTrainingSettings
+{
+    public int Epochs { get; init; } = 20;
+    public double LabelDropout { get; init; } = 0.1;
+    public double EmaDecay { get; init; } = 0.999;
+    public DiffusionLoss Loss { get; init; } = new(DiffusionLossKind.MeanSquaredError, 0);
+    public double ValidationFraction { get; init; } = 0.02;
+    public int AutoguidanceEpochs { get; init; } = 6;
+}
+
 /// <summary>
-/// Trains a denoiser on latents: random timestep, q(x_t | x_0) noise, the objective's loss; label dropout swaps a
-/// fraction of labels for the null class so one network also learns the unconditional score; an EMA copy of the
-/// weights (of the float32 weights, under mixed precision too) is what sampling uses.
+/// Trains a diffusion model: random timestep, q(x_t | x_0) noise, the objective's loss; label dropout swaps a fraction
+/// of labels for the null class so one network also learns the unconditional score; an EMA copy of the weights (of the
+/// float32 weights, under mixed precision too) is what sampling uses. With an autoguidance config, a second, weaker
+/// denoiser is trained the same way afterwards.
 /// </summary>
 internal static class DiffusionTraining
 {
-    public static TrainingHistory Train(DenoisingUnet model, DenoisingUnet ema, NoiseSchedule schedule, DiffusionObjective objective,
-        Tensor latents, Tensor? labels, Tensor validationLatents, Tensor? validationLabels, double labelDropout, double emaDecay, double minSnrGamma,
+    /// <summary>
+    /// Trains the networks of <paramref name="config"/> on <paramref name="rows"/> samples (row-major in
+    /// <paramref name="data"/>, each of the denoiser's data shape) with optional labels in 0..classes-1. The last
+    /// <see cref="DiffusionTrainingSettings.ValidationFraction"/> of the rows give the validation loss.
+    /// </summary>
+    public static DiffusionModel Fit(DiffusionModelConfig config, float[] data, int[]? labels, int rows, DiffusionTrainingSettings settings, TrainingRun run)
+    {
+        config.Validate("the training data");
+        var device = run.Device;
+        // Initialisation draws from the global generator: the denoiser from the run's seed, the autoguidance denoiser
+        // from the next one, so that the denoiser does not depend on whether an autoguidance denoiser follows.
+        manual_seed(run.Seed);
+        var network = Denoisers.Create(config.Denoiser, device);
+        var ema = Denoisers.Create(config.Denoiser, device);
+        Denoiser? weakNetwork = null, weak = null;
+        if (config.Autoguidance is { } weakConfig)
+        {
+            manual_seed(run.Seed + 1);
+            weakNetwork = Denoisers.Create(weakConfig, device);
+            weak = Denoisers.Create(weakConfig, device);
+        }
+        var (trainRows, validationRows) = TrainingRun.Split(rows, settings.ValidationFraction);
+        var schedule = new NoiseSchedule(config.Schedule, config.Timesteps);
+        run.Logger.LogInformation("Training the {Kind} denoiser (width {Width}, {Parameters} parameters, {Schedule} schedule, {Objective}) on {Rows} samples of [{Shape}] for {Epochs} epochs",
+            config.Denoiser.Kind, config.Denoiser.Width, network.parameters().Sum(p => p.numel()), config.Schedule, config.Objective, trainRows,
+            string.Join("x", config.Denoiser.DataShape), settings.Epochs);
+        TrainingHistory history, weakHistory = new();
+        using (var scope = NewDisposeScope())
+        {
+            var all = tensor(data, [rows, .. config.Denoiser.DataShape.Select(d => (long)d)], device: device);
+            var y = labels is null ? null : tensor(labels.Select(l => (long)l).ToArray(), device: device);
+            var (trainX, trainY) = (all.narrow(0, 0, trainRows), y?.narrow(0, 0, trainRows));
+            var (validX, validY) = (all.narrow(0, trainRows, validationRows), y?.narrow(0, trainRows, validationRows));
+            history = Train(network, ema, schedule, config.Objective, trainX, trainY, validX, validY, settings, run.Loop("diffusion", trainRows, settings.Epochs), run.CancellationToken);
+            if (weakNetwork is not null && weak is not null)
+            {
+                run.Logger.LogInformation("Training the autoguidance denoiser (width {Width}, {Parameters} parameters) for {Epochs} epochs",
+                    config.Autoguidance!.Width, weakNetwork.parameters().Sum(p => p.numel()), settings.AutoguidanceEpochs);
+                weakHistory = Train(weakNetwork, weak, schedule, config.Objective, trainX, trainY, validX, validY, settings,
+                    run.Loop("autoguidance", trainRows, settings.AutoguidanceEpochs), run.CancellationToken);
+            }
+        }
+        network.Dispose();
+        weakNetwork?.Dispose();
+        return new DiffusionModel(config, ema, weak, device) { History = history, AutoguidanceHistory = weakHistory };
+    }
+
+    private static TrainingHistory Train(Denoiser model, Denoiser ema, NoiseSchedule schedule, DiffusionObjective objective,
+        Tensor data, Tensor? labels, Tensor validationData, Tensor? validationLabels, DiffusionTrainingSettings settings,
         MinibatchLoop loop, CancellationToken cancellationToken)
     {
-        var average = new ExponentialMovingAverage(model, ema, emaDecay);
+        var average = new ExponentialMovingAverage(model, ema, settings.EmaDecay);
+        var device = data.device;
 
-        Tensor Loss(DenoisingUnet net, Tensor x0, Tensor? y, Generator generator, double dropout)
+        Tensor Loss(Denoiser net, Tensor x0, Tensor? y, Generator generator)
         {
             long n = x0.shape[0];
-            var t = randint(0, schedule.Timesteps, [n], generator: generator);
-            var noise = randn(x0.shape, generator: generator);
+            // Random draws come from the run's CPU generator and move to the data's device: the same run on any device.
+            var t = randint(0, schedule.Timesteps, [n], generator: generator, device: CPU).to(device);
+            var noise = randn(x0.shape, generator: generator, device: CPU).to(device);
             var xt = schedule.AddNoise(x0, noise, t);
             Tensor classes;
-            if (y is null || net.Classes == 0) classes = full([n], net.NullClass, dtype: int64);
+            if (y is null || net.Classes == 0) classes = full([n], net.NullClass, dtype: int64, device: device);
             else
             {
-                var drop = rand([n], generator: generator) < dropout;
-                classes = where(drop, full([n], net.NullClass, dtype: int64), y);
+                var drop = (rand([n], generator: generator, device: CPU) < settings.LabelDropout).to(device);
+                classes = where(drop, full([n], net.NullClass, dtype: int64, device: device), y);
             }
             var prediction = net.forward(xt, t, classes);
-            return DiffusionLoss.Compute(objective, schedule, prediction, schedule.Target(objective, x0, noise, t), t, minSnrGamma);
+            return settings.Loss.Compute(objective, schedule, prediction, schedule.Target(objective, x0, noise, t), t);
         }
 
         double ValidationLoss()
         {
-            if (validationLatents.shape[0] == 0) return double.NaN;
+            if (validationData.shape[0] == 0) return double.NaN;
             // Fixed timesteps and noise, so that the curve measures the model and not the draw.
-            using var generator = new Generator(12345);
+            using var generator = new Generator(12345, CPU);
             using var _ = no_grad();
             using var scope = NewDisposeScope();
             double total = 0;
-            long n = validationLatents.shape[0];
+            long n = validationData.shape[0];
             for (long i = 0; i < n; i += 512)
             {
                 long m = Math.Min(512, n - i);
-                total += Loss(ema, validationLatents.narrow(0, i, m), validationLabels?.narrow(0, i, m), generator, labelDropout).item<float>() * m;
+                total += Loss(ema, validationData.narrow(0, i, m), validationLabels?.narrow(0, i, m), generator).item<float>() * m;
             }
             return total / n;
         }
 
-        return loop.Run(model, (rows, generator) => Loss(model, latents[rows], labels?[rows], generator, labelDropout),
-            ValidationLoss, average.Update, cancellationToken);
+        return loop.Run(model, (rows, generator) => Loss(model, data[rows], labels?[rows], generator), ValidationLoss, average.Update, cancellationToken);
     }
 }

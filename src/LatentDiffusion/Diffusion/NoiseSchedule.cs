@@ -11,17 +11,6 @@ public enum NoiseScheduleKind
     Cosine,
 }
 
-/// <summary>What the denoiser is trained to predict, and so which loss it is trained with.</summary>
-public enum DiffusionObjective
-{
-    /// <summary>The noise epsilon, with a mean squared error (Ho et al.).</summary>
-    Epsilon,
-    /// <summary>The clean latent x0, with a Huber loss weighted by min(SNR, 5) (seed 001).</summary>
-    SampleSnrHuber,
-    /// <summary>The velocity v = sqrt(abar) eps - sqrt(1 - abar) x0, with a mean squared error (Salimans and Ho).</summary>
-    Velocity,
-}
-
 /// <summary>
 /// The forward process q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I) for timesteps 0..T-1, held in float64 so
 /// that samplers can form ratios of alpha-bars without loss.
@@ -61,8 +50,9 @@ public sealed class NoiseSchedule
                 AlphaBars[t] = product;
             }
         }
-        sqrtAlphaBar = tensor(AlphaBars.Select(Math.Sqrt).ToArray()).to_type(float32);
-        sqrtOneMinusAlphaBar = tensor(AlphaBars.Select(a => Math.Sqrt(1 - a)).ToArray()).to_type(float32);
+        // Kept on the CPU and moved to the data's device where used, so one schedule serves every device.
+        sqrtAlphaBar = tensor(AlphaBars.Select(Math.Sqrt).ToArray(), device: CPU).to_type(float32);
+        sqrtOneMinusAlphaBar = tensor(AlphaBars.Select(a => Math.Sqrt(1 - a)).ToArray(), device: CPU).to_type(float32);
     }
 
     /// <summary>Which schedule this is.</summary>
@@ -101,7 +91,7 @@ public sealed class NoiseSchedule
     public Tensor Target(DiffusionObjective objective, Tensor x0, Tensor noise, Tensor t) => objective switch
     {
         DiffusionObjective.Epsilon => noise,
-        DiffusionObjective.SampleSnrHuber => x0,
+        DiffusionObjective.Sample => x0,
         DiffusionObjective.Velocity =>
             Broadcast(sqrtAlphaBar.to(x0.device)[t], x0) * noise - Broadcast(sqrtOneMinusAlphaBar.to(x0.device)[t], x0) * x0,
         _ => throw new ArgumentOutOfRangeException(nameof(objective)),
@@ -118,7 +108,7 @@ public sealed class NoiseSchedule
         {
             case DiffusionObjective.Epsilon:
                 return ((xt - b * output) / a, output);
-            case DiffusionObjective.SampleSnrHuber:
+            case DiffusionObjective.Sample:
                 return (output, (xt - a * output) / b);
             case DiffusionObjective.Velocity:
                 return (a * xt - b * output, b * xt + a * output);

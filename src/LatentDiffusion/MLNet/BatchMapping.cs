@@ -98,9 +98,7 @@ internal sealed class BatchBuffers
 
 /// <summary>
 /// The lazy output of our transformers: input columns pass through, output columns are computed batch by batch as a
-/// cursor reaches them, so a view of a million generation requests never holds more than one batch. It also carries
-/// the chain of our fitted components that produced it, which is how a downstream estimator in an
-/// <c>.Append</c> chain finds the VAE and the diffusion model fitted before it.
+/// cursor reaches them, so a view of a million generation requests never holds more than one batch.
 /// </summary>
 internal sealed class BatchMappedDataView : IDataView
 {
@@ -108,17 +106,13 @@ internal sealed class BatchMappedDataView : IDataView
     private readonly BatchMapper mapper;
     private readonly int inputCount;
 
-    public BatchMappedDataView(IDataView input, BatchMapper mapper, object component)
+    public BatchMappedDataView(IDataView input, BatchMapper mapper)
     {
         this.input = input;
         this.mapper = mapper;
         inputCount = input.Schema.Count;
         Schema = mapper.OutputSchema(input.Schema);
-        Lineage = [.. (input as BatchMappedDataView)?.Lineage ?? [], component];
     }
-
-    /// <summary>Our fitted components upstream of (and including) the one that made this view, oldest first.</summary>
-    public IReadOnlyList<object> Lineage { get; }
 
     public bool CanShuffle => false;
     public DataViewSchema Schema { get; }

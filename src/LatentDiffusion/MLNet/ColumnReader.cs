@@ -35,6 +35,15 @@ internal static class ColumnReader
         return vector.Size;
     }
 
+    /// <summary>The side of the square image a vector of <paramref name="size"/> floats holds; throws naming the column when it is not square.</summary>
+    public static int SquareSide(string column, int size)
+    {
+        int side = (int)Math.Round(Math.Sqrt(size));
+        if (side * side != size)
+            throw new ArgumentOutOfRangeException(column, $"Column '{column}' must hold a square one-channel image (for example 784 = 28x28), but has size {size}.");
+        return side;
+    }
+
     /// <summary>Integer-valued types accepted as labels and seeds.</summary>
     public static bool IsInteger(DataViewType type) =>
         type == NumberDataViewType.Int32 || type == NumberDataViewType.Int64 || type == NumberDataViewType.UInt32 ||

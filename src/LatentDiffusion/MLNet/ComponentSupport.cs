@@ -46,6 +46,12 @@ internal static class ComponentSupport
             throw new ArgumentOutOfRangeException(name, $"Column '{name}' ({purpose}) must be an integer scalar (Int32, Int64, UInt32, Byte, or a key), but is {c.Kind} of {c.ItemType}.");
     }
 
+    /// <summary>Checks a column that may be absent (request labels, seeds): when present it must be an integer scalar.</summary>
+    public static void OptionalIntegerShape(SchemaShape input, string name, string purpose)
+    {
+        if (input.Any(c => c.Name == name)) RequireIntegerShape(input, name, purpose);
+    }
+
     /// <summary>Row seeds: the seed column's value, or the component seed mixed with the row position when there is no seed column.</summary>
     public static long RowSeed(int seed, long position) => unchecked(seed * 1_000_003L + position);
 }

@@ -1,9 +1,12 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
 using LatentDiffusion.Runtime;
+using LatentDiffusion.Training;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
+using static TorchSharp.torch;
 
 namespace LatentDiffusion.MLNet;
 
@@ -14,49 +17,76 @@ public sealed class DigitGeneratorOptions
     public string LabelColumnName { get; set; } = "Label";
     /// <summary>Optional integer seed column; without it seeds come from <see cref="Seed"/> and the row position. Default "Seed".</summary>
     public string SeedColumnName { get; set; } = "Seed";
-    /// <summary>Output: images as Vector&lt;Single, side*side&gt; in [0,1]. Default "GeneratedImage".</summary>
+    /// <summary>Output: images as Vector&lt;Single, image size&gt; in [0,1]. Default "GeneratedImage".</summary>
     public string OutputColumnName { get; set; } = "GeneratedImage";
     /// <summary>Sampler, steps, guidance and batch size. Default DDIM, 50 steps, guidance 1, batches of 256.</summary>
     public SamplingOptions Sampling { get; set; } = new();
     /// <summary>Seed used when the requests have no seed column. Default 1.</summary>
     public int Seed { get; set; } = 1;
-    /// <summary>The fitted VAE to decode with; null takes the one fitted earlier in the same chain.</summary>
-    public VaeEncoderTransformer? Vae { get; set; }
-    /// <summary>The fitted diffusion model; null takes the one fitted earlier in the same chain.</summary>
-    public LatentDiffusionTransformer? Diffusion { get; set; }
 }
 
 /// <summary>
-/// Joins a fitted diffusion model and a fitted VAE into a generator of images. It learns nothing itself: in a chain
-/// <c>EncodeToLatent(...).Append(TrainLatentDiffusion(...)).Append(GenerateDigits(...))</c> it picks up the two
-/// models fitted before it; otherwise give them in the options.
+/// Joins a diffusion model and the VAE whose latents it learned into a generator of images. It learns nothing itself.
+/// It is given both explicitly: either the estimators, when it follows them in the same chain
+/// (<c>vae.Append(diffusion).Append(mlContext.Transforms.GenerateDigits(diffusion, vae))</c>: it takes what they
+/// fitted), or transformers fitted or loaded earlier.
 /// </summary>
 public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
 {
+    private const string Owner = nameof(DigitGeneratorOptions);
+    private readonly Func<LatentDiffusionTransformer?> diffusion;
+    private readonly Func<VaeEncoderTransformer?> vae;
     private readonly DigitGeneratorOptions options;
 
-    /// <summary>Creates the estimator; prefer <c>mlContext.Transforms.GenerateDigits(...)</c>.</summary>
-    public DigitGenerator(DigitGeneratorOptions? options = null)
+    /// <summary>A generator from the estimators fitted before it in the same chain; prefer <c>mlContext.Transforms.GenerateDigits(diffusion, vae)</c>.</summary>
+    public DigitGenerator(LatentDiffusionTrainer diffusion, VaeEncoderEstimator vae, DigitGeneratorOptions? options = null)
+        : this(() => diffusion.LastFitted, () => vae.LastFitted, options)
     {
+        ArgumentNullException.ThrowIfNull(diffusion);
+        ArgumentNullException.ThrowIfNull(vae);
+    }
+
+    /// <summary>A generator from fitted (or loaded) transformers; prefer <c>mlContext.Transforms.GenerateDigits(diffusion, vae)</c>.</summary>
+    public DigitGenerator(LatentDiffusionTransformer diffusion, VaeEncoderTransformer vae, DigitGeneratorOptions? options = null)
+        : this(() => diffusion, () => vae, options)
+    {
+        ArgumentNullException.ThrowIfNull(diffusion);
+        ArgumentNullException.ThrowIfNull(vae);
+    }
+
+    private DigitGenerator(Func<LatentDiffusionTransformer?> diffusion, Func<VaeEncoderTransformer?> vae, DigitGeneratorOptions? options)
+    {
+        this.diffusion = diffusion;
+        this.vae = vae;
         this.options = options ?? new DigitGeneratorOptions();
+        var o = this.options;
+        OptionChecks.ColumnName(o.LabelColumnName, nameof(o.LabelColumnName), Owner);
+        OptionChecks.ColumnName(o.SeedColumnName, nameof(o.SeedColumnName), Owner);
+        OptionChecks.ColumnName(o.OutputColumnName, nameof(o.OutputColumnName), Owner);
+        OptionChecks.NotNull(o.Sampling, nameof(o.Sampling), Owner);
+        o.Sampling.Validate(DiffusionModelConfig.MaxTimesteps);
     }
 
     /// <inheritdoc/>
     public DigitGeneratorTransformer Fit(IDataView input)
     {
-        var lineage = (input as BatchMappedDataView)?.Lineage ?? [];
-        var diffusion = options.Diffusion ?? lineage.OfType<LatentDiffusionTransformer>().LastOrDefault()
-            ?? throw new InvalidOperationException("DigitGenerator needs a fitted diffusion model: append it directly after TrainLatentDiffusion in the same chain (no cache checkpoint or other transform between), or set DigitGeneratorOptions.Diffusion.");
-        var vae = options.Vae ?? diffusion.SourceVae ?? lineage.OfType<VaeEncoderTransformer>().LastOrDefault()
-            ?? throw new InvalidOperationException("DigitGenerator needs the fitted VAE that made the latents: chain EncodeToLatent before TrainLatentDiffusion, or set DigitGeneratorOptions.Vae.");
-        return new DigitGeneratorTransformer(vae.Model, diffusion.Model, options.Sampling.Clone(), options.LabelColumnName, options.SeedColumnName, options.OutputColumnName, options.Seed);
+        var fittedDiffusion = diffusion() ?? throw new InvalidOperationException(
+            "GenerateDigits was given the LatentDiffusionTrainer, which has not been fitted yet: put the trainer before GenerateDigits in the same chain, or pass its fitted LatentDiffusionTransformer.");
+        var fittedVae = vae() ?? throw new InvalidOperationException(
+            "GenerateDigits was given the VaeEncoderEstimator, which has not been fitted yet: put it before GenerateDigits in the same chain, or pass its fitted VaeEncoderTransformer.");
+        return new DigitGeneratorTransformer(fittedVae.Model, fittedDiffusion.Model, new DigitGeneratorTransformer.Settings
+        {
+            LabelColumn = options.LabelColumnName, SeedColumn = options.SeedColumnName, OutputColumn = options.OutputColumnName, Seed = options.Seed,
+            Sampling = options.Sampling.Clone(),
+        });
     }
 
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
-        int size = options.Vae?.ImageSize ?? 784;
-        return ComponentSupport.Append(inputSchema, [new OutputColumn(options.OutputColumnName, size)]);
+        ComponentSupport.OptionalIntegerShape(inputSchema, options.LabelColumnName, "requested labels");
+        ComponentSupport.OptionalIntegerShape(inputSchema, options.SeedColumnName, "request seeds");
+        return ComponentSupport.Append(inputSchema, [new OutputColumn(options.OutputColumnName, vae()?.ImageSize ?? 1)]);
     }
 }
 
@@ -66,84 +96,102 @@ public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
 /// </summary>
 public sealed class DigitGeneratorTransformer : ITransformer
 {
-    private static readonly HashSet<string> OptionalStreams =
-        [SamplingOptions.GuidanceBandStream, SamplingOptions.PrecisionStream, SamplingOptions.AutoguidanceStream, DiffusionModel.GuideStream];
-    internal static readonly ComponentFormat Format = new("LatDiffDigitGenerator", "LDDIGGEN", 4, typeof(DigitGeneratorTransformer), OldestReadable: 1);
-    private readonly VaeModel vae;
-    private readonly DiffusionModel diffusion;
-
-    internal DigitGeneratorTransformer(VaeModel vae, DiffusionModel diffusion, SamplingOptions sampling, string labelColumn, string seedColumn, string outputColumn, int seed)
+    /// <summary>What is saved besides the weights (the <c>Config.json</c> block; see <see cref="ComponentFormats"/>).</summary>
+    internal sealed record Settings
     {
-        if (vae.LatentSize != diffusion.LatentSize)
-            throw new ArgumentException($"The diffusion model makes latents of {diffusion.LatentSize} values but the VAE decodes {vae.LatentSize}.");
-        diffusion.Validate(sampling);
-        this.vae = vae;
-        this.diffusion = diffusion;
-        Sampling = sampling;
-        LabelColumnName = labelColumn;
-        SeedColumnName = seedColumn;
-        OutputColumnName = outputColumn;
-        Seed = seed;
+        public string LabelColumn { get; init; } = "Label";
+        public string SeedColumn { get; init; } = "Seed";
+        public string OutputColumn { get; init; } = "GeneratedImage";
+        public int Seed { get; init; }
+        public SamplingOptions Sampling { get; init; } = new();
+        public DiffusionModelConfig Model { get; init; } = new();
+        public VaeConfig Vae { get; init; } = new();
+        public EpochRecord[] History { get; init; } = [];
+        public EpochRecord[] AutoguidanceHistory { get; init; } = [];
     }
 
-    /// <summary>How samples are drawn.</summary>
-    public SamplingOptions Sampling { get; }
+    private const string VaeStream = "Vae.weights";
+    private readonly VaeModel vae;
+    private readonly DiffusionModel diffusion;
+    private readonly Settings settings;
+
+    internal DigitGeneratorTransformer(VaeModel vae, DiffusionModel diffusion, Settings settings)
+    {
+        if (!vae.LatentShape.SequenceEqual(diffusion.DataShape))
+            throw new ArgumentException($"The diffusion model makes samples shaped [{string.Join(", ", diffusion.DataShape)}] but the VAE decodes latents shaped [{string.Join(", ", vae.LatentShape)}].");
+        diffusion.Validate(settings.Sampling);
+        this.vae = vae;
+        this.diffusion = diffusion;
+        this.settings = settings with { Model = diffusion.Config, Vae = vae.Config };
+    }
+
+    /// <summary>How samples are drawn (a copy; use <see cref="WithSampling"/> to change).</summary>
+    public SamplingOptions Sampling => settings.Sampling.Clone();
     /// <summary>Request label column (optional in the input).</summary>
-    public string LabelColumnName { get; }
+    public string LabelColumnName => settings.LabelColumn;
     /// <summary>Request seed column (optional in the input).</summary>
-    public string SeedColumnName { get; }
+    public string SeedColumnName => settings.SeedColumn;
     /// <summary>Output image column.</summary>
-    public string OutputColumnName { get; }
+    public string OutputColumnName => settings.OutputColumn;
     /// <summary>Seed used when the input has no seed column.</summary>
-    public int Seed { get; }
-    /// <summary>Number of digit classes (0 = unconditional model).</summary>
+    public int Seed => settings.Seed;
+    /// <summary>Number of classes (0 = unconditional model).</summary>
     public int Classes => diffusion.Classes;
+    /// <summary>The diffusion model's networks, schedule and objective.</summary>
+    public DiffusionModelConfig DiffusionConfig => diffusion.Config;
+    /// <summary>The VAE's architecture and latent standardisation.</summary>
+    public VaeConfig VaeConfig => vae.Config;
     /// <summary>Analytic FLOPs of one denoiser forward pass for one sample (for achieved-GFLOP/s benchmarks).</summary>
-    public double DenoiserFlops => diffusion.Network.ForwardFlops();
+    public double DenoiserFlops => diffusion.Denoiser.ForwardFlops();
     /// <summary>Denoiser passes per generated image under <see cref="Sampling"/>: one per step, two on guided steps.</summary>
-    public int NetworkEvaluationsPerSample => diffusion.NetworkEvaluations(Sampling);
-    /// <summary>Autoguidance guide passes per generated image under <see cref="Sampling"/> (0 without autoguidance).</summary>
-    public int GuideEvaluationsPerSample => diffusion.GuideEvaluations(Sampling);
-    /// <summary>Width of the autoguidance guide UNet, 0 when the model has none.</summary>
-    public int GuideWidth => diffusion.GuideWidth;
-    /// <summary>Analytic FLOPs of sampling one latent under <see cref="Sampling"/>: all denoiser and guide passes.</summary>
-    public double SamplingFlopsPerSample => diffusion.SamplingFlops(Sampling);
+    public int DenoiserPassesPerSample => diffusion.Passes(settings.Sampling).Denoiser;
+    /// <summary>Autoguidance denoiser passes per generated image under <see cref="Sampling"/> (0 without autoguidance).</summary>
+    public int AutoguidancePassesPerSample => diffusion.Passes(settings.Sampling).Autoguidance;
+    /// <summary>Width of the autoguidance denoiser, 0 when the model has none.</summary>
+    public int AutoguidanceWidth => diffusion.Config.Autoguidance?.Width ?? 0;
+    /// <summary>Analytic FLOPs of sampling one latent under <see cref="Sampling"/>: all denoiser passes.</summary>
+    public double SamplingFlopsPerSample => diffusion.SamplingFlops(settings.Sampling);
     /// <summary>Side of the generated square images.</summary>
-    public int ImageSide => vae.Network.ImageSide;
+    public int ImageSide => vae.Config.ImageShape[1];
+    /// <summary>Floats per generated image.</summary>
+    public int ImageSize => vae.ImageSize;
 
-    /// <summary>The same models with other sampling settings (sampler, steps, guidance, batch size).</summary>
-    public DigitGeneratorTransformer WithSampling(SamplingOptions sampling) =>
-        new(vae, diffusion, sampling.Clone(), LabelColumnName, SeedColumnName, OutputColumnName, Seed);
+    /// <summary>The same models with other sampling settings (sampler, steps, guidance, batch size), checked against the model.</summary>
+    public DigitGeneratorTransformer WithSampling(SamplingOptions sampling) => new(vae, diffusion, settings with { Sampling = sampling.Clone() });
 
-    /// <summary>Generates images directly: one per (label, seed); label -1 = unconditional. Returns rows x side*side floats.</summary>
+    /// <summary>Generates images directly: one per (label, seed); label -1 = unconditional. Returns rows x image size floats.</summary>
     public float[] Generate(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
     {
         RequestValidation.Check(labels, seeds.Length, Classes, LabelColumnName);
         var images = new float[labels.Length * vae.ImageSize];
-        for (int start = 0; start < labels.Length; start += Sampling.BatchSize)
+        int batch = settings.Sampling.BatchSize;
+        for (int start = 0; start < labels.Length; start += batch)
         {
-            int n = Math.Min(Sampling.BatchSize, labels.Length - start);
+            int n = Math.Min(batch, labels.Length - start);
             GenerateBatch(labels.Slice(start, n).ToArray(), seeds.Slice(start, n).ToArray(), images.AsSpan(start * vae.ImageSize, n * vae.ImageSize));
         }
         return images;
     }
 
     /// <summary>
-    /// The denoising trajectory for pictures: for each request, the image decoded from the predicted clean latent after
-    /// each sampler step (steps x rows x side*side floats), ending with the final sample.
+    /// The denoising trajectory for pictures: for each sampler step, the images decoded from the noisy state the step
+    /// starts from (<c>Noisy</c>) and from the clean latent the denoiser predicts there (<c>Predicted</c>), each
+    /// rows x image size floats; the last step's prediction is the final sample.
     /// </summary>
-    public float[][] Trajectory(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
+    public (float[] Noisy, float[] Predicted)[] Trajectory(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
     {
         RequestValidation.Check(labels, seeds.Length, Classes, LabelColumnName);
-        var steps = new List<float[]>();
-        diffusion.Sample(labels, seeds, Sampling, steps);
+        var steps = new List<(float[], float[])>();
+        diffusion.Sample(labels, seeds, settings.Sampling, (_, xt, x0) => steps.Add((Host(xt), Host(x0))));
         int rows = labels.Length;
-        return steps.Select(latents => vae.Decode(latents, rows)).ToArray();
+        return steps.Select(s => (vae.Decode(s.Item1, rows), vae.Decode(s.Item2, rows))).ToArray();
+
+        static float[] Host(Tensor t) => t.cpu().flatten().data<float>().ToArray();
     }
 
     private void GenerateBatch(int[] labels, long[] seeds, Span<float> destination)
     {
-        var latents = diffusion.Sample(labels, seeds, Sampling);
+        var latents = diffusion.Sample(labels, seeds, settings.Sampling);
         vae.Decode(latents, labels.Length).CopyTo(destination);
     }
 
@@ -154,50 +202,28 @@ public sealed class DigitGeneratorTransformer : ITransformer
     /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new BatchRowMapper(inputSchema, CreateMapper());
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, CreateMapper(), this);
+    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, CreateMapper());
 
-    private RequestMapper CreateMapper() => new(LabelColumnName, SeedColumnName, Seed, Classes, Sampling.BatchSize,
+    private RequestMapper CreateMapper() => new(LabelColumnName, SeedColumnName, Seed, Classes, settings.Sampling.BatchSize,
         [new OutputColumn(OutputColumnName, vae.ImageSize)],
         (labels, seeds, output) => GenerateBatch(labels, seeds, output));
 
-    void ICanSaveModel.Save(ModelSaveContext ctx) => MLNetInternals.Save(ctx, Format,
-    [
-        ("Settings.bin", w =>
-        {
-            w.Write(LabelColumnName); w.Write(SeedColumnName); w.Write(OutputColumnName); w.Write(Seed);
-            Sampling.Write(w);
-        }),
-        ("Vae.weights", vae.Write),
-        (SamplingOptions.GuidanceBandStream, Sampling.WriteGuidanceBand),
-        (SamplingOptions.PrecisionStream, Sampling.WritePrecision),
-        (SamplingOptions.AutoguidanceStream, Sampling.WriteAutoguidance),
-        ("Denoiser.weights", diffusion.Write),
-        .. diffusion.GuideStreams(),
-    ]);
+    void ICanSaveModel.Save(ModelSaveContext ctx) => ComponentCodec.Save(ctx, ComponentFormats.DigitGenerator,
+        settings with { History = [.. diffusion.History.Epochs], AutoguidanceHistory = [.. diffusion.AutoguidanceHistory.Epochs] },
+        [.. LatentDiffusionTransformer.Networks(diffusion), (VaeStream, vae.Network)]);
 
     private static DigitGeneratorTransformer Create(IHostEnvironment env, object ctx)
     {
-        string label = "", seedColumn = "", output = "";
-        int seed = 0;
-        SamplingOptions sampling = new();
-        VaeModel? vae = null;
-        DiffusionModel? diffusion = null;
-        var device = DeviceSelector.Resolve(ComputeDevice.Cpu);
-        MLNetInternals.Load(ctx, Format, new Dictionary<string, Action<BinaryReader>>
+        var (streams, device) = ComponentCodec.Open(env, ctx, ComponentFormats.DigitGenerator);
+        if (!streams.IsJson)
         {
-            ["Settings.bin"] = r =>
-            {
-                label = r.ReadString(); seedColumn = r.ReadString(); output = r.ReadString(); seed = r.ReadInt32();
-                sampling = SamplingOptions.Read(r);
-            },
-            ["Vae.weights"] = r => vae = VaeModel.Read(r, device, "Vae.weights"),
-            [SamplingOptions.GuidanceBandStream] = r => sampling.ReadGuidanceBand(r),
-            [SamplingOptions.PrecisionStream] = r => sampling.ReadPrecision(r),
-            [SamplingOptions.AutoguidanceStream] = r => sampling.ReadAutoguidance(r),
-            ["Denoiser.weights"] = r => diffusion = DiffusionModel.Read(r, device, "Denoiser.weights"),
-            // Read after the denoiser, whose latent shape and classes it shares.
-            [DiffusionModel.GuideStream] = r => diffusion!.ReadGuide(r),
-        }, OptionalStreams);
-        return new DigitGeneratorTransformer(vae!, diffusion!, sampling, label, seedColumn, output, seed);
+            var (legacy, legacyDiffusion, legacyVae) = LegacyFormats.ReadDigitGenerator(streams, device);
+            return ComponentErrors.Loading(() => new DigitGeneratorTransformer(legacyVae, legacyDiffusion, legacy), streams.Format);
+        }
+        var settings = ComponentCodec.ReadSettings<Settings>(streams);
+        var diffusion = LatentDiffusionTransformer.ReadModel(streams, settings.Model, settings.History, settings.AutoguidanceHistory, device);
+        var vae = ComponentErrors.Loading(() => VaeModel.Build(settings.Vae, device, $"'{ComponentCodec.ConfigStream}'"), streams.Format);
+        ComponentCodec.ReadWeights(streams, VaeStream, vae.Network);
+        return ComponentErrors.Loading(() => new DigitGeneratorTransformer(vae, diffusion, settings), streams.Format);
     }
 }

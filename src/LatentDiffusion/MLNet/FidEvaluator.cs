@@ -3,12 +3,9 @@ using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
 using LatentDiffusion.Runtime;
 using LatentDiffusion.Training;
-using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace LatentDiffusion.MLNet;
 
@@ -46,10 +43,16 @@ public sealed class FidEvaluator : IEstimator<FidEvaluatorTransformer>
     {
         this.context = context;
         this.options = options ?? new FidEvaluatorOptions();
-        if (this.options.Classes < 2) throw new ArgumentOutOfRangeException(nameof(options), this.options.Classes, "FidEvaluatorOptions.Classes must be at least 2.");
-        if (this.options.Epochs < 1 || this.options.BatchSize < 1 || !(this.options.LearningRate > 0))
-            throw new ArgumentOutOfRangeException(nameof(options), "FidEvaluatorOptions: Epochs and BatchSize must be at least 1 and LearningRate positive.");
-        this.options.ValidateShared(nameof(FidEvaluatorOptions));
+        var o = this.options;
+        const string owner = nameof(FidEvaluatorOptions);
+        OptionChecks.ColumnName(o.ImageColumnName, nameof(o.ImageColumnName), owner);
+        OptionChecks.ColumnName(o.LabelColumnName, nameof(o.LabelColumnName), owner);
+        OptionChecks.ColumnName(o.FeaturesColumnName, nameof(o.FeaturesColumnName), owner);
+        OptionChecks.ColumnName(o.PredictedLabelColumnName, nameof(o.PredictedLabelColumnName), owner);
+        OptionChecks.ColumnName(o.ScoreColumnName, nameof(o.ScoreColumnName), owner);
+        OptionChecks.InRange(o.Classes, 2, 100_000, nameof(o.Classes), owner);
+        OptionChecks.InRange(o.Epochs, 1, 1_000_000, nameof(o.Epochs), owner);
+        o.ValidateShared(owner);
     }
 
     /// <inheritdoc/>
@@ -57,29 +60,24 @@ public sealed class FidEvaluator : IEstimator<FidEvaluatorTransformer>
     {
         int size = ColumnReader.RequireFloatVector(input.Schema, options.ImageColumnName, "images to classify");
         int side = FidEvaluatorTransformer.SideOf(options.ImageColumnName, size);
-        ColumnReader.RequireInteger(input.Schema, options.LabelColumnName, "digit labels");
+        ColumnReader.RequireInteger(input.Schema, options.LabelColumnName, "class labels");
         var (images, labels, rows) = ColumnReader.ReadAll(input, options.ImageColumnName, size, options.LabelColumnName, options.Classes, options.CancellationToken);
 
         using var log = new ComponentLogger(context, options.Logger, nameof(FidEvaluator));
-        var device = DeviceSelector.Resolve(options.Device);
-        torch.manual_seed(options.Seed);
-        var network = new FeatureClassifier(side, options.Classes).to(device);
-        log.LogInformation("Training the FID classifier on {Rows} images of {Side}x{Side} for {Epochs} epochs", rows, side, side, options.Epochs);
-        TrainingHistory history;
-        using (var x = tensor(images, [rows, size]).to(device))
-        using (var y = tensor(labels!.Select(l => (long)l).ToArray()).to(device))
+        var config = new ClassifierConfig { ImageShape = [1, side, side], Classes = options.Classes };
+        var (model, history) = ClassifierTraining.Fit(config, images, labels!, rows, options.Epochs, options.Run(log));
+        return new FidEvaluatorTransformer(model, new FidEvaluatorTransformer.Settings
         {
-            history = ClassifierTraining.Train(network, x, y, options.Loop("classifier", rows, options.Epochs, log), options.CancellationToken);
-        }
-        return new FidEvaluatorTransformer(network, device, side, options.Classes, options.ImageColumnName,
-            options.FeaturesColumnName, options.PredictedLabelColumnName, options.ScoreColumnName, history);
+            ImageColumn = options.ImageColumnName, FeaturesColumn = options.FeaturesColumnName, PredictedLabelColumn = options.PredictedLabelColumnName,
+            ScoreColumn = options.ScoreColumnName, Classifier = config, History = [.. history.Epochs],
+        });
     }
 
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ComponentSupport.RequireFloatVectorShape(inputSchema, options.ImageColumnName, "images to classify");
-        ComponentSupport.RequireIntegerShape(inputSchema, options.LabelColumnName, "digit labels");
+        ComponentSupport.RequireIntegerShape(inputSchema, options.LabelColumnName, "class labels");
         return ComponentSupport.Append(inputSchema, FidEvaluatorTransformer.OutputColumns(options.FeaturesColumnName, options.PredictedLabelColumnName, options.ScoreColumnName, options.Classes));
     }
 }
@@ -140,38 +138,40 @@ public sealed record GeneratorMetrics(double Fid, double KidMean, double KidStd,
 /// <summary>The fitted FID classifier: adds features, predicted label and class scores; evaluates generators.</summary>
 public sealed class FidEvaluatorTransformer : ITransformer
 {
-    internal static readonly ComponentFormat Format = new("LatDiffFidEvaluator", "LDFIDEVL", 1, typeof(FidEvaluatorTransformer));
-    private readonly FeatureClassifier network;
-    private readonly Device device;
-    private readonly object gate = new();
-
-    internal FidEvaluatorTransformer(FeatureClassifier network, Device device, int side, int classes, string imageColumn,
-        string featuresColumn, string predictedColumn, string scoreColumn, TrainingHistory history)
+    /// <summary>What is saved besides the weights (the <c>Config.json</c> block; see <see cref="ComponentFormats"/>).</summary>
+    internal sealed record Settings
     {
-        this.network = network;
-        this.device = device;
-        network.eval();
-        Side = side;
-        Classes = classes;
-        ImageColumnName = imageColumn;
-        FeaturesColumnName = featuresColumn;
-        PredictedLabelColumnName = predictedColumn;
-        ScoreColumnName = scoreColumn;
-        History = history;
+        public string ImageColumn { get; init; } = "Image";
+        public string FeaturesColumn { get; init; } = "Features";
+        public string PredictedLabelColumn { get; init; } = "PredictedLabel";
+        public string ScoreColumn { get; init; } = "Score";
+        public ClassifierConfig Classifier { get; init; } = new();
+        public EpochRecord[] History { get; init; } = [];
+    }
+
+    private const string WeightsStream = "Classifier.weights";
+    private readonly ClassifierModel model;
+    private readonly Settings settings;
+
+    internal FidEvaluatorTransformer(ClassifierModel model, Settings settings)
+    {
+        this.model = model;
+        this.settings = settings with { Classifier = model.Config };
+        History = new TrainingHistory(settings.History);
     }
 
     /// <summary>Image side in pixels.</summary>
-    public int Side { get; }
+    public int Side => model.Config.ImageShape[1];
     /// <summary>Number of classes.</summary>
-    public int Classes { get; }
+    public int Classes => model.Config.Classes;
     /// <summary>The image column read.</summary>
-    public string ImageColumnName { get; }
+    public string ImageColumnName => settings.ImageColumn;
     /// <summary>The features column written.</summary>
-    public string FeaturesColumnName { get; }
+    public string FeaturesColumnName => settings.FeaturesColumn;
     /// <summary>The predicted-label column written.</summary>
-    public string PredictedLabelColumnName { get; }
+    public string PredictedLabelColumnName => settings.PredictedLabelColumn;
     /// <summary>The score column written.</summary>
-    public string ScoreColumnName { get; }
+    public string ScoreColumnName => settings.ScoreColumn;
     /// <summary>Per-epoch training losses.</summary>
     public TrainingHistory History { get; }
     /// <summary>Feature size.</summary>
@@ -179,8 +179,8 @@ public sealed class FidEvaluatorTransformer : ITransformer
 
     internal static int SideOf(string column, int size)
     {
-        int side = (int)Math.Round(Math.Sqrt(size));
-        if (side * side != size || side % 4 != 0)
+        int side = ColumnReader.SquareSide(column, size);
+        if (side % 4 != 0)
             throw new ArgumentOutOfRangeException(column, $"Column '{column}' must hold a square image whose side is a multiple of 4 (for example 784 = 28x28), but has size {size}.");
         return side;
     }
@@ -195,7 +195,7 @@ public sealed class FidEvaluatorTransformer : ITransformer
     /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new BatchRowMapper(inputSchema, CreateMapper(ImageColumnName));
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, CreateMapper(ImageColumnName), this);
+    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, CreateMapper(ImageColumnName));
 
     private Mapper CreateMapper(string imageColumn) => new(this, imageColumn);
 
@@ -205,7 +205,7 @@ public sealed class FidEvaluatorTransformer : ITransformer
     /// <param name="labelColumn">Optional integer column with the label each row asked for (or its true label); -1 = none.</param>
     public FeatureSet ComputeFeatures(IDataView data, string? imageColumn = null, string? labelColumn = null)
     {
-        var view = new BatchMappedDataView(data, CreateMapper(imageColumn ?? ImageColumnName), this);
+        var view = new BatchMappedDataView(data, CreateMapper(imageColumn ?? ImageColumnName));
         int inputs = data.Schema.Count;
         var featuresColumn = view.Schema[inputs];
         var predictedColumn = view.Schema[inputs + 1];
@@ -258,54 +258,23 @@ public sealed class FidEvaluatorTransformer : ITransformer
         string? requestedLabelColumn = null, string? referenceImageColumn = null)
         => Evaluate(ComputeFeatures(generated, generatedImageColumn, requestedLabelColumn), ComputeFeatures(reference, referenceImageColumn));
 
-    private (float[] Features, float[] Probabilities, int[] Predicted) Run(float[] images, int rows)
-    {
-        lock (gate)
-        {
-            using var _ = no_grad();
-            using var scope = NewDisposeScope();
-            var (f, logits) = network.FeaturesAndLogits(tensor(images, [rows, Side * Side]).to(device));
-            var probabilities = nn.functional.softmax(logits, 1).cpu();
-            return (f.cpu().flatten().data<float>().ToArray(), probabilities.flatten().data<float>().ToArray(),
-                probabilities.argmax(1).to_type(int32).data<int>().ToArray());
-        }
-    }
+    private (float[] Features, float[] Probabilities, int[] Predicted) Run(float[] images, int rows) => model.Run(images, rows);
 
-    void ICanSaveModel.Save(ModelSaveContext ctx) => MLNetInternals.Save(ctx, Format,
-    [
-        ("Settings.bin", w =>
-        {
-            w.Write(Side); w.Write(Classes);
-            w.Write(ImageColumnName); w.Write(FeaturesColumnName); w.Write(PredictedLabelColumnName); w.Write(ScoreColumnName);
-            History.Write(w);
-        }),
-        ("Classifier.weights", w => WeightArchive.Write(w, network)),
-    ]);
+    void ICanSaveModel.Save(ModelSaveContext ctx) =>
+        ComponentCodec.Save(ctx, ComponentFormats.FidEvaluator, settings with { History = [.. History.Epochs] }, [(WeightsStream, model.Network)]);
 
     private static FidEvaluatorTransformer Create(IHostEnvironment env, object ctx)
     {
-        int side = 0, classes = 0;
-        string image = "", features = "", predicted = "", score = "";
-        TrainingHistory history = new();
-        FeatureClassifier? network = null;
-        var device = DeviceSelector.Resolve(ComputeDevice.Cpu);
-        MLNetInternals.Load(ctx, Format, new Dictionary<string, Action<BinaryReader>>
+        var (streams, device) = ComponentCodec.Open(env, ctx, ComponentFormats.FidEvaluator);
+        if (!streams.IsJson)
         {
-            ["Settings.bin"] = r =>
-            {
-                side = r.ReadInt32(); classes = r.ReadInt32();
-                image = r.ReadString(); features = r.ReadString(); predicted = r.ReadString(); score = r.ReadString();
-                history = TrainingHistory.Read(r);
-                if (side is < 4 or > 4096 || side % 4 != 0 || classes is < 2 or > 100_000)
-                    throw new InvalidDataException($"Impossible classifier settings: side {side}, classes {classes}.");
-            },
-            ["Classifier.weights"] = r =>
-            {
-                network = new FeatureClassifier(side, classes);
-                WeightArchive.Read(r, network, "Classifier.weights");
-            },
-        });
-        return new FidEvaluatorTransformer(network!, device, side, classes, image, features, predicted, score, history);
+            var (legacy, legacyModel) = LegacyFormats.ReadFidEvaluator(streams, device);
+            return new FidEvaluatorTransformer(legacyModel, legacy);
+        }
+        var settings = ComponentCodec.ReadSettings<Settings>(streams);
+        var model = ComponentErrors.Loading(() => ClassifierModel.Build(settings.Classifier, device, $"'{ComponentCodec.ConfigStream}'"), streams.Format);
+        ComponentCodec.ReadWeights(streams, WeightsStream, model.Network);
+        return new FidEvaluatorTransformer(model, settings);
     }
 
     private sealed class Mapper(FidEvaluatorTransformer parent, string imageColumn) : BatchMapper

@@ -1,69 +1,77 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
 using LatentDiffusion.Runtime;
 using LatentDiffusion.Training;
-using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace LatentDiffusion.MLNet;
 
 /// <summary>Options of <see cref="LatentDiffusionTrainer"/>.</summary>
 public sealed class LatentDiffusionOptions : TrainingOptions
 {
-    /// <summary>Input: latents to learn (a known-size vector of Single). Default "Latent".</summary>
-    public string LatentColumnName { get; set; } = "Latent";
+    /// <summary>Input: the data to learn, a known-size vector of Single (latents, pixels, any fixed-size vector). Default "Latent".</summary>
+    public string InputColumnName { get; set; } = "Latent";
     /// <summary>Optional integer class column (0..Classes-1); null trains an unconditional model. Default "Label".</summary>
     public string? LabelColumnName { get; set; } = "Label";
-    /// <summary>Number of classes when a label column is used. Default 10.</summary>
+    /// <summary>Number of classes when a label column is used, 1..100000. Default 10.</summary>
     public int Classes { get; set; } = 10;
-    /// <summary>Latent shape (channels, height, width); null reads it from the latent column's <see cref="VaeEncoderTransformer.LatentShapeAnnotation"/>.</summary>
-    public int[]? LatentShape { get; set; }
-    /// <summary>Diffusion steps T. Default 1000.</summary>
+    /// <summary>
+    /// Shape of one input row, for example (channels, height, width); null reads it from the input column's
+    /// <see cref="ShapeAnnotation"/>, else takes the column as a plain vector.
+    /// </summary>
+    public int[]? DataShape { get; set; }
+    /// <summary>The denoiser network. Default <see cref="DenoiserKind.Auto"/>: the UNet for (channels, height, width) data.</summary>
+    public DenoiserKind Denoiser { get; set; } = DenoiserKind.Auto;
+    /// <summary>Diffusion steps T, 2..100000. Default 1000.</summary>
     public int Timesteps { get; set; } = 1000;
     /// <summary>Noise schedule. Default linear (seed 000).</summary>
     public NoiseScheduleKind Schedule { get; set; } = NoiseScheduleKind.Linear;
-    /// <summary>Prediction target and loss. Default epsilon with MSE.</summary>
+    /// <summary>What the denoiser predicts. Default epsilon (seed 000).</summary>
     public DiffusionObjective Objective { get; set; } = DiffusionObjective.Epsilon;
-    /// <summary>Min-SNR loss weighting (Hang et al.) for the epsilon and velocity objectives: each timestep's loss counts as an
-    /// x0 error weighted by min(SNR, gamma). 0 turns it off. Default 0.</summary>
+    /// <summary>How the prediction error is measured. Default mean squared error.</summary>
+    public DiffusionLossKind Loss { get; set; } = DiffusionLossKind.MeanSquaredError;
+    /// <summary>
+    /// Min-SNR loss weighting (Hang et al., "Efficient diffusion training via Min-SNR weighting strategy"): each
+    /// timestep's loss counts as an x0 error weighted by min(SNR, gamma), whatever the objective. 0 turns it off. Default 0.
+    /// </summary>
     public double MinSnrGamma { get; set; }
-    /// <summary>UNet width (channels at full resolution; doubled below). Default 48.</summary>
+    /// <summary>Denoiser width (channels at full resolution; doubled below), an even number in 8..4096. Default 48.</summary>
     public int Width { get; set; } = 48;
-    /// <summary>Training epochs. Default 20.</summary>
+    /// <summary>Training epochs, at least 1. Default 20.</summary>
     public int Epochs { get; set; } = 20;
     /// <summary>
-    /// Width of the autoguidance guide: a second, smaller UNet trained on the same latents for <see cref="GuideEpochs"/>
-    /// after the main one, whose errors <see cref="SamplingOptions.AutoguidanceScale"/> steers samples away from.
-    /// It should be well below <see cref="Width"/>. 0 trains no guide. Default 0.
+    /// Width of the autoguidance denoiser: a second, smaller denoiser trained on the same data for
+    /// <see cref="AutoguidanceEpochs"/> after the main one, whose errors <see cref="SamplingOptions.AutoguidanceScale"/>
+    /// steers samples away from (Karras et al. 2024). It should be well below <see cref="Width"/>. 0 trains none. Default 0.
     /// </summary>
-    public int GuideWidth { get; set; }
-    /// <summary>Training epochs of the guide (a guide should be clearly weaker than the main UNet). Default 6.</summary>
-    public int GuideEpochs { get; set; } = 6;
-    /// <summary>EMA decay of the sampling weights. Default 0.999.</summary>
+    public int AutoguidanceWidth { get; set; }
+    /// <summary>Training epochs of the autoguidance denoiser (it should be clearly weaker than the main one). Default 6.</summary>
+    public int AutoguidanceEpochs { get; set; } = 6;
+    /// <summary>EMA decay of the sampling weights, in [0, 1). Default 0.999.</summary>
     public double EmaDecay { get; set; } = 0.999;
-    /// <summary>Probability of replacing a label by "none" in training (enables unconditional and guided sampling). Default 0.1.</summary>
+    /// <summary>Probability of replacing a label by "none" in training (enables unconditional and guided sampling), in [0, 1]. Default 0.1.</summary>
     public double LabelDropout { get; set; } = 0.1;
-    /// <summary>Share of rows held out for the validation loss. Default 0.02.</summary>
+    /// <summary>Share of rows held out for the validation loss, in [0, 1). Default 0.02.</summary>
     public double ValidationFraction { get; set; } = 0.02;
     /// <summary>How the fitted transformer samples.</summary>
     public SamplingOptions Sampling { get; set; } = new();
-    /// <summary>Output column of sampled latents. Default "GeneratedLatent".</summary>
+    /// <summary>Output column of generated samples. Default "GeneratedLatent".</summary>
     public string OutputColumnName { get; set; } = "GeneratedLatent";
     /// <summary>Optional integer seed column of requests; without it, seeds come from <see cref="TrainingOptions.Seed"/> and the row position. Default "Seed".</summary>
     public string SeedColumnName { get; set; } = "Seed";
 }
 
 /// <summary>
-/// Trains a DDPM denoiser (UNet with sinusoidal time embedding and class embedding with label dropout) on a latent
-/// column. The fitted <see cref="LatentDiffusionTransformer"/> turns request rows (optional label, optional seed)
-/// into sampled latents.
+/// Trains a DDPM denoiser (by default a UNet with sinusoidal time embedding and class embedding with label dropout)
+/// on a vector column of any fixed shape. The fitted <see cref="LatentDiffusionTransformer"/> turns request rows
+/// (optional label, optional seed) into generated samples of that shape.
 /// </summary>
 public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransformer>
 {
+    private const string Owner = nameof(LatentDiffusionOptions);
     private readonly MLContext? context;
     private readonly LatentDiffusionOptions options;
 
@@ -73,152 +81,157 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
         this.context = context;
         this.options = options ?? new LatentDiffusionOptions();
         var o = this.options;
-        if (o.Timesteps < 2 || o.Width < 8 || o.Epochs < 1 || o.BatchSize < 1 || !(o.LearningRate > 0) || o.EmaDecay is < 0 or >= 1
-            || o.LabelDropout is < 0 or > 1 || !(o.MinSnrGamma >= 0) || o.ValidationFraction is < 0 or >= 1 || (o.LabelColumnName is not null && o.Classes < 1))
-            throw new ArgumentOutOfRangeException(nameof(options), "LatentDiffusionOptions: Timesteps >= 2, Width >= 8, Epochs and BatchSize >= 1, LearningRate > 0, EmaDecay in [0,1), LabelDropout in [0,1], MinSnrGamma >= 0, ValidationFraction in [0,1), Classes >= 1.");
-        if (o.GuideWidth != 0 && (o.GuideWidth < 8 || o.GuideEpochs < 1))
-            throw new ArgumentOutOfRangeException(nameof(options.GuideWidth), o.GuideWidth, $"LatentDiffusionOptions.GuideWidth must be 0 (no guide) or >= 8 with GuideEpochs >= 1 (got GuideEpochs {o.GuideEpochs}).");
-        o.ValidateShared(nameof(LatentDiffusionOptions));
+        OptionChecks.ColumnName(o.InputColumnName, nameof(o.InputColumnName), Owner);
+        if (o.LabelColumnName is not null)
+        {
+            OptionChecks.ColumnName(o.LabelColumnName, nameof(o.LabelColumnName), Owner);
+            OptionChecks.InRange(o.Classes, 1, Denoisers.MaxClasses, nameof(o.Classes), Owner);
+        }
+        if (o.DataShape is { } shape && (shape.Length == 0 || shape.Any(d => d is < 1 or > Denoisers.MaxSide)))
+            throw new ArgumentOutOfRangeException(nameof(o.DataShape), $"[{string.Join(", ", shape)}]", $"{Owner}.DataShape must have at least one dimension, each in 1..{Denoisers.MaxSide}.");
+        OptionChecks.Defined(o.Denoiser, nameof(o.Denoiser), Owner);
+        OptionChecks.InRange(o.Timesteps, 2, DiffusionModelConfig.MaxTimesteps, nameof(o.Timesteps), Owner);
+        OptionChecks.Defined(o.Schedule, nameof(o.Schedule), Owner);
+        OptionChecks.Defined(o.Objective, nameof(o.Objective), Owner);
+        OptionChecks.Defined(o.Loss, nameof(o.Loss), Owner);
+        OptionChecks.InRange(o.MinSnrGamma, 0, 1e6, nameof(o.MinSnrGamma), Owner);
+        CheckWidth(o.Width, nameof(o.Width), allowZero: false);
+        OptionChecks.InRange(o.Epochs, 1, 1_000_000, nameof(o.Epochs), Owner);
+        CheckWidth(o.AutoguidanceWidth, nameof(o.AutoguidanceWidth), allowZero: true);
+        if (o.AutoguidanceWidth > 0) OptionChecks.InRange(o.AutoguidanceEpochs, 1, 1_000_000, nameof(o.AutoguidanceEpochs), Owner);
+        OptionChecks.InRange(o.EmaDecay, 0, 1, nameof(o.EmaDecay), Owner, maxExclusive: true);
+        OptionChecks.InRange(o.LabelDropout, 0, 1, nameof(o.LabelDropout), Owner);
+        OptionChecks.InRange(o.ValidationFraction, 0, 1, nameof(o.ValidationFraction), Owner, maxExclusive: true);
+        OptionChecks.ColumnName(o.OutputColumnName, nameof(o.OutputColumnName), Owner);
+        OptionChecks.ColumnName(o.SeedColumnName, nameof(o.SeedColumnName), Owner);
+        o.ValidateShared(Owner);
+        OptionChecks.NotNull(o.Sampling, nameof(o.Sampling), Owner);
         o.Sampling.Validate(o.Timesteps);
-        if (o.Sampling.AutoguidanceScale != 1 && o.GuideWidth == 0)
-            throw new ArgumentOutOfRangeException(nameof(options.Sampling.AutoguidanceScale), o.Sampling.AutoguidanceScale,
-                "LatentDiffusionOptions.Sampling.AutoguidanceScale differs from 1 but GuideWidth is 0: autoguidance needs a guide UNet.");
+        if (o.Sampling.AutoguidanceScale != 1 && o.AutoguidanceWidth == 0)
+            throw new ArgumentOutOfRangeException(nameof(SamplingOptions.AutoguidanceScale), o.Sampling.AutoguidanceScale,
+                $"{Owner}.Sampling.AutoguidanceScale differs from 1 but {Owner}.AutoguidanceWidth is 0: autoguidance needs an autoguidance denoiser.");
     }
+
+    private static void CheckWidth(int width, string option, bool allowZero)
+    {
+        if (allowZero && width == 0) return;
+        if (width is < 8 or > Denoisers.MaxWidth || width % 2 != 0)
+            throw new ArgumentOutOfRangeException(option, width, $"{Owner}.{option} must be an even number in 8..{Denoisers.MaxWidth}{(allowZero ? ", or 0 for none" : "")}.");
+    }
+
+    /// <summary>The transformer of the last <see cref="Fit"/>, which a <see cref="DigitGenerator"/> built from this trainer samples with.</summary>
+    internal LatentDiffusionTransformer? LastFitted { get; private set; }
 
     /// <inheritdoc/>
     public LatentDiffusionTransformer Fit(IDataView input)
     {
-        int size = ColumnReader.RequireFloatVector(input.Schema, options.LatentColumnName, "latents to learn");
-        var shape = options.LatentShape ?? ReadShape(input.Schema);
-        if (shape.Length != 3 || shape.Any(d => d < 1) || shape[0] * shape[1] * shape[2] != size || shape[1] != shape[2])
-            throw new ArgumentOutOfRangeException(options.LatentColumnName, $"Column '{options.LatentColumnName}': latent shape [{string.Join(", ", shape)}] must be (channels, side, side) with {size} values in total.");
+        string column = options.InputColumnName;
+        int size = ColumnReader.RequireFloatVector(input.Schema, column, "data to learn");
+        var shape = options.DataShape ?? ShapeAnnotation.Read(input.Schema[column]) ?? [size];
+        if (shape.Aggregate(1L, (a, b) => a * b) != size)
+            throw new ArgumentOutOfRangeException(options.DataShape is null ? column : nameof(options.DataShape),
+                $"Column '{column}' holds {size} values per row, but the data shape [{string.Join(", ", shape)}] has {shape.Aggregate(1L, (a, b) => a * b)}.");
+        string data = $"column '{column}'";
         int classes = options.LabelColumnName is null ? 0 : options.Classes;
+        var denoiser = new DenoiserConfig { Kind = Denoisers.Resolve(options.Denoiser, shape, data), DataShape = shape, Width = options.Width, Classes = classes };
+        var config = new DiffusionModelConfig
+        {
+            Denoiser = denoiser, Schedule = options.Schedule, Timesteps = options.Timesteps, Objective = options.Objective,
+            Autoguidance = options.AutoguidanceWidth > 0 ? denoiser with { Width = options.AutoguidanceWidth } : null,
+        };
+        config.Validate(data);
         if (options.LabelColumnName is not null) ColumnReader.RequireInteger(input.Schema, options.LabelColumnName, "class labels");
-        var (latents, labels, rows) = ColumnReader.ReadAll(input, options.LatentColumnName, size, options.LabelColumnName, classes, options.CancellationToken);
+        var (values, labels, rows) = ColumnReader.ReadAll(input, column, size, options.LabelColumnName, classes, options.CancellationToken);
 
         using var log = new ComponentLogger(context, options.Logger, nameof(LatentDiffusionTrainer));
-        var device = DeviceSelector.Resolve(options.Device);
-        torch.manual_seed(options.Seed);
-        var network = new DenoisingUnet(shape[0], shape[1], options.Width, classes).to(device);
-        var ema = new DenoisingUnet(shape[0], shape[1], options.Width, classes).to(device);
-        // The guide's modules exist outside the dispose scope below (which would free their weights), and take their
-        // own initialisation seed so that the main UNet does not depend on whether a guide follows.
-        DenoisingUnet? guideNetwork = null, guide = null;
-        if (options.GuideWidth > 0)
+        var settings = new DiffusionTrainingSettings
         {
-            torch.manual_seed(options.Seed + 1);
-            guideNetwork = new DenoisingUnet(shape[0], shape[1], options.GuideWidth, classes).to(device);
-            guide = new DenoisingUnet(shape[0], shape[1], options.GuideWidth, classes).to(device);
-        }
-        int validationRows = (int)(rows * options.ValidationFraction);
-        int trainRows = rows - validationRows;
-        log.LogInformation("Training the latent diffusion UNet (width {Width}, {Parameters} parameters, {Schedule} schedule, {Objective}) on {Rows} latents of [{Shape}] for {Epochs} epochs",
-            options.Width, network.parameters().Sum(p => p.numel()), options.Schedule, options.Objective, trainRows, string.Join("x", shape), options.Epochs);
-        var schedule = new NoiseSchedule(options.Schedule, options.Timesteps);
-        TrainingHistory history;
-        TrainingHistory guideHistory = new();
-        using (var scope = NewDisposeScope())
+            Epochs = options.Epochs, LabelDropout = options.LabelDropout, EmaDecay = options.EmaDecay, Loss = new DiffusionLoss(options.Loss, options.MinSnrGamma),
+            ValidationFraction = options.ValidationFraction, AutoguidanceEpochs = options.AutoguidanceEpochs,
+        };
+        var model = DiffusionTraining.Fit(config, values, labels, rows, settings, options.Run(log));
+        return LastFitted = new LatentDiffusionTransformer(model, new LatentDiffusionTransformer.Settings
         {
-            var all = tensor(latents, [rows, shape[0], shape[1], shape[2]]);
-            var y = labels is null ? null : tensor(labels.Select(l => (long)l).ToArray());
-            var (trainX, trainY) = (all.narrow(0, 0, trainRows).to(device), y?.narrow(0, 0, trainRows).to(device));
-            var (validX, validY) = (all.narrow(0, trainRows, validationRows).to(device), y?.narrow(0, trainRows, validationRows).to(device));
-            history = DiffusionTraining.Train(network, ema, schedule, options.Objective, trainX, trainY, validX, validY,
-                options.LabelDropout, options.EmaDecay, options.MinSnrGamma,
-                options.Loop("diffusion", trainRows, options.Epochs, log), options.CancellationToken);
-            if (guideNetwork is not null && guide is not null)
-            {
-                log.LogInformation("Training the autoguidance guide UNet (width {Width}, {Parameters} parameters) for {Epochs} epochs",
-                    options.GuideWidth, guideNetwork.parameters().Sum(p => p.numel()), options.GuideEpochs);
-                guideHistory = DiffusionTraining.Train(guideNetwork, guide, schedule, options.Objective, trainX, trainY, validX, validY,
-                    options.LabelDropout, options.EmaDecay, options.MinSnrGamma,
-                    options.Loop("guide", trainRows, options.GuideEpochs, log), options.CancellationToken);
-            }
-        }
-        network.Dispose();
-        guideNetwork?.Dispose();
-        var model = new DiffusionModel(ema, options.Schedule, options.Timesteps, options.Objective, shape, options.Width, device);
-        if (guide is not null) model.AttachGuide(guide, options.GuideWidth, guideHistory);
-        var upstreamVae = (input as BatchMappedDataView)?.Lineage.OfType<VaeEncoderTransformer>().LastOrDefault();
-        return new LatentDiffusionTransformer(model, options.Sampling.Clone(), options.LabelColumnName ?? options.LatentColumnName, options.LabelColumnName is not null,
-            options.SeedColumnName, options.OutputColumnName, options.Seed, history) { SourceVae = upstreamVae };
-    }
-
-    private int[] ReadShape(DataViewSchema schema)
-    {
-        var column = schema[options.LatentColumnName];
-        if (column.Annotations.Schema.GetColumnOrNull(VaeEncoderTransformer.LatentShapeAnnotation) is not { } annotation)
-            throw new ArgumentOutOfRangeException(options.LatentColumnName, $"Column '{options.LatentColumnName}' carries no '{VaeEncoderTransformer.LatentShapeAnnotation}' annotation; set LatentDiffusionOptions.LatentShape (channels, side, side).");
-        VBuffer<int> value = default;
-        column.Annotations.GetValue(VaeEncoderTransformer.LatentShapeAnnotation, ref value);
-        return value.DenseValues().ToArray();
+            LabelColumn = options.LabelColumnName, SeedColumn = options.SeedColumnName, OutputColumn = options.OutputColumnName, Seed = options.Seed,
+            Sampling = options.Sampling.Clone(),
+        });
     }
 
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
-        ComponentSupport.RequireFloatVectorShape(inputSchema, options.LatentColumnName, "latents to learn");
+        ComponentSupport.RequireFloatVectorShape(inputSchema, options.InputColumnName, "data to learn");
         if (options.LabelColumnName is not null) ComponentSupport.RequireIntegerShape(inputSchema, options.LabelColumnName, "class labels");
-        var shape = options.LatentShape ?? [1, 1, 1];
-        return ComponentSupport.Append(inputSchema, [new OutputColumn(options.OutputColumnName, shape[0] * shape[1] * shape[2])]);
+        ComponentSupport.OptionalIntegerShape(inputSchema, options.SeedColumnName, "request seeds");
+        var shape = options.DataShape ?? [1];
+        return ComponentSupport.Append(inputSchema, [LatentDiffusionTransformer.OutputColumn(options.OutputColumnName, shape)]);
     }
 }
 
 /// <summary>
 /// The fitted diffusion model: request rows (optional label column, -1 = unconditional; optional seed column) to
-/// sampled standardised latents, streamed in batches.
+/// generated samples, streamed in batches.
 /// </summary>
 public sealed class LatentDiffusionTransformer : ITransformer
 {
-    private static readonly HashSet<string> OptionalStreams =
-        [SamplingOptions.GuidanceBandStream, SamplingOptions.PrecisionStream, SamplingOptions.AutoguidanceStream, DiffusionModel.GuideStream];
-    internal static readonly ComponentFormat Format = new("LatDiffDenoiser", "LDDIFFUS", 4, typeof(LatentDiffusionTransformer), OldestReadable: 1);
-
-    internal LatentDiffusionTransformer(DiffusionModel model, SamplingOptions sampling, string labelColumn, bool conditional,
-        string seedColumn, string outputColumn, int seed, TrainingHistory history)
+    /// <summary>What is saved besides the weights (the <c>Config.json</c> block; see <see cref="ComponentFormats"/>).</summary>
+    internal sealed record Settings
     {
-        model.Validate(sampling);
+        public string? LabelColumn { get; init; } = "Label";
+        public string SeedColumn { get; init; } = "Seed";
+        public string OutputColumn { get; init; } = "GeneratedLatent";
+        public int Seed { get; init; }
+        public SamplingOptions Sampling { get; init; } = new();
+        public DiffusionModelConfig Model { get; init; } = new();
+        public EpochRecord[] History { get; init; } = [];
+        public EpochRecord[] AutoguidanceHistory { get; init; } = [];
+    }
+
+    internal const string DenoiserStream = "Denoiser.weights", AutoguidanceStream = "Autoguidance.weights";
+    private readonly Settings settings;
+
+    internal LatentDiffusionTransformer(DiffusionModel model, Settings settings)
+    {
+        model.Validate(settings.Sampling);
         Model = model;
-        Sampling = sampling;
-        LabelColumnName = conditional ? labelColumn : null;
-        SeedColumnName = seedColumn;
-        OutputColumnName = outputColumn;
-        Seed = seed;
-        History = history;
+        this.settings = settings with { Model = model.Config, LabelColumn = model.Classes == 0 ? null : settings.LabelColumn };
     }
 
     internal DiffusionModel Model { get; }
-    internal VaeEncoderTransformer? SourceVae { get; init; }
     /// <summary>How samples are drawn (a copy; use <see cref="WithSampling"/> to change).</summary>
-    public SamplingOptions Sampling { get; }
+    public SamplingOptions Sampling => settings.Sampling.Clone();
     /// <summary>Request label column, or null for an unconditional model.</summary>
-    public string? LabelColumnName { get; }
+    public string? LabelColumnName => settings.LabelColumn;
     /// <summary>Request seed column (optional in the input).</summary>
-    public string SeedColumnName { get; }
-    /// <summary>Output latent column.</summary>
-    public string OutputColumnName { get; }
+    public string SeedColumnName => settings.SeedColumn;
+    /// <summary>Output column of generated samples.</summary>
+    public string OutputColumnName => settings.OutputColumn;
     /// <summary>Seed used when the input has no seed column.</summary>
-    public int Seed { get; }
-    /// <summary>Per-epoch losses.</summary>
-    public TrainingHistory History { get; }
-    /// <summary>Per-epoch losses of the autoguidance guide (empty when none was trained).</summary>
-    public TrainingHistory GuideHistory => Model.GuideHistory;
-    /// <summary>Width of the autoguidance guide UNet, 0 when none was trained.</summary>
-    public int GuideWidth => Model.GuideWidth;
-    /// <summary>Latent shape (channels, height, width).</summary>
-    public IReadOnlyList<int> LatentShape => Model.LatentShape;
+    public int Seed => settings.Seed;
+    /// <summary>The networks, schedule and objective.</summary>
+    public DiffusionModelConfig Config => Model.Config;
+    /// <summary>Per-epoch losses of the denoiser.</summary>
+    public TrainingHistory History => Model.History;
+    /// <summary>Per-epoch losses of the autoguidance denoiser (empty when none was trained).</summary>
+    public TrainingHistory AutoguidanceHistory => Model.AutoguidanceHistory;
+    /// <summary>Width of the autoguidance denoiser, 0 when none was trained.</summary>
+    public int AutoguidanceWidth => Model.Config.Autoguidance?.Width ?? 0;
+    /// <summary>Shape of one generated sample.</summary>
+    public IReadOnlyList<int> DataShape => Model.DataShape;
     /// <summary>Number of classes (0 = unconditional).</summary>
     public int Classes => Model.Classes;
 
-    /// <summary>The same model with other sampling settings.</summary>
-    public LatentDiffusionTransformer WithSampling(SamplingOptions sampling) =>
-        new(Model, sampling.Clone(), LabelColumnName ?? "", LabelColumnName is not null, SeedColumnName, OutputColumnName, Seed, History) { SourceVae = SourceVae };
+    internal static OutputColumn OutputColumn(string name, int[] shape) =>
+        new(name, shape.Aggregate(1, (a, b) => a * b), shape.Length > 1 ? a => ShapeAnnotation.Add(a, shape) : null);
 
-    /// <summary>Samples latents directly: one per (label, seed); label -1 = unconditional.</summary>
-    public float[] SampleLatents(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
+    /// <summary>The same model with other sampling settings (checked against the model).</summary>
+    public LatentDiffusionTransformer WithSampling(SamplingOptions sampling) => new(Model, settings with { Sampling = sampling.Clone() });
+
+    /// <summary>Samples directly: one per (label, seed); label -1 = unconditional. Returns rows x sample size floats.</summary>
+    public float[] Sample(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
     {
         RequestValidation.Check(labels, seeds.Length, Classes, LabelColumnName ?? "label");
-        return Model.Sample(labels, seeds, Sampling);
+        return Model.Sample(labels, seeds, settings.Sampling);
     }
 
     /// <inheritdoc/>
@@ -228,139 +241,42 @@ public sealed class LatentDiffusionTransformer : ITransformer
     /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new BatchRowMapper(inputSchema, CreateMapper());
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, CreateMapper(), this);
+    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, CreateMapper());
 
-    private RequestMapper CreateMapper() => new(LabelColumnName, SeedColumnName, Seed, Classes, Sampling.BatchSize,
-        [new OutputColumn(OutputColumnName, Model.LatentSize)],
-        (labels, seeds, output) => Model.Sample(labels, seeds, Sampling).CopyTo(output, 0));
+    private RequestMapper CreateMapper() => new(LabelColumnName, SeedColumnName, Seed, Classes, settings.Sampling.BatchSize,
+        [OutputColumn(OutputColumnName, Model.DataShape)],
+        (labels, seeds, output) => Model.Sample(labels, seeds, settings.Sampling).CopyTo(output, 0));
 
-    void ICanSaveModel.Save(ModelSaveContext ctx) => MLNetInternals.Save(ctx, Format,
-    [
-        ("Settings.bin", w =>
+    void ICanSaveModel.Save(ModelSaveContext ctx) => ComponentCodec.Save(ctx, ComponentFormats.LatentDiffusion,
+        settings with { History = [.. History.Epochs], AutoguidanceHistory = [.. AutoguidanceHistory.Epochs] }, Networks(Model));
+
+    /// <summary>The weight streams of a diffusion model: the denoiser, and the autoguidance denoiser when there is one.</summary>
+    internal static IEnumerable<(string, TorchSharp.torch.nn.Module)> Networks(DiffusionModel model) =>
+        model.AutoguidanceDenoiser is { } weak ? [(DenoiserStream, model.Denoiser), (AutoguidanceStream, weak)] : [(DenoiserStream, model.Denoiser)];
+
+    /// <summary>Rebuilds a diffusion model from its config and fills its networks from the weight streams.</summary>
+    internal static DiffusionModel ReadModel(ModelStreams streams, DiffusionModelConfig config, EpochRecord[] history, EpochRecord[] autoguidanceHistory,
+        TorchSharp.torch.Device device)
+    {
+        var built = ComponentErrors.Loading(() => DiffusionModel.Build(config, device, $"'{ComponentCodec.ConfigStream}'"), streams.Format);
+        ComponentCodec.ReadWeights(streams, DenoiserStream, built.Denoiser);
+        if (built.AutoguidanceDenoiser is { } weak) ComponentCodec.ReadWeights(streams, AutoguidanceStream, weak);
+        return new DiffusionModel(built.Config, built.Denoiser, built.AutoguidanceDenoiser, device)
         {
-            w.Write(LabelColumnName ?? ""); w.Write(LabelColumnName is not null); w.Write(SeedColumnName); w.Write(OutputColumnName); w.Write(Seed);
-            Sampling.Write(w);
-            History.Write(w);
-        }),
-        (SamplingOptions.GuidanceBandStream, Sampling.WriteGuidanceBand),
-        (SamplingOptions.PrecisionStream, Sampling.WritePrecision),
-        (SamplingOptions.AutoguidanceStream, Sampling.WriteAutoguidance),
-        ("Denoiser.weights", Model.Write),
-        .. Model.GuideStreams(),
-    ]);
+            History = new TrainingHistory(history), AutoguidanceHistory = new TrainingHistory(autoguidanceHistory),
+        };
+    }
 
     private static LatentDiffusionTransformer Create(IHostEnvironment env, object ctx)
     {
-        string label = "", seedColumn = "", output = "";
-        bool conditional = false;
-        int seed = 0;
-        SamplingOptions sampling = new();
-        TrainingHistory history = new();
-        DiffusionModel? model = null;
-        var device = DeviceSelector.Resolve(ComputeDevice.Cpu);
-        MLNetInternals.Load(ctx, Format, new Dictionary<string, Action<BinaryReader>>
+        var (streams, device) = ComponentCodec.Open(env, ctx, ComponentFormats.LatentDiffusion);
+        if (!streams.IsJson)
         {
-            ["Settings.bin"] = r =>
-            {
-                label = r.ReadString(); conditional = r.ReadBoolean(); seedColumn = r.ReadString(); output = r.ReadString(); seed = r.ReadInt32();
-                sampling = SamplingOptions.Read(r);
-                history = TrainingHistory.Read(r);
-            },
-            [SamplingOptions.GuidanceBandStream] = r => sampling.ReadGuidanceBand(r),
-            [SamplingOptions.PrecisionStream] = r => sampling.ReadPrecision(r),
-            [SamplingOptions.AutoguidanceStream] = r => sampling.ReadAutoguidance(r),
-            ["Denoiser.weights"] = r => model = DiffusionModel.Read(r, device, "Denoiser.weights"),
-            // Read after the denoiser, whose latent shape and classes it shares.
-            [DiffusionModel.GuideStream] = r => model!.ReadGuide(r),
-        }, OptionalStreams);
-        return new LatentDiffusionTransformer(model!, sampling, label, conditional, seedColumn, output, seed, history);
-    }
-}
-
-/// <summary>Checks generation requests before any sampling.</summary>
-internal static class RequestValidation
-{
-    public static void Check(ReadOnlySpan<int> labels, int seeds, int classes, string column)
-    {
-        if (labels.Length != seeds) throw new ArgumentException($"Got {labels.Length} labels but {seeds} seeds; give one of each per request.");
-        foreach (var label in labels) CheckLabel(label, classes, column, -1);
-    }
-
-    public static void CheckLabel(long label, int classes, string column, long row)
-    {
-        if (label < -1 || label >= classes)
-        {
-            string where = row >= 0 ? $", row {row}" : "";
-            string range = classes > 0 ? $"0..{classes - 1}, or -1 for an unconditional sample" : "-1 only (the model is unconditional)";
-            throw new ArgumentOutOfRangeException(column, $"Column '{column}'{where}: label {label} is outside the declared range {range}.");
+            var (legacy, legacyModel) = LegacyFormats.ReadLatentDiffusion(streams, device);
+            return ComponentErrors.Loading(() => new LatentDiffusionTransformer(legacyModel, legacy), streams.Format);
         }
-    }
-}
-
-/// <summary>
-/// Reads generation requests (optional label column, optional seed column) in batches and hands them to a sampling
-/// function; shared by <see cref="LatentDiffusionTransformer"/> and <see cref="DigitGeneratorTransformer"/>.
-/// </summary>
-internal sealed class RequestMapper(string? labelColumn, string seedColumn, int seed, int classes, int batchSize,
-    OutputColumn[] outputs, Action<int[], long[], float[]> sample) : BatchMapper
-{
-    public override IReadOnlyList<OutputColumn> Outputs => outputs;
-    public override int BatchSize => batchSize;
-    private string? LabelColumn => labelColumn;
-    private string SeedColumn => seedColumn;
-    private int Seed => seed;
-    private int Classes => classes;
-    private OutputColumn[] OutputList => outputs;
-    private void SampleBatch(int[] labels, long[] seeds, float[] output) => sample(labels, seeds, output);
-
-    public override void Validate(DataViewSchema input)
-    {
-        if (labelColumn is not null && input.GetColumnOrNull(labelColumn) is not null)
-            ColumnReader.RequireInteger(input, labelColumn, "requested digit labels");
-        if (input.GetColumnOrNull(seedColumn) is not null)
-            ColumnReader.RequireInteger(input, seedColumn, "request seeds");
-    }
-
-    public override IEnumerable<DataViewSchema.Column> Dependencies(DataViewSchema input)
-    {
-        if (labelColumn is not null && input.GetColumnOrNull(labelColumn) is { } l) yield return l;
-        if (input.GetColumnOrNull(seedColumn) is { } s) yield return s;
-    }
-
-    public override BatchReader CreateReader(DataViewRow row, int capacity) => new Reader(this, row, capacity);
-
-    private sealed class Reader : BatchReader
-    {
-        private readonly RequestMapper parent;
-        private readonly Func<long>? label, seedGetter;
-        private readonly int[] labels;
-        private readonly long[] seeds;
-        private readonly float[] buffer;
-
-        public Reader(RequestMapper parent, DataViewRow row, int capacity)
-        {
-            this.parent = parent;
-            if (parent.LabelColumn is not null && row.Schema.GetColumnOrNull(parent.LabelColumn) is { } l) label = ColumnReader.IntegerGetter(row, l);
-            if (row.Schema.GetColumnOrNull(parent.SeedColumn) is { } s) seedGetter = ColumnReader.IntegerGetter(row, s);
-            labels = new int[capacity];
-            seeds = new long[capacity];
-            buffer = new float[capacity * parent.OutputList[0].Size];
-        }
-
-        public override void ReadRow(int slot, long position)
-        {
-            long value = label?.Invoke() ?? -1;
-            RequestValidation.CheckLabel(value, parent.Classes, parent.LabelColumn ?? "Label", position);
-            labels[slot] = (int)value;
-            seeds[slot] = seedGetter?.Invoke() ?? ComponentSupport.RowSeed(parent.Seed, position);
-        }
-
-        public override void Compute(int rows, float[][] vectors, int[][] scalars)
-        {
-            if (rows == 0) return;
-            var output = rows == labels.Length ? buffer : new float[rows * parent.OutputList[0].Size];
-            parent.SampleBatch(labels[..rows], seeds[..rows], output);
-            output.AsSpan(0, rows * parent.OutputList[0].Size).CopyTo(vectors[0]);
-        }
+        var settings = ComponentCodec.ReadSettings<Settings>(streams);
+        var model = ReadModel(streams, settings.Model, settings.History, settings.AutoguidanceHistory, device);
+        return ComponentErrors.Loading(() => new LatentDiffusionTransformer(model, settings), streams.Format);
     }
 }

@@ -1,4 +1,5 @@
 using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Persistence;
 using Microsoft.ML.Runtime;
 
 // In ML.NET's namespace so that mlContext.Transforms.EncodeToLatent(...) is found without another using.
@@ -7,9 +8,6 @@ namespace Microsoft.ML;
 /// <summary>Catalog extension methods for the LatentDiffusion components, in ML.NET style.</summary>
 public static class LatentDiffusionCatalog
 {
-    private static readonly ComponentFormat[] Formats =
-        [VaeEncoderTransformer.Format, LatentDiffusionTransformer.Format, DigitGeneratorTransformer.Format, FidEvaluatorTransformer.Format];
-
     /// <summary>
     /// Registers the loaders of the LatentDiffusion transformers with this context, so that
     /// <c>mlContext.Model.Load</c> can restore them. Call it once per MLContext before loading a saved model in a
@@ -19,7 +17,7 @@ public static class LatentDiffusionCatalog
     public static void RegisterLatentDiffusion(this ComponentCatalog catalog)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        MLNetInternals.Register(catalog, Formats);
+        MLNetInternals.Register(catalog, ComponentFormats.All);
     }
 
     private static MLContext? Context(TransformsCatalog catalog)
@@ -34,15 +32,25 @@ public static class LatentDiffusionCatalog
     public static VaeEncoderEstimator EncodeToLatent(this TransformsCatalog catalog, VaeEncoderOptions? options = null)
         => new(Context(catalog), options);
 
-    /// <summary>A latent diffusion model (DDPM-trained UNet) over the latent column, optionally class-conditional.</summary>
+    /// <summary>A diffusion model (DDPM-trained denoiser) over a vector column such as the VAE's latents, optionally class-conditional.</summary>
     public static LatentDiffusionTrainer TrainLatentDiffusion(this TransformsCatalog catalog, LatentDiffusionOptions? options = null)
         => new(Context(catalog), options);
 
-    /// <summary>Turns generation requests (label, seed) into decoded images with the VAE and diffusion model fitted before it in the chain.</summary>
-    public static DigitGenerator GenerateDigits(this TransformsCatalog catalog, DigitGeneratorOptions? options = null)
+    /// <summary>
+    /// Turns generation requests (label, seed) into decoded images, with the diffusion model and the VAE that
+    /// <paramref name="diffusion"/> and <paramref name="vae"/> fit earlier in the same chain.
+    /// </summary>
+    public static DigitGenerator GenerateDigits(this TransformsCatalog catalog, LatentDiffusionTrainer diffusion, VaeEncoderEstimator vae, DigitGeneratorOptions? options = null)
     {
         Context(catalog);
-        return new DigitGenerator(options);
+        return new DigitGenerator(diffusion, vae, options);
+    }
+
+    /// <summary>Turns generation requests (label, seed) into decoded images, with a diffusion model and its VAE fitted or loaded before.</summary>
+    public static DigitGenerator GenerateDigits(this TransformsCatalog catalog, LatentDiffusionTransformer diffusion, VaeEncoderTransformer vae, DigitGeneratorOptions? options = null)
+    {
+        Context(catalog);
+        return new DigitGenerator(diffusion, vae, options);
     }
 
     /// <summary>The FID feature classifier; its transformer adds features, predicted label and scores, and evaluates generators.</summary>

@@ -7,17 +7,6 @@ namespace LatentDiffusion.MLNet;
 
 using LatentDiffusion.MLNet.Persistence;
 
-/// <summary>How one of our transformers appears in an ML.NET model zip.</summary>
-/// <param name="LoaderSignature">The name ML.NET looks the loader up by (at most 24 characters: a fixed field of its header).</param>
-/// <param name="ModelSignature">Exactly 8 ASCII characters identifying the component's entry.</param>
-/// <param name="Version">Current format version; loading a newer one fails clearly.</param>
-/// <param name="Loader">The transformer type with a static <c>Create(IHostEnvironment, object)</c>.</param>
-/// <param name="OldestReadable">Oldest format version this library still reads (streams added since are optional on load).</param>
-internal sealed record ComponentFormat(string LoaderSignature, string ModelSignature, uint Version, Type Loader, uint OldestReadable = 0)
-{
-    public uint OldestReadable { get; } = OldestReadable == 0 ? Version : OldestReadable;
-}
-
 /// <summary>
 /// The single place that touches ML.NET internals: its model format, schema shapes and the context behind a catalog.
 /// Why it exists: <see cref="ICanSaveModel"/> and
@@ -93,11 +82,10 @@ internal static class MLNetInternals
     }
 
     /// <summary>
-    /// Reads a component saved by <see cref="Save"/>: checks the version header, then reads each stream. Streams named in
-    /// <paramref name="optional"/> were added by a later format version: files of an older version lack them and the
-    /// reader keeps its defaults.
+    /// Opens a component saved by <see cref="Save"/>: checks the version header (this library reads
+    /// <see cref="ComponentFormat.OldestReadable"/> to <see cref="ComponentFormat.Version"/>) and lists its streams.
     /// </summary>
-    public static void Load(object context, ComponentFormat format, IReadOnlyDictionary<string, Action<BinaryReader>> streams, IReadOnlySet<string>? optional = null)
+    public static ModelStreams Open(object context, ComponentFormat format)
     {
         ArgumentNullException.ThrowIfNull(context);
         var type = CoreType("Microsoft.ML.ModelLoadContext");
@@ -110,25 +98,23 @@ internal static class MLNetInternals
         {
             throw new InvalidDataException($"Cannot load {format.Loader.Name}: {e.InnerException.Message} (this library reads format versions {format.OldestReadable} to {format.Version}).", e.InnerException);
         }
+        var header = Field(context, "Header");
+        uint version = (uint)(header.GetType().GetField("ModelVerWritten", Any) ?? throw Incompatible("ModelHeader.ModelVerWritten")).GetValue(header)!;
         var reader = (BinaryReader)Field(context, "Reader");
         int count = reader.ReadInt32();
+        if (count is < 0 or > 1000) throw new InvalidDataException($"{format.Loader.Name} lists {count} streams; the model file is corrupt.");
         var names = new HashSet<string>();
         for (int i = 0; i < count; i++) names.Add(reader.ReadString());
         var tryLoad = Method(type, "TryLoadBinaryStream", typeof(string), typeof(Action<BinaryReader>));
-        foreach (var (name, read) in streams)
-        {
-            bool found;
-            try
-            {
-                found = names.Contains(name) && (bool)tryLoad.Invoke(context, [name, read])!;
-            }
-            catch (TargetInvocationException e) when (e.InnerException is not null)
-            {
-                throw new InvalidDataException($"The '{name}' entry of {format.Loader.Name} is corrupt: {e.InnerException.Message}", e.InnerException);
-            }
-            if (!found && !(optional?.Contains(name) == true && !names.Contains(name)))
-                throw new InvalidDataException($"The model file has no '{name}' entry for {format.Loader.Name}; it is incomplete or was not saved by this library.");
-        }
+        return new ModelStreams(format, version, names, (name, read) => (bool)tryLoad.Invoke(context, [name, read])!);
+    }
+
+    /// <summary>The device a model loaded into the MLContext behind <paramref name="env"/> should live on: its GpuDeviceId and FallbackToCpu settings.</summary>
+    public static (int? GpuDeviceId, bool FallbackToCpu) DeviceSettings(IHostEnvironment env)
+    {
+        var settings = env.GetType().GetInterfaces().FirstOrDefault(i => i.FullName == "Microsoft.ML.Runtime.IHostEnvironmentInternal");
+        if (settings is null) return (null, true);
+        return ((int?)settings.GetProperty("GpuDeviceId")!.GetValue(env), (bool)settings.GetProperty("FallbackToCpu")!.GetValue(env)!);
     }
 
     /// <summary>

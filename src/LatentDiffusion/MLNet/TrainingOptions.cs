@@ -27,15 +27,19 @@ public abstract class TrainingOptions
     /// <summary>Stops training; nothing is left half-done.</summary>
     public CancellationToken CancellationToken { get; set; }
 
-    /// <summary>Checks the options every component shares; <paramref name="owner"/> names the options class in the message.</summary>
+    /// <summary>Checks the options every component shares, one at a time; <paramref name="owner"/> names the options class in messages.</summary>
     internal void ValidateShared(string owner)
     {
-        if (!Enum.IsDefined(Precision))
-            throw new ArgumentOutOfRangeException(nameof(Precision), Precision, $"{owner}.Precision must be Float32 or BFloat16.");
+        OptionChecks.InRange(BatchSize, 1, 1 << 20, nameof(BatchSize), owner);
+        OptionChecks.Positive(LearningRate, nameof(LearningRate), owner);
+        OptionChecks.Defined(Precision, nameof(Precision), owner);
+        OptionChecks.Defined(Device, nameof(Device), owner);
     }
 
-    internal MinibatchLoop Loop(string model, long rows, int epochs, ILogger log) => new()
+    /// <summary>The engine's view of these options, on the resolved device, reporting to <paramref name="log"/>.</summary>
+    internal TrainingRun Run(ILogger log) => new()
     {
-        Model = model, Rows = rows, BatchSize = BatchSize, Epochs = epochs, LearningRate = LearningRate, Seed = Seed, Precision = Precision, Logger = log, Progress = Progress,
+        BatchSize = BatchSize, LearningRate = LearningRate, Seed = Seed, Precision = Precision, Device = DeviceSelector.Resolve(Device),
+        Logger = log, Progress = Progress, CancellationToken = CancellationToken,
     };
 }

@@ -2,12 +2,9 @@ using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
 using LatentDiffusion.Runtime;
 using LatentDiffusion.Training;
-using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace LatentDiffusion.MLNet;
 
@@ -36,19 +33,19 @@ public sealed class VaeEncoderOptions : TrainingOptions
     public string ImageColumnName { get; set; } = "Image";
     /// <summary>Output: the standardised latent (channels x side x side floats). Default "Latent".</summary>
     public string LatentColumnName { get; set; } = "Latent";
-    /// <summary>Latent channels. Default 4.</summary>
+    /// <summary>Latent channels, 1..1024. Default 4.</summary>
     public int LatentChannels { get; set; } = 4;
     /// <summary>Latent side: the image side divided by 2 or 4. Default 7 (for 28x28).</summary>
     public int LatentSide { get; set; } = 7;
-    /// <summary>Convolution width. Default 64.</summary>
+    /// <summary>Convolution width, 2..4096. Default 64.</summary>
     public int Width { get; set; } = 64;
-    /// <summary>Weight of the KL term against the summed reconstruction loss. Default 0.05: small, so that reconstructions stay sharp; latents are standardised afterwards.</summary>
+    /// <summary>Weight of the KL term against the summed reconstruction loss, &gt;= 0. Default 0.05: small, so that reconstructions stay sharp; latents are standardised afterwards.</summary>
     public double KlWeight { get; set; } = 0.05;
     /// <summary>Reconstruction loss. Default binary cross-entropy.</summary>
     public ReconstructionLoss Reconstruction { get; set; } = ReconstructionLoss.BinaryCrossEntropy;
-    /// <summary>Training epochs. Default 5.</summary>
+    /// <summary>Training epochs, at least 1. Default 5.</summary>
     public int Epochs { get; set; } = 5;
-    /// <summary>Share of rows held out for the validation loss. Default 0.02.</summary>
+    /// <summary>Share of rows held out for the validation loss, in [0, 1). Default 0.02.</summary>
     public double ValidationFraction { get; set; } = 0.02;
     /// <summary>Mean or sample in the latent column. Default mean.</summary>
     public LatentOutput Output { get; set; } = LatentOutput.Mean;
@@ -57,10 +54,11 @@ public sealed class VaeEncoderOptions : TrainingOptions
 /// <summary>
 /// Trains a convolutional VAE (spatial latent, KL-regularised) on an image column. The fitted
 /// <see cref="VaeEncoderTransformer"/> maps images to standardised latents, records the latent shape in the column's
-/// annotations, and owns the decoder that <see cref="DigitGenerator"/> uses.
+/// <see cref="ShapeAnnotation"/>, and owns the decoder a <see cref="DigitGenerator"/> decodes with.
 /// </summary>
 public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
 {
+    private const string Owner = nameof(VaeEncoderOptions);
     private readonly MLContext? context;
     private readonly VaeEncoderOptions options;
 
@@ -70,60 +68,47 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
         this.context = context;
         this.options = options ?? new VaeEncoderOptions();
         var o = this.options;
-        if (o.LatentChannels < 1 || o.LatentSide < 1 || o.Width < 2 || o.Epochs < 1 || o.BatchSize < 1 || !(o.LearningRate > 0) || !(o.KlWeight >= 0)
-            || o.ValidationFraction is < 0 or >= 1)
-            throw new ArgumentOutOfRangeException(nameof(options), "VaeEncoderOptions: LatentChannels, LatentSide, Epochs and BatchSize must be positive, LearningRate > 0, KlWeight >= 0, ValidationFraction in [0, 1).");
-        o.ValidateShared(nameof(VaeEncoderOptions));
+        OptionChecks.ColumnName(o.ImageColumnName, nameof(o.ImageColumnName), Owner);
+        OptionChecks.ColumnName(o.LatentColumnName, nameof(o.LatentColumnName), Owner);
+        OptionChecks.InRange(o.LatentChannels, 1, VaeConfig.MaxChannels, nameof(o.LatentChannels), Owner);
+        OptionChecks.InRange(o.LatentSide, 1, VaeConfig.MaxSide, nameof(o.LatentSide), Owner);
+        OptionChecks.InRange(o.Width, 2, VaeConfig.MaxWidth, nameof(o.Width), Owner);
+        OptionChecks.InRange(o.KlWeight, 0, double.MaxValue, nameof(o.KlWeight), Owner);
+        OptionChecks.Defined(o.Reconstruction, nameof(o.Reconstruction), Owner);
+        OptionChecks.InRange(o.Epochs, 1, 1_000_000, nameof(o.Epochs), Owner);
+        OptionChecks.InRange(o.ValidationFraction, 0, 1, nameof(o.ValidationFraction), Owner, maxExclusive: true);
+        OptionChecks.Defined(o.Output, nameof(o.Output), Owner);
+        o.ValidateShared(Owner);
     }
+
+    /// <summary>The transformer of the last <see cref="Fit"/>, which a <see cref="DigitGenerator"/> built from this estimator decodes with.</summary>
+    internal VaeEncoderTransformer? LastFitted { get; private set; }
 
     /// <inheritdoc/>
     public VaeEncoderTransformer Fit(IDataView input)
     {
         int size = ColumnReader.RequireFloatVector(input.Schema, options.ImageColumnName, "images to encode");
-        int side = FidEvaluatorTransformer.SideOf(options.ImageColumnName, size);
-        if (side != options.LatentSide * 2 && side != options.LatentSide * 4)
-            throw new ArgumentOutOfRangeException(nameof(options), $"VaeEncoderOptions.LatentSide {options.LatentSide} must be the image side {side} divided by 2 or 4.");
+        int side = ColumnReader.SquareSide(options.ImageColumnName, size);
+        if (side % options.LatentSide != 0 || side / options.LatentSide is not (2 or 4))
+            throw new ArgumentOutOfRangeException(nameof(options.LatentSide), options.LatentSide,
+                $"{Owner}.LatentSide must be the image side of column '{options.ImageColumnName}' ({side}) divided by 2 or 4.");
         var (images, _, rows) = ColumnReader.ReadAll(input, options.ImageColumnName, size, null, 0, options.CancellationToken);
-        if (images.Any(v => v is < 0 or > 1) && options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy)
+        if (options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy && images.Any(v => v is < 0 or > 1))
             throw new ArgumentOutOfRangeException(options.ImageColumnName, $"Column '{options.ImageColumnName}': binary cross-entropy needs pixels in [0,1], but values outside were found (min {images.Min()}, max {images.Max()}). Scale the pixels (ExtractPixels with scaleImage: 1/255f) or use MeanSquaredError.");
 
+        var config = new VaeConfig { ImageShape = [1, side, side], LatentChannels = options.LatentChannels, Downsampling = side / options.LatentSide, Width = options.Width };
         using var log = new ComponentLogger(context, options.Logger, nameof(VaeEncoderEstimator));
-        var device = DeviceSelector.Resolve(options.Device);
-        torch.manual_seed(options.Seed);
-        var network = new ConvVae(side, options.LatentChannels, options.LatentSide, options.Width).to(device);
-        int validationRows = (int)(rows * options.ValidationFraction);
-        int trainRows = rows - validationRows;
-        log.LogInformation("Training the VAE ({Channels}x{Side}x{Side} latent) on {Rows} images for {Epochs} epochs", options.LatentChannels, options.LatentSide, options.LatentSide, trainRows, options.Epochs);
-        TrainingHistory history;
-        using (var all = tensor(images, [rows, size]))
-        using (var train = all.narrow(0, 0, trainRows).to(device))
-        using (var validation = all.narrow(0, trainRows, validationRows).to(device))
+        var settings = new VaeTrainingSettings
         {
-            history = VaeTraining.Train(network, train, validation, options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy, options.KlWeight,
-                options.Loop("vae", trainRows, options.Epochs, log), options.CancellationToken);
-        }
-
-        // Standardise each latent channel over the training set (posterior means), as LDM scales its latents.
-        var unit = new VaeModel(network, new float[options.LatentChannels], Enumerable.Repeat(1f, options.LatentChannels).ToArray(), device);
-        var sum = new double[options.LatentChannels];
-        var sumSq = new double[options.LatentChannels];
-        int perChannel = options.LatentSide * options.LatentSide;
-        for (int start = 0; start < rows; start += 1024)
+            Epochs = options.Epochs, BinaryCrossEntropy = options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy, KlWeight = options.KlWeight,
+            ValidationFraction = options.ValidationFraction,
+        };
+        var (model, history) = VaeTraining.Fit(config, images, rows, settings, options.Run(log));
+        return LastFitted = new VaeEncoderTransformer(model, new VaeEncoderTransformer.Settings
         {
-            int n = Math.Min(1024, rows - start);
-            var latents = unit.Encode(images[(start * size)..((start + n) * size)], n);
-            for (int i = 0; i < latents.Length; i++)
-            {
-                int c = i / perChannel % options.LatentChannels;
-                sum[c] += latents[i];
-                sumSq[c] += (double)latents[i] * latents[i];
-            }
-        }
-        double count = (double)rows * perChannel;
-        var shift = sum.Select(s => (float)(s / count)).ToArray();
-        var scale = sum.Select((s, c) => (float)Math.Sqrt(Math.Max(sumSq[c] / count - (s / count) * (s / count), 1e-12))).ToArray();
-        log.LogInformation("Latent standardisation: shift [{Shift}], scale [{Scale}]", string.Join(", ", shift.Select(v => v.ToString("F3"))), string.Join(", ", scale.Select(v => v.ToString("F3"))));
-        return new VaeEncoderTransformer(new VaeModel(network, shift, scale, device), options.ImageColumnName, options.LatentColumnName, options.Output, options.Seed, history);
+            ImageColumn = options.ImageColumnName, LatentColumn = options.LatentColumnName, Output = options.Output, Seed = options.Seed,
+            Vae = model.Config, History = [.. history.Epochs],
+        });
     }
 
     /// <inheritdoc/>
@@ -137,43 +122,51 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
 /// <summary>The fitted VAE: image column to standardised latent column; decodes latents back to images.</summary>
 public sealed class VaeEncoderTransformer : ITransformer
 {
-    /// <summary>Name of the annotation on the latent column that holds its shape (channels, height, width) as Vector&lt;Int32, 3&gt;.</summary>
-    public const string LatentShapeAnnotation = "LatentShape";
+    /// <summary>What is saved besides the weights (the <c>Config.json</c> block; see <see cref="ComponentFormats"/>).</summary>
+    internal sealed record Settings
+    {
+        public string ImageColumn { get; init; } = "Image";
+        public string LatentColumn { get; init; } = "Latent";
+        public LatentOutput Output { get; init; }
+        public int Seed { get; init; }
+        public VaeConfig Vae { get; init; } = new();
+        public EpochRecord[] History { get; init; } = [];
+    }
 
-    internal static readonly ComponentFormat Format = new("LatDiffVaeEncoder", "LDVAEENC", 1, typeof(VaeEncoderTransformer));
+    private const string WeightsStream = "Vae.weights";
+    private readonly Settings settings;
 
-    internal VaeEncoderTransformer(VaeModel model, string imageColumn, string latentColumn, LatentOutput output, int seed, TrainingHistory history)
+    internal VaeEncoderTransformer(VaeModel model, Settings settings)
     {
         Model = model;
-        ImageColumnName = imageColumn;
-        LatentColumnName = latentColumn;
-        Output = output;
-        Seed = seed;
-        History = history;
+        this.settings = settings with { Vae = model.Config };
+        History = new TrainingHistory(settings.History);
     }
 
     internal VaeModel Model { get; }
     /// <summary>The image column read.</summary>
-    public string ImageColumnName { get; }
+    public string ImageColumnName => settings.ImageColumn;
     /// <summary>The latent column written.</summary>
-    public string LatentColumnName { get; }
+    public string LatentColumnName => settings.LatentColumn;
     /// <summary>Mean or sample.</summary>
-    public LatentOutput Output { get; }
+    public LatentOutput Output => settings.Output;
     /// <summary>Seed of per-row latent samples.</summary>
-    public int Seed { get; }
+    public int Seed => settings.Seed;
     /// <summary>Per-epoch losses.</summary>
     public TrainingHistory History { get; }
+    /// <summary>The VAE's architecture and latent standardisation.</summary>
+    public VaeConfig Config => Model.Config;
     /// <summary>Latent shape: channels, height, width.</summary>
     public IReadOnlyList<int> LatentShape => Model.LatentShape;
     /// <summary>Image size in floats.</summary>
     public int ImageSize => Model.ImageSize;
 
-    internal static OutputColumn LatentColumn(string name, int[] shape) => new(name, shape[0] * shape[1] * shape[2], a =>
-        a.Add(LatentShapeAnnotation, new VectorDataViewType(NumberDataViewType.Int32, 3),
-            (ValueGetter<VBuffer<int>>)((ref VBuffer<int> v) => v = new VBuffer<int>(3, [.. shape]))));
+    internal static OutputColumn LatentColumn(string name, int[] shape) =>
+        new(name, shape.Aggregate(1, (a, b) => a * b), a => ShapeAnnotation.Add(a, shape));
 
     /// <summary>A copy that writes the posterior mean or a per-row sample.</summary>
-    public VaeEncoderTransformer WithOutput(LatentOutput output, int? seed = null) => new(Model, ImageColumnName, LatentColumnName, output, seed ?? Seed, History);
+    public VaeEncoderTransformer WithOutput(LatentOutput output, int? seed = null) =>
+        new(Model, settings with { Output = output, Seed = seed ?? Seed });
 
     /// <summary>Decodes standardised latents (rows x latent size, row-major) to images in [0,1].</summary>
     public float[] Decode(float[] latents, int rows)
@@ -184,19 +177,7 @@ public sealed class VaeEncoderTransformer : ITransformer
     }
 
     /// <summary>Images decoded from raw latents drawn from the VAE prior N(0, I): the "VAE" row of the seed's FID table.</summary>
-    public float[] SamplePrior(int count, int seed)
-    {
-        var result = new float[count * Model.ImageSize];
-        using var generator = new Generator(unchecked((ulong)seed));
-        for (int start = 0; start < count; start += 512)
-        {
-            int n = Math.Min(512, count - start);
-            float[] z;
-            using (var noise = randn([n, Model.LatentSize], generator: generator)) z = noise.data<float>().ToArray();
-            Model.DecodeRaw(z, n, standardised: false).CopyTo(result, start * Model.ImageSize);
-        }
-        return result;
-    }
+    public float[] SamplePrior(int count, int seed) => Model.SamplePrior(count, seed);
 
     /// <summary>Mean squared pixel error of decode(encode(x)) over the image column of <paramref name="data"/>.</summary>
     public double ReconstructionMse(IDataView data, string? imageColumn = null)
@@ -237,36 +218,23 @@ public sealed class VaeEncoderTransformer : ITransformer
     /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new BatchRowMapper(inputSchema, new Mapper(this));
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, new Mapper(this), this);
+    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, new Mapper(this));
 
-    void ICanSaveModel.Save(ModelSaveContext ctx) => MLNetInternals.Save(ctx, Format,
-    [
-        ("Settings.bin", w =>
-        {
-            w.Write(ImageColumnName); w.Write(LatentColumnName); w.Write((int)Output); w.Write(Seed);
-            History.Write(w);
-        }),
-        ("Vae.weights", Model.Write),
-    ]);
+    void ICanSaveModel.Save(ModelSaveContext ctx) =>
+        ComponentCodec.Save(ctx, ComponentFormats.VaeEncoder, settings with { History = [.. History.Epochs] }, [(WeightsStream, Model.Network)]);
 
     private static VaeEncoderTransformer Create(IHostEnvironment env, object ctx)
     {
-        string image = "", latent = "";
-        var output = LatentOutput.Mean;
-        int seed = 0;
-        TrainingHistory history = new();
-        VaeModel? model = null;
-        var device = DeviceSelector.Resolve(ComputeDevice.Cpu);
-        MLNetInternals.Load(ctx, Format, new Dictionary<string, Action<BinaryReader>>
+        var (streams, device) = ComponentCodec.Open(env, ctx, ComponentFormats.VaeEncoder);
+        if (!streams.IsJson)
         {
-            ["Settings.bin"] = r =>
-            {
-                image = r.ReadString(); latent = r.ReadString(); output = (LatentOutput)r.ReadInt32(); seed = r.ReadInt32();
-                history = TrainingHistory.Read(r);
-            },
-            ["Vae.weights"] = r => model = VaeModel.Read(r, device, "Vae.weights"),
-        });
-        return new VaeEncoderTransformer(model!, image, latent, output, seed, history);
+            var (legacy, legacyModel) = LegacyFormats.ReadVaeEncoder(streams, device);
+            return new VaeEncoderTransformer(legacyModel, legacy);
+        }
+        var settings = ComponentCodec.ReadSettings<Settings>(streams);
+        var model = ComponentErrors.Loading(() => VaeModel.Build(settings.Vae, device, $"'{ComponentCodec.ConfigStream}'"), ComponentFormats.VaeEncoder);
+        ComponentCodec.ReadWeights(streams, WeightsStream, model.Network);
+        return new VaeEncoderTransformer(model, settings);
     }
 
     private sealed class Mapper(VaeEncoderTransformer parent) : BatchMapper

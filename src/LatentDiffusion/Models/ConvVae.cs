@@ -11,67 +11,59 @@ namespace LatentDiffusion.Models;
 /// </summary>
 internal sealed class ConvVae : Module<Tensor, Tensor>
 {
+    // The field names are the weight names in saved models.
     private readonly Sequential encoder, decoder;
 
-    public ConvVae(int imageSide, int latentChannels, int latentSide, int width = 64) : base(nameof(ConvVae))
+    public ConvVae(VaeConfig config, Device device) : base(nameof(ConvVae))
     {
-        ImageSide = imageSide;
-        Width = width;
-        LatentChannels = latentChannels;
-        LatentSide = latentSide;
-        int halvings = imageSide == latentSide * 2 ? 1 : imageSide == latentSide * 4 ? 2
-            : throw new ArgumentException($"Latent side {latentSide} must be the image side {imageSide} divided by 2 or 4.");
-        int half = width / 2;
+        Config = config;
+        int width = config.Width, half = width / 2, halvings = config.Downsampling == 2 ? 1 : 2;
 
-        var enc = new List<(string, Module<Tensor, Tensor>)> { ("in", Conv2d(1, half, 3, padding: 1)), ("in_act", SiLU()) };
+        var enc = new List<(string, Module<Tensor, Tensor>)> { ("in", Conv2d(config.ImageShape[0], half, 3, padding: 1, device: device)), ("in_act", SiLU()) };
         int c = half;
         for (int i = 0; i < halvings; i++)
         {
-            enc.Add(($"down{i}", Conv2d(c, width, 4, stride: 2, padding: 1)));
+            enc.Add(($"down{i}", Conv2d(c, width, 4, stride: 2, padding: 1, device: device)));
             enc.Add(($"down{i}_act", SiLU()));
             c = width;
         }
-        enc.Add(("mid", Conv2d(width, width, 3, padding: 1)));
+        enc.Add(("mid", Conv2d(width, width, 3, padding: 1, device: device)));
         enc.Add(("mid_act", SiLU()));
-        enc.Add(("out", Conv2d(width, 2 * latentChannels, 3, padding: 1)));
+        enc.Add(("out", Conv2d(width, 2 * config.LatentChannels, 3, padding: 1, device: device)));
         encoder = Sequential(enc);
 
         var dec = new List<(string, Module<Tensor, Tensor>)>
         {
-            ("in", Conv2d(latentChannels, width, 3, padding: 1)), ("in_act", SiLU()),
-            ("mid", Conv2d(width, width, 3, padding: 1)), ("mid_act", SiLU()),
+            ("in", Conv2d(config.LatentChannels, width, 3, padding: 1, device: device)), ("in_act", SiLU()),
+            ("mid", Conv2d(width, width, 3, padding: 1, device: device)), ("mid_act", SiLU()),
         };
         for (int i = 0; i < halvings; i++)
         {
             int cout = i == halvings - 1 ? half : width;
-            dec.Add(($"up{i}", ConvTranspose2d(width, cout, 4, stride: 2, padding: 1)));
+            dec.Add(($"up{i}", ConvTranspose2d(width, cout, 4, stride: 2, padding: 1, device: device)));
             dec.Add(($"up{i}_act", SiLU()));
         }
-        dec.Add(("out", Conv2d(half, 1, 3, padding: 1)));
+        dec.Add(("out", Conv2d(half, config.ImageShape[0], 3, padding: 1, device: device)));
         decoder = Sequential(dec);
         RegisterComponents();
     }
 
-    public int ImageSide { get; }
-    public int Width { get; }
-    public int LatentChannels { get; }
-    public int LatentSide { get; }
-    public int LatentSize => LatentChannels * LatentSide * LatentSide;
+    public VaeConfig Config { get; }
 
     /// <summary>The number format of the weights (float32 unless converted). Inputs and outputs are float32 whatever it is.</summary>
     public ScalarType DataType => decoder.parameters().First().dtype;
 
-    /// <summary>Mean and log-variance, each [N, C, h, w], of q(z|x) for flat images [N, side*side].</summary>
+    /// <summary>Mean and log-variance, each [N, C, h, w], of q(z|x) for flat images [N, image size].</summary>
     public (Tensor Mean, Tensor LogVar) Encode(Tensor images)
     {
-        var h = encoder.forward(images.view(-1, 1, ImageSide, ImageSide).to_type(DataType)).to_type(float32);
+        var h = encoder.forward(images.view([-1, .. Config.ImageShape.Select(d => (long)d)]).to_type(DataType)).to_type(float32);
         var parts = h.chunk(2, dim: 1);
         return (parts[0], parts[1].clamp(-30, 20));
     }
 
-    /// <summary>Pixel logits [N, side*side] for latents [N, C, h, w].</summary>
+    /// <summary>Pixel logits [N, image size] for latents [N, C, h, w].</summary>
     public Tensor DecodeLogits(Tensor latents)
-        => decoder.forward(latents.view(-1, LatentChannels, LatentSide, LatentSide).to_type(DataType)).flatten(1).to_type(float32);
+        => decoder.forward(latents.view([-1, .. Config.LatentShape.Select(d => (long)d)]).to_type(DataType)).flatten(1).to_type(float32);
 
     /// <summary>Reconstruction logits from the posterior mean.</summary>
     public override Tensor forward(Tensor images) => DecodeLogits(Encode(images).Mean);

@@ -36,11 +36,11 @@ internal sealed class TimeEmbeddingConvBlock : Module<Tensor, Tensor, Tensor>
     private readonly GroupNorm norm;
     private readonly Linear embedding;
 
-    public TimeEmbeddingConvBlock(int inChannels, int outChannels, int embeddingSize) : base(nameof(TimeEmbeddingConvBlock))
+    public TimeEmbeddingConvBlock(int inChannels, int outChannels, int embeddingSize, Device device) : base(nameof(TimeEmbeddingConvBlock))
     {
-        conv = Conv2d(inChannels, outChannels, 3, padding: 1);
-        norm = GroupNorm(Math.Min(8, outChannels), outChannels);
-        embedding = Linear(embeddingSize, outChannels);
+        conv = Conv2d(inChannels, outChannels, 3, padding: 1, device: device);
+        norm = GroupNorm(Math.Min(8, outChannels), outChannels, device: device);
+        embedding = Linear(embeddingSize, outChannels, device: device);
         RegisterComponents();
         // TorchSharp 0.107.0 allocates GroupNorm's affine parameters without initialising them (verified here:
         // values like 1e16 or NaN from whatever memory was there), so set the identity transform explicitly.
@@ -64,11 +64,11 @@ internal sealed class ResidualTimeBlock : Module<Tensor, Tensor, Tensor>
     private readonly TimeEmbeddingConvBlock first, second;
     private readonly Module<Tensor, Tensor> skip;
 
-    public ResidualTimeBlock(int inChannels, int outChannels, int embeddingSize) : base(nameof(ResidualTimeBlock))
+    public ResidualTimeBlock(int inChannels, int outChannels, int embeddingSize, Device device) : base(nameof(ResidualTimeBlock))
     {
-        first = new TimeEmbeddingConvBlock(inChannels, outChannels, embeddingSize);
-        second = new TimeEmbeddingConvBlock(outChannels, outChannels, embeddingSize);
-        skip = inChannels == outChannels ? Identity() : Conv2d(inChannels, outChannels, 1);
+        first = new TimeEmbeddingConvBlock(inChannels, outChannels, embeddingSize, device);
+        second = new TimeEmbeddingConvBlock(outChannels, outChannels, embeddingSize, device);
+        skip = inChannels == outChannels ? Identity() : Conv2d(inChannels, outChannels, 1, device: device);
         RegisterComponents();
     }
 
@@ -76,37 +76,36 @@ internal sealed class ResidualTimeBlock : Module<Tensor, Tensor, Tensor>
 }
 
 /// <summary>
-/// The denoiser: a two-level UNet for small latents. The lower level halves the side once (7x7 becomes 4x4; a
-/// second halving would leave almost nothing). Time and class embeddings are summed; class index
-/// <see cref="NullClass"/> means "unconditional" and is what label dropout trains.
+/// The UNet denoiser: two resolution levels for small inputs such as 7x7 latents (the lower level halves each side,
+/// rounding up; a second halving would leave almost nothing). Time and class embeddings are summed; class index
+/// <see cref="Denoiser.NullClass"/> means "unconditional" and is what label dropout trains.
 /// </summary>
-internal sealed class DenoisingUnet : Module<Tensor, Tensor, Tensor, Tensor>
+internal sealed class DenoisingUnet : Denoiser
 {
+    // The field names are the weight names in saved models: renaming one breaks every model file.
     private readonly SinusoidalTimeEmbedding timeEmbedding;
     private readonly Sequential timeMlp;
     private readonly Embedding? classEmbedding;
     private readonly Conv2d input, downsample, output;
     private readonly ResidualTimeBlock high, low, middle, upBlock;
-    private readonly int side;
+    private readonly int channels, height, width;
 
-    public DenoisingUnet(int channels, int side, int width, int classes) : base(nameof(DenoisingUnet))
+    public DenoisingUnet(DenoiserConfig config, Device device) : base(nameof(DenoisingUnet), config)
     {
-        Channels = channels;
-        this.side = side;
-        Classes = classes;
-        Width = width;
-        int emb = width * 2;
-        timeEmbedding = new SinusoidalTimeEmbedding(width);
-        timeMlp = Sequential(("fc1", Linear(width, emb)), ("act", SiLU()), ("fc2", Linear(emb, emb)));
-        if (classes > 0) classEmbedding = Embedding(classes + 1, emb);
+        Validate(config, "the UNet");
+        (channels, height, width) = (config.DataShape[0], config.DataShape[1], config.DataShape[2]);
+        int w = config.Width, emb = w * 2;
+        timeEmbedding = new SinusoidalTimeEmbedding(w);
+        timeMlp = Sequential(("fc1", Linear(w, emb, device: device)), ("act", SiLU()), ("fc2", Linear(emb, emb, device: device)));
+        if (config.Classes > 0) classEmbedding = Embedding(config.Classes + 1, emb, device: device);
 
-        input = Conv2d(channels, width, 3, padding: 1);
-        high = new ResidualTimeBlock(width, width, emb);
-        downsample = Conv2d(width, width * 2, 3, stride: 2, padding: 1);
-        low = new ResidualTimeBlock(width * 2, width * 2, emb);
-        middle = new ResidualTimeBlock(width * 2, width * 2, emb);
-        upBlock = new ResidualTimeBlock(width * 3, width, emb);
-        output = Conv2d(width, channels, 3, padding: 1);
+        input = Conv2d(channels, w, 3, padding: 1, device: device);
+        high = new ResidualTimeBlock(w, w, emb, device);
+        downsample = Conv2d(w, w * 2, 3, stride: 2, padding: 1, device: device);
+        low = new ResidualTimeBlock(w * 2, w * 2, emb, device);
+        middle = new ResidualTimeBlock(w * 2, w * 2, emb, device);
+        upBlock = new ResidualTimeBlock(w * 3, w, emb, device);
+        output = Conv2d(w, channels, 3, padding: 1, device: device);
         RegisterComponents();
         using (no_grad())
         {
@@ -116,36 +115,33 @@ internal sealed class DenoisingUnet : Module<Tensor, Tensor, Tensor, Tensor>
         }
     }
 
-    public int Channels { get; }
-    public int Classes { get; }
-    public int Width { get; private init; }
-
-    /// <summary>The number format of the weights (float32 unless converted).</summary>
-    public ScalarType DataType => input.weight!.dtype;
-
-    /// <summary>Analytic floating-point operations (2 per multiply-add) of one forward pass for one sample: convolutions and linear layers.</summary>
-    public double ForwardFlops()
+    /// <summary>What the UNet needs of its config: (channels, height, width) data and an even width of at least 4 (the time embedding takes width / 2 frequencies).</summary>
+    public static void Validate(DenoiserConfig config, string data)
     {
-        int w = Width, emb = 2 * w, hi = side * side, lo = (side + 1) / 2 * ((side + 1) / 2);
+        if (config.DataShape.Length != 3)
+            throw new ArgumentOutOfRangeException(data, $"The UNet denoiser needs data shaped (channels, height, width), but {data} is shaped [{string.Join(", ", config.DataShape)}].");
+        if (config.Width < 4 || config.Width % 2 != 0)
+            throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Width), config.Width, $"The UNet width for {data} must be an even number of at least 4.");
+    }
+
+    public override ScalarType DataType => input.weight!.dtype;
+
+    public override double ForwardFlops()
+    {
+        int w = Config.Width, emb = 2 * w, hi = height * width, lo = (height + 1) / 2 * ((width + 1) / 2);
         static double Conv(double positions, int cin, int cout, int k) => 2.0 * positions * cin * cout * k * k;
         double blockEmbedding = 2.0 * emb * w;
         double flops = 2.0 * (w * emb + emb * emb);                                   // time MLP
-        flops += Conv(hi, Channels, w, 3);                                            // input
+        flops += Conv(hi, channels, w, 3);                                            // input
         flops += 2 * Conv(hi, w, w, 3) + 2 * blockEmbedding;                          // high block
         flops += Conv(lo, w, 2 * w, 3);                                               // downsample
         flops += 2 * (2 * Conv(lo, 2 * w, 2 * w, 3) + 2 * 2 * blockEmbedding);        // low and middle blocks
         flops += Conv(hi, 3 * w, w, 3) + Conv(hi, w, w, 3) + Conv(hi, 3 * w, w, 1) + 2 * blockEmbedding; // up block
-        flops += Conv(hi, w, Channels, 3);                                            // output
+        flops += Conv(hi, w, channels, 3);                                            // output
         return flops;
     }
 
-    /// <summary>The class index that stands for "no label".</summary>
-    public int NullClass => Classes;
-
-    /// <summary>
-    /// Predicts the network target for latents <paramref name="x"/> [N,C,h,w] at timesteps <paramref name="t"/> [N] with
-    /// classes [N] (or null). Takes and returns float32 whatever the weights' number format (<see cref="DataType"/>).
-    /// </summary>
+    /// <summary>Predicts the diffusion target for <paramref name="x"/> [N, C, H, W] at timesteps <paramref name="t"/> [N] with classes [N].</summary>
     public override Tensor forward(Tensor x, Tensor t, Tensor labels)
     {
         var dtype = DataType;
@@ -155,7 +151,7 @@ internal sealed class DenoisingUnet : Module<Tensor, Tensor, Tensor, Tensor>
 
         var h0 = high.forward(input.forward(x), emb);
         var h1 = middle.forward(low.forward(downsample.forward(h0), emb), emb);
-        var up = functional.interpolate(h1, size: [side, side], mode: InterpolationMode.Nearest);
+        var up = functional.interpolate(h1, size: [height, width], mode: InterpolationMode.Nearest);
         var h = upBlock.forward(cat([up, h0], 1), emb);
         return output.forward(h).to_type(float32);
     }

@@ -1,5 +1,4 @@
 using TorchSharp;
-using LatentDiffusion.MLNet.Persistence;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Models;
@@ -7,30 +6,47 @@ namespace LatentDiffusion.Models;
 /// <summary>
 /// A trained VAE plus the per-channel shift and scale that give its latents unit variance (as LDM does), so that
 /// diffusion sees standardised latents and decoding undoes the standardisation. Calls are serialised: TorchSharp
-/// modules are not documented as safe for concurrent forward passes.
+/// modules are not documented as safe for concurrent forward passes. Every tensor it makes lives on its device.
 /// </summary>
 internal sealed class VaeModel
 {
     private readonly object gate = new();
+    private readonly float[] shift, scale;
 
-    public VaeModel(ConvVae network, float[] shift, float[] scale, Device device)
+    public VaeModel(ConvVae network, VaeConfig config, Device device)
     {
         Network = network;
-        Shift = shift;
-        Scale = scale;
+        Config = config;
         Device = device;
+        shift = config.LatentShift.Length == 0 ? new float[config.LatentChannels] : config.LatentShift;
+        scale = config.LatentScale.Length == 0 ? Enumerable.Repeat(1f, config.LatentChannels).ToArray() : config.LatentScale;
         network.eval();
     }
 
-    public ConvVae Network { get; }
-    public float[] Shift { get; }
-    public float[] Scale { get; }
-    public Device Device { get; }
-    public int ImageSize => Network.ImageSide * Network.ImageSide;
-    public int LatentSize => Network.LatentSize;
-    public int[] LatentShape => [Network.LatentChannels, Network.LatentSide, Network.LatentSide];
+    /// <summary>An untrained VAE of <paramref name="config"/> on <paramref name="device"/>, ready for its weights.</summary>
+    public static VaeModel Build(VaeConfig config, Device device, string source)
+    {
+        config.Validate(source);
+        return new VaeModel(new ConvVae(config, device), config, device);
+    }
 
-    private Tensor ChannelVector(float[] values) => tensor(values).view(1, -1, 1, 1).to(Device);
+    public ConvVae Network { get; }
+    /// <summary>The architecture and the latent standardisation.</summary>
+    public VaeConfig Config { get; }
+    public Device Device { get; }
+    public int ImageSize => Config.ImageSize;
+    public int LatentSize => Config.LatentSize;
+    public int[] LatentShape => Config.LatentShape;
+
+    /// <summary>The same network with its latent standardisation measured (after training).</summary>
+    public VaeModel WithStandardisation(float[] latentShift, float[] latentScale)
+    {
+        var config = Config with { LatentShift = latentShift, LatentScale = latentScale };
+        config.Validate("the trained VAE");
+        return new VaeModel(Network, config, Device);
+    }
+
+    private Tensor ChannelVector(float[] values) => tensor(values, device: Device).view(1, -1, 1, 1);
 
     /// <summary>Standardised latents (the posterior mean, or a sample when <paramref name="seeds"/> is given) for flat images.</summary>
     public float[] Encode(float[] images, int rows, long[]? seeds = null)
@@ -39,14 +55,19 @@ internal sealed class VaeModel
         {
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            var (mean, logVar) = Network.Encode(tensor(images, [rows, ImageSize]).to(Device));
+            var (mean, logVar) = Network.Encode(tensor(images, [rows, ImageSize], device: Device));
             var z = mean;
             if (seeds is not null)
             {
-                var noise = stack(seeds.Select(s => { using var g = new Generator(unchecked((ulong)s)); return randn(mean.shape[1..], generator: g); }).ToArray()).to(Device);
+                // Drawn on the CPU from each row's own generator, so a row's sample depends on its seed alone, on any device.
+                var noise = stack(seeds.Select(s =>
+                {
+                    using var g = new Generator(unchecked((ulong)s), CPU);
+                    return randn(mean.shape[1..], generator: g, device: CPU);
+                }).ToArray()).to(Device);
                 z = mean + (0.5 * logVar).exp() * noise;
             }
-            return ((z - ChannelVector(Shift)) / ChannelVector(Scale)).cpu().flatten().data<float>().ToArray();
+            return ((z - ChannelVector(shift)) / ChannelVector(scale)).cpu().flatten().data<float>().ToArray();
         }
     }
 
@@ -60,6 +81,7 @@ internal sealed class VaeModel
     public float[] DecodeRaw(float[] latents, int rows, bool standardised)
     {
         var images = new float[rows * ImageSize];
+        long[] shape = [0, .. LatentShape.Select(d => (long)d)];
         lock (gate)
         {
             using var _ = no_grad();
@@ -67,34 +89,27 @@ internal sealed class VaeModel
             {
                 using var scope = NewDisposeScope();
                 int n = Math.Min(DecodeChunk, rows - start);
-                var z = tensor(latents.AsSpan(start * LatentSize, n * LatentSize).ToArray(), [n, Network.LatentChannels, Network.LatentSide, Network.LatentSide]).to(Device);
-                if (standardised) z = z * ChannelVector(Scale) + ChannelVector(Shift);
+                shape[0] = n;
+                var z = tensor(latents.AsSpan(start * LatentSize, n * LatentSize).ToArray(), shape, device: Device);
+                if (standardised) z = z * ChannelVector(scale) + ChannelVector(shift);
                 Network.DecodeLogits(z).sigmoid().cpu().flatten().data<float>().CopyTo(images, start * ImageSize);
             }
         }
         return images;
     }
 
-    public void Write(BinaryWriter w)
+    /// <summary>Images decoded from raw latents drawn from the prior N(0, I) with one generator seeded by <paramref name="seed"/>.</summary>
+    public float[] SamplePrior(int count, int seed)
     {
-        w.Write(Network.ImageSide);
-        w.Write(Network.LatentChannels);
-        w.Write(Network.LatentSide);
-        w.Write(Network.Width);
-        foreach (var v in Shift) w.Write(v);
-        foreach (var v in Scale) w.Write(v);
-        WeightArchive.Write(w, Network);
-    }
-
-    public static VaeModel Read(BinaryReader r, Device device, string entry)
-    {
-        int side = r.ReadInt32(), channels = r.ReadInt32(), latentSide = r.ReadInt32(), width = r.ReadInt32();
-        if (side is < 4 or > 4096 || channels is < 1 or > 1024 || latentSide < 1 || width is < 2 or > 4096)
-            throw new InvalidDataException($"'{entry}' declares an impossible VAE shape ({side}, {channels}, {latentSide}, {width}).");
-        var shift = Enumerable.Range(0, channels).Select(_ => r.ReadSingle()).ToArray();
-        var scale = Enumerable.Range(0, channels).Select(_ => r.ReadSingle()).ToArray();
-        var network = new ConvVae(side, channels, latentSide, width);
-        WeightArchive.Read(r, network, entry);
-        return new VaeModel(network.to(device), shift, scale, device);
+        var result = new float[count * ImageSize];
+        using var generator = new Generator(unchecked((ulong)seed), CPU);
+        for (int start = 0; start < count; start += DecodeChunk)
+        {
+            int n = Math.Min(DecodeChunk, count - start);
+            float[] z;
+            using (var noise = randn([n, LatentSize], generator: generator, device: CPU)) z = noise.data<float>().ToArray();
+            DecodeRaw(z, n, standardised: false).CopyTo(result, start * ImageSize);
+        }
+        return result;
     }
 }

@@ -33,6 +33,22 @@ public static class DeviceSelector
         };
     }
 
+    /// <summary>
+    /// Where a loaded model lives, from its MLContext's settings: the CPU unless <paramref name="gpuDeviceId"/> names a
+    /// CUDA device; when that device is missing, the CPU if <paramref name="fallbackToCpu"/>, else an error that says so.
+    /// </summary>
+    internal static torch.Device ForLoadedModel(int? gpuDeviceId, bool fallbackToCpu)
+    {
+        TorchNativeLoader.EnsureLoaded();
+        if (gpuDeviceId is not { } id) return torch.CPU;
+        if (id >= 0 && torch.cuda.is_available() && id < torch.cuda.device_count()) return new torch.Device(DeviceType.CUDA, id);
+        if (fallbackToCpu) return torch.CPU;
+        throw new InvalidOperationException(
+            $"MLContext.GpuDeviceId is {id} and MLContext.FallbackToCpu is false, but CUDA device {id} is not available " +
+            $"({(torch.cuda.is_available() ? $"{torch.cuda.device_count()} CUDA devices" : "no CUDA runtime or GPU")}). " +
+            "Set FallbackToCpu to true, clear GpuDeviceId, or reference TorchSharp-cuda-linux on a machine with that GPU.");
+    }
+
     /// <summary>Parses "cpu", "cuda" or "auto" (case-insensitive).</summary>
     public static ComputeDevice Parse(string text) => text.Trim().ToLowerInvariant() switch
     {

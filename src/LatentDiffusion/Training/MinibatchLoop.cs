@@ -21,7 +21,8 @@ internal sealed class MinibatchLoop
     public IProgress<TrainingProgress>? Progress { get; init; }
 
     /// <summary>
-    /// Runs the loop. <paramref name="lossOf"/> maps a batch of row indices to a scalar float32 loss (with a graph);
+    /// Runs the loop. <paramref name="lossOf"/> maps a batch of row indices (on the CPU, as the shuffle and the
+    /// generator it also receives are) to a scalar float32 loss (with a graph);
     /// <paramref name="afterStep"/> receives the float32 weights after each optimiser step. The module must take and
     /// return float32 whatever its own number format (see <see cref="TrainingPrecision"/>); between epochs, when
     /// <paramref name="validationLoss"/> runs, it is float32.
@@ -35,7 +36,7 @@ internal sealed class MinibatchLoop
         var schedule = new WarmupCosineSchedule(LearningRate, Math.Min(WarmupSteps, totalSteps / 10), totalSteps);
         using var weights = new TrainingWeights(module, Precision);
         using var optimizer = optim.AdamW(weights.Parameters, LearningRate, weight_decay: WeightDecay);
-        using var generator = new Generator((ulong)Seed);
+        using var generator = new Generator((ulong)Seed, CPU);
         long step = 0;
         for (int epoch = 1; epoch <= Epochs; epoch++)
         {
@@ -43,7 +44,7 @@ internal sealed class MinibatchLoop
             weights.BeginEpoch();
             var clock = Stopwatch.StartNew();
             double lossSum = 0;
-            using var order = randperm(Rows, generator: generator);
+            using var order = randperm(Rows, generator: generator, device: CPU);
             for (long b = 0; b < stepsPerEpoch; b++)
             {
                 cancellationToken.ThrowIfCancellationRequested();

@@ -32,27 +32,4 @@ public sealed class TrainingHistory
     public double SamplesPerSecond => epochs.Count == 0 ? 0 : epochs.Sum(e => e.SamplesPerSecond * e.Seconds) / Math.Max(TotalSeconds, 1e-9);
 
     internal void Add(EpochRecord record) => epochs.Add(record);
-
-    internal void Write(BinaryWriter writer)
-    {
-        writer.Write(epochs.Count);
-        foreach (var e in epochs)
-        {
-            writer.Write(e.Epoch);
-            writer.Write(e.TrainLoss);
-            writer.Write(e.ValidationLoss);
-            writer.Write(e.Seconds);
-            writer.Write(e.SamplesPerSecond);
-        }
-    }
-
-    internal static TrainingHistory Read(BinaryReader reader)
-    {
-        int n = reader.ReadInt32();
-        if (n < 0 || n > 1_000_000) throw new InvalidDataException($"Corrupt training history: {n} epochs.");
-        var history = new TrainingHistory();
-        for (int i = 0; i < n; i++)
-            history.Add(new EpochRecord(reader.ReadInt32(), reader.ReadDouble(), reader.ReadDouble(), reader.ReadDouble(), reader.ReadDouble()));
-        return history;
-    }
 }

@@ -26,7 +26,7 @@ public class AutoguidanceTests : IDisposable
 
     private static LatentDiffusionOptions Options(int guideWidth, double autoguidance = 1, double autoguidanceMinNoise = 0) => new()
     {
-        LatentShape = [1, 2, 2], Classes = 2, Width = 16, Epochs = 2, BatchSize = 64, Timesteps = 100, GuideWidth = guideWidth, GuideEpochs = 1,
+        DataShape = [1, 2, 2], Classes = 2, Width = 16, Epochs = 2, BatchSize = 64, Timesteps = 100, AutoguidanceWidth = guideWidth, AutoguidanceEpochs = 1,
         Sampling = new SamplingOptions
         {
             Steps = 8, GuidanceScale = 2, GuidanceMinNoise = 0.3, GuidanceMaxNoise = 0.8, AutoguidanceScale = autoguidance, AutoguidanceMinNoise = autoguidanceMinNoise,
@@ -41,30 +41,30 @@ public class AutoguidanceTests : IDisposable
     {
         var plain = ml.Transforms.TrainLatentDiffusion(Options(guideWidth: 0)).Fit(Latents());
         var withGuide = ml.Transforms.TrainLatentDiffusion(Options(guideWidth: 8)).Fit(Latents());
-        Assert.Equal(0, plain.GuideWidth);
-        Assert.Equal(8, withGuide.GuideWidth);
-        Assert.Single(withGuide.GuideHistory.Epochs);
-        Assert.Empty(plain.GuideHistory.Epochs);
+        Assert.Equal(0, plain.AutoguidanceWidth);
+        Assert.Equal(8, withGuide.AutoguidanceWidth);
+        Assert.Single(withGuide.AutoguidanceHistory.Epochs);
+        Assert.Empty(plain.AutoguidanceHistory.Epochs);
 
         // Same seed, same main UNet: at autoguidance 1 the samples match bit for bit.
-        Assert.Equal(plain.SampleLatents(Labels, Seeds), withGuide.SampleLatents(Labels, Seeds));
+        Assert.Equal(plain.Sample(Labels, Seeds), withGuide.Sample(Labels, Seeds));
 
         var guided = withGuide.WithSampling(WithAutoguidance(withGuide.Sampling, 2));
-        var once = guided.SampleLatents(Labels, Seeds);
-        Assert.Equal(once, guided.SampleLatents(Labels, Seeds));
-        Assert.NotEqual(plain.SampleLatents(Labels, Seeds), once);
+        var once = guided.Sample(Labels, Seeds);
+        Assert.Equal(once, guided.Sample(Labels, Seeds));
+        Assert.NotEqual(plain.Sample(Labels, Seeds), once);
         Assert.All(once, v => Assert.True(float.IsFinite(v)));
 
         // The band limits autoguidance to some noise levels: one holding none of the 8 visited steps changes nothing,
         // one holding only some of them changes only part of the trajectory.
         var emptyBand = WithAutoguidance(withGuide.Sampling, 2);
         (emptyBand.AutoguidanceMinNoise, emptyBand.AutoguidanceMaxNoise) = (0.001, 0.005);
-        Assert.Equal(plain.SampleLatents(Labels, Seeds), withGuide.WithSampling(emptyBand).SampleLatents(Labels, Seeds));
+        Assert.Equal(plain.Sample(Labels, Seeds), withGuide.WithSampling(emptyBand).Sample(Labels, Seeds));
         var highNoise = WithAutoguidance(withGuide.Sampling, 2);
         (highNoise.AutoguidanceMinNoise, highNoise.AutoguidanceMaxNoise) = (0.5, 1);
-        var partly = withGuide.WithSampling(highNoise).SampleLatents(Labels, Seeds);
+        var partly = withGuide.WithSampling(highNoise).Sample(Labels, Seeds);
         Assert.NotEqual(once, partly);
-        Assert.NotEqual(plain.SampleLatents(Labels, Seeds), partly);
+        Assert.NotEqual(plain.Sample(Labels, Seeds), partly);
     }
 
     [Fact]
@@ -80,9 +80,9 @@ public class AutoguidanceTests : IDisposable
         var loaded = (LatentDiffusionTransformer)fresh.Model.Load(path, out _);
         Assert.Equivalent(trained.Sampling, loaded.Sampling, strict: true);
         Assert.Equal((1.5, 0.2), (loaded.Sampling.AutoguidanceScale, loaded.Sampling.AutoguidanceMinNoise));
-        Assert.Equal(8, loaded.GuideWidth);
-        Assert.Equal(trained.GuideHistory.Epochs, loaded.GuideHistory.Epochs);
-        Assert.Equal(trained.SampleLatents(Labels, Seeds), loaded.SampleLatents(Labels, Seeds));
+        Assert.Equal(8, loaded.AutoguidanceWidth);
+        Assert.Equal(trained.AutoguidanceHistory.Epochs, loaded.AutoguidanceHistory.Epochs);
+        Assert.Equal(trained.Sample(Labels, Seeds), loaded.Sample(Labels, Seeds));
         Assert.Equal(trained.Transform(requests).GetColumn<float[]>("GeneratedLatent").ToArray(),
             loaded.Transform(requests).GetColumn<float[]>("GeneratedLatent").ToArray());
     }
@@ -92,10 +92,10 @@ public class AutoguidanceTests : IDisposable
     {
         var noGuide = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.TrainLatentDiffusion(Options(guideWidth: 0, autoguidance: 1.5)));
         Assert.Equal("AutoguidanceScale", noGuide.ParamName);
-        Assert.Contains("GuideWidth", noGuide.Message);
+        Assert.Contains("AutoguidanceWidth", noGuide.Message);
 
         var tooNarrow = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.TrainLatentDiffusion(Options(guideWidth: 4)));
-        Assert.Equal("GuideWidth", tooNarrow.ParamName);
+        Assert.Equal("AutoguidanceWidth", tooNarrow.ParamName);
 
         var belowOne = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.TrainLatentDiffusion(Options(guideWidth: 8, autoguidance: 0.5)));
         Assert.Equal("AutoguidanceScale", belowOne.ParamName);
@@ -106,7 +106,7 @@ public class AutoguidanceTests : IDisposable
         // A model trained without a guide refuses autoguidance when asked for it later.
         var plain = ml.Transforms.TrainLatentDiffusion(Options(guideWidth: 0)).Fit(Latents());
         var late = Assert.Throws<ArgumentOutOfRangeException>(() => plain.WithSampling(WithAutoguidance(plain.Sampling, 2)));
-        Assert.Contains("no guide", late.Message);
+        Assert.Contains("no autoguidance denoiser", late.Message);
     }
 
     private static SamplingOptions WithAutoguidance(SamplingOptions sampling, double scale)

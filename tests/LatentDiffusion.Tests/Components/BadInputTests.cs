@@ -43,7 +43,7 @@ public class BadInputTests
         Assert.Contains("'Image'", e.Message);
         Assert.Contains("50", e.Message);
 
-        var latentTrainer = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { LatentColumnName = "Image", LatentShape = [4, 7, 7] });
+        var latentTrainer = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { InputColumnName = "Image", DataShape = [4, 7, 7] });
         var shape = Assert.Throws<ArgumentOutOfRangeException>(() => latentTrainer.Fit(data));
         Assert.Contains("50", shape.Message);
         Assert.Contains("4, 7, 7", shape.Message);

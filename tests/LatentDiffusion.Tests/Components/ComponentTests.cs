@@ -16,7 +16,7 @@ public class ComponentTests(TinyModels models) : IClassFixture<TinyModels>
         var column = encoded.Schema["Latent"];
         Assert.Equal(196, ((VectorDataViewType)column.Type).Size);
         VBuffer<int> shape = default;
-        column.Annotations.GetValue(VaeEncoderTransformer.LatentShapeAnnotation, ref shape);
+        column.Annotations.GetValue(ShapeAnnotation.Name, ref shape);
         Assert.Equal([4, 7, 7], shape.DenseValues().ToArray());
 
         var latents = encoded.GetColumn<float[]>("Latent").Take(3).ToArray();
@@ -81,11 +81,12 @@ public class ComponentTests(TinyModels models) : IClassFixture<TinyModels>
     }
 
     [Fact]
-    public void Trajectory_has_one_image_per_step_ending_with_the_sample()
+    public void Trajectory_has_the_noisy_state_and_the_prediction_of_each_step_ending_with_the_sample()
     {
         var trajectory = models.Generator.Trajectory([3, 7], [11, 12]);
         Assert.Equal(TinyModels.Sampling.Steps, trajectory.Length);
-        Assert.Equal(models.Generator.Generate([3, 7], [11, 12]), trajectory[^1]);
+        Assert.Equal(models.Generator.Generate([3, 7], [11, 12]), trajectory[^1].Predicted);
+        Assert.NotEqual(trajectory[0].Noisy, trajectory[0].Predicted);
     }
 
     [Fact]
@@ -152,11 +153,11 @@ public class ComponentTests(TinyModels models) : IClassFixture<TinyModels>
         var rows = Enumerable.Range(0, 3000).Select(_ => new LatentRow { Latent = Enumerable.Range(0, 4).Select(_ => (float)(2 + 0.5 * Normal())).ToArray() });
         var trained = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
         {
-            LabelColumnName = null, LatentShape = [1, 2, 2], Width = 16, Epochs = 12, BatchSize = 64, Timesteps = 200, LearningRate = 3e-3, EmaDecay = 0.95, Precision = precision,
+            LabelColumnName = null, DataShape = [1, 2, 2], Width = 16, Epochs = 12, BatchSize = 64, Timesteps = 200, LearningRate = 3e-3, EmaDecay = 0.95, Precision = precision,
             Sampling = new SamplingOptions { Steps = 50 },
         }).Fit(ml.Data.LoadFromEnumerable(rows));
 
-        var samples = trained.SampleLatents(Enumerable.Repeat(-1, 1000).ToArray(), Enumerable.Range(0, 1000).Select(i => (long)i).ToArray());
+        var samples = trained.Sample(Enumerable.Repeat(-1, 1000).ToArray(), Enumerable.Range(0, 1000).Select(i => (long)i).ToArray());
         double mean = samples.Average();
         double std = Math.Sqrt(samples.Sum(v => (v - mean) * (v - mean)) / samples.Length);
         Assert.InRange(mean, 1.85, 2.15);

@@ -14,9 +14,9 @@ public sealed class TinyModels
         Context = new MLContext(1);
         Train = Context.Data.TakeRows(Context.Data.LoadMnist(MnistSplit.Train), 1000);
         Test = Context.Data.TakeRows(Context.Data.LoadMnist(MnistSplit.Test), 300);
-        Pipeline = Context.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 3, Width = 16, BatchSize = 32 })
-            .Append(Context.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Epochs = 1, Width = 8, Timesteps = 100, Sampling = Sampling }))
-            .Append(Context.Transforms.GenerateDigits(new DigitGeneratorOptions { Sampling = Sampling }));
+        var vae = Context.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 3, Width = 16, BatchSize = 32 });
+        var diffusion = Context.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Epochs = 1, Width = 8, Timesteps = 100, Sampling = Sampling });
+        Pipeline = vae.Append(diffusion).Append(Context.Transforms.GenerateDigits(diffusion, vae, new DigitGeneratorOptions { Sampling = Sampling }));
         Model = Pipeline.Fit(Train);
     }
 

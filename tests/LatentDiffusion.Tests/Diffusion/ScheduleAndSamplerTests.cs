@@ -88,11 +88,11 @@ public class ScheduleAndSamplerTests
                 var impliedEps = (x - a * w) / b;
                 return objective == DiffusionObjective.Epsilon ? impliedEps : a * impliedEps - b * w;
             }).ToArray();
-            var loss = DiffusionLoss.Compute(objective, schedule, stack(predictions), schedule.Target(objective, x0, eps, t), t, gamma).item<float>();
+            var loss = new DiffusionLoss(DiffusionLossKind.MeanSquaredError, gamma).Compute(objective, schedule, stack(predictions), schedule.Target(objective, x0, eps, t), t).item<float>();
             Assert.Equal(expected, loss, expected * 1e-3);
         }
         // Without the weighting it is the plain MSE.
-        var plain = DiffusionLoss.Compute(DiffusionObjective.Epsilon, schedule, eps + 1, eps, t).item<float>();
+        var plain = new DiffusionLoss(DiffusionLossKind.MeanSquaredError, 0).Compute(DiffusionObjective.Epsilon, schedule, eps + 1, eps, t).item<float>();
         Assert.Equal(1.0, plain, 1e-6);
     }
 
@@ -117,7 +117,7 @@ public class ScheduleAndSamplerTests
         var x = schedule.AddNoise(x0, randn(8, 4), full([8], 999, dtype: int64));
         for (int i = 0; i < sampler.Timesteps.Count; i++)
         {
-            var (_, eps) = schedule.Interpret(DiffusionObjective.SampleSnrHuber, x0, x, sampler.Timesteps[i]);
+            var (_, eps) = schedule.Interpret(DiffusionObjective.Sample, x0, x, sampler.Timesteps[i]);
             x = sampler.Step(x, x0, eps, i, null);
         }
         Assert.True(x.allclose(x0, rtol: 1e-3, atol: 1e-3));
@@ -126,14 +126,18 @@ public class ScheduleAndSamplerTests
     private static DiffusionModel TinyModel(int classes = 3, bool labelSensitive = false)
     {
         manual_seed(5);
-        var network = new DenoisingUnet(2, 4, 8, classes);
+        var config = new DiffusionModelConfig
+        {
+            Denoiser = new DenoiserConfig { DataShape = [2, 4, 4], Width = 8, Classes = classes }, Schedule = NoiseScheduleKind.Linear, Timesteps = 100,
+        };
+        var network = Denoisers.Create(config.Denoiser, CPU);
         // An untrained UNet starts as the zero predictor (zeroed output conv), which would make every label and guidance
         // scale look alike; a small random output layer lets the class embedding reach the prediction.
         if (labelSensitive)
             using (no_grad())
                 foreach (var (name, p) in network.named_parameters())
                     if (name.StartsWith("output")) p.normal_(0, 0.05);
-        return new DiffusionModel(network, NoiseScheduleKind.Linear, 100, DiffusionObjective.Epsilon, [2, 4, 4], 8, CPU);
+        return new DiffusionModel(config, network, null, CPU);
     }
 
     [Theory]

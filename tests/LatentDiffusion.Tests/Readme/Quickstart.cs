@@ -18,25 +18,26 @@ public static class Quickstart
         IDataView train = ml.Data.LoadMnist(MnistSplit.Train);   // Label (Int32) + Image (784 floats in [0,1])
         IDataView test = ml.Data.LoadMnist(MnistSplit.Test);
 
-        // VAE -> latent diffusion -> generator, one .Append chain fitted on the training split.
-        var pipeline = ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 4, Precision = TrainingPrecision.BFloat16 })
-            .Append(ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
+        // VAE -> latent diffusion -> generator, one .Append chain fitted on the training split. The generator is told
+        // which VAE and which diffusion trainer to take its models from.
+        var vae = ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 4, Precision = TrainingPrecision.BFloat16 });
+        var diffusion = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
+        {
+            Epochs = 38, Schedule = NoiseScheduleKind.Cosine, Objective = DiffusionObjective.Velocity, MinSnrGamma = 5,
+            Precision = TrainingPrecision.BFloat16,            // bfloat16 forward/backward, float32 master weights
+            AutoguidanceWidth = 32, AutoguidanceEpochs = 6,    // a small, briefly trained UNet for autoguidance
+        });
+        var pipeline = vae.Append(diffusion).Append(ml.Transforms.GenerateDigits(diffusion, vae, new DigitGeneratorOptions
+        {
+            // Guidance 2.25, but only on noise levels t/T in [0.5, 0.7]: 10 of the 50 steps take a second UNet pass.
+            // Autoguidance 1.5 on [0.4, 1]: 30 steps also run the small UNet, and the sample moves away from its prediction.
+            // The UNets sample in bfloat16 (a copy of their weights): faster on CPUs with AVX-512 BF16, same FID here.
+            Sampling = new SamplingOptions
             {
-                Epochs = 38, Schedule = NoiseScheduleKind.Cosine, Objective = DiffusionObjective.Velocity, MinSnrGamma = 5,
-                Precision = TrainingPrecision.BFloat16,   // bfloat16 forward/backward, float32 master weights
-                GuideWidth = 32, GuideEpochs = 6,         // a small, briefly trained guide UNet for autoguidance
-            }))
-            .Append(ml.Transforms.GenerateDigits(new DigitGeneratorOptions
-            {
-                // Guidance 2.25, but only on noise levels t/T in [0.5, 0.7]: 10 of the 50 steps take a second UNet pass.
-                // Autoguidance 1.5 on [0.4, 1]: 30 steps also run the guide, and the sample moves away from its prediction.
-                // The UNets sample in bfloat16 (a copy of their weights): faster on CPUs with AVX-512 BF16, same FID here.
-                Sampling = new SamplingOptions
-                {
-                    Steps = 50, GuidanceScale = 2.25, GuidanceMinNoise = 0.5, GuidanceMaxNoise = 0.7, Precision = SamplingPrecision.BFloat16,
-                    AutoguidanceScale = 1.5, AutoguidanceMinNoise = 0.4,
-                },
-            }));
+                Steps = 50, GuidanceScale = 2.25, GuidanceMinNoise = 0.5, GuidanceMaxNoise = 0.7, Precision = SamplingPrecision.BFloat16,
+                AutoguidanceScale = 1.5, AutoguidanceMinNoise = 0.4,
+            },
+        }));
         var model = pipeline.Fit(train);
         ml.Model.Save(model, train.Schema, "digits.zip");
 

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace LatentDiffusion.MLNet.Persistence;
+namespace LatentDiffusion.IO;
 
 /// <summary>
 /// Our weight file format: every tensor of a module's state by name, shape and raw little-endian bytes, followed by a

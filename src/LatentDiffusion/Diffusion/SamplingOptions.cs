@@ -1,0 +1,113 @@
+namespace LatentDiffusion.Diffusion;
+
+/// <summary>The number format the denoiser runs in while sampling.</summary>
+public enum SamplingPrecision
+{
+    /// <summary>float32 throughout (default).</summary>
+    Float32,
+    /// <summary>
+    /// The denoiser's weights and activations in bfloat16 (a copy made once per model); the sampler's update, the noise
+    /// and the time embedding stay float32. Faster on CPUs with bfloat16 instructions (AVX-512 BF16, AMX) and on recent GPUs.
+    /// </summary>
+    BFloat16,
+}
+
+/// <summary>
+/// How to draw samples from a trained diffusion model: sampler, steps, guidance, number format, batch size. Saved with
+/// the model; every setting has a default, so settings added later read as their default from older files.
+/// </summary>
+public sealed class SamplingOptions
+{
+    /// <summary>The reverse process. Default DDIM.</summary>
+    public SamplerKind Sampler { get; set; } = SamplerKind.Ddim;
+
+    /// <summary>Number of denoising steps, 1..T. Default 50.</summary>
+    public int Steps { get; set; } = 50;
+
+    /// <summary>DDIM stochasticity (0 = deterministic). Default 0.</summary>
+    public double Eta { get; set; }
+
+    /// <summary>DDPM step variance. Default beta-tilde.</summary>
+    public DdpmVariance Variance { get; set; } = DdpmVariance.BetaTilde;
+
+    /// <summary>Classifier-free guidance: 0 = unconditional, 1 = conditional (one network pass per step), above 1 = stronger conditioning (two passes). Default 1.</summary>
+    public double GuidanceScale { get; set; } = 1.0;
+
+    /// <summary>
+    /// Where guidance applies, as a band of noise levels t/T (1 = pure noise, 0 = clean): steps outside
+    /// [<see cref="GuidanceMinNoise"/>, <see cref="GuidanceMaxNoise"/>] take the conditional prediction alone (one network
+    /// pass instead of two). Guidance matters most at the middle noise levels where the digit's identity forms
+    /// (Kynkaanniemi et al., "Applying guidance in a limited interval"). Ignored at scales 0 and 1. Default 0 to 1: every step.
+    /// </summary>
+    public double GuidanceMinNoise { get; set; }
+
+    /// <summary>Upper end of the guidance band; see <see cref="GuidanceMinNoise"/>. Default 1.</summary>
+    public double GuidanceMaxNoise { get; set; } = 1.0;
+
+    /// <summary>
+    /// Autoguidance (Karras et al. 2024, "Guiding a diffusion model with a bad version of itself"): each step's prediction
+    /// becomes g + a (d - g), where d is the denoiser's and g that of the autoguidance denoiser (a smaller, shorter-trained
+    /// denoiser trained with it; LatentDiffusionOptions.AutoguidanceWidth), so that samples move away from its typical
+    /// errors. Costs one pass of the autoguidance denoiser per step it applies to (see <see cref="AutoguidanceMinNoise"/>),
+    /// and combines with classifier-free guidance. 1 = off. Default 1.
+    /// </summary>
+    public double AutoguidanceScale { get; set; } = 1.0;
+
+    /// <summary>
+    /// Where autoguidance applies, as a band of noise levels t/T like the guidance band: steps outside
+    /// [<see cref="AutoguidanceMinNoise"/>, <see cref="AutoguidanceMaxNoise"/>] skip the autoguidance denoiser. Default 0 to 1: every step.
+    /// </summary>
+    public double AutoguidanceMinNoise { get; set; }
+
+    /// <summary>Upper end of the autoguidance band; see <see cref="AutoguidanceMinNoise"/>. Default 1.</summary>
+    public double AutoguidanceMaxNoise { get; set; } = 1.0;
+
+    /// <summary>Number format of the denoisers while sampling. Default float32.</summary>
+    public SamplingPrecision Precision { get; set; } = SamplingPrecision.Float32;
+
+    /// <summary>Requests per network batch. Default 256.</summary>
+    public int BatchSize { get; set; } = 256;
+
+    /// <summary>A copy.</summary>
+    public SamplingOptions Clone() => (SamplingOptions)MemberwiseClone();
+
+    /// <summary>
+    /// The guidance methods these settings turn on, in the order they combine (the base prediction first goes through
+    /// autoguidance, then classifier-free guidance adds its term). A new method is one more line here.
+    /// </summary>
+    internal IReadOnlyList<IGuidance> GuidanceMethods(int classes) =>
+        new IGuidance?[] { Autoguidance.From(this), ClassifierFreeGuidance.From(this, classes) }.OfType<IGuidance>().ToArray();
+
+    /// <summary>Checks every setting on its own, naming it, against a schedule of <paramref name="timesteps"/> steps.</summary>
+    internal void Validate(int timesteps)
+    {
+        if (!Enum.IsDefined(Sampler))
+            throw new ArgumentOutOfRangeException(nameof(Sampler), Sampler, "SamplingOptions.Sampler must be Ddim or Ddpm.");
+        if (Steps < 1 || Steps > timesteps)
+            throw new ArgumentOutOfRangeException(nameof(Steps), Steps, $"SamplingOptions.Steps must be between 1 and the schedule's {timesteps} timesteps.");
+        if (!double.IsFinite(Eta) || Eta < 0)
+            throw new ArgumentOutOfRangeException(nameof(Eta), Eta, "SamplingOptions.Eta must be a finite number >= 0.");
+        if (!Enum.IsDefined(Variance))
+            throw new ArgumentOutOfRangeException(nameof(Variance), Variance, "SamplingOptions.Variance must be BetaTilde or Beta.");
+        if (!double.IsFinite(GuidanceScale) || GuidanceScale < 0)
+            throw new ArgumentOutOfRangeException(nameof(GuidanceScale), GuidanceScale, "SamplingOptions.GuidanceScale must be a finite number >= 0.");
+        CheckBand(nameof(GuidanceMinNoise), GuidanceMinNoise, nameof(GuidanceMaxNoise), GuidanceMaxNoise);
+        if (!double.IsFinite(AutoguidanceScale) || AutoguidanceScale < 1)
+            throw new ArgumentOutOfRangeException(nameof(AutoguidanceScale), AutoguidanceScale, "SamplingOptions.AutoguidanceScale must be a finite number >= 1 (1 = off).");
+        CheckBand(nameof(AutoguidanceMinNoise), AutoguidanceMinNoise, nameof(AutoguidanceMaxNoise), AutoguidanceMaxNoise);
+        if (!Enum.IsDefined(Precision))
+            throw new ArgumentOutOfRangeException(nameof(Precision), Precision, "SamplingOptions.Precision must be Float32 or BFloat16.");
+        if (BatchSize is < 1 or > 1 << 20)
+            throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "SamplingOptions.BatchSize must be between 1 and 1048576.");
+    }
+
+    private static void CheckBand(string lowName, double low, string highName, double high)
+    {
+        if (!(low >= 0 && low <= 1))
+            throw new ArgumentOutOfRangeException(lowName, low, $"SamplingOptions.{lowName} must be a noise level in [0, 1].");
+        if (!(high >= 0 && high <= 1))
+            throw new ArgumentOutOfRangeException(highName, high, $"SamplingOptions.{highName} must be a noise level in [0, 1].");
+        if (low > high)
+            throw new ArgumentOutOfRangeException(lowName, low, $"SamplingOptions.{lowName} must not exceed {highName} ({high}).");
+    }
+}

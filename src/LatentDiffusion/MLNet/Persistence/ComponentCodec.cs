@@ -1,0 +1,132 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using LatentDiffusion.IO;
+using Microsoft.ML;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LatentDiffusion.MLNet.Persistence;
+
+/// <summary>The streams of one component in a model file being loaded (see <see cref="ComponentFormats"/>).</summary>
+internal sealed class ModelStreams(ComponentFormat format, uint version, IReadOnlySet<string> names, Func<string, Action<BinaryReader>, bool> tryLoad)
+{
+    public ComponentFormat Format => format;
+
+    /// <summary>The format version the file was written in.</summary>
+    public uint Version => version;
+
+    /// <summary>Whether the file was written as a JSON settings block plus weight streams (rather than a legacy version).</summary>
+    public bool IsJson => version >= format.FirstJsonVersion;
+
+    public bool Has(string name) => names.Contains(name);
+
+    /// <summary>Reads stream <paramref name="name"/>; a missing stream, or an error while reading it, fails naming the stream.</summary>
+    public void Read(string name, Action<BinaryReader> read)
+    {
+        bool found;
+        try
+        {
+            found = names.Contains(name) && tryLoad(name, read);
+        }
+        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is not null)
+        {
+            throw new InvalidDataException($"The '{name}' entry of {format.Loader.Name} is corrupt: {e.InnerException.Message}", e.InnerException);
+        }
+        if (!found)
+            throw new InvalidDataException($"The model file has no '{name}' entry for {format.Loader.Name}; it is incomplete or was not saved by this library.");
+    }
+
+    /// <summary>Reads stream <paramref name="name"/> when the file has it; returns whether it did.</summary>
+    public bool ReadIfPresent(string name, Action<BinaryReader> read)
+    {
+        if (!names.Contains(name)) return false;
+        Read(name, read);
+        return true;
+    }
+}
+
+/// <summary>
+/// Writes and reads every component the same way: one JSON settings block plus one weight stream per network
+/// (<see cref="ComponentFormats"/> documents the layout and its history). Transformers say what their settings are
+/// and which networks they own; nothing else about the format lives in them.
+/// </summary>
+internal static class ComponentCodec
+{
+    public const string ConfigStream = "Config.json";
+
+    /// <summary>Largest settings block read: far above any real one, so a damaged file cannot make us allocate without bound.</summary>
+    private const int MaxConfigBytes = 16 << 20;
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        Converters = { new JsonStringEnumConverter(allowIntegerValues: false) },
+    };
+
+    /// <summary>Writes <paramref name="settings"/> as the JSON block and each network as its weight stream.</summary>
+    public static void Save<T>(ModelSaveContext context, ComponentFormat format, T settings, IEnumerable<(string Stream, nn.Module Network)> weights)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(settings, Json);
+        var streams = new List<(string, Action<BinaryWriter>)> { (ConfigStream, w => w.Write(json)) };
+        foreach (var (stream, network) in weights) streams.Add((stream, w => WeightArchive.Write(w, network)));
+        MLNetInternals.Save(context, format, streams);
+    }
+
+    /// <summary>
+    /// Opens a component being loaded by ML.NET, and picks the device its networks go to from the loading MLContext's
+    /// GpuDeviceId and FallbackToCpu.
+    /// </summary>
+    public static (ModelStreams Streams, Device Device) Open(Microsoft.ML.Runtime.IHostEnvironment env, object context, ComponentFormat format)
+    {
+        var streams = MLNetInternals.Open(context, format);
+        var (gpu, fallback) = MLNetInternals.DeviceSettings(env);
+        return (streams, Runtime.DeviceSelector.ForLoadedModel(gpu, fallback));
+    }
+
+    /// <summary>The JSON settings block of a file written in a JSON version.</summary>
+    public static T ReadSettings<T>(ModelStreams streams)
+    {
+        T? settings = default;
+        streams.Read(ConfigStream, r =>
+        {
+            var bytes = r.ReadBytes(MaxConfigBytes + 1);
+            if (bytes.Length > MaxConfigBytes) throw new InvalidDataException($"it is longer than {MaxConfigBytes} bytes, the most a settings block can be.");
+            try
+            {
+                settings = JsonSerializer.Deserialize<T>(bytes, Json);
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidDataException($"it is not valid settings JSON ({e.Message})", e);
+            }
+        });
+        return settings ?? throw new InvalidDataException($"The '{ConfigStream}' entry of {streams.Format.Loader.Name} is empty.");
+    }
+
+    /// <summary>Fills <paramref name="network"/> (built from the settings) from weight stream <paramref name="stream"/>.</summary>
+    public static void ReadWeights(ModelStreams streams, string stream, nn.Module network) =>
+        streams.Read(stream, r => WeightArchive.Read(r, network, stream));
+
+    /// <summary>The settings as JSON text, for tests and diagnostics.</summary>
+    public static string ToJson<T>(T settings) => Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(settings, Json));
+}
+
+/// <summary>Turns a failure to build a model from a file's settings into an error that names the file's entry.</summary>
+internal static class ComponentErrors
+{
+    public static T Loading<T>(Func<T> build, ComponentFormat format)
+    {
+        try
+        {
+            return build();
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"The '{ComponentCodec.ConfigStream}' entry of {format.Loader.Name} describes a model this library cannot build: {e.Message}", e);
+        }
+    }
+}

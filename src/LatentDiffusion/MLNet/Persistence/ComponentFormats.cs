@@ -1,0 +1,53 @@
+namespace LatentDiffusion.MLNet.Persistence;
+
+/// <summary>How one of our transformers appears in an ML.NET model zip.</summary>
+/// <param name="LoaderSignature">The name ML.NET looks the loader up by (at most 24 characters: a fixed field of its header).</param>
+/// <param name="ModelSignature">Exactly 8 ASCII characters identifying the component's entry.</param>
+/// <param name="Version">Current format version; loading a newer one fails clearly.</param>
+/// <param name="Loader">The transformer type with a static <c>Create(IHostEnvironment, object)</c>.</param>
+/// <param name="OldestReadable">Oldest format version this library still reads.</param>
+/// <param name="FirstJsonVersion">The first version written as a JSON settings block plus weight streams; older ones are read by <see cref="LegacyFormats"/>.</param>
+internal sealed record ComponentFormat(string LoaderSignature, string ModelSignature, uint Version, Type Loader, uint OldestReadable, uint FirstJsonVersion);
+
+/// <summary>
+/// The model-file formats of our four transformers, in one place.
+/// </summary>
+/// <remarks>
+/// <para>*** Binary format *** (every component, current versions)</para>
+/// <para>
+/// ML.NET's model header (the component's model signature, format version, oldest version that can read it, and
+/// loader signature), then in the component's <c>Model.key</c> stream: an int32 count of named streams followed by
+/// their names (length-prefixed UTF-8). The named streams sit beside it in the zip:
+/// </para>
+/// <list type="bullet">
+/// <item><c>Config.json</c>: UTF-8 JSON, camelCase names, enums as names. The component's column names, seed and
+/// settings, the configs that rebuild its networks (kind, shapes, widths, classes, schedule, objective, latent
+/// standardisation), and its training history. A setting added later is a new field with a default; readers fill
+/// missing fields with their defaults.</item>
+/// <item><c>*.weights</c>, one per network: a <see cref="IO.WeightArchive"/> (every tensor of the network's state by
+/// name, type, shape and raw bytes, then a SHA-256 of all of it).</item>
+/// </list>
+/// <para>Version history:</para>
+/// <list type="bullet">
+/// <item>VAE encoder (LDVAEENC). 1: Settings.bin (binary columns, output, seed, history) and Vae.weights (binary
+/// shape header, then the weight archive). 2: Config.json + Vae.weights.</item>
+/// <item>Latent diffusion (LDDIFFUS). 1: Settings.bin (columns, seed, sampler settings, history) and
+/// Denoiser.weights (schedule, objective, shape, width and classes, then the archive). 2: + Guidance.bin (guidance
+/// band). 3: + Precision.bin (sampling precision). 4: + Autoguidance.bin (autoguidance scale and band) and, when a
+/// weak denoiser was trained, Guide.weights (its width, archive and history). 5: Config.json + Denoiser.weights +
+/// Autoguidance.weights (when trained).</item>
+/// <item>Digit generator (LDDIGGEN). 1 to 4: as latent diffusion, plus Vae.weights in the VAE's version-1 form.
+/// 5: Config.json + Denoiser.weights + Autoguidance.weights (when trained) + Vae.weights.</item>
+/// <item>FID evaluator (LDFIDEVL). 1: Settings.bin (side, classes, columns, history) and Classifier.weights (the
+/// archive). 2: Config.json + Classifier.weights.</item>
+/// </list>
+/// </remarks>
+internal static class ComponentFormats
+{
+    public static readonly ComponentFormat VaeEncoder = new("LatDiffVaeEncoder", "LDVAEENC", 2, typeof(VaeEncoderTransformer), 1, 2);
+    public static readonly ComponentFormat LatentDiffusion = new("LatDiffDenoiser", "LDDIFFUS", 5, typeof(LatentDiffusionTransformer), 1, 5);
+    public static readonly ComponentFormat DigitGenerator = new("LatDiffDigitGenerator", "LDDIGGEN", 5, typeof(DigitGeneratorTransformer), 1, 5);
+    public static readonly ComponentFormat FidEvaluator = new("LatDiffFidEvaluator", "LDFIDEVL", 2, typeof(FidEvaluatorTransformer), 1, 2);
+
+    public static readonly ComponentFormat[] All = [VaeEncoder, LatentDiffusion, DigitGenerator, FidEvaluator];
+}

@@ -1,0 +1,63 @@
+using System.Text.Json.Serialization;
+
+namespace LatentDiffusion.Models;
+
+/// <summary>
+/// Everything needed to rebuild a trained VAE before its weights are loaded: the image and latent shapes, the width,
+/// and the per-channel standardisation of its latents measured after training.
+/// </summary>
+public sealed record VaeConfig
+{
+    /// <summary>Image shape (channels, height, width); today one channel and a square side divisible by <see cref="Downsampling"/>.</summary>
+    public int[] ImageShape { get; init; } = [1, 28, 28];
+
+    /// <summary>Latent channels.</summary>
+    public int LatentChannels { get; init; } = 4;
+
+    /// <summary>How much each image side shrinks in the latent: 2 or 4.</summary>
+    public int Downsampling { get; init; } = 4;
+
+    /// <summary>Convolution width.</summary>
+    public int Width { get; init; } = 64;
+
+    /// <summary>Per-channel mean of the training set's latents (subtracted before diffusion); empty before training.</summary>
+    public float[] LatentShift { get; init; } = [];
+
+    /// <summary>Per-channel standard deviation of the training set's latents (divided out before diffusion); empty before training.</summary>
+    public float[] LatentScale { get; init; } = [];
+
+    /// <summary>Latent shape (channels, height, width).</summary>
+    [JsonIgnore]
+    public int[] LatentShape => [LatentChannels, ImageShape[1] / Downsampling, ImageShape[2] / Downsampling];
+
+    /// <summary>Floats per image.</summary>
+    [JsonIgnore]
+    public int ImageSize => ImageShape.Aggregate(1, (a, b) => a * b);
+
+    /// <summary>Floats per latent.</summary>
+    [JsonIgnore]
+    public int LatentSize => LatentShape.Aggregate(1, (a, b) => a * b);
+
+    /// <summary>Largest accepted side, channel count and width.</summary>
+    internal const int MaxSide = 4096, MaxChannels = 1024, MaxWidth = 4096;
+
+    /// <summary>Checks the config before anything is allocated; <paramref name="source"/> names where it came from.</summary>
+    internal void Validate(string source)
+    {
+        if (ImageShape is not { Length: 3 } || ImageShape[0] != 1 || ImageShape[1] != ImageShape[2] || ImageShape[1] is < 4 or > MaxSide)
+            throw new ArgumentOutOfRangeException(nameof(ImageShape), $"[{string.Join(", ", ImageShape ?? [])}]",
+                $"The VAE of {source} needs a one-channel square image with a side in 4..{MaxSide}.");
+        if (Downsampling is not (2 or 4) || ImageShape[1] % Downsampling != 0)
+            throw new ArgumentOutOfRangeException(nameof(Downsampling), Downsampling,
+                $"The VAE of {source} shrinks the image side {ImageShape[1]} by 2 or 4, which must divide it.");
+        if (LatentChannels is < 1 or > MaxChannels)
+            throw new ArgumentOutOfRangeException(nameof(LatentChannels), LatentChannels, $"The VAE of {source} needs 1..{MaxChannels} latent channels.");
+        if (Width is < 2 or > MaxWidth)
+            throw new ArgumentOutOfRangeException(nameof(Width), Width, $"The VAE width of {source} must be in 2..{MaxWidth}.");
+        if (LatentShift.Length != LatentScale.Length || LatentShift.Length is not 0 && LatentShift.Length != LatentChannels)
+            throw new ArgumentOutOfRangeException(nameof(LatentShift), LatentShift.Length,
+                $"The VAE of {source} needs one latent shift and scale per channel ({LatentChannels}), or none.");
+        if (LatentShift.Any(v => !float.IsFinite(v)) || LatentScale.Any(v => !float.IsFinite(v) || v <= 0))
+            throw new ArgumentOutOfRangeException(nameof(LatentScale), $"The VAE of {source} has a latent shift or scale that is not a finite number (scales must be positive).");
+    }
+}

@@ -1,0 +1,32 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using static TorchSharp.torch;
+
+namespace LatentDiffusion.Training;
+
+/// <summary>How one model is trained, whatever the model: optimisation, seed, number format, device, reporting, cancellation.</summary>
+internal sealed record TrainingRun
+{
+    public int BatchSize { get; init; } = 128;
+    public double LearningRate { get; init; } = 2e-3;
+    public int Seed { get; init; } = 1;
+    public TrainingPrecision Precision { get; init; }
+    public required Device Device { get; init; }
+    public ILogger Logger { get; init; } = NullLogger.Instance;
+    public IProgress<TrainingProgress>? Progress { get; init; }
+    public CancellationToken CancellationToken { get; init; }
+
+    /// <summary>The minibatch loop of <paramref name="epochs"/> epochs over <paramref name="rows"/> rows, reported as <paramref name="model"/>.</summary>
+    public MinibatchLoop Loop(string model, long rows, int epochs) => new()
+    {
+        Model = model, Rows = rows, BatchSize = BatchSize, Epochs = epochs, LearningRate = LearningRate, Seed = Seed, Precision = Precision,
+        Logger = Logger, Progress = Progress,
+    };
+
+    /// <summary>Rows held out for validation: the last <paramref name="fraction"/> of them, in input order.</summary>
+    public static (int Train, int Validation) Split(int rows, double fraction)
+    {
+        int validation = (int)(rows * fraction);
+        return (rows - validation, validation);
+    }
+}
