@@ -13,7 +13,7 @@ internal static class ColumnReader
     {
         var column = schema.GetColumnOrNull(name);
         if (column is null)
-            throw new ArgumentOutOfRangeException(nameof(schema),
+            throw new ArgumentOutOfRangeException(name,
                 $"Column '{name}' ({purpose}) was not found in the input. Available columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}'"))}.");
         return column.Value;
     }

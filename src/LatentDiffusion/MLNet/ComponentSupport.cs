@@ -29,7 +29,7 @@ internal static class ComponentSupport
     {
         foreach (var column in input)
             if (column.Name == name) return column;
-        throw new ArgumentOutOfRangeException(nameof(input), $"Column '{name}' ({purpose}) was not found in the input schema.");
+        throw new ArgumentOutOfRangeException(name, $"Column '{name}' ({purpose}) was not found in the input. Available columns: {string.Join(", ", input.Select(c => $"'{c.Name}'"))}.");
     }
 
     public static void RequireFloatVectorShape(SchemaShape input, string name, string purpose)

@@ -74,11 +74,13 @@ public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
             "GenerateDigits was given the LatentDiffusionTrainer, which has not been fitted yet: put the trainer before GenerateDigits in the same chain, or pass its fitted LatentDiffusionTransformer.");
         var fittedVae = vae() ?? throw new InvalidOperationException(
             "GenerateDigits was given the VaeEncoderEstimator, which has not been fitted yet: put it before GenerateDigits in the same chain, or pass its fitted VaeEncoderTransformer.");
-        return new DigitGeneratorTransformer(fittedVae.Model, fittedDiffusion.Model, new DigitGeneratorTransformer.Settings
+        var transformer = new DigitGeneratorTransformer(fittedVae.Model, fittedDiffusion.Model, new DigitGeneratorTransformer.Settings
         {
             LabelColumn = options.LabelColumnName, SeedColumn = options.SeedColumnName, OutputColumn = options.OutputColumnName, Seed = options.Seed,
             Sampling = options.Sampling.Clone(),
         });
+        transformer.GetOutputSchema(input.Schema);   // the requests' label and seed columns, checked now rather than at the first cursor
+        return transformer;
     }
 
     /// <inheritdoc/>

@@ -127,20 +127,21 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
     {
         string column = options.InputColumnName;
         int size = ColumnReader.RequireFloatVector(input.Schema, column, "data to learn");
+        if (options.LabelColumnName is not null) ColumnReader.RequireInteger(input.Schema, options.LabelColumnName, "class labels");
+        if (input.Schema.GetColumnOrNull(options.SeedColumnName) is not null) ColumnReader.RequireInteger(input.Schema, options.SeedColumnName, "request seeds");
         var shape = options.DataShape ?? ShapeAnnotation.Read(input.Schema[column]) ?? [size];
         if (shape.Aggregate(1L, (a, b) => a * b) != size)
             throw new ArgumentOutOfRangeException(options.DataShape is null ? column : nameof(options.DataShape),
                 $"Column '{column}' holds {size} values per row, but the data shape [{string.Join(", ", shape)}] has {shape.Aggregate(1L, (a, b) => a * b)}.");
         string data = $"column '{column}'";
         int classes = options.LabelColumnName is null ? 0 : options.Classes;
-        var denoiser = new DenoiserConfig { Kind = Denoisers.Resolve(options.Denoiser, shape, data), DataShape = shape, Width = options.Width, Classes = classes };
+        var denoiser = new DenoiserConfig { Kind = Denoisers.Resolve(options.Denoiser, shape, column), DataShape = shape, Width = options.Width, Classes = classes };
         var config = new DiffusionModelConfig
         {
             Denoiser = denoiser, Schedule = options.Schedule, Timesteps = options.Timesteps, Objective = options.Objective,
             Autoguidance = options.AutoguidanceWidth > 0 ? denoiser with { Width = options.AutoguidanceWidth } : null,
         };
         config.Validate(data);
-        if (options.LabelColumnName is not null) ColumnReader.RequireInteger(input.Schema, options.LabelColumnName, "class labels");
         var (values, labels, rows) = ColumnReader.ReadAll(input, column, size, options.LabelColumnName, classes, options.CancellationToken);
 
         using var log = new ComponentLogger(context, options.Logger, nameof(LatentDiffusionTrainer));

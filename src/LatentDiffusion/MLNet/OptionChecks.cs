@@ -38,6 +38,6 @@ internal static class OptionChecks
 
     public static void NotNull(object? value, string option, string owner)
     {
-        if (value is null) throw new ArgumentOutOfRangeException(option, null, $"{owner}.{option} must be set.");
+        if (value is null) throw new ArgumentOutOfRangeException(option, null, $"{owner}.{option} must be set, but is null.");
     }
 }

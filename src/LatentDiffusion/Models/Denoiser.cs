@@ -75,12 +75,12 @@ internal static class Denoisers
     /// <summary>Largest accepted width, class count and side: far beyond any model this library trains, small enough to allocate.</summary>
     public const int MaxWidth = 4096, MaxClasses = 100_000, MaxSide = 4096;
 
-    /// <summary>The network for <paramref name="shape"/> when the user left the choice to us.</summary>
-    public static DenoiserKind Resolve(DenoiserKind requested, int[] shape, string data) => requested switch
+    /// <summary>The network for data shaped <paramref name="shape"/> when the user left the choice to us; <paramref name="column"/> names the data.</summary>
+    public static DenoiserKind Resolve(DenoiserKind requested, int[] shape, string column) => requested switch
     {
         DenoiserKind.Auto when shape.Length == 3 => DenoiserKind.UNet,
-        DenoiserKind.Auto => throw new ArgumentOutOfRangeException(data,
-            $"No denoiser fits {data} shaped [{string.Join(", ", shape)}]: the UNet needs (channels, height, width)."),
+        DenoiserKind.Auto => throw new ArgumentOutOfRangeException(column,
+            $"No denoiser fits column '{column}' shaped [{string.Join(", ", shape)}]: the UNet needs (channels, height, width); give the shape with a 'Shape' annotation or the trainer's DataShape option."),
         _ => requested,
     };
 

@@ -174,6 +174,49 @@ public class PersistenceTests(TinyModels models) : IClassFixture<TinyModels>, ID
         Assert.Contains("VaeEncoderTransformer", Flatten(e));
     }
 
+    [Fact]
+    public void The_settings_block_is_json_and_a_field_missing_from_it_reads_as_its_default()
+    {
+        var guided = models.Generator.WithSampling(new SamplingOptions { Steps = 4, GuidanceScale = 2, GuidanceMinNoise = 0.3, BatchSize = 5 });
+        var path = Save(guided, models.Requests(1).Schema, "json.zip");
+        string json = ReadEntry(path, "Config.json");
+        var root = System.Text.Json.Nodes.JsonNode.Parse(json)!;
+        Assert.Equal("UNet", root["model"]!["denoiser"]!["kind"]!.GetValue<string>());
+        Assert.Equal([4, 7, 7], root["model"]!["denoiser"]!["dataShape"]!.AsArray().Select(n => n!.GetValue<int>()));
+        Assert.Equal(0.3, root["sampling"]!["guidanceMinNoise"]!.GetValue<double>());
+
+        // A file from before a setting existed: the field is absent, the default applies.
+        root["sampling"]!.AsObject().Remove("guidanceMinNoise");
+        WriteEntry(path, "Config.json", root.ToJsonString());
+        var loaded = (DigitGeneratorTransformer)FreshContext().Model.Load(path, out _);
+        Assert.Equal(0, loaded.Sampling.GuidanceMinNoise);
+        Assert.Equal(2, loaded.Sampling.GuidanceScale);
+
+        // A field this library does not know means the file is not ours: refused, naming the entry.
+        root["sampling"]!.AsObject().Add("mystery", 1);
+        WriteEntry(path, "Config.json", root.ToJsonString());
+        var e = Assert.ThrowsAny<Exception>(() => FreshContext().Model.Load(path, out _));
+        Assert.Contains("Config.json", Flatten(e));
+        Assert.Contains("mystery", Flatten(e));
+    }
+
+    private static string ReadEntry(string zipPath, string suffix)
+    {
+        using var zip = ZipFile.OpenRead(zipPath);
+        using var reader = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(suffix)).Open());
+        return reader.ReadToEnd();
+    }
+
+    private static void WriteEntry(string zipPath, string suffix, string text)
+    {
+        using var zip = ZipFile.Open(zipPath, ZipArchiveMode.Update);
+        var entry = zip.Entries.Single(e => e.FullName.EndsWith(suffix));
+        string name = entry.FullName;
+        entry.Delete();
+        using var writer = new StreamWriter(zip.CreateEntry(name).Open());
+        writer.Write(text);
+    }
+
     private static string Flatten(Exception e) => e.InnerException is null ? e.Message : e.Message + " | " + Flatten(e.InnerException);
 
     public sealed class LooseRequest

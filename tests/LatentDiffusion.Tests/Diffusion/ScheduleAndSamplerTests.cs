@@ -97,6 +97,27 @@ public class ScheduleAndSamplerTests
     }
 
     [Fact]
+    public void The_loss_and_its_weighting_are_chosen_apart_from_the_objective()
+    {
+        var schedule = new NoiseSchedule(NoiseScheduleKind.Linear, 1000);
+        using var scope = NewDisposeScope();
+        var t = tensor(new long[] { 10, 300, 900 });
+        var target = zeros(3, 4);
+        var prediction = tensor(new float[] { 0.5f, -0.5f, 2, -2, 0.1f, 0.1f, 0.1f, 0.1f, 3, 0, 0, 0 }, [3, 4]);
+        // Huber with threshold 1: x^2 / 2 inside, |x| - 1/2 outside; per sample: (0.125 + 0.125 + 1.5 + 1.5) / 4, 0.005, 2.5 / 4.
+        double[] huber = [3.25 / 4, 0.005, 2.5 / 4];
+        double[] squared = [(0.25 + 0.25 + 4 + 4) / 4, 0.01, 9.0 / 4];
+        float Loss(DiffusionLossKind kind, double gamma, DiffusionObjective objective) =>
+            new DiffusionLoss(kind, gamma).Compute(objective, schedule, prediction, target, t).item<float>();
+        Assert.Equal(huber.Average(), Loss(DiffusionLossKind.Huber, 0, DiffusionObjective.Sample), 1e-6);
+        Assert.Equal(squared.Average(), Loss(DiffusionLossKind.MeanSquaredError, 0, DiffusionObjective.Sample), 1e-6);
+        // Seed 001's x0 objective: Huber weighted by min(SNR, 5) per sample.
+        var snr = schedule.AlphaBars.Select(a => a / (1 - a)).ToArray();
+        double weighted = new[] { 10, 300, 900 }.Select((ti, i) => Math.Min(snr[ti], 5) * huber[i]).Average();
+        Assert.Equal(weighted, Loss(DiffusionLossKind.Huber, 5, DiffusionObjective.Sample), weighted * 1e-5);
+    }
+
+    [Fact]
     public void Strided_timesteps_are_descending_distinct_and_end_at_zero()
     {
         var steps = SamplerTimesteps.Strided(1000, 50);
