@@ -160,6 +160,15 @@ internal static class Commands
         return 0;
     }
 
+    public static int Toy(string output, int epochs, int rows, int seed, bool verbose, CancellationToken token)
+    {
+        using var logging = Logging(verbose, quiet: false);
+        var settings = new ToySettings { Epochs = epochs, Rows = rows, Seed = seed };
+        var report = new ToyJob(settings, output, logging.CreateLogger("toy")).Run(token);
+        Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {Path.GetFullPath(output)}");
+        return 0;
+    }
+
     private const double MinBenchSeconds = 3;
 
     public static int Bench(string modelPath, string outDirectory, string? precision, int seed, CancellationToken token)

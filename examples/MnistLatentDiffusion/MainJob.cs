@@ -57,7 +57,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         });
         var diffusionTrainer = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
         {
-            Epochs = settings.DiffusionEpochs, Width = settings.DiffusionWidth, AutoguidanceWidth = settings.AutoguidanceWidth, AutoguidanceEpochs = settings.AutoguidanceEpochs, Schedule = settings.Schedule, Objective = settings.Objective, MinSnrGamma = settings.MinSnrGamma,
+            Epochs = settings.DiffusionEpochs, Width = settings.DiffusionWidth, AutoguidanceWidth = settings.AutoguidanceWidth, AutoguidanceEpochs = settings.AutoguidanceEpochs, Schedule = settings.Schedule, Objective = settings.Objective, LossWeighting = LossWeighting.MinSnr, MinSnrGamma = settings.MinSnrGamma,
             Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Sampling = sampling,
             Logger = logger, Progress = progress, CancellationToken = cancellationToken,
         });

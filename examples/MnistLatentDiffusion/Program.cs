@@ -52,4 +52,12 @@ var bench = new Command("bench", "Throughput benchmarks: training and generation
 bench.SetAction((parse, token) => Task.FromResult(Commands.Bench(parse.GetValue(model)!, parse.GetValue(benchOut)!, parse.GetValue(precision), parse.GetValue(seed), token)));
 root.Subcommands.Add(bench);
 
+var toyOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/toy" };
+var toyEpochs = new Option<int>("--epochs") { Description = "Training epochs per model", DefaultValueFactory = _ => new ToySettings().Epochs };
+var toyRows = new Option<int>("--rows") { Description = "Training rows per set (seed 001: 131072)", DefaultValueFactory = _ => new ToySettings().Rows };
+var toy = new Command("toy", "Seed 001's point clouds: an MLP denoiser per set and objective, statistical checks against the true distributions, scatter plots and denoising strips, report.json.")
+    { toyOut, toyEpochs, toyRows, seed, verbose };
+toy.SetAction((parse, token) => Task.FromResult(Commands.Toy(parse.GetValue(toyOut)!, parse.GetValue(toyEpochs), parse.GetValue(toyRows), parse.GetValue(seed), parse.GetValue(verbose), token)));
+root.Subcommands.Add(toy);
+
 return await root.Parse(args).InvokeAsync();

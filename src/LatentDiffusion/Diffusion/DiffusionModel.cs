@@ -23,6 +23,25 @@ public sealed record DiffusionModelConfig
     /// <summary>The weaker denoiser that autoguidance steers away from (same data and classes), or null when none was trained.</summary>
     public DenoiserConfig? Autoguidance { get; init; }
 
+    /// <summary>
+    /// Per-index mean of the training data along its first dimension (each channel of an image, each element of a
+    /// vector), subtracted before diffusion and added back to samples; empty when the data was used as it came.
+    /// </summary>
+    public float[] DataShift { get; init; } = [];
+
+    /// <summary>Per-index standard deviation matching <see cref="DataShift"/>, divided out before diffusion; empty when none.</summary>
+    public float[] DataScale { get; init; } = [];
+
+    /// <summary>
+    /// Per-index smallest value of the training data along its first dimension, in the units the denoiser sees (after
+    /// standardisation); with <see cref="DataMax"/> the box predicted clean samples are clipped to
+    /// (<see cref="SamplingOptions.ClipToDataRange"/>). Empty for models trained before it was recorded.
+    /// </summary>
+    public float[] DataMin { get; init; } = [];
+
+    /// <summary>Per-index largest value of the training data; see <see cref="DataMin"/>.</summary>
+    public float[] DataMax { get; init; } = [];
+
     /// <summary>Largest accepted T.</summary>
     internal const int MaxTimesteps = 100_000;
 
@@ -37,6 +56,15 @@ public sealed record DiffusionModelConfig
             throw new ArgumentOutOfRangeException(nameof(Timesteps), Timesteps, $"The diffusion model of {source} needs 2..{MaxTimesteps} timesteps.");
         if (!Enum.IsDefined(Objective))
             throw new ArgumentOutOfRangeException(nameof(Objective), Objective, $"The diffusion model of {source} has an unknown objective.");
+        if (DataShift.Length != DataScale.Length || DataShift.Length is not 0 && DataShift.Length != Denoiser.DataShape[0])
+            throw new ArgumentOutOfRangeException(nameof(DataShift), DataShift.Length,
+                $"The diffusion model of {source} needs one data shift and scale per index of the first data dimension ({Denoiser.DataShape[0]}), or none.");
+        if (DataShift.Any(v => !float.IsFinite(v)) || DataScale.Any(v => !float.IsFinite(v) || v <= 0))
+            throw new ArgumentOutOfRangeException(nameof(DataScale), $"The diffusion model of {source} has a data shift or scale that is not a finite number (scales must be positive).");
+        if (DataMin.Length != DataMax.Length || DataMin.Length is not 0 && DataMin.Length != Denoiser.DataShape[0]
+            || DataMin.Zip(DataMax).Any(p => !float.IsFinite(p.First) || !float.IsFinite(p.Second) || p.First > p.Second))
+            throw new ArgumentOutOfRangeException(nameof(DataMin), DataMin.Length,
+                $"The diffusion model of {source} needs a finite data range (min <= max) per index of the first data dimension ({Denoiser.DataShape[0]}), or none.");
         if (Autoguidance is null) return;
         Denoisers.Validate(Autoguidance, source);
         if (!Autoguidance.DataShape.SequenceEqual(Denoiser.DataShape) || Autoguidance.Classes != Denoiser.Classes)
@@ -114,11 +142,21 @@ internal sealed class DiffusionModel
             using var _ = no_grad();
             using var scope = NewDisposeScope();
             var plan = new GuidancePlan(options, Classes);
+            Action<int, Tensor, Tensor>? inDataUnits = onStep is null ? null : (i, xt, x0) => onStep(i, ToData(xt), ToData(x0));
+            var range = options.ClipToDataRange && Config.DataMin.Length > 0 ? (PerIndex(Config.DataMin), PerIndex(Config.DataMax)) : ((Tensor, Tensor)?)null;
             var result = DiffusionSampling.Sample(role => NetworkIn(role, options.Precision), Schedule, Config.Objective, sampler, plan,
-                labels, seeds, DataShape, Device, onStep);
-            return result.cpu().flatten().data<float>().ToArray();
+                labels, seeds, DataShape, Device, inDataUnits, range);
+            return ToData(result).cpu().flatten().data<float>().ToArray();
         }
     }
+
+    /// <summary>Undoes the data standardisation of <see cref="DiffusionModelConfig.DataShift"/> (nothing when there is none).</summary>
+    private Tensor ToData(Tensor x) =>
+        Config.DataShift.Length == 0 ? x : x * PerIndex(Config.DataScale) + PerIndex(Config.DataShift);
+
+    /// <summary>Per-index values shaped to broadcast over a batch [N, first dimension, ...].</summary>
+    private Tensor PerIndex(float[] values) =>
+        tensor(values, device: Device).view([1, values.Length, .. Enumerable.Repeat(1L, DataShape.Length - 1)]);
 
     /// <summary>The network of <paramref name="role"/> in <paramref name="precision"/>: itself, or a bfloat16 copy made on first use. Call under the gate.</summary>
     private Denoiser NetworkIn(DenoiserRole role, SamplingPrecision precision)

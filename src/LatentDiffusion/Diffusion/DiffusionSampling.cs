@@ -34,7 +34,7 @@ internal static class DiffusionSampling
 {
     public static Tensor Sample(Func<DenoiserRole, Denoiser> networks, NoiseSchedule schedule, DiffusionObjective objective,
         IDiffusionSampler sampler, GuidancePlan plan, ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, int[] dataShape, Device device,
-        Action<int, Tensor, Tensor>? onStep = null)
+        Action<int, Tensor, Tensor>? onStep = null, (Tensor Min, Tensor Max)? clip = null)
     {
         int n = labels.Length;
         long[] shape = dataShape.Select(d => (long)d).ToArray();
@@ -63,6 +63,11 @@ internal static class DiffusionSampling
                     first = false;
                 }
                 var (x0, eps) = schedule.Interpret(objective, output, x, t);
+                if (clip is var (low, high))
+                {
+                    x0 = x0.clamp(low, high);
+                    eps = schedule.NoiseFor(x, x0, t);
+                }
                 var noise = sampler.IsStochastic && i + 1 < steps.Count ? Noise() : null;
                 var next = sampler.Step(x, x0, eps, i, noise);
                 onStep?.Invoke(i, x, x0);

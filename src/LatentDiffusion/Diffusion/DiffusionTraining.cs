@@ -12,7 +12,9 @@ internal sealed record DiffusionTrainingSettings
     public int Epochs { get; init; } = 20;
     public double LabelDropout { get; init; } = 0.1;
     public double EmaDecay { get; init; } = 0.999;
-    public DiffusionLoss Loss { get; init; } = new(DiffusionLossKind.MeanSquaredError, 0);
+    public DiffusionLoss Loss { get; init; } = new(DiffusionLossKind.MeanSquaredError);
+    /// <summary>Whether to standardise the data per index of its first dimension before training (stored in the model's config and undone on samples).</summary>
+    public bool Standardise { get; init; }
     public double ValidationFraction { get; init; } = 0.02;
     public int AutoguidanceEpochs { get; init; } = 6;
 }
@@ -32,6 +34,16 @@ internal static class DiffusionTraining
     /// </summary>
     public static DiffusionModel Fit(DiffusionModelConfig config, float[] data, int[]? labels, int rows, DiffusionTrainingSettings settings, TrainingRun run)
     {
+        if (settings.Standardise)
+        {
+            var (shift, scale) = Standardisation(data, rows, config.Denoiser.DataShape);
+            config = config with { DataShift = shift, DataScale = scale };
+            data = Standardised(data, config.Denoiser.DataShape, shift, scale);
+            run.Logger.LogInformation("Data standardisation: shift [{Shift}], scale [{Scale}]",
+                string.Join(", ", shift.Take(8).Select(v => v.ToString("G4"))), string.Join(", ", scale.Take(8).Select(v => v.ToString("G4"))));
+        }
+        var (low, high) = Range(data, config.Denoiser.DataShape);
+        config = config with { DataMin = low, DataMax = high };
         config.Validate("the training data");
         var device = run.Device;
         // Initialisation draws from the global generator: the denoiser from the run's seed, the autoguidance denoiser
@@ -70,6 +82,41 @@ internal static class DiffusionTraining
         network.Dispose();
         weakNetwork?.Dispose();
         return new DiffusionModel(config, ema, weak, device) { History = history, AutoguidanceHistory = weakHistory };
+    }
+
+    /// <summary>Mean and standard deviation per index of the first data dimension over all rows (a constant index keeps scale 1).</summary>
+    private static (float[] Shift, float[] Scale) Standardisation(float[] data, int rows, int[] shape)
+    {
+        var moments = new ChannelMoments(shape[0], shape.Skip(1).Aggregate(1, (a, b) => a * b));
+        moments.Add(data);
+        return (moments.Mean, moments.Variance.Select(v => Math.Sqrt(v) is var std && std > 1e-6 ? (float)std : 1f).ToArray());
+    }
+
+    /// <summary>Smallest and largest value per index of the first data dimension.</summary>
+    private static (float[] Min, float[] Max) Range(float[] data, int[] shape)
+    {
+        int channels = shape[0], inner = shape.Skip(1).Aggregate(1, (a, b) => a * b);
+        var low = Enumerable.Repeat(float.MaxValue, channels).ToArray();
+        var high = Enumerable.Repeat(float.MinValue, channels).ToArray();
+        for (int i = 0; i < data.Length; i++)
+        {
+            int c = i / inner % channels;
+            low[c] = Math.Min(low[c], data[i]);
+            high[c] = Math.Max(high[c], data[i]);
+        }
+        return (low, high);
+    }
+
+    private static float[] Standardised(float[] data, int[] shape, float[] shift, float[] scale)
+    {
+        int channels = shape[0], inner = shape.Skip(1).Aggregate(1, (a, b) => a * b);
+        var result = new float[data.Length];
+        for (int i = 0; i < data.Length; i++)
+        {
+            int c = i / inner % channels;
+            result[i] = (data[i] - shift[c]) / scale[c];
+        }
+        return result;
     }
 
     private static TrainingHistory Train(Denoiser model, Denoiser ema, NoiseSchedule schedule, DiffusionObjective objective,

@@ -97,6 +97,9 @@ public sealed class NoiseSchedule
         _ => throw new ArgumentOutOfRangeException(nameof(objective)),
     };
 
+    /// <summary>The noise that takes <paramref name="x0"/> to <paramref name="xt"/> at timestep <paramref name="t"/>: (x_t - sqrt(abar) x0) / sqrt(1 - abar).</summary>
+    public Tensor NoiseFor(Tensor xt, Tensor x0, int t) => (xt - Math.Sqrt(AlphaBars[t]) * x0) / Math.Sqrt(1 - AlphaBars[t]);
+
     /// <summary>
     /// Turns a network output under <paramref name="objective"/> into the implied (x0, eps) pair at a single timestep
     /// <paramref name="t"/>, which is all a sampler needs.

@@ -62,6 +62,15 @@ public sealed class SamplingOptions
     /// <summary>Upper end of the autoguidance band; see <see cref="AutoguidanceMinNoise"/>. Default 1.</summary>
     public double AutoguidanceMaxNoise { get; set; } = 1.0;
 
+    /// <summary>
+    /// Clip each step's predicted clean sample to the range of the training data (per channel, as recorded by the
+    /// trainer), and take the noise estimate implied by the clipped prediction: a prediction outside anything seen in
+    /// training is an error, and at the noisiest steps an epsilon-predicting model's errors are magnified by
+    /// 1 / sqrt(alpha-bar). Like diffusers' clip_sample, with the range taken from the data. Models trained before the
+    /// range was recorded sample unclipped. Default true.
+    /// </summary>
+    public bool ClipToDataRange { get; set; } = true;
+
     /// <summary>Number format of the denoisers while sampling. Default float32.</summary>
     public SamplingPrecision Precision { get; set; } = SamplingPrecision.Float32;
 

@@ -44,6 +44,18 @@ internal static class ColumnReader
         return side;
     }
 
+    /// <summary>ML.NET's annotation (AnnotationUtils.Kinds.IsNormalized) that marks a column as already normalised.</summary>
+    public const string IsNormalizedAnnotation = "IsNormalized";
+
+    /// <summary>Whether <paramref name="column"/> carries ML.NET's <c>IsNormalized</c> annotation set to true (normalisers and the VAE's latent column do).</summary>
+    public static bool IsNormalized(DataViewSchema.Column column)
+    {
+        if (column.Annotations.Schema.GetColumnOrNull(ColumnReader.IsNormalizedAnnotation) is not { Type: BooleanDataViewType }) return false;
+        bool value = false;
+        column.Annotations.GetValue(ColumnReader.IsNormalizedAnnotation, ref value);
+        return value;
+    }
+
     /// <summary>Integer-valued types accepted as labels and seeds.</summary>
     public static bool IsInteger(DataViewType type) =>
         type == NumberDataViewType.Int32 || type == NumberDataViewType.Int64 || type == NumberDataViewType.UInt32 ||

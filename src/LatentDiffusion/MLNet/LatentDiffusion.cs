@@ -9,6 +9,20 @@ using Microsoft.ML.Runtime;
 
 namespace LatentDiffusion.MLNet;
 
+/// <summary>Whether the diffusion trainer standardises its data first.</summary>
+public enum DataStandardization
+{
+    /// <summary>Standardise unless the column is marked as normalised (ML.NET's <c>IsNormalized</c> annotation, which the VAE's latent column carries).</summary>
+    Auto,
+    /// <summary>Learn the data as it comes.</summary>
+    None,
+    /// <summary>
+    /// Subtract the mean and divide by the standard deviation of each index of the first data dimension (each channel of
+    /// an image, each element of a vector), as measured on the training data; samples are mapped back.
+    /// </summary>
+    PerChannel,
+}
+
 /// <summary>Options of <see cref="LatentDiffusionTrainer"/>.</summary>
 public sealed class LatentDiffusionOptions : TrainingOptions
 {
@@ -23,8 +37,15 @@ public sealed class LatentDiffusionOptions : TrainingOptions
     /// <see cref="ShapeAnnotation"/>, else takes the column as a plain vector.
     /// </summary>
     public int[]? DataShape { get; set; }
-    /// <summary>The denoiser network. Default <see cref="DenoiserKind.Auto"/>: the UNet for (channels, height, width) data.</summary>
+    /// <summary>The denoiser network. Default <see cref="DenoiserKind.Auto"/>: the UNet for (channels, height, width) data, the MLP for anything else.</summary>
     public DenoiserKind Denoiser { get; set; } = DenoiserKind.Auto;
+    /// <summary>Residual blocks of the MLP denoiser, 1..64 (the UNet's depth is fixed). Default 4.</summary>
+    public int Depth { get; set; } = 4;
+    /// <summary>
+    /// Diffusion assumes data of about unit scale; this maps the data there first. Default <see cref="DataStandardization.Auto"/>:
+    /// standardise unless the column is marked as normalised, as the VAE's latents are.
+    /// </summary>
+    public DataStandardization Standardization { get; set; } = DataStandardization.Auto;
     /// <summary>Diffusion steps T, 2..100000. Default 1000.</summary>
     public int Timesteps { get; set; } = 1000;
     /// <summary>Noise schedule. Default linear (seed 000).</summary>
@@ -33,11 +54,13 @@ public sealed class LatentDiffusionOptions : TrainingOptions
     public DiffusionObjective Objective { get; set; } = DiffusionObjective.Epsilon;
     /// <summary>How the prediction error is measured. Default mean squared error.</summary>
     public DiffusionLossKind Loss { get; set; } = DiffusionLossKind.MeanSquaredError;
+    /// <summary>How each timestep's loss is weighted. Default none.</summary>
+    public LossWeighting LossWeighting { get; set; } = LossWeighting.None;
     /// <summary>
-    /// Min-SNR loss weighting (Hang et al., "Efficient diffusion training via Min-SNR weighting strategy"): each
-    /// timestep's loss counts as an x0 error weighted by min(SNR, gamma), whatever the objective. 0 turns it off. Default 0.
+    /// The cap gamma of <see cref="LossWeighting.MinSnr"/> (Hang et al., "Efficient diffusion training via Min-SNR
+    /// weighting strategy"): each timestep's loss counts as an x0 error weighted by min(SNR, gamma). Above 0. Default 5.
     /// </summary>
-    public double MinSnrGamma { get; set; }
+    public double MinSnrGamma { get; set; } = 5;
     /// <summary>Denoiser width (channels at full resolution; doubled below), an even number in 8..4096. Default 48.</summary>
     public int Width { get; set; } = 48;
     /// <summary>Training epochs, at least 1. Default 20.</summary>
@@ -94,7 +117,10 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
         OptionChecks.Defined(o.Schedule, nameof(o.Schedule), Owner);
         OptionChecks.Defined(o.Objective, nameof(o.Objective), Owner);
         OptionChecks.Defined(o.Loss, nameof(o.Loss), Owner);
-        OptionChecks.InRange(o.MinSnrGamma, 0, 1e6, nameof(o.MinSnrGamma), Owner);
+        OptionChecks.Defined(o.LossWeighting, nameof(o.LossWeighting), Owner);
+        OptionChecks.Positive(o.MinSnrGamma, nameof(o.MinSnrGamma), Owner);
+        OptionChecks.InRange(o.Depth, 1, Denoisers.MaxDepth, nameof(o.Depth), Owner);
+        OptionChecks.Defined(o.Standardization, nameof(o.Standardization), Owner);
         CheckWidth(o.Width, nameof(o.Width), allowZero: false);
         OptionChecks.InRange(o.Epochs, 1, 1_000_000, nameof(o.Epochs), Owner);
         CheckWidth(o.AutoguidanceWidth, nameof(o.AutoguidanceWidth), allowZero: true);
@@ -135,7 +161,10 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
                 $"Column '{column}' holds {size} values per row, but the data shape [{string.Join(", ", shape)}] has {shape.Aggregate(1L, (a, b) => a * b)}.");
         string data = $"column '{column}'";
         int classes = options.LabelColumnName is null ? 0 : options.Classes;
-        var denoiser = new DenoiserConfig { Kind = Denoisers.Resolve(options.Denoiser, shape, column), DataShape = shape, Width = options.Width, Classes = classes };
+        var denoiser = new DenoiserConfig
+        {
+            Kind = Denoisers.Resolve(options.Denoiser, shape, column), DataShape = shape, Width = options.Width, Classes = classes, Depth = options.Depth,
+        };
         var config = new DiffusionModelConfig
         {
             Denoiser = denoiser, Schedule = options.Schedule, Timesteps = options.Timesteps, Objective = options.Objective,
@@ -147,8 +176,14 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
         using var log = new ComponentLogger(context, options.Logger, nameof(LatentDiffusionTrainer));
         var settings = new DiffusionTrainingSettings
         {
-            Epochs = options.Epochs, LabelDropout = options.LabelDropout, EmaDecay = options.EmaDecay, Loss = new DiffusionLoss(options.Loss, options.MinSnrGamma),
+            Epochs = options.Epochs, LabelDropout = options.LabelDropout, EmaDecay = options.EmaDecay,
+            Loss = new DiffusionLoss(options.Loss, options.LossWeighting, options.MinSnrGamma),
             ValidationFraction = options.ValidationFraction, AutoguidanceEpochs = options.AutoguidanceEpochs,
+            Standardise = options.Standardization switch
+            {
+                DataStandardization.Auto => !ColumnReader.IsNormalized(input.Schema[column]),
+                var s => s == DataStandardization.PerChannel,
+            },
         };
         var model = DiffusionTraining.Fit(config, values, labels, rows, settings, options.Run(log));
         return LastFitted = new LatentDiffusionTransformer(model, new LatentDiffusionTransformer.Settings
@@ -233,6 +268,21 @@ public sealed class LatentDiffusionTransformer : ITransformer
     {
         RequestValidation.Check(labels, seeds.Length, Classes, LabelColumnName ?? "label");
         return Model.Sample(labels, seeds, settings.Sampling);
+    }
+
+    /// <summary>
+    /// The denoising trajectory: for each sampler step, the noisy state it starts from (<c>Noisy</c>) and the clean
+    /// sample the denoiser predicts there (<c>Predicted</c>), each rows x sample size floats in the data's units; the
+    /// last step's prediction is the final sample.
+    /// </summary>
+    public (float[] Noisy, float[] Predicted)[] Trajectory(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
+    {
+        RequestValidation.Check(labels, seeds.Length, Classes, LabelColumnName ?? "label");
+        var steps = new List<(float[], float[])>();
+        Model.Sample(labels, seeds, settings.Sampling, (_, xt, x0) => steps.Add((Host(xt), Host(x0))));
+        return [.. steps];
+
+        static float[] Host(TorchSharp.torch.Tensor t) => t.cpu().flatten().data<float>().ToArray();
     }
 
     /// <inheritdoc/>

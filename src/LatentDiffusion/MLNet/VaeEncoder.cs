@@ -161,8 +161,12 @@ public sealed class VaeEncoderTransformer : ITransformer
     /// <summary>Image size in floats.</summary>
     public int ImageSize => Model.ImageSize;
 
-    internal static OutputColumn LatentColumn(string name, int[] shape) =>
-        new(name, shape.Aggregate(1, (a, b) => a * b), a => ShapeAnnotation.Add(a, shape));
+    /// <summary>The latent column: its shape, and ML.NET's IsNormalized mark (the latents are standardised per channel).</summary>
+    internal static OutputColumn LatentColumn(string name, int[] shape) => new(name, shape.Aggregate(1, (a, b) => a * b), a =>
+    {
+        ShapeAnnotation.Add(a, shape);
+        a.Add(ColumnReader.IsNormalizedAnnotation, BooleanDataViewType.Instance, (ValueGetter<bool>)((ref bool v) => v = true));
+    });
 
     /// <summary>A copy that writes the posterior mean or a per-row sample.</summary>
     public VaeEncoderTransformer WithOutput(LatentOutput output, int? seed = null) =>
@@ -194,10 +198,8 @@ public sealed class VaeEncoderTransformer : ITransformer
         void Flush()
         {
             if (filled == 0) return;
-            var x = batch[..(filled * Model.ImageSize)];
-            var y = Model.Decode(Model.Encode(x, filled), filled);
-            for (int i = 0; i < x.Length; i++) total += (x[i] - y[i]) * (double)(x[i] - y[i]);
-            count += x.Length;
+            total += Model.ReconstructionSquaredError(batch[..(filled * Model.ImageSize)], filled);
+            count += (long)filled * Model.ImageSize;
             filled = 0;
         }
         while (cursor.MoveNext())

@@ -7,10 +7,12 @@ namespace LatentDiffusion.Models;
 /// <summary>Which network learns to denoise.</summary>
 public enum DenoiserKind
 {
-    /// <summary>Chosen from the data's shape: the UNet for images (channels x height x width).</summary>
+    /// <summary>Chosen from the data's shape: the UNet for images (channels x height x width), the MLP for anything else.</summary>
     Auto,
     /// <summary>A two-level UNet with time-conditioned residual conv blocks (seed 000); for data shaped (channels, height, width).</summary>
     UNet,
+    /// <summary>Residual MLP blocks with the same time and class embeddings (seed 001); for vectors, or any shape taken flat.</summary>
+    Mlp,
 }
 
 /// <summary>
@@ -30,6 +32,9 @@ public sealed record DenoiserConfig
 
     /// <summary>Number of classes the network is conditioned on; 0 = unconditional.</summary>
     public int Classes { get; init; }
+
+    /// <summary>Residual blocks of the MLP; the UNet's depth is fixed and ignores it.</summary>
+    public int Depth { get; init; } = 4;
 
     /// <summary>Floats in one sample.</summary>
     [JsonIgnore]
@@ -70,17 +75,16 @@ internal static class Denoisers
     private static readonly Dictionary<DenoiserKind, Entry> Registry = new()
     {
         [DenoiserKind.UNet] = new(DenoisingUnet.Validate, (config, device) => new DenoisingUnet(config, device)),
+        [DenoiserKind.Mlp] = new(MlpDenoiser.Validate, (config, device) => new MlpDenoiser(config, device)),
     };
 
-    /// <summary>Largest accepted width, class count and side: far beyond any model this library trains, small enough to allocate.</summary>
-    public const int MaxWidth = 4096, MaxClasses = 100_000, MaxSide = 4096;
+    /// <summary>Largest accepted width, class count, side and depth: far beyond any model this library trains, small enough to allocate.</summary>
+    public const int MaxWidth = 4096, MaxClasses = 100_000, MaxSide = 4096, MaxDepth = 64;
 
     /// <summary>The network for data shaped <paramref name="shape"/> when the user left the choice to us; <paramref name="column"/> names the data.</summary>
     public static DenoiserKind Resolve(DenoiserKind requested, int[] shape, string column) => requested switch
     {
-        DenoiserKind.Auto when shape.Length == 3 => DenoiserKind.UNet,
-        DenoiserKind.Auto => throw new ArgumentOutOfRangeException(column,
-            $"No denoiser fits column '{column}' shaped [{string.Join(", ", shape)}]: the UNet needs (channels, height, width); give the shape with a 'Shape' annotation or the trainer's DataShape option."),
+        DenoiserKind.Auto => shape.Length == 3 ? DenoiserKind.UNet : DenoiserKind.Mlp,
         _ => requested,
     };
 

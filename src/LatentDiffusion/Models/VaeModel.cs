@@ -98,6 +98,15 @@ internal sealed class VaeModel
         return images;
     }
 
+    /// <summary>Sum of squared pixel errors of decode(encode(x)) (the posterior mean) over <paramref name="rows"/> flat images.</summary>
+    public double ReconstructionSquaredError(float[] images, int rows)
+    {
+        var reconstructed = Decode(Encode(images, rows), rows);
+        double total = 0;
+        for (int i = 0; i < rows * ImageSize; i++) total += (images[i] - reconstructed[i]) * (double)(images[i] - reconstructed[i]);
+        return total;
+    }
+
     /// <summary>Images decoded from raw latents drawn from the prior N(0, I) with one generator seeded by <paramref name="seed"/>.</summary>
     public float[] SamplePrior(int count, int seed)
     {

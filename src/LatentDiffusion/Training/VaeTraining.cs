@@ -47,24 +47,14 @@ internal static class VaeTraining
     /// <summary>Each latent channel's mean and standard deviation over the posterior means of all <paramref name="rows"/> images.</summary>
     private static (float[] Shift, float[] Scale) Standardisation(VaeModel unit, float[] images, int rows)
     {
-        int channels = unit.Config.LatentChannels, perChannel = unit.LatentSize / channels, size = unit.ImageSize;
-        var sum = new double[channels];
-        var sumSq = new double[channels];
+        int channels = unit.Config.LatentChannels, size = unit.ImageSize;
+        var moments = new ChannelMoments(channels, unit.LatentSize / channels);
         for (int start = 0; start < rows; start += 1024)
         {
             int n = Math.Min(1024, rows - start);
-            var latents = unit.Encode(images[(start * size)..((start + n) * size)], n);
-            for (int i = 0; i < latents.Length; i++)
-            {
-                int c = i / perChannel % channels;
-                sum[c] += latents[i];
-                sumSq[c] += (double)latents[i] * latents[i];
-            }
+            moments.Add(unit.Encode(images[(start * size)..((start + n) * size)], n));
         }
-        double count = (double)rows * perChannel;
-        var shift = sum.Select(s => (float)(s / count)).ToArray();
-        var scale = sum.Select((s, c) => (float)Math.Sqrt(Math.Max(sumSq[c] / count - (s / count) * (s / count), 1e-12))).ToArray();
-        return (shift, scale);
+        return (moments.Mean, moments.Variance.Select(v => (float)Math.Sqrt(Math.Max(v, 1e-12))).ToArray());
     }
 
     private static TrainingHistory Train(ConvVae model, Tensor images, Tensor validation, VaeTrainingSettings settings, MinibatchLoop loop, CancellationToken cancellationToken)

@@ -88,11 +88,11 @@ public class ScheduleAndSamplerTests
                 var impliedEps = (x - a * w) / b;
                 return objective == DiffusionObjective.Epsilon ? impliedEps : a * impliedEps - b * w;
             }).ToArray();
-            var loss = new DiffusionLoss(DiffusionLossKind.MeanSquaredError, gamma).Compute(objective, schedule, stack(predictions), schedule.Target(objective, x0, eps, t), t).item<float>();
+            var loss = new DiffusionLoss(DiffusionLossKind.MeanSquaredError, LossWeighting.MinSnr, gamma).Compute(objective, schedule, stack(predictions), schedule.Target(objective, x0, eps, t), t).item<float>();
             Assert.Equal(expected, loss, expected * 1e-3);
         }
         // Without the weighting it is the plain MSE.
-        var plain = new DiffusionLoss(DiffusionLossKind.MeanSquaredError, 0).Compute(DiffusionObjective.Epsilon, schedule, eps + 1, eps, t).item<float>();
+        var plain = new DiffusionLoss(DiffusionLossKind.MeanSquaredError).Compute(DiffusionObjective.Epsilon, schedule, eps + 1, eps, t).item<float>();
         Assert.Equal(1.0, plain, 1e-6);
     }
 
@@ -108,13 +108,48 @@ public class ScheduleAndSamplerTests
         double[] huber = [3.25 / 4, 0.005, 2.5 / 4];
         double[] squared = [(0.25 + 0.25 + 4 + 4) / 4, 0.01, 9.0 / 4];
         float Loss(DiffusionLossKind kind, double gamma, DiffusionObjective objective) =>
-            new DiffusionLoss(kind, gamma).Compute(objective, schedule, prediction, target, t).item<float>();
+            new DiffusionLoss(kind, gamma > 0 ? LossWeighting.MinSnr : LossWeighting.None, gamma > 0 ? gamma : 5).Compute(objective, schedule, prediction, target, t).item<float>();
         Assert.Equal(huber.Average(), Loss(DiffusionLossKind.Huber, 0, DiffusionObjective.Sample), 1e-6);
         Assert.Equal(squared.Average(), Loss(DiffusionLossKind.MeanSquaredError, 0, DiffusionObjective.Sample), 1e-6);
         // Seed 001's x0 objective: Huber weighted by min(SNR, 5) per sample.
         var snr = schedule.AlphaBars.Select(a => a / (1 - a)).ToArray();
         double weighted = new[] { 10, 300, 900 }.Select((ti, i) => Math.Min(snr[ti], 5) * huber[i]).Average();
         Assert.Equal(weighted, Loss(DiffusionLossKind.Huber, 5, DiffusionObjective.Sample), weighted * 1e-5);
+    }
+
+    [Fact]
+    public void Seed_001s_weighting_measures_huber_between_weighted_x0_and_its_weighted_prediction()
+    {
+        var schedule = new NoiseSchedule(NoiseScheduleKind.Linear, 200);
+        using var scope = NewDisposeScope();
+        var t = tensor(new long[] { 0, 1, 50, 199 });
+        var x0 = tensor(new float[] { 1, 2, 3, 4, 5, 6, 7, 8 }, [4, 2]);
+        var x0Hat = x0 + tensor(new float[] { 0.3f, -0.2f, 0.1f, 0.1f, -1, 2, 0.05f, 0 }, [4, 2]);
+        double Weight(int ti)
+        {
+            int s = Math.Max(ti, 1);
+            double before = schedule.AlphaBars[s - 1] / (1 - schedule.AlphaBars[s - 1]), now = schedule.AlphaBars[s] / (1 - schedule.AlphaBars[s]);
+            return Math.Sqrt((before - now) / 2);
+        }
+        static double Huber(double d) => Math.Abs(d) <= 1 ? d * d / 2 : Math.Abs(d) - 0.5;
+        double expected = 0;
+        var diffs = (x0Hat - x0).data<float>().ToArray();
+        long[] ts = [0, 1, 50, 199];
+        for (int i = 0; i < 8; i++) expected += Huber(Weight((int)ts[i / 2]) * diffs[i]) / 8;
+        Assert.Equal(Weight(1), Weight(0));   // t = 0 borrows t = 1's weight: SNR(-1) is infinite
+        var loss = new DiffusionLoss(DiffusionLossKind.Huber, LossWeighting.SnrDifference).Compute(DiffusionObjective.Sample, schedule, x0Hat, x0, t).item<float>();
+        Assert.Equal(expected, loss, expected * 1e-4);
+
+        // Predicting epsilon, the same weighting measures the implied x0 error: eps errors scale by sqrt((1 - abar) / abar).
+        var eps = randn([4, 2]);
+        var xt = schedule.AddNoise(x0, eps, t);
+        var impliedEps = stack(Enumerable.Range(0, 4).Select(i =>
+        {
+            double a = Math.Sqrt(schedule.AlphaBars[ts[i]]), b = Math.Sqrt(1 - schedule.AlphaBars[ts[i]]);
+            return (xt[i] - a * x0Hat[i]) / b;
+        }).ToArray());
+        var viaEps = new DiffusionLoss(DiffusionLossKind.Huber, LossWeighting.SnrDifference).Compute(DiffusionObjective.Epsilon, schedule, impliedEps, eps, t).item<float>();
+        Assert.Equal(expected, viaEps, expected * 1e-3);
     }
 
     [Fact]

@@ -51,7 +51,7 @@ public class DeviceOwnershipTests
         };
         var settings = new DiffusionTrainingSettings
         {
-            Epochs = 1, AutoguidanceEpochs = 1, ValidationFraction = 0.1, Loss = new DiffusionLoss(DiffusionLossKind.MeanSquaredError, 5),
+            Epochs = 1, AutoguidanceEpochs = 1, ValidationFraction = 0.1, Loss = new DiffusionLoss(DiffusionLossKind.MeanSquaredError, LossWeighting.MinSnr, 5),
         };
         var sampling = new SamplingOptions
         {

@@ -23,7 +23,7 @@ public static class Quickstart
         var vae = ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 4, Precision = TrainingPrecision.BFloat16 });
         var diffusion = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
         {
-            Epochs = 38, Schedule = NoiseScheduleKind.Cosine, Objective = DiffusionObjective.Velocity, MinSnrGamma = 5,
+            Epochs = 38, Schedule = NoiseScheduleKind.Cosine, Objective = DiffusionObjective.Velocity, LossWeighting = LossWeighting.MinSnr,
             Precision = TrainingPrecision.BFloat16,            // bfloat16 forward/backward, float32 master weights
             AutoguidanceWidth = 32, AutoguidanceEpochs = 6,    // a small, briefly trained UNet for autoguidance
         });
