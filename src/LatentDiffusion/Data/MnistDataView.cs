@@ -16,7 +16,9 @@ internal sealed class MnistDataView : IDataView
         _data = data;
         var builder = new DataViewSchema.Builder();
         builder.AddColumn(labelColumn, NumberDataViewType.Int32);
-        builder.AddColumn(imageColumn, new VectorDataViewType(NumberDataViewType.Single, data.ImageSize));
+        var annotations = new DataViewSchema.Annotations.Builder();
+        LatentDiffusion.MLNet.ShapeAnnotation.Add(annotations, [1, data.Height, data.Width]);
+        builder.AddColumn(imageColumn, new VectorDataViewType(NumberDataViewType.Single, data.ImageSize), annotations.ToAnnotations());
         Schema = builder.ToSchema();
     }
 

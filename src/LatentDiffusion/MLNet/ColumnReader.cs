@@ -35,13 +35,29 @@ internal static class ColumnReader
         return vector.Size;
     }
 
-    /// <summary>The side of the square image a vector of <paramref name="size"/> floats holds; throws naming the column when it is not square.</summary>
-    public static int SquareSide(string column, int size)
+    /// <summary>
+    /// The (channels, height, width) of the images in a vector column of <paramref name="size"/> floats: the option
+    /// when given, else the column's <see cref="ShapeAnnotation"/>, else a square one-channel image when the size is a
+    /// square. Throws naming the column (or the option), the shape and the size when they disagree or nothing fits.
+    /// </summary>
+    public static int[] ImageShape(DataViewSchema.Column column, int size, int[]? option, string optionName)
     {
-        int side = (int)Math.Round(Math.Sqrt(size));
-        if (side * side != size)
-            throw new ArgumentOutOfRangeException(column, $"Column '{column}' must hold a square one-channel image (for example 784 = 28x28), but has size {size}.");
-        return side;
+        var shape = option ?? ShapeAnnotation.Read(column);
+        if (shape is null)
+        {
+            int side = (int)Math.Round(Math.Sqrt(size));
+            if (side * side != size)
+                throw new ArgumentOutOfRangeException(column.Name,
+                    $"Column '{column.Name}' holds {size} values per row, which is not a square one-channel image: give its (channels, height, width) with {optionName} or a '{ShapeAnnotation.Name}' annotation.");
+            return [1, side, side];
+        }
+        if (shape.Length != 3 || shape.Any(d => d < 1))
+            throw new ArgumentOutOfRangeException(option is null ? column.Name : optionName, $"[{string.Join(", ", shape)}]",
+                $"The image shape of column '{column.Name}' must be (channels, height, width), each at least 1.");
+        if ((long)shape[0] * shape[1] * shape[2] != size)
+            throw new ArgumentOutOfRangeException(option is null ? column.Name : optionName, $"[{string.Join(", ", shape)}]",
+                $"Column '{column.Name}' holds {size} values per row, but the image shape [{string.Join(", ", shape)}] has {(long)shape[0] * shape[1] * shape[2]}.");
+        return shape;
     }
 
     /// <summary>ML.NET's annotation (AnnotationUtils.Kinds.IsNormalized) that marks a column as already normalised.</summary>

@@ -26,10 +26,10 @@ public sealed class DigitGeneratorOptions
 }
 
 /// <summary>
-/// Joins a diffusion model and the VAE whose latents it learned into a generator of images. It learns nothing itself.
-/// It is given both explicitly: either the estimators, when it follows them in the same chain
-/// (<c>vae.Append(diffusion).Append(mlContext.Transforms.GenerateDigits(diffusion, vae))</c>: it takes what they
-/// fitted), or transformers fitted or loaded earlier.
+/// Turns a diffusion model into a generator of images: with the VAE whose latents it learned (latent diffusion), or
+/// alone when it learned pixels. It learns nothing itself. It is given its models explicitly: either the estimators,
+/// when it follows them in the same chain (<c>vae.Append(diffusion).Append(mlContext.Transforms.GenerateDigits(diffusion, vae))</c>:
+/// it takes what they fitted), or transformers fitted or loaded earlier.
 /// </summary>
 public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
 {
@@ -38,24 +38,47 @@ public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
     private readonly Func<VaeEncoderTransformer?> vae;
     private readonly DigitGeneratorOptions options;
 
-    /// <summary>A generator from the estimators fitted before it in the same chain; prefer <c>mlContext.Transforms.GenerateDigits(diffusion, vae)</c>.</summary>
+    /// <summary>A latent generator from the estimators fitted before it in the same chain; prefer <c>mlContext.Transforms.GenerateDigits(diffusion, vae)</c>.</summary>
     public DigitGenerator(LatentDiffusionTrainer diffusion, VaeEncoderEstimator vae, DigitGeneratorOptions? options = null)
-        : this(() => diffusion.LastFitted, () => vae.LastFitted, options)
+        : this(Checked(diffusion), vae is null ? throw new ArgumentNullException(nameof(vae)) : () => vae.LastFitted, true, options)
     {
-        ArgumentNullException.ThrowIfNull(diffusion);
-        ArgumentNullException.ThrowIfNull(vae);
     }
 
-    /// <summary>A generator from fitted (or loaded) transformers; prefer <c>mlContext.Transforms.GenerateDigits(diffusion, vae)</c>.</summary>
+    /// <summary>A latent generator from fitted (or loaded) transformers; prefer <c>mlContext.Transforms.GenerateDigits(diffusion, vae)</c>.</summary>
     public DigitGenerator(LatentDiffusionTransformer diffusion, VaeEncoderTransformer vae, DigitGeneratorOptions? options = null)
-        : this(() => diffusion, () => vae, options)
+        : this(Checked(diffusion), vae is null ? throw new ArgumentNullException(nameof(vae)) : () => vae, true, options)
     {
-        ArgumentNullException.ThrowIfNull(diffusion);
-        ArgumentNullException.ThrowIfNull(vae);
     }
 
-    private DigitGenerator(Func<LatentDiffusionTransformer?> diffusion, Func<VaeEncoderTransformer?> vae, DigitGeneratorOptions? options)
+    /// <summary>A pixel-space generator from the diffusion trainer fitted before it in the same chain (no VAE: the trainer learned the images themselves).</summary>
+    public DigitGenerator(LatentDiffusionTrainer diffusion, DigitGeneratorOptions? options = null)
+        : this(Checked(diffusion), () => null, false, options)
     {
+    }
+
+    /// <summary>A pixel-space generator from a fitted (or loaded) diffusion model that learned the images themselves.</summary>
+    public DigitGenerator(LatentDiffusionTransformer diffusion, DigitGeneratorOptions? options = null)
+        : this(Checked(diffusion), () => null, false, options)
+    {
+    }
+
+    private static Func<LatentDiffusionTransformer?> Checked(LatentDiffusionTransformer diffusion)
+    {
+        ArgumentNullException.ThrowIfNull(diffusion);
+        return () => diffusion;
+    }
+
+    private static Func<LatentDiffusionTransformer?> Checked(LatentDiffusionTrainer diffusion)
+    {
+        ArgumentNullException.ThrowIfNull(diffusion);
+        return () => diffusion.LastFitted;
+    }
+
+    private readonly bool latent;
+
+    private DigitGenerator(Func<LatentDiffusionTransformer?> diffusion, Func<VaeEncoderTransformer?> vae, bool latent, DigitGeneratorOptions? options)
+    {
+        this.latent = latent;
         this.diffusion = diffusion;
         this.vae = vae;
         this.options = options ?? new DigitGeneratorOptions();
@@ -72,9 +95,11 @@ public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
     {
         var fittedDiffusion = diffusion() ?? throw new InvalidOperationException(
             "GenerateDigits was given the LatentDiffusionTrainer, which has not been fitted yet: put the trainer before GenerateDigits in the same chain, or pass its fitted LatentDiffusionTransformer.");
-        var fittedVae = vae() ?? throw new InvalidOperationException(
-            "GenerateDigits was given the VaeEncoderEstimator, which has not been fitted yet: put it before GenerateDigits in the same chain, or pass its fitted VaeEncoderTransformer.");
-        var transformer = new DigitGeneratorTransformer(fittedVae.Model, fittedDiffusion.Model, new DigitGeneratorTransformer.Settings
+        var fittedVae = vae();
+        if (latent && fittedVae is null)
+            throw new InvalidOperationException(
+                "GenerateDigits was given the VaeEncoderEstimator, which has not been fitted yet: put it before GenerateDigits in the same chain, or pass its fitted VaeEncoderTransformer.");
+        var transformer = new DigitGeneratorTransformer(fittedVae?.Model, fittedDiffusion.Model, new DigitGeneratorTransformer.Settings
         {
             LabelColumn = options.LabelColumnName, SeedColumn = options.SeedColumnName, OutputColumn = options.OutputColumnName, Seed = options.Seed,
             Sampling = options.Sampling.Clone(),
@@ -88,13 +113,15 @@ public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
     {
         ComponentSupport.OptionalIntegerShape(inputSchema, options.LabelColumnName, "requested labels");
         ComponentSupport.OptionalIntegerShape(inputSchema, options.SeedColumnName, "request seeds");
-        return ComponentSupport.Append(inputSchema, [new OutputColumn(options.OutputColumnName, vae()?.ImageSize ?? 1)]);
+        var shape = vae()?.ImageShape.ToArray() ?? diffusion()?.DataShape.ToArray() ?? [1];
+        return ComponentSupport.Append(inputSchema, [DigitGeneratorTransformer.ImageColumn(options.OutputColumnName, shape)]);
     }
 }
 
 /// <summary>
-/// Request rows (optional label, optional seed) to decoded images. Same seed and label, same image; requests stream
-/// through in batches, so any number of rows can be generated with one batch in memory.
+/// Request rows (optional label, optional seed) to images in [0,1]: diffusion samples decoded by the VAE, or the
+/// samples themselves (clipped to [0,1]) for a model that learned pixels. Same seed and label, same image; requests
+/// stream through in batches, so any number of rows can be generated with one batch in memory.
 /// </summary>
 public sealed class DigitGeneratorTransformer : ITransformer
 {
@@ -107,25 +134,29 @@ public sealed class DigitGeneratorTransformer : ITransformer
         public int Seed { get; init; }
         public SamplingOptions Sampling { get; init; } = new();
         public DiffusionModelConfig Model { get; init; } = new();
-        public VaeConfig Vae { get; init; } = new();
+        /// <summary>The VAE that decodes the samples; null for a model that learned pixels.</summary>
+        public VaeConfig? Vae { get; init; }
         public EpochRecord[] History { get; init; } = [];
         public EpochRecord[] AutoguidanceHistory { get; init; } = [];
     }
 
     private const string VaeStream = "Vae.weights";
-    private readonly VaeModel vae;
+    private readonly VaeModel? vae;
     private readonly DiffusionModel diffusion;
     private readonly Settings settings;
 
-    internal DigitGeneratorTransformer(VaeModel vae, DiffusionModel diffusion, Settings settings)
+    internal DigitGeneratorTransformer(VaeModel? vae, DiffusionModel diffusion, Settings settings)
     {
-        if (!vae.LatentShape.SequenceEqual(diffusion.DataShape))
+        if (vae is not null && !vae.LatentShape.SequenceEqual(diffusion.DataShape))
             throw new ArgumentException($"The diffusion model makes samples shaped [{string.Join(", ", diffusion.DataShape)}] but the VAE decodes latents shaped [{string.Join(", ", vae.LatentShape)}].");
         diffusion.Validate(settings.Sampling);
         this.vae = vae;
         this.diffusion = diffusion;
-        this.settings = settings with { Model = diffusion.Config, Vae = vae.Config };
+        this.settings = settings with { Model = diffusion.Config, Vae = vae?.Config };
     }
+
+    internal static OutputColumn ImageColumn(string name, int[] shape) =>
+        new(name, shape.Aggregate(1, (a, b) => a * b), shape.Length > 1 ? a => ShapeAnnotation.Add(a, shape) : null);
 
     /// <summary>How samples are drawn (a copy; use <see cref="WithSampling"/> to change).</summary>
     public SamplingOptions Sampling => settings.Sampling.Clone();
@@ -141,8 +172,8 @@ public sealed class DigitGeneratorTransformer : ITransformer
     public int Classes => diffusion.Classes;
     /// <summary>The diffusion model's networks, schedule and objective.</summary>
     public DiffusionModelConfig DiffusionConfig => diffusion.Config;
-    /// <summary>The VAE's architecture and latent standardisation.</summary>
-    public VaeConfig VaeConfig => vae.Config;
+    /// <summary>The VAE's architecture and latent standardisation; null for a model that learned pixels.</summary>
+    public VaeConfig? VaeConfig => vae?.Config;
     /// <summary>Analytic FLOPs of one denoiser forward pass for one sample (for achieved-GFLOP/s benchmarks).</summary>
     public double DenoiserFlops => diffusion.Denoiser.ForwardFlops();
     /// <summary>Denoiser passes per generated image under <see cref="Sampling"/>: one per step, two on guided steps.</summary>
@@ -153,10 +184,10 @@ public sealed class DigitGeneratorTransformer : ITransformer
     public int AutoguidanceWidth => diffusion.Config.Autoguidance?.Width ?? 0;
     /// <summary>Analytic FLOPs of sampling one latent under <see cref="Sampling"/>: all denoiser passes.</summary>
     public double SamplingFlopsPerSample => diffusion.SamplingFlops(settings.Sampling);
-    /// <summary>Side of the generated square images.</summary>
-    public int ImageSide => vae.Config.ImageShape[1];
+    /// <summary>Shape of the generated images: channels, height, width.</summary>
+    public IReadOnlyList<int> ImageShape => vae?.Config.ImageShape ?? diffusion.DataShape;
     /// <summary>Floats per generated image.</summary>
-    public int ImageSize => vae.ImageSize;
+    public int ImageSize => vae?.ImageSize ?? diffusion.DataSize;
 
     /// <summary>The same models with other sampling settings (sampler, steps, guidance, batch size), checked against the model.</summary>
     public DigitGeneratorTransformer WithSampling(SamplingOptions sampling) => new(vae, diffusion, settings with { Sampling = sampling.Clone() });
@@ -165,12 +196,12 @@ public sealed class DigitGeneratorTransformer : ITransformer
     public float[] Generate(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
     {
         RequestValidation.Check(labels, seeds.Length, Classes, LabelColumnName);
-        var images = new float[labels.Length * vae.ImageSize];
+        var images = new float[labels.Length * ImageSize];
         int batch = settings.Sampling.BatchSize;
         for (int start = 0; start < labels.Length; start += batch)
         {
             int n = Math.Min(batch, labels.Length - start);
-            GenerateBatch(labels.Slice(start, n).ToArray(), seeds.Slice(start, n).ToArray(), images.AsSpan(start * vae.ImageSize, n * vae.ImageSize));
+            GenerateBatch(labels.Slice(start, n).ToArray(), seeds.Slice(start, n).ToArray(), images.AsSpan(start * ImageSize, n * ImageSize));
         }
         return images;
     }
@@ -186,15 +217,20 @@ public sealed class DigitGeneratorTransformer : ITransformer
         var steps = new List<(float[], float[])>();
         diffusion.Sample(labels, seeds, settings.Sampling, (_, xt, x0) => steps.Add((Host(xt), Host(x0))));
         int rows = labels.Length;
-        return steps.Select(s => (vae.Decode(s.Item1, rows), vae.Decode(s.Item2, rows))).ToArray();
+        return steps.Select(s => (ToImages(s.Item1, rows), ToImages(s.Item2, rows))).ToArray();
 
         static float[] Host(Tensor t) => t.cpu().flatten().data<float>().ToArray();
     }
 
-    private void GenerateBatch(int[] labels, long[] seeds, Span<float> destination)
+    private void GenerateBatch(int[] labels, long[] seeds, Span<float> destination) =>
+        ToImages(diffusion.Sample(labels, seeds, settings.Sampling), labels.Length).CopyTo(destination);
+
+    /// <summary>Diffusion samples as images in [0,1]: decoded by the VAE, or clipped pixels.</summary>
+    private float[] ToImages(float[] samples, int rows)
     {
-        var latents = diffusion.Sample(labels, seeds, settings.Sampling);
-        vae.Decode(latents, labels.Length).CopyTo(destination);
+        if (vae is not null) return vae.Decode(samples, rows);
+        for (int i = 0; i < samples.Length; i++) samples[i] = Math.Clamp(samples[i], 0f, 1f);
+        return samples;
     }
 
     /// <inheritdoc/>
@@ -207,12 +243,12 @@ public sealed class DigitGeneratorTransformer : ITransformer
     public IDataView Transform(IDataView input) => new BatchMappedDataView(input, CreateMapper());
 
     private RequestMapper CreateMapper() => new(LabelColumnName, SeedColumnName, Seed, Classes, settings.Sampling.BatchSize,
-        [new OutputColumn(OutputColumnName, vae.ImageSize)],
+        [ImageColumn(OutputColumnName, ImageShape.ToArray())],
         (labels, seeds, output) => GenerateBatch(labels, seeds, output));
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => ComponentCodec.Save(ctx, ComponentFormats.DigitGenerator,
         settings with { History = [.. diffusion.History.Epochs], AutoguidanceHistory = [.. diffusion.AutoguidanceHistory.Epochs] },
-        [.. LatentDiffusionTransformer.Networks(diffusion), (VaeStream, vae.Network)]);
+        [.. LatentDiffusionTransformer.Networks(diffusion), .. vae is null ? Array.Empty<(string, TorchSharp.torch.nn.Module)>() : [(VaeStream, vae.Network)]]);
 
     private static DigitGeneratorTransformer Create(IHostEnvironment env, object ctx)
     {
@@ -224,8 +260,12 @@ public sealed class DigitGeneratorTransformer : ITransformer
         }
         var settings = ComponentCodec.ReadSettings<Settings>(streams);
         var diffusion = LatentDiffusionTransformer.ReadModel(streams, settings.Model, settings.History, settings.AutoguidanceHistory, device);
-        var vae = ComponentErrors.Loading(() => VaeModel.Build(settings.Vae, device, $"'{ComponentCodec.ConfigStream}'"), streams.Format);
-        ComponentCodec.ReadWeights(streams, VaeStream, vae.Network);
+        VaeModel? vae = null;
+        if (settings.Vae is { } vaeConfig)
+        {
+            vae = ComponentErrors.Loading(() => VaeModel.Build(vaeConfig, device, $"'{ComponentCodec.ConfigStream}'"), streams.Format);
+            ComponentCodec.ReadWeights(streams, VaeStream, vae.Network);
+        }
         return ComponentErrors.Loading(() => new DigitGeneratorTransformer(vae, diffusion, settings), streams.Format);
     }
 }

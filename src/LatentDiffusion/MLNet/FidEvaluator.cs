@@ -12,8 +12,13 @@ namespace LatentDiffusion.MLNet;
 /// <summary>Options of <see cref="FidEvaluator"/>.</summary>
 public sealed class FidEvaluatorOptions : TrainingOptions
 {
-    /// <summary>Image column: a known-size vector of Single in [0,1] holding a square grayscale image. Default "Image".</summary>
+    /// <summary>Image column: a known-size vector of Single in [0,1], channel-planar. Default "Image".</summary>
     public string ImageColumnName { get; set; } = "Image";
+    /// <summary>
+    /// The images' (channels, height, width); null reads it from the column's <see cref="ShapeAnnotation"/>, else takes
+    /// a square one-channel image. Any sides: they are padded to a multiple of 4 inside.
+    /// </summary>
+    public int[]? ImageShape { get; set; }
     /// <summary>Integer label column used for training (0..Classes-1). Default "Label".</summary>
     public string LabelColumnName { get; set; } = "Label";
     /// <summary>Output: the 128 FID features. Default "Features".</summary>
@@ -59,12 +64,12 @@ public sealed class FidEvaluator : IEstimator<FidEvaluatorTransformer>
     public FidEvaluatorTransformer Fit(IDataView input)
     {
         int size = ColumnReader.RequireFloatVector(input.Schema, options.ImageColumnName, "images to classify");
-        int side = FidEvaluatorTransformer.SideOf(options.ImageColumnName, size);
+        var shape = ColumnReader.ImageShape(input.Schema[options.ImageColumnName], size, options.ImageShape, $"{nameof(FidEvaluatorOptions)}.{nameof(options.ImageShape)}");
         ColumnReader.RequireInteger(input.Schema, options.LabelColumnName, "class labels");
         var (images, labels, rows) = ColumnReader.ReadAll(input, options.ImageColumnName, size, options.LabelColumnName, options.Classes, options.CancellationToken);
 
         using var log = new ComponentLogger(context, options.Logger, nameof(FidEvaluator));
-        var config = new ClassifierConfig { ImageShape = [1, side, side], Classes = options.Classes };
+        var config = new ClassifierConfig { ImageShape = shape, Classes = options.Classes };
         var (model, history) = ClassifierTraining.Fit(config, images, labels!, rows, options.Epochs, options.Run(log));
         return new FidEvaluatorTransformer(model, new FidEvaluatorTransformer.Settings
         {
@@ -160,8 +165,10 @@ public sealed class FidEvaluatorTransformer : ITransformer
         History = new TrainingHistory(settings.History);
     }
 
-    /// <summary>Image side in pixels.</summary>
-    public int Side => model.Config.ImageShape[1];
+    /// <summary>Image shape: channels, height, width.</summary>
+    public IReadOnlyList<int> ImageShape => model.Config.ImageShape;
+    /// <summary>Floats per image.</summary>
+    public int ImageSize => model.Config.ImageSize;
     /// <summary>Number of classes.</summary>
     public int Classes => model.Config.Classes;
     /// <summary>The image column read.</summary>
@@ -176,14 +183,6 @@ public sealed class FidEvaluatorTransformer : ITransformer
     public TrainingHistory History { get; }
     /// <summary>Feature size.</summary>
     public int FeatureSize => FeatureClassifier.FeatureSize;
-
-    internal static int SideOf(string column, int size)
-    {
-        int side = ColumnReader.SquareSide(column, size);
-        if (side % 4 != 0)
-            throw new ArgumentOutOfRangeException(column, $"Column '{column}' must hold a square image whose side is a multiple of 4 (for example 784 = 28x28), but has size {size}.");
-        return side;
-    }
 
     internal static OutputColumn[] OutputColumns(string features, string predicted, string score, int classes) =>
         [new(features, FeatureClassifier.FeatureSize), new(predicted, 0), new(score, classes)];
@@ -284,7 +283,7 @@ public sealed class FidEvaluatorTransformer : ITransformer
         public override int BatchSize => 512;
 
         public override void Validate(DataViewSchema input) =>
-            ColumnReader.RequireFloatVector(input, imageColumn, "images to classify", parent.Side * parent.Side);
+            ColumnReader.RequireFloatVector(input, imageColumn, "images to classify", parent.ImageSize);
 
         public override IEnumerable<DataViewSchema.Column> Dependencies(DataViewSchema input) => [input[imageColumn]];
 
@@ -293,20 +292,20 @@ public sealed class FidEvaluatorTransformer : ITransformer
         private sealed class Reader(FidEvaluatorTransformer parent, DataViewRow row, string imageColumn, int capacity) : BatchReader
         {
             private readonly ValueGetter<VBuffer<float>> getter = row.GetGetter<VBuffer<float>>(row.Schema[imageColumn]);
-            private readonly float[] images = new float[capacity * parent.Side * parent.Side];
+            private readonly float[] images = new float[capacity * parent.ImageSize];
             private VBuffer<float> cell;
 
             public override void ReadRow(int slot, long position)
             {
                 getter(ref cell);
-                int size = parent.Side * parent.Side;
+                int size = parent.ImageSize;
                 ColumnReader.CopyFinite(cell, images.AsSpan(slot * size, size), imageColumn, position);
             }
 
             public override void Compute(int rows, float[][] vectors, int[][] scalars)
             {
                 if (rows == 0) return;
-                var (f, p, predicted) = parent.Run(rows == capacity ? images : images[..(rows * parent.Side * parent.Side)], rows);
+                var (f, p, predicted) = parent.Run(rows == capacity ? images : images[..(rows * parent.ImageSize)], rows);
                 f.CopyTo(vectors[0], 0);
                 predicted.CopyTo(scalars[1], 0);
                 p.CopyTo(vectors[2], 0);

@@ -39,8 +39,10 @@ public sealed class LatentDiffusionOptions : TrainingOptions
     public int[]? DataShape { get; set; }
     /// <summary>The denoiser network. Default <see cref="DenoiserKind.Auto"/>: the UNet for (channels, height, width) data, the MLP for anything else.</summary>
     public DenoiserKind Denoiser { get; set; } = DenoiserKind.Auto;
-    /// <summary>Residual blocks of the MLP denoiser, 1..64 (the UNet's depth is fixed). Default 4.</summary>
+    /// <summary>Residual blocks of the MLP denoiser, 1..64. Default 4.</summary>
     public int Depth { get; set; } = 4;
+    /// <summary>Resolution levels of the UNet denoiser, 2 (for small latents such as 7x7) or 3 (for larger inputs such as 28x28 pixels). Default 2.</summary>
+    public int Levels { get; set; } = 2;
     /// <summary>
     /// Diffusion assumes data of about unit scale; this maps the data there first. Default <see cref="DataStandardization.Auto"/>:
     /// standardise unless the column is marked as normalised, as the VAE's latents are.
@@ -120,6 +122,7 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
         OptionChecks.Defined(o.LossWeighting, nameof(o.LossWeighting), Owner);
         OptionChecks.Positive(o.MinSnrGamma, nameof(o.MinSnrGamma), Owner);
         OptionChecks.InRange(o.Depth, 1, Denoisers.MaxDepth, nameof(o.Depth), Owner);
+        OptionChecks.InRange(o.Levels, 2, 3, nameof(o.Levels), Owner);
         OptionChecks.Defined(o.Standardization, nameof(o.Standardization), Owner);
         CheckWidth(o.Width, nameof(o.Width), allowZero: false);
         OptionChecks.InRange(o.Epochs, 1, 1_000_000, nameof(o.Epochs), Owner);
@@ -164,6 +167,7 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
         var denoiser = new DenoiserConfig
         {
             Kind = Denoisers.Resolve(options.Denoiser, shape, column), DataShape = shape, Width = options.Width, Classes = classes, Depth = options.Depth,
+            Levels = options.Levels,
         };
         var config = new DiffusionModelConfig
         {

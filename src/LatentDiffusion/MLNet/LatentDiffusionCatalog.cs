@@ -46,6 +46,20 @@ public static class LatentDiffusionCatalog
         return new DigitGenerator(diffusion, vae, options);
     }
 
+    /// <summary>Turns generation requests (label, seed) into images with the pixel-space diffusion model that <paramref name="diffusion"/> fits earlier in the same chain (no VAE).</summary>
+    public static DigitGenerator GenerateDigits(this TransformsCatalog catalog, LatentDiffusionTrainer diffusion, DigitGeneratorOptions? options = null)
+    {
+        Context(catalog);
+        return new DigitGenerator(diffusion, options);
+    }
+
+    /// <summary>Turns generation requests (label, seed) into images with a pixel-space diffusion model fitted or loaded before (no VAE).</summary>
+    public static DigitGenerator GenerateDigits(this TransformsCatalog catalog, LatentDiffusionTransformer diffusion, DigitGeneratorOptions? options = null)
+    {
+        Context(catalog);
+        return new DigitGenerator(diffusion, options);
+    }
+
     /// <summary>Turns generation requests (label, seed) into decoded images, with a diffusion model and its VAE fitted or loaded before.</summary>
     public static DigitGenerator GenerateDigits(this TransformsCatalog catalog, LatentDiffusionTransformer diffusion, VaeEncoderTransformer vae, DigitGeneratorOptions? options = null)
     {

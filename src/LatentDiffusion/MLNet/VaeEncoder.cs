@@ -29,14 +29,19 @@ public enum LatentOutput
 /// <summary>Options of <see cref="VaeEncoderEstimator"/>.</summary>
 public sealed class VaeEncoderOptions : TrainingOptions
 {
-    /// <summary>Input: square grayscale images as a known-size vector of Single in [0,1]. Default "Image".</summary>
+    /// <summary>Input: images as a known-size vector of Single in [0,1], channel-planar (as ExtractPixels writes them). Default "Image".</summary>
     public string ImageColumnName { get; set; } = "Image";
-    /// <summary>Output: the standardised latent (channels x side x side floats). Default "Latent".</summary>
+    /// <summary>
+    /// The images' (channels, height, width); null reads it from the column's <see cref="ShapeAnnotation"/>, else takes
+    /// a square one-channel image. Any sides: they are padded to a multiple of <see cref="Downsampling"/> inside.
+    /// </summary>
+    public int[]? ImageShape { get; set; }
+    /// <summary>Output: the standardised latent (channels x height x width floats). Default "Latent".</summary>
     public string LatentColumnName { get; set; } = "Latent";
     /// <summary>Latent channels, 1..1024. Default 4.</summary>
     public int LatentChannels { get; set; } = 4;
-    /// <summary>Latent side: the image side divided by 2 or 4. Default 7 (for 28x28).</summary>
-    public int LatentSide { get; set; } = 7;
+    /// <summary>How much the latent shrinks each image side: 2 or 4. Default 4 (28x28 digits become 7x7 latents).</summary>
+    public int Downsampling { get; set; } = 4;
     /// <summary>Convolution width, 2..4096. Default 64.</summary>
     public int Width { get; set; } = 64;
     /// <summary>Weight of the KL term against the summed reconstruction loss, &gt;= 0. Default 0.05: small, so that reconstructions stay sharp; latents are standardised afterwards.</summary>
@@ -71,7 +76,11 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
         OptionChecks.ColumnName(o.ImageColumnName, nameof(o.ImageColumnName), Owner);
         OptionChecks.ColumnName(o.LatentColumnName, nameof(o.LatentColumnName), Owner);
         OptionChecks.InRange(o.LatentChannels, 1, VaeConfig.MaxChannels, nameof(o.LatentChannels), Owner);
-        OptionChecks.InRange(o.LatentSide, 1, VaeConfig.MaxSide, nameof(o.LatentSide), Owner);
+        if (o.Downsampling is not (2 or 4))
+            throw new ArgumentOutOfRangeException(nameof(o.Downsampling), o.Downsampling, $"{Owner}.Downsampling must be 2 or 4.");
+        if (o.ImageShape is { } shape && (shape.Length != 3 || shape[0] is < 1 or > VaeConfig.MaxChannels || shape.Skip(1).Any(d => d is < 1 or > VaeConfig.MaxSide)))
+            throw new ArgumentOutOfRangeException(nameof(o.ImageShape), $"[{string.Join(", ", shape)}]",
+                $"{Owner}.ImageShape must be (channels, height, width) with 1..{VaeConfig.MaxChannels} channels and sides in 1..{VaeConfig.MaxSide}.");
         OptionChecks.InRange(o.Width, 2, VaeConfig.MaxWidth, nameof(o.Width), Owner);
         OptionChecks.InRange(o.KlWeight, 0, double.MaxValue, nameof(o.KlWeight), Owner);
         OptionChecks.Defined(o.Reconstruction, nameof(o.Reconstruction), Owner);
@@ -88,15 +97,12 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
     public VaeEncoderTransformer Fit(IDataView input)
     {
         int size = ColumnReader.RequireFloatVector(input.Schema, options.ImageColumnName, "images to encode");
-        int side = ColumnReader.SquareSide(options.ImageColumnName, size);
-        if (side % options.LatentSide != 0 || side / options.LatentSide is not (2 or 4))
-            throw new ArgumentOutOfRangeException(nameof(options.LatentSide), options.LatentSide,
-                $"{Owner}.LatentSide must be the image side of column '{options.ImageColumnName}' ({side}) divided by 2 or 4.");
+        var shape = ColumnReader.ImageShape(input.Schema[options.ImageColumnName], size, options.ImageShape, $"{Owner}.{nameof(options.ImageShape)}");
         var (images, _, rows) = ColumnReader.ReadAll(input, options.ImageColumnName, size, null, 0, options.CancellationToken);
         if (options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy && images.Any(v => v is < 0 or > 1))
             throw new ArgumentOutOfRangeException(options.ImageColumnName, $"Column '{options.ImageColumnName}': binary cross-entropy needs pixels in [0,1], but values outside were found (min {images.Min()}, max {images.Max()}). Scale the pixels (ExtractPixels with scaleImage: 1/255f) or use MeanSquaredError.");
 
-        var config = new VaeConfig { ImageShape = [1, side, side], LatentChannels = options.LatentChannels, Downsampling = side / options.LatentSide, Width = options.Width };
+        var config = new VaeConfig { ImageShape = shape, LatentChannels = options.LatentChannels, Downsampling = options.Downsampling, Width = options.Width };
         using var log = new ComponentLogger(context, options.Logger, nameof(VaeEncoderEstimator));
         var settings = new VaeTrainingSettings
         {
@@ -115,7 +121,8 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ComponentSupport.RequireFloatVectorShape(inputSchema, options.ImageColumnName, "images to encode");
-        return ComponentSupport.Append(inputSchema, [VaeEncoderTransformer.LatentColumn(options.LatentColumnName, [options.LatentChannels, options.LatentSide, options.LatentSide])]);
+        // The latent's size is known once the images are: announced as a vector with its shape and normalised marks.
+        return ComponentSupport.Append(inputSchema, [VaeEncoderTransformer.LatentColumn(options.LatentColumnName, [options.LatentChannels, 1, 1])]);
     }
 }
 
@@ -158,6 +165,8 @@ public sealed class VaeEncoderTransformer : ITransformer
     public VaeConfig Config => Model.Config;
     /// <summary>Latent shape: channels, height, width.</summary>
     public IReadOnlyList<int> LatentShape => Model.LatentShape;
+    /// <summary>Image shape: channels, height, width.</summary>
+    public IReadOnlyList<int> ImageShape => Model.Config.ImageShape;
     /// <summary>Image size in floats.</summary>
     public int ImageSize => Model.ImageSize;
 

@@ -6,8 +6,10 @@ using static TorchSharp.torch.nn;
 namespace LatentDiffusion.Models;
 
 /// <summary>
-/// A convolutional VAE with a spatial latent: the encoder halves the image side once or twice and outputs mean and
-/// log-variance channels; the decoder mirrors it with transposed convolutions and returns pixel logits.
+/// A convolutional VAE with a spatial latent: the encoder halves the image sides once or twice and outputs mean and
+/// log-variance channels; the decoder mirrors it with transposed convolutions and returns pixel logits. Images of any
+/// size: sides are padded with zeros up to a multiple of the downsampling factor before encoding, and the decoder's
+/// output is cropped back.
 /// </summary>
 internal sealed class ConvVae : Module<Tensor, Tensor>
 {
@@ -56,14 +58,24 @@ internal sealed class ConvVae : Module<Tensor, Tensor>
     /// <summary>Mean and log-variance, each [N, C, h, w], of q(z|x) for flat images [N, image size].</summary>
     public (Tensor Mean, Tensor LogVar) Encode(Tensor images)
     {
-        var h = encoder.forward(images.view([-1, .. Config.ImageShape.Select(d => (long)d)]).to_type(DataType)).to_type(float32);
+        var x = images.view([-1, .. Config.ImageShape.Select(d => (long)d)]);
+        var padded = Config.PaddedShape;
+        if (padded[1] != Config.ImageShape[1] || padded[2] != Config.ImageShape[2])
+            x = functional.pad(x, [0, padded[2] - Config.ImageShape[2], 0, padded[1] - Config.ImageShape[1]]);
+        var h = encoder.forward(x.to_type(DataType)).to_type(float32);
         var parts = h.chunk(2, dim: 1);
         return (parts[0], parts[1].clamp(-30, 20));
     }
 
     /// <summary>Pixel logits [N, image size] for latents [N, C, h, w].</summary>
     public Tensor DecodeLogits(Tensor latents)
-        => decoder.forward(latents.view([-1, .. Config.LatentShape.Select(d => (long)d)]).to_type(DataType)).flatten(1).to_type(float32);
+    {
+        var y = decoder.forward(latents.view([-1, .. Config.LatentShape.Select(d => (long)d)]).to_type(DataType));
+        var padded = Config.PaddedShape;
+        if (padded[1] != Config.ImageShape[1] || padded[2] != Config.ImageShape[2])
+            y = y.narrow(2, 0, Config.ImageShape[1]).narrow(3, 0, Config.ImageShape[2]);
+        return y.flatten(1).to_type(float32);
+    }
 
     /// <summary>Reconstruction logits from the posterior mean.</summary>
     public override Tensor forward(Tensor images) => DecodeLogits(Encode(images).Mean);

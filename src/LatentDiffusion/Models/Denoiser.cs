@@ -33,8 +33,11 @@ public sealed record DenoiserConfig
     /// <summary>Number of classes the network is conditioned on; 0 = unconditional.</summary>
     public int Classes { get; init; }
 
-    /// <summary>Residual blocks of the MLP; the UNet's depth is fixed and ignores it.</summary>
+    /// <summary>Residual blocks of the MLP; the UNet ignores it.</summary>
     public int Depth { get; init; } = 4;
+
+    /// <summary>Resolution levels of the UNet, 2 or 3 (each level halves the sides); the MLP ignores it.</summary>
+    public int Levels { get; init; } = 2;
 
     /// <summary>Floats in one sample.</summary>
     [JsonIgnore]

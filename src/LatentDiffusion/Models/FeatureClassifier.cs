@@ -8,7 +8,7 @@ namespace LatentDiffusion.Models;
 /// <summary>What the FID feature classifier is built for: the image shape and the number of classes.</summary>
 public sealed record ClassifierConfig
 {
-    /// <summary>Image shape (channels, height, width); today one channel and a square side divisible by 4.</summary>
+    /// <summary>Image shape (channels, height, width), any sides: the network pads them up to a multiple of 4.</summary>
     public int[] ImageShape { get; init; } = [1, 28, 28];
 
     /// <summary>Number of classes.</summary>
@@ -20,9 +20,9 @@ public sealed record ClassifierConfig
 
     internal void Validate(string source)
     {
-        if (ImageShape is not { Length: 3 } || ImageShape[0] != 1 || ImageShape[1] != ImageShape[2] || ImageShape[1] is < 4 or > 4096 || ImageShape[1] % 4 != 0)
+        if (ImageShape is not { Length: 3 } || ImageShape[0] is < 1 or > 1024 || ImageShape[1] is < 1 or > 4096 || ImageShape[2] is < 1 or > 4096)
             throw new ArgumentOutOfRangeException(nameof(ImageShape), $"[{string.Join(", ", ImageShape ?? [])}]",
-                $"The classifier of {source} needs a one-channel square image whose side is a multiple of 4 in 4..4096.");
+                $"The classifier of {source} needs an image shaped (channels, height, width) with 1..1024 channels and sides in 1..4096.");
         if (Classes is < 2 or > 100_000)
             throw new ArgumentOutOfRangeException(nameof(Classes), Classes, $"The classifier of {source} needs 2..100000 classes.");
     }
@@ -30,7 +30,7 @@ public sealed record ClassifierConfig
 
 /// <summary>
 /// The FID feature network (seed 000): two conv/pool stages, then a 128-unit layer whose activations are the
-/// features FID compares, then the class head.
+/// features FID compares, then the class head. Sides are padded with zeros up to a multiple of 4 (the two poolings).
 /// </summary>
 internal sealed class FeatureClassifier : Module<Tensor, Tensor>
 {
@@ -40,15 +40,16 @@ internal sealed class FeatureClassifier : Module<Tensor, Tensor>
     private readonly Conv2d conv1, conv2;
     private readonly Linear features, head;
     private readonly Dropout dropout;
-    private readonly int side;
+    private readonly long channels, height, width, paddedHeight, paddedWidth;
 
     public FeatureClassifier(ClassifierConfig config, Device device) : base(nameof(FeatureClassifier))
     {
         Config = config;
-        side = config.ImageShape[1];
-        conv1 = Conv2d(1, 32, 3, padding: 1, device: device);
+        (channels, height, width) = (config.ImageShape[0], config.ImageShape[1], config.ImageShape[2]);
+        (paddedHeight, paddedWidth) = ((height + 3) / 4 * 4, (width + 3) / 4 * 4);
+        conv1 = Conv2d(channels, 32, 3, padding: 1, device: device);
         conv2 = Conv2d(32, 64, 3, padding: 1, device: device);
-        features = Linear(64 * (side / 4) * (side / 4), FeatureSize, device: device);
+        features = Linear(64 * (paddedHeight / 4) * (paddedWidth / 4), FeatureSize, device: device);
         dropout = Dropout(0.3);
         head = Linear(FeatureSize, config.Classes, device: device);
         RegisterComponents();
@@ -68,7 +69,9 @@ internal sealed class FeatureClassifier : Module<Tensor, Tensor>
 
     private Tensor FeaturesInWeightFormat(Tensor images)
     {
-        var x = images.view(-1, 1, side, side).to_type(conv1.weight!.dtype);
+        var x = images.view(-1, channels, height, width);
+        if (paddedHeight != height || paddedWidth != width) x = functional.pad(x, [0, paddedWidth - width, 0, paddedHeight - height]);
+        x = x.to_type(conv1.weight!.dtype);
         x = functional.max_pool2d(functional.relu(conv1.forward(x)), 2);
         x = functional.max_pool2d(functional.relu(conv2.forward(x)), 2);
         return functional.relu(features.forward(x.flatten(1)));

@@ -8,13 +8,13 @@ namespace LatentDiffusion.Models;
 /// </summary>
 public sealed record VaeConfig
 {
-    /// <summary>Image shape (channels, height, width); today one channel and a square side divisible by <see cref="Downsampling"/>.</summary>
+    /// <summary>Image shape (channels, height, width), any sides: the network pads them up to a multiple of <see cref="Downsampling"/> and crops its output back.</summary>
     public int[] ImageShape { get; init; } = [1, 28, 28];
 
     /// <summary>Latent channels.</summary>
     public int LatentChannels { get; init; } = 4;
 
-    /// <summary>How much each image side shrinks in the latent: 2 or 4.</summary>
+    /// <summary>How much each (padded) image side shrinks in the latent: 2 or 4.</summary>
     public int Downsampling { get; init; } = 4;
 
     /// <summary>Convolution width.</summary>
@@ -26,9 +26,15 @@ public sealed record VaeConfig
     /// <summary>Per-channel standard deviation of the training set's latents (divided out before diffusion); empty before training.</summary>
     public float[] LatentScale { get; init; } = [];
 
-    /// <summary>Latent shape (channels, height, width).</summary>
+    /// <summary>Latent shape (channels, height, width): each side divided by <see cref="Downsampling"/>, rounded up.</summary>
     [JsonIgnore]
-    public int[] LatentShape => [LatentChannels, ImageShape[1] / Downsampling, ImageShape[2] / Downsampling];
+    public int[] LatentShape => [LatentChannels, Up(ImageShape[1]) / Downsampling, Up(ImageShape[2]) / Downsampling];
+
+    /// <summary>Image shape after padding each side up to a multiple of <see cref="Downsampling"/>.</summary>
+    [JsonIgnore]
+    public int[] PaddedShape => [ImageShape[0], Up(ImageShape[1]), Up(ImageShape[2])];
+
+    private int Up(int side) => (side + Downsampling - 1) / Downsampling * Downsampling;
 
     /// <summary>Floats per image.</summary>
     [JsonIgnore]
@@ -44,12 +50,11 @@ public sealed record VaeConfig
     /// <summary>Checks the config before anything is allocated; <paramref name="source"/> names where it came from.</summary>
     internal void Validate(string source)
     {
-        if (ImageShape is not { Length: 3 } || ImageShape[0] != 1 || ImageShape[1] != ImageShape[2] || ImageShape[1] is < 4 or > MaxSide)
+        if (ImageShape is not { Length: 3 } || ImageShape[0] is < 1 or > MaxChannels || ImageShape[1] is < 1 or > MaxSide || ImageShape[2] is < 1 or > MaxSide)
             throw new ArgumentOutOfRangeException(nameof(ImageShape), $"[{string.Join(", ", ImageShape ?? [])}]",
-                $"The VAE of {source} needs a one-channel square image with a side in 4..{MaxSide}.");
-        if (Downsampling is not (2 or 4) || ImageShape[1] % Downsampling != 0)
-            throw new ArgumentOutOfRangeException(nameof(Downsampling), Downsampling,
-                $"The VAE of {source} shrinks the image side {ImageShape[1]} by 2 or 4, which must divide it.");
+                $"The VAE of {source} needs an image shaped (channels, height, width) with 1..{MaxChannels} channels and sides in 1..{MaxSide}.");
+        if (Downsampling is not (2 or 4))
+            throw new ArgumentOutOfRangeException(nameof(Downsampling), Downsampling, $"The VAE of {source} shrinks the image sides by 2 or 4.");
         if (LatentChannels is < 1 or > MaxChannels)
             throw new ArgumentOutOfRangeException(nameof(LatentChannels), LatentChannels, $"The VAE of {source} needs 1..{MaxChannels} latent channels.");
         if (Width is < 2 or > MaxWidth)

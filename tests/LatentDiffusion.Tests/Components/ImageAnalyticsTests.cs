@@ -64,33 +64,4 @@ public class ImageAnalyticsTests(TinyModels models) : IClassFixture<TinyModels>,
         var loaded = fresh.Model.Load(path, out _);
         Assert.Equal(latents, loaded.Transform(files).GetColumn<float[]>("Latent").ToArray());
     }
-
-    [Fact]
-    public void Generated_vectors_become_ml_images_through_convert_to_image()
-    {
-        var ml = models.Context;
-        var generated = models.Generator.Transform(models.Requests(3));
-        var toImage = ml.Transforms.ConvertToImage(28, 28, "Picture", "GeneratedImage",
-            ImagePixelExtractingEstimator.ColorBits.Red, scaleImage: 1f / 255).Fit(generated); // pixel = value / scale
-        var converted = toImage.Transform(generated);
-        var vectors = TinyModels.Images(generated);
-
-        // An MLImage belongs to its cursor row, so read it before moving on.
-        var sizes = new List<(int, int)>();
-        byte[] pixels = [];
-        using (var cursor = converted.GetRowCursor([converted.Schema["Picture"]]))
-        {
-            var getter = cursor.GetGetter<MLImage>(converted.Schema["Picture"]);
-            MLImage image = null!;
-            while (cursor.MoveNext())
-            {
-                getter(ref image);
-                sizes.Add((image.Width, image.Height));
-                if (cursor.Position == 0) pixels = image.Pixels.ToArray();
-            }
-        }
-        Assert.Equal([(28, 28), (28, 28), (28, 28)], sizes);
-        Assert.Equal(28 * 28 * 4, pixels.Length);
-        Assert.All(vectors, v => Assert.Equal(784, v.Length));
-    }
 }

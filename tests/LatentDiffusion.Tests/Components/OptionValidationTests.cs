@@ -16,7 +16,10 @@ public class OptionValidationTests
     public static IEnumerable<object[]> BadOptions()
     {
         yield return Case("LatentChannels", 0, ml => ml.Transforms.EncodeToLatent(new VaeEncoderOptions { LatentChannels = 0 }));
-        yield return Case("LatentSide", -7, ml => ml.Transforms.EncodeToLatent(new VaeEncoderOptions { LatentSide = -7 }));
+        yield return Case("Downsampling", 3, ml => ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Downsampling = 3 }));
+        yield return Case("ImageShape", "[3, 0, 5]", ml => ml.Transforms.EncodeToLatent(new VaeEncoderOptions { ImageShape = [3, 0, 5] }));
+        yield return Case("Levels", 4, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Levels = 4 }));
+        yield return Case("Depth", 0, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Depth = 0 }));
         yield return Case("Width", 1, ml => ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Width = 1 }));
         yield return Case("KlWeight", -0.5, ml => ml.Transforms.EncodeToLatent(new VaeEncoderOptions { KlWeight = -0.5 }));
         yield return Case("Epochs", 0, ml => ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 0 }));
