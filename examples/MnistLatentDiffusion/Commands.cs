@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using LatentDiffusion.Data;
@@ -165,6 +166,15 @@ internal static class Commands
         using var logging = Logging(verbose, quiet: false);
         var settings = new ToySettings { Epochs = epochs, Rows = rows, Seed = seed };
         var report = new ToyJob(settings, output, logging.CreateLogger("toy")).Run(token);
+        Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {Path.GetFullPath(output)}");
+        return 0;
+    }
+
+    public static int Compare(string budgetText, int samples, string output, int seed, bool verbose, CancellationToken token)
+    {
+        using var logging = Logging(verbose, quiet: false);
+        var minutes = budgetText.Split(',').Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToArray();
+        var report = new PathsBenchmark(minutes, samples, seed, output, logging.CreateLogger("compare")).Run(token);
         Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {Path.GetFullPath(output)}");
         return 0;
     }

@@ -74,6 +74,9 @@ public static class Plots
         SaveModels(path, models, models.Count, 420, 320);
     }
 
+    /// <summary>One plot, as a PNG.</summary>
+    public static void SaveModel(string path, PlotModel model, int width, int height) => SaveModels(path, [model], 1, width, height);
+
     private static void SaveModels(string path, IReadOnlyList<PlotModel> models, int columns, int panelWidth, int panelHeight)
     {
         int rows = (models.Count + columns - 1) / columns;

@@ -60,4 +60,12 @@ var toy = new Command("toy", "Seed 001's point clouds: an MLP denoiser per set a
 toy.SetAction((parse, token) => Task.FromResult(Commands.Toy(parse.GetValue(toyOut)!, parse.GetValue(toyEpochs), parse.GetValue(toyRows), parse.GetValue(seed), parse.GetValue(verbose), token)));
 root.Subcommands.Add(toy);
 
+var budgets = new Option<string>("--budgets") { Description = "Training budgets in minutes, comma-separated", DefaultValueFactory = _ => "5,10,20" };
+var compareSamples = new Option<int>("--samples") { Description = "Generated images per run (and reference images for FID)", DefaultValueFactory = _ => 2000 };
+var compareOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/latent-vs-pixel" };
+var compare = new Command("compare", "Latent against pixel diffusion under equal wall-clock training budgets: FID, accuracy and speed of each, report.json and fid-vs-time.png.")
+    { budgets, compareSamples, compareOut, seed, verbose };
+compare.SetAction((parse, token) => Task.FromResult(Commands.Compare(parse.GetValue(budgets)!, parse.GetValue(compareSamples), parse.GetValue(compareOut)!, parse.GetValue(seed), parse.GetValue(verbose), token)));
+root.Subcommands.Add(compare);
+
 return await root.Parse(args).InvokeAsync();

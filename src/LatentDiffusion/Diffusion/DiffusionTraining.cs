@@ -76,7 +76,7 @@ internal static class DiffusionTraining
                 run.Logger.LogInformation("Training the autoguidance denoiser (width {Width}, {Parameters} parameters) for {Epochs} epochs",
                     config.Autoguidance!.Width, weakNetwork.parameters().Sum(p => p.numel()), settings.AutoguidanceEpochs);
                 weakHistory = Train(weakNetwork, weak, schedule, config.Objective, trainX, trainY, validX, validY, settings,
-                    run.Loop("autoguidance", trainRows, settings.AutoguidanceEpochs), run.CancellationToken);
+                    run.Loop("autoguidance", trainRows, settings.AutoguidanceEpochs, budgeted: false), run.CancellationToken);
             }
         }
         network.Dispose();

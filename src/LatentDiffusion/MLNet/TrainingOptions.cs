@@ -26,6 +26,12 @@ public abstract class TrainingOptions
     public IProgress<TrainingProgress>? Progress { get; set; }
     /// <summary>Stops training; nothing is left half-done.</summary>
     public CancellationToken CancellationToken { get; set; }
+    /// <summary>
+    /// A wall-clock limit for training the component's (main) network: once the first steps show the speed, the plan
+    /// and its learning-rate schedule shrink to the steps that fit, and training stops when the time is up. The epochs
+    /// stay an upper bound. Such a run is not reproducible (how far it gets depends on the machine). Null: no limit. Default null.
+    /// </summary>
+    public TimeSpan? MaxTrainingTime { get; set; }
 
     /// <summary>Checks the options every component shares, one at a time; <paramref name="owner"/> names the options class in messages.</summary>
     internal void ValidateShared(string owner)
@@ -34,12 +40,14 @@ public abstract class TrainingOptions
         OptionChecks.Positive(LearningRate, nameof(LearningRate), owner);
         OptionChecks.Defined(Precision, nameof(Precision), owner);
         OptionChecks.Defined(Device, nameof(Device), owner);
+        if (MaxTrainingTime is { } limit && limit <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(MaxTrainingTime), limit, $"{owner}.MaxTrainingTime must be positive, or null for no limit.");
     }
 
     /// <summary>The engine's view of these options, on the resolved device, reporting to <paramref name="log"/>.</summary>
     internal TrainingRun Run(ILogger log) => new()
     {
         BatchSize = BatchSize, LearningRate = LearningRate, Seed = Seed, Precision = Precision, Device = DeviceSelector.Resolve(Device),
-        Logger = log, Progress = Progress, CancellationToken = CancellationToken,
+        Logger = log, Progress = Progress, CancellationToken = CancellationToken, TimeBudget = MaxTrainingTime,
     };
 }

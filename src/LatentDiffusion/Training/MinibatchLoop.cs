@@ -21,6 +21,16 @@ internal sealed class MinibatchLoop
     public IProgress<TrainingProgress>? Progress { get; init; }
 
     /// <summary>
+    /// Wall-clock limit: after <see cref="BudgetProbeSteps"/> steps the loop measures its speed and shortens the plan
+    /// (and the learning-rate schedule with it) to the steps that fit; it also stops when the time is up. Null: the
+    /// epochs decide. A budgeted run is not reproducible: how far it gets depends on the machine's speed.
+    /// </summary>
+    public TimeSpan? TimeBudget { get; init; }
+
+    /// <summary>Steps timed before a budgeted run fits its plan to the budget.</summary>
+    public const int BudgetProbeSteps = 30;
+
+    /// <summary>
     /// Runs the loop. <paramref name="lossOf"/> maps a batch of row indices (on the CPU, as the shuffle and the
     /// generator it also receives are) to a scalar float32 loss (with a graph);
     /// <paramref name="afterStep"/> receives the float32 weights after each optimiser step. The module must take and
@@ -38,14 +48,17 @@ internal sealed class MinibatchLoop
         using var optimizer = optim.AdamW(weights.Parameters, LearningRate, weight_decay: WeightDecay);
         using var generator = new Generator((ulong)Seed, CPU);
         long step = 0;
-        for (int epoch = 1; epoch <= Epochs; epoch++)
+        var budgetClock = Stopwatch.StartNew();
+        bool OutOfTime() => TimeBudget is { } budget && budgetClock.Elapsed >= budget;
+        for (int epoch = 1; epoch <= Epochs && step < totalSteps && !OutOfTime(); epoch++)
         {
             module.train();
             weights.BeginEpoch();
             var clock = Stopwatch.StartNew();
             double lossSum = 0;
             using var order = randperm(Rows, generator: generator, device: CPU);
-            for (long b = 0; b < stepsPerEpoch; b++)
+            long b = 0;
+            for (; b < stepsPerEpoch && step < totalSteps && !OutOfTime(); b++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 using (NewDisposeScope())
@@ -66,13 +79,27 @@ internal sealed class MinibatchLoop
                 }
                 afterStep?.Invoke(weights.Current());
                 step++;
+                if (TimeBudget is { } budget && step == BudgetProbeSteps)
+                {
+                    // Fit the plan to the time left at the speed seen so far; the warm-up (already under way) stays.
+                    double rate = step / budgetClock.Elapsed.TotalSeconds;
+                    long fits = step + (long)Math.Max(0, (budget - budgetClock.Elapsed).TotalSeconds * rate);
+                    if (fits < totalSteps)
+                    {
+                        totalSteps = Math.Max(fits, step);
+                        schedule = new WarmupCosineSchedule(LearningRate, Math.Min(WarmupSteps, stepsPerEpoch * Epochs / 10), totalSteps);
+                        Logger.LogInformation("{Model}: {Steps} steps fit the time budget of {Budget} at {Rate:F1} steps/s", Model, totalSteps, budget, rate);
+                    }
+                }
                 Progress?.Report(new TrainingProgress(Model, step, totalSteps, epoch, lossSum / (b + 1)));
             }
             weights.EndEpoch();
+            if (b == 0) break;
             double seconds = clock.Elapsed.TotalSeconds;
             module.eval();
             double validation = validationLoss?.Invoke() ?? double.NaN;
-            var record = new EpochRecord(epoch, lossSum / stepsPerEpoch, validation, seconds, Rows / seconds);
+            long rowsSeen = Math.Min(Rows, b * BatchSize);
+            var record = new EpochRecord(epoch, lossSum / b, validation, seconds, rowsSeen / seconds);
             history.Add(record);
             Logger.LogInformation("{Model} epoch {Epoch}/{Epochs}: loss {Loss:F5}, validation {Validation:F5}, {Rate:F0} samples/s",
                 Model, epoch, Epochs, record.TrainLoss, record.ValidationLoss, record.SamplesPerSecond);

@@ -15,12 +15,14 @@ internal sealed record TrainingRun
     public ILogger Logger { get; init; } = NullLogger.Instance;
     public IProgress<TrainingProgress>? Progress { get; init; }
     public CancellationToken CancellationToken { get; init; }
+    /// <summary>Wall-clock limit of the main network's loop (see <see cref="MinibatchLoop.TimeBudget"/>); null: none.</summary>
+    public TimeSpan? TimeBudget { get; init; }
 
     /// <summary>The minibatch loop of <paramref name="epochs"/> epochs over <paramref name="rows"/> rows, reported as <paramref name="model"/>.</summary>
-    public MinibatchLoop Loop(string model, long rows, int epochs) => new()
+    public MinibatchLoop Loop(string model, long rows, int epochs, bool budgeted = true) => new()
     {
         Model = model, Rows = rows, BatchSize = BatchSize, Epochs = epochs, LearningRate = LearningRate, Seed = Seed, Precision = Precision,
-        Logger = Logger, Progress = Progress,
+        Logger = Logger, Progress = Progress, TimeBudget = budgeted ? TimeBudget : null,
     };
 
     /// <summary>Rows held out for validation: the last <paramref name="fraction"/> of them, in input order.</summary>
