@@ -161,6 +161,6 @@ internal static class DiffusionTraining
             return total / n;
         }
 
-        return loop.Run(model, (rows, generator) => Loss(model, data[rows], labels?[rows], generator), ValidationLoss, average.Update, cancellationToken);
+        return loop.Run(model, (rows, generator) => Loss(model, data[rows], labels?[rows], generator), ValidationLoss, average, cancellationToken);
     }
 }

@@ -145,8 +145,12 @@ public sealed class DigitGeneratorTransformer : ITransformer
     private readonly DiffusionModel diffusion;
     private readonly Settings settings;
 
-    internal DigitGeneratorTransformer(VaeModel? vae, DiffusionModel diffusion, Settings settings)
+    private readonly IProgress<GenerationProgress>? progress;
+    private long generated;
+
+    internal DigitGeneratorTransformer(VaeModel? vae, DiffusionModel diffusion, Settings settings, IProgress<GenerationProgress>? progress = null)
     {
+        this.progress = progress;
         if (vae is not null && !vae.LatentShape.SequenceEqual(diffusion.DataShape))
             throw new ArgumentException($"The diffusion model makes samples shaped [{string.Join(", ", diffusion.DataShape)}] but the VAE decodes latents shaped [{string.Join(", ", vae.LatentShape)}].");
         diffusion.Validate(settings.Sampling);
@@ -190,7 +194,14 @@ public sealed class DigitGeneratorTransformer : ITransformer
     public int ImageSize => vae?.ImageSize ?? diffusion.DataSize;
 
     /// <summary>The same models with other sampling settings (sampler, steps, guidance, batch size), checked against the model.</summary>
-    public DigitGeneratorTransformer WithSampling(SamplingOptions sampling) => new(vae, diffusion, settings with { Sampling = sampling.Clone() });
+    public DigitGeneratorTransformer WithSampling(SamplingOptions sampling) => new(vae, diffusion, settings with { Sampling = sampling.Clone() }, progress);
+
+    /// <summary>
+    /// The same models, reporting to <paramref name="progress"/> after each batch they generate (through
+    /// <see cref="Transform"/>, a row mapper or <see cref="Generate"/>) how many images they have generated so far.
+    /// Generation through <see cref="Transform"/> is lazy: the images are made as the view is read.
+    /// </summary>
+    public DigitGeneratorTransformer WithProgress(IProgress<GenerationProgress>? progress) => new(vae, diffusion, settings, progress);
 
     /// <summary>Generates images directly: one per (label, seed); label -1 = unconditional. Returns rows x image size floats.</summary>
     public float[] Generate(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
@@ -222,8 +233,11 @@ public sealed class DigitGeneratorTransformer : ITransformer
         static float[] Host(Tensor t) => t.cpu().flatten().data<float>().ToArray();
     }
 
-    private void GenerateBatch(int[] labels, long[] seeds, Span<float> destination) =>
+    private void GenerateBatch(int[] labels, long[] seeds, Span<float> destination)
+    {
         ToImages(diffusion.Sample(labels, seeds, settings.Sampling), labels.Length).CopyTo(destination);
+        progress?.Report(new GenerationProgress(Interlocked.Add(ref generated, labels.Length)));
+    }
 
     /// <summary>Diffusion samples as images in [0,1]: decoded by the VAE, or clipped pixels.</summary>
     private float[] ToImages(float[] samples, int rows)
@@ -263,6 +277,7 @@ public sealed class DigitGeneratorTransformer : ITransformer
         VaeModel? vae = null;
         if (settings.Vae is { } vaeConfig)
         {
+            ComponentErrors.Loading(() => { ComponentCodec.CheckWeightsFit(streams, VaeStream, VaeModel.ParameterCount(vaeConfig)); return 0; }, streams.Format);
             vae = ComponentErrors.Loading(() => VaeModel.Build(vaeConfig, device, $"'{ComponentCodec.ConfigStream}'"), streams.Format);
             ComponentCodec.ReadWeights(streams, VaeStream, vae.Network);
         }

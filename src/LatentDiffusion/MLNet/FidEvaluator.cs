@@ -131,7 +131,7 @@ public sealed class FeatureSet
 /// <param name="Fid">Frechet distance of the classifier features.</param>
 /// <param name="KidMean">Kernel distance, unbiased, mean over subsets.</param>
 /// <param name="KidStd">Standard deviation of KID over subsets.</param>
-/// <param name="Precision">Share of generated samples on the reference manifold (k = 3).</param>
+/// <param name="Precision">Share of generated samples on the reference manifold (k = 3; 1 or 2 for sets of 2 or 3 rows).</param>
 /// <param name="Recall">Share of reference samples on the generated manifold (k = 3).</param>
 /// <param name="ConditionalAccuracy">Classifier accuracy on rows that carry the label they asked for; null otherwise.</param>
 /// <param name="LabelEntropy">Entropy (nats) of the predicted labels of the generated rows; ln 10 = 2.303 when balanced.</param>
@@ -271,6 +271,7 @@ public sealed class FidEvaluatorTransformer : ITransformer
             return new FidEvaluatorTransformer(legacyModel, legacy);
         }
         var settings = ComponentCodec.ReadSettings<Settings>(streams);
+        ComponentErrors.Loading(() => { ComponentCodec.CheckWeightsFit(streams, WeightsStream, ClassifierModel.ParameterCount(settings.Classifier)); return 0; }, streams.Format);
         var model = ComponentErrors.Loading(() => ClassifierModel.Build(settings.Classifier, device, $"'{ComponentCodec.ConfigStream}'"), streams.Format);
         ComponentCodec.ReadWeights(streams, WeightsStream, model.Network);
         return new FidEvaluatorTransformer(model, settings);

@@ -175,6 +175,8 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
             Autoguidance = options.AutoguidanceWidth > 0 ? denoiser with { Width = options.AutoguidanceWidth } : null,
         };
         config.Validate(data);
+        MemoryCheck.Training(Denoisers.ParameterCount(config.Denoiser) + (config.Autoguidance is { } weak ? Denoisers.ParameterCount(weak) : 0),
+            nameof(options.Width), options.Width, Owner);
         var (values, labels, rows) = ColumnReader.ReadAll(input, column, size, options.LabelColumnName, classes, options.CancellationToken);
 
         using var log = new ComponentLogger(context, options.Logger, nameof(LatentDiffusionTrainer));
@@ -313,6 +315,13 @@ public sealed class LatentDiffusionTransformer : ITransformer
     internal static DiffusionModel ReadModel(ModelStreams streams, DiffusionModelConfig config, EpochRecord[] history, EpochRecord[] autoguidanceHistory,
         TorchSharp.torch.Device device)
     {
+        ComponentErrors.Loading(() =>
+        {
+            config.Validate($"'{ComponentCodec.ConfigStream}'");
+            ComponentCodec.CheckWeightsFit(streams, DenoiserStream, Denoisers.ParameterCount(config.Denoiser));
+            if (config.Autoguidance is { } weak) ComponentCodec.CheckWeightsFit(streams, AutoguidanceStream, Denoisers.ParameterCount(weak));
+            return 0;
+        }, streams.Format);
         var built = ComponentErrors.Loading(() => DiffusionModel.Build(config, device, $"'{ComponentCodec.ConfigStream}'"), streams.Format);
         ComponentCodec.ReadWeights(streams, DenoiserStream, built.Denoiser);
         if (built.AutoguidanceDenoiser is { } weak) ComponentCodec.ReadWeights(streams, AutoguidanceStream, weak);

@@ -96,13 +96,14 @@ internal static class MLNetInternals
         }
         catch (TargetInvocationException e) when (e.InnerException is not null)
         {
-            throw new InvalidDataException($"Cannot load {format.Loader.Name}: {e.InnerException.Message} (this library reads format versions {format.OldestReadable} to {format.Version}).", e.InnerException);
+            throw new ModelFileException(format.Loader.Name, null,
+                $"Cannot load {format.Loader.Name}: {e.InnerException.Message} (this library reads format versions {format.OldestReadable} to {format.Version}).", e.InnerException);
         }
         var header = Field(context, "Header");
         uint version = (uint)(header.GetType().GetField("ModelVerWritten", Any) ?? throw Incompatible("ModelHeader.ModelVerWritten")).GetValue(header)!;
         var reader = (BinaryReader)Field(context, "Reader");
         int count = reader.ReadInt32();
-        if (count is < 0 or > 1000) throw new InvalidDataException($"{format.Loader.Name} lists {count} streams; the model file is corrupt.");
+        if (count is < 0 or > 1000) throw new ModelFileException(format.Loader.Name, null, $"{format.Loader.Name} lists {count} streams; the model file is corrupt.");
         var names = new HashSet<string>();
         for (int i = 0; i < count; i++) names.Add(reader.ReadString());
         var tryLoad = Method(type, "TryLoadBinaryStream", typeof(string), typeof(Action<BinaryReader>));
@@ -139,10 +140,50 @@ internal static class MLNetInternals
                 var create = format.Loader.GetMethod("Create", Any, null, [typeof(IHostEnvironment), typeof(object)], null)
                     ?? throw new InvalidOperationException($"{format.Loader.Name} lacks Create(IHostEnvironment, object).");
                 var attribute = attributeCtor.Invoke([format.Loader, format.Loader, null, signature, format.Loader.Name, new[] { format.LoaderSignature }]);
-                var info = infoCtor.Invoke([attribute, null, null, create, true]);
+                var info = infoCtor.Invoke([attribute, null, null, new UnwrappedMethod(create), true]);
                 addClass.Invoke(catalog, [info, new[] { format.LoaderSignature }, false]);
             }
             Registered.Add(catalog, new object());
         }
+    }
+
+    /// <summary>
+    /// A loader's Create method as ML.NET sees it, invoked through a compiled delegate instead of reflection: ML.NET
+    /// calls loaders with <see cref="MethodBase.Invoke(object, object[])"/>, which would wrap every exception of ours
+    /// in a <see cref="TargetInvocationException"/>; through this the caller of <c>mlContext.Model.Load</c> gets the
+    /// loader's own exception. Everything else is the real method's.
+    /// </summary>
+    private sealed class UnwrappedMethod(MethodInfo method) : MethodInfo
+    {
+        private readonly Func<object?[], object?> call = Compile(method);
+
+        private static Func<object?[], object?> Compile(MethodInfo method)
+        {
+            var arguments = System.Linq.Expressions.Expression.Parameter(typeof(object?[]), "arguments");
+            var parameters = method.GetParameters().Select((p, i) => System.Linq.Expressions.Expression.Convert(
+                System.Linq.Expressions.Expression.ArrayIndex(arguments, System.Linq.Expressions.Expression.Constant(i)), p.ParameterType));
+            var body = System.Linq.Expressions.Expression.Convert(System.Linq.Expressions.Expression.Call(method, parameters), typeof(object));
+            return System.Linq.Expressions.Expression.Lambda<Func<object?[], object?>>(body, arguments).Compile();
+        }
+
+        public override object? Invoke(object? obj, BindingFlags invokeAttr, Binder? binder, object?[]? parameters, System.Globalization.CultureInfo? culture) =>
+            call(parameters ?? []);
+
+        public override ICustomAttributeProvider ReturnTypeCustomAttributes => method.ReturnTypeCustomAttributes;
+        public override Type ReturnType => method.ReturnType;
+        public override ParameterInfo ReturnParameter => method.ReturnParameter;
+        public override MethodAttributes Attributes => method.Attributes;
+        public override RuntimeMethodHandle MethodHandle => method.MethodHandle;
+        public override Type? DeclaringType => method.DeclaringType;
+        public override string Name => method.Name;
+        public override Type? ReflectedType => method.ReflectedType;
+        public override MethodInfo GetBaseDefinition() => method.GetBaseDefinition();
+        public override object[] GetCustomAttributes(bool inherit) => method.GetCustomAttributes(inherit);
+        public override object[] GetCustomAttributes(Type attributeType, bool inherit) => method.GetCustomAttributes(attributeType, inherit);
+        public override bool IsDefined(Type attributeType, bool inherit) => method.IsDefined(attributeType, inherit);
+        public override MethodImplAttributes GetMethodImplementationFlags() => method.GetMethodImplementationFlags();
+        public override ParameterInfo[] GetParameters() => method.GetParameters();
+        public override bool ContainsGenericParameters => method.ContainsGenericParameters;
+        public override bool IsGenericMethod => method.IsGenericMethod;
     }
 }

@@ -32,6 +32,20 @@ public abstract class TrainingOptions
     /// stay an upper bound. Such a run is not reproducible (how far it gets depends on the machine). Null: no limit. Default null.
     /// </summary>
     public TimeSpan? MaxTrainingTime { get; set; }
+    /// <summary>
+    /// Folder where training writes checkpoints: one file per network ("vae.checkpoint", "diffusion.checkpoint",
+    /// "autoguidance.checkpoint", "classifier.checkpoint"), written atomically every <see cref="CheckpointInterval"/>,
+    /// when training is cancelled, and when it ends. Give each pipeline its own folder. Null: no checkpoints. Default null.
+    /// </summary>
+    public string? CheckpointDirectory { get; set; }
+    /// <summary>Time between checkpoints while training. Default 5 minutes.</summary>
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// Continue from the checkpoint in <see cref="CheckpointDirectory"/> when there is one: the run ends with the
+    /// same weights, bit for bit, as one that never stopped (on the same machine and settings; not for runs with
+    /// <see cref="MaxTrainingTime"/>). A finished checkpoint skips training. Default false.
+    /// </summary>
+    public bool ResumeFromCheckpoint { get; set; }
 
     /// <summary>Checks the options every component shares, one at a time; <paramref name="owner"/> names the options class in messages.</summary>
     internal void ValidateShared(string owner)
@@ -40,6 +54,10 @@ public abstract class TrainingOptions
         OptionChecks.Positive(LearningRate, nameof(LearningRate), owner);
         OptionChecks.Defined(Precision, nameof(Precision), owner);
         OptionChecks.Defined(Device, nameof(Device), owner);
+        if (CheckpointInterval <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(CheckpointInterval), CheckpointInterval, $"{owner}.CheckpointInterval must be positive.");
+        if (ResumeFromCheckpoint && CheckpointDirectory is null)
+            throw new ArgumentOutOfRangeException(nameof(ResumeFromCheckpoint), ResumeFromCheckpoint, $"{owner}.ResumeFromCheckpoint needs {owner}.CheckpointDirectory, the folder to resume from.");
         if (MaxTrainingTime is { } limit && limit <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(MaxTrainingTime), limit, $"{owner}.MaxTrainingTime must be positive, or null for no limit.");
     }
@@ -49,5 +67,6 @@ public abstract class TrainingOptions
     {
         BatchSize = BatchSize, LearningRate = LearningRate, Seed = Seed, Precision = Precision, Device = DeviceSelector.Resolve(Device),
         Logger = log, Progress = Progress, CancellationToken = CancellationToken, TimeBudget = MaxTrainingTime,
+        CheckpointDirectory = CheckpointDirectory, CheckpointInterval = CheckpointInterval, ResumeFromCheckpoint = ResumeFromCheckpoint,
     };
 }

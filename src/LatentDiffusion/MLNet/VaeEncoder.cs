@@ -103,6 +103,7 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
             throw new ArgumentOutOfRangeException(options.ImageColumnName, $"Column '{options.ImageColumnName}': binary cross-entropy needs pixels in [0,1], but values outside were found (min {images.Min()}, max {images.Max()}). Scale the pixels (ExtractPixels with scaleImage: 1/255f) or use MeanSquaredError.");
 
         var config = new VaeConfig { ImageShape = shape, LatentChannels = options.LatentChannels, Downsampling = options.Downsampling, Width = options.Width };
+        MemoryCheck.Training(VaeModel.ParameterCount(config), nameof(options.Width), options.Width, Owner);
         using var log = new ComponentLogger(context, options.Logger, nameof(VaeEncoderEstimator));
         var settings = new VaeTrainingSettings
         {
@@ -243,6 +244,7 @@ public sealed class VaeEncoderTransformer : ITransformer
             return new VaeEncoderTransformer(legacyModel, legacy);
         }
         var settings = ComponentCodec.ReadSettings<Settings>(streams);
+        ComponentErrors.Loading(() => { ComponentCodec.CheckWeightsFit(streams, WeightsStream, VaeModel.ParameterCount(settings.Vae)); return 0; }, ComponentFormats.VaeEncoder);
         var model = ComponentErrors.Loading(() => VaeModel.Build(settings.Vae, device, $"'{ComponentCodec.ConfigStream}'"), ComponentFormats.VaeEncoder);
         ComponentCodec.ReadWeights(streams, WeightsStream, model.Network);
         return new VaeEncoderTransformer(model, settings);

@@ -52,6 +52,9 @@ public static class SampleQuality
         using var scope = NewDisposeScope();
         var g = Rows(generated, dims, maxRows);
         var r = Rows(reference, dims, maxRows);
+        // A point's k-th neighbour needs k others: sets of 2 or 3 points use k = 1 or 2.
+        k = (int)Math.Min(k, Math.Min(g.shape[0], r.shape[0]) - 1);
+        if (k < 1) throw new ArgumentException("Precision and recall need at least 2 rows in each set.");
         var radiiR = KthNeighbourDistance(r, k);
         var radiiG = KthNeighbourDistance(g, k);
         return (Coverage(g, r, radiiR), Coverage(r, g, radiiG));

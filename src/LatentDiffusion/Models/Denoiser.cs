@@ -109,6 +109,17 @@ internal static class Denoisers
         entry.Validate(config, data);
     }
 
+    /// <summary>
+    /// The number of weights a config's network has, counted on a network built on the "meta" device, which allocates
+    /// nothing: how a declared size is checked before anything real is allocated.
+    /// </summary>
+    public static long ParameterCount(DenoiserConfig config)
+    {
+        Validate(config, "the denoiser");
+        using var network = Registry[config.Kind].Build(config, new Device("meta"));
+        return network.parameters().Sum(p => p.numel());
+    }
+
     /// <summary>Builds the network of a validated <paramref name="config"/> with its weights on <paramref name="device"/>.</summary>
     public static Denoiser Create(DenoiserConfig config, Device device)
     {

@@ -97,6 +97,14 @@ internal sealed class ClassifierModel
         return new ClassifierModel(new FeatureClassifier(config, device), device);
     }
 
+    /// <summary>The number of weights the classifier of <paramref name="config"/> has, counted on the "meta" device (nothing is allocated).</summary>
+    public static long ParameterCount(ClassifierConfig config)
+    {
+        config.Validate("the classifier");
+        using var network = new FeatureClassifier(config, new Device("meta"));
+        return network.parameters().Sum(p => p.numel());
+    }
+
     public FeatureClassifier Network { get; }
     public ClassifierConfig Config => Network.Config;
     public Device Device { get; }

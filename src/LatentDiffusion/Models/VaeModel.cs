@@ -30,6 +30,14 @@ internal sealed class VaeModel
         return new VaeModel(new ConvVae(config, device), config, device);
     }
 
+    /// <summary>The number of weights the VAE of <paramref name="config"/> has, counted on the "meta" device (nothing is allocated).</summary>
+    public static long ParameterCount(VaeConfig config)
+    {
+        config.Validate("the VAE");
+        using var network = new ConvVae(config, new Device("meta"));
+        return network.parameters().Sum(p => p.numel());
+    }
+
     public ConvVae Network { get; }
     /// <summary>The architecture and the latent standardisation.</summary>
     public VaeConfig Config { get; }

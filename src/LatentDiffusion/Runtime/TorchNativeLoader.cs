@@ -21,8 +21,8 @@ namespace LatentDiffusion.Runtime;
 public static class TorchNativeLoader
 {
     private const string NativeName = "LibTorchSharp";
-    private const string FileName = "libLibTorchSharp.so";
-    private const string MissingVersion = "GLIBCXX_3.4.32";
+    private const string FileName = ElfVersionNeedPatcher.FileName;
+    private const string MissingVersion = ElfVersionNeedPatcher.MissingVersion;
 
     /// <summary>Environment variable that overrides where the patched copy is cached.</summary>
     public const string CacheEnvironmentVariable = "LATENTDIFFUSION_NATIVE_CACHE";

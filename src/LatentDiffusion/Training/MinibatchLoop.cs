@@ -5,7 +5,11 @@ using static TorchSharp.torch;
 
 namespace LatentDiffusion.Training;
 
-/// <summary>What every training loop here shares: shuffled minibatches, an optimiser step, a learning-rate schedule.</summary>
+/// <summary>
+/// What every training loop here shares: shuffled minibatches, an optimiser step, a learning-rate schedule, an optional
+/// weight average, a wall-clock budget, and checkpoints from which a stopped run continues exactly as if it had not
+/// stopped.
+/// </summary>
 internal sealed class MinibatchLoop
 {
     public required string Model { get; init; }
@@ -30,72 +34,135 @@ internal sealed class MinibatchLoop
     /// <summary>Steps timed before a budgeted run fits its plan to the budget.</summary>
     public const int BudgetProbeSteps = 30;
 
+    /// <summary>Where and how often to write checkpoints, and whether to resume from one; null: none.</summary>
+    public CheckpointSettings? Checkpoints { get; init; }
+
     /// <summary>
     /// Runs the loop. <paramref name="lossOf"/> maps a batch of row indices (on the CPU, as the shuffle and the
-    /// generator it also receives are) to a scalar float32 loss (with a graph);
-    /// <paramref name="afterStep"/> receives the float32 weights after each optimiser step. The module must take and
-    /// return float32 whatever its own number format (see <see cref="TrainingPrecision"/>); between epochs, when
-    /// <paramref name="validationLoss"/> runs, it is float32.
+    /// generator it also receives are) to a scalar float32 loss (with a graph); <paramref name="average"/>, when given,
+    /// is updated with the float32 weights after each optimiser step. The module must take and return float32 whatever
+    /// its own number format (see <see cref="TrainingPrecision"/>); between epochs, when <paramref name="validationLoss"/>
+    /// runs, it is float32.
     /// </summary>
     public TrainingHistory Run(nn.Module module, Func<Tensor, Generator, Tensor> lossOf, Func<double>? validationLoss = null,
-        Action<IEnumerable<(string Name, Tensor Value)>>? afterStep = null, CancellationToken cancellationToken = default)
+        ExponentialMovingAverage? average = null, CancellationToken cancellationToken = default)
     {
-        var history = new TrainingHistory();
         long stepsPerEpoch = (Rows + BatchSize - 1) / BatchSize;
-        long totalSteps = stepsPerEpoch * Epochs;
-        var schedule = new WarmupCosineSchedule(LearningRate, Math.Min(WarmupSteps, totalSteps / 10), totalSteps);
+        long plannedSteps = stepsPerEpoch * Epochs, totalSteps = plannedSteps;
+        int warmup = (int)Math.Min(WarmupSteps, plannedSteps / 10);
+        var schedule = new WarmupCosineSchedule(LearningRate, warmup, totalSteps);
         using var weights = new TrainingWeights(module, Precision);
         using var optimizer = optim.AdamW(weights.Parameters, LearningRate, weight_decay: WeightDecay);
         using var generator = new Generator((ulong)Seed, CPU);
+
+        var history = new TrainingHistory();
         long step = 0;
+        var start = new LoopPosition { Epoch = 1 };
+        Tensor? resumedOrder = null;
+        if (Checkpoints is { Resume: true } settings && File.Exists(settings.Path))
+        {
+            start = Restore(settings.Path, weights, optimizer, average, generator, out resumedOrder);
+            history = new TrainingHistory(start.History);
+            (step, totalSteps) = (start.Step, start.TotalSteps);
+            schedule = new WarmupCosineSchedule(LearningRate, warmup, totalSteps);
+            if (start.Complete)
+            {
+                Logger.LogInformation("{Model}: training already finished in checkpoint '{Path}'", Model, settings.Path);
+                module.eval();
+                return history;
+            }
+            Logger.LogInformation("{Model}: resuming from checkpoint '{Path}' at epoch {Epoch}, step {Step}", Model, settings.Path, start.Epoch, step);
+        }
+        string? lastCheckpoint = Checkpoints is { } c && File.Exists(c.Path) ? c.Path : null;
+        var sinceCheckpoint = Stopwatch.StartNew();
         var budgetClock = Stopwatch.StartNew();
         bool OutOfTime() => TimeBudget is { } budget && budgetClock.Elapsed >= budget;
-        for (int epoch = 1; epoch <= Epochs && step < totalSteps && !OutOfTime(); epoch++)
+
+        void Save(int epoch, long batch, double lossSum, double seconds, Tensor? order, bool complete)
         {
+            if (Checkpoints is not { } where) return;
+            var position = new LoopPosition
+            {
+                Model = Model, Rows = Rows, BatchSize = BatchSize, Epochs = Epochs, Seed = Seed, Precision = Precision,
+                Epoch = epoch, Batch = batch, Step = step, TotalSteps = totalSteps, LossSum = lossSum, EpochSeconds = seconds,
+                AverageUpdates = average?.Updates ?? 0, Complete = complete, History = [.. history.Epochs],
+            };
+            var blobs = new Dictionary<string, Action<BinaryWriter>>
+            {
+                ["weights"] = w => IO.WeightArchive.Write(w, weights.State()),
+                ["optimizer"] = w => ((TorchSharp.Modules.OptimizerHelper)optimizer).save_state_dict(w),
+                ["generator"] = w => TrainingCheckpoint.WriteTensor(w, generator.get_state()),
+                ["globalGenerator"] = w => TrainingCheckpoint.WriteTensor(w, torch.random.get_rng_state()),
+            };
+            if (average is not null) blobs["average"] = w => IO.WeightArchive.Write(w, average.Targets);
+            if (order is not null) blobs["order"] = w => TrainingCheckpoint.WriteTensor(w, order);
+            TrainingCheckpoint.Write(where.Path, position, blobs);
+            lastCheckpoint = where.Path;
+            sinceCheckpoint.Restart();
+        }
+
+        for (int epoch = start.Epoch; epoch <= Epochs && step < totalSteps && !OutOfTime(); epoch++)
+        {
+            // A checkpoint written inside an epoch (even before its first step) carries the epoch's order; the generator
+            // in it has already drawn that order.
+            bool resumed = epoch == start.Epoch && resumedOrder is not null;
             module.train();
             weights.BeginEpoch();
             var clock = Stopwatch.StartNew();
-            double lossSum = 0;
-            using var order = randperm(Rows, generator: generator, device: CPU);
-            long b = 0;
+            double previousSeconds = resumed ? start.EpochSeconds : 0;
+            double lossSum = resumed ? start.LossSum : 0;
+            using var order = resumed ? resumedOrder! : randperm(Rows, generator: generator, device: CPU);
+            long b = resumed ? start.Batch : 0;
             for (; b < stepsPerEpoch && step < totalSteps && !OutOfTime(); b++)
             {
-                cancellationToken.ThrowIfCancellationRequested();
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    // The state after the last finished step: a resumed run continues from exactly here.
+                    weights.EndEpoch();
+                    Save(epoch, b, lossSum, previousSeconds + clock.Elapsed.TotalSeconds, order, complete: false);
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
                 using (NewDisposeScope())
                 {
                     var rows = order.narrow(0, b * BatchSize, Math.Min(BatchSize, Rows - b * BatchSize));
                     WarmupCosineSchedule.Apply(optimizer, schedule.At(step));
                     var loss = lossOf(rows, generator);
+                    double value = loss.item<float>();
+                    if (!double.IsFinite(value)) throw new TrainingDivergedException(Model, epoch, step, value, lastCheckpoint);
                     optimizer.zero_grad();
                     weights.ZeroGradients();
                     loss.backward();
                     weights.GradientsToMasters();
                     optimizer.step();
                     weights.MastersToModule();
-                    double value = loss.item<float>();
-                    if (!double.IsFinite(value))
-                        throw new InvalidOperationException($"{Model} training diverged at epoch {epoch}, step {step}: loss is {value}. Lower the learning rate.");
                     lossSum += value;
                 }
-                afterStep?.Invoke(weights.Current());
+                average?.Update(weights.Current());
                 step++;
-                if (TimeBudget is { } budget && step == BudgetProbeSteps)
+                if (TimeBudget is { } budget && step == start.Step + BudgetProbeSteps)
                 {
                     // Fit the plan to the time left at the speed seen so far; the warm-up (already under way) stays.
-                    double rate = step / budgetClock.Elapsed.TotalSeconds;
+                    double rate = (step - start.Step) / budgetClock.Elapsed.TotalSeconds;
                     long fits = step + (long)Math.Max(0, (budget - budgetClock.Elapsed).TotalSeconds * rate);
                     if (fits < totalSteps)
                     {
                         totalSteps = Math.Max(fits, step);
-                        schedule = new WarmupCosineSchedule(LearningRate, Math.Min(WarmupSteps, stepsPerEpoch * Epochs / 10), totalSteps);
+                        schedule = new WarmupCosineSchedule(LearningRate, warmup, totalSteps);
                         Logger.LogInformation("{Model}: {Steps} steps fit the time budget of {Budget} at {Rate:F1} steps/s", Model, totalSteps, budget, rate);
                     }
                 }
                 Progress?.Report(new TrainingProgress(Model, step, totalSteps, epoch, lossSum / (b + 1)));
+                if (Checkpoints is { } every && sinceCheckpoint.Elapsed >= every.Interval && b + 1 < stepsPerEpoch)
+                {
+                    // Saved in float32 (buffers included); going back to the training format rounds the masters as each step does.
+                    weights.EndEpoch();
+                    Save(epoch, b + 1, lossSum, previousSeconds + clock.Elapsed.TotalSeconds, order, complete: false);
+                    weights.BeginEpoch();
+                }
             }
             weights.EndEpoch();
             if (b == 0) break;
-            double seconds = clock.Elapsed.TotalSeconds;
+            double seconds = previousSeconds + clock.Elapsed.TotalSeconds;
             module.eval();
             double validation = validationLoss?.Invoke() ?? double.NaN;
             long rowsSeen = Math.Min(Rows, b * BatchSize);
@@ -103,8 +170,42 @@ internal sealed class MinibatchLoop
             history.Add(record);
             Logger.LogInformation("{Model} epoch {Epoch}/{Epochs}: loss {Loss:F5}, validation {Validation:F5}, {Rate:F0} samples/s",
                 Model, epoch, Epochs, record.TrainLoss, record.ValidationLoss, record.SamplesPerSecond);
+            bool finished = epoch == Epochs || step >= totalSteps || OutOfTime();
+            if (Checkpoints is not null && (finished || sinceCheckpoint.Elapsed >= Checkpoints.Interval))
+                Save(epoch + 1, 0, 0, 0, null, complete: finished);
         }
         module.eval();
         return history;
+    }
+
+    /// <summary>Loads a checkpoint into the run's state, after checking it belongs to this run.</summary>
+    private LoopPosition Restore(string path, TrainingWeights weights, optim.Optimizer optimizer, ExponentialMovingAverage? average, Generator generator, out Tensor? order)
+    {
+        var (position, blobs) = TrainingCheckpoint.Read(path);
+        var differences = new List<string>();
+        void Compare<T>(string what, T saved, T now) { if (!EqualityComparer<T>.Default.Equals(saved, now)) differences.Add($"{what} {saved} (now {now})"); }
+        Compare("model", position.Model, Model);
+        Compare("rows", position.Rows, Rows);
+        Compare("batch size", position.BatchSize, BatchSize);
+        Compare("epochs", position.Epochs, Epochs);
+        Compare("seed", position.Seed, Seed);
+        Compare("precision", position.Precision, Precision);
+        if (differences.Count > 0)
+            throw new InvalidDataException($"Checkpoint '{path}' belongs to another run: {string.Join(", ", differences)}. Delete it to start afresh, or resume with the settings it was written with.");
+        string Blob(string name) => blobs.ContainsKey(name) ? name : throw new InvalidDataException($"Checkpoint '{path}' lacks its {name}.");
+        using (var r = new BinaryReader(new MemoryStream(blobs[Blob("weights")]))) IO.WeightArchive.Read(r, weights.State(), $"{path}: weights");
+        weights.AfterRestore();
+        using (var r = new BinaryReader(new MemoryStream(blobs[Blob("optimizer")]))) ((TorchSharp.Modules.OptimizerHelper)optimizer).load_state_dict(r);
+        if (average is not null)
+        {
+            using var r = new BinaryReader(new MemoryStream(blobs[Blob("average")]));
+            IO.WeightArchive.Read(r, average.Targets, $"{path}: average");
+            average.Updates = position.AverageUpdates;
+        }
+        generator.set_state(TrainingCheckpoint.ReadTensor(blobs[Blob("generator")], "generator state"));
+        torch.random.set_rng_state(TrainingCheckpoint.ReadTensor(blobs[Blob("globalGenerator")], "global generator state"));
+        // Saved inside an epoch (also before its first step): the epoch's order, already drawn from the generator.
+        order = blobs.TryGetValue("order", out var saved) ? TrainingCheckpoint.ReadTensor(saved, "shuffle") : null;
+        return position;
     }
 }

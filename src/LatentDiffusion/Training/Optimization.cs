@@ -41,6 +41,12 @@ internal sealed class ExponentialMovingAverage
             foreach (var (name, value) in sources) targets[name].copy_(value);
     }
 
+    /// <summary>The averaged weights by name (the target module's own tensors).</summary>
+    public IReadOnlyDictionary<string, Tensor> Targets => targets;
+
+    /// <summary>Updates so far, which set the decay's ramp; restored with the weights when a run resumes.</summary>
+    public long Updates { get => updates; set => updates = value; }
+
     public void Update(IEnumerable<(string Name, Tensor Value)> source)
     {
         updates++;

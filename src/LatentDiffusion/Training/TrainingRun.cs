@@ -17,12 +17,18 @@ internal sealed record TrainingRun
     public CancellationToken CancellationToken { get; init; }
     /// <summary>Wall-clock limit of the main network's loop (see <see cref="MinibatchLoop.TimeBudget"/>); null: none.</summary>
     public TimeSpan? TimeBudget { get; init; }
+    /// <summary>Folder of the loops' checkpoints (one file per loop, named after its model); null: none.</summary>
+    public string? CheckpointDirectory { get; init; }
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMinutes(5);
+    public bool ResumeFromCheckpoint { get; init; }
 
     /// <summary>The minibatch loop of <paramref name="epochs"/> epochs over <paramref name="rows"/> rows, reported as <paramref name="model"/>.</summary>
     public MinibatchLoop Loop(string model, long rows, int epochs, bool budgeted = true) => new()
     {
         Model = model, Rows = rows, BatchSize = BatchSize, Epochs = epochs, LearningRate = LearningRate, Seed = Seed, Precision = Precision,
         Logger = Logger, Progress = Progress, TimeBudget = budgeted ? TimeBudget : null,
+        Checkpoints = CheckpointDirectory is null ? null
+            : new CheckpointSettings(Path.Combine(CheckpointDirectory, $"{model}.checkpoint"), CheckpointInterval, ResumeFromCheckpoint),
     };
 
     /// <summary>Rows held out for validation: the last <paramref name="fraction"/> of them, in input order.</summary>

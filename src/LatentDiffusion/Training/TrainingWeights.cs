@@ -47,6 +47,27 @@ internal sealed class TrainingWeights : IDisposable
         return parameters.Concat(module.named_buffers().Select(b => (b.name, b.buffer)));
     }
 
+    /// <summary>
+    /// Everything a resumed run needs of the weights, by name: the module's state in float32 training; the float32
+    /// masters and the module's buffers in mixed precision (the module's bfloat16 copy follows from the masters).
+    /// </summary>
+    public IReadOnlyDictionary<string, Tensor> State()
+    {
+        if (masters is null) return module.state_dict();
+        var state = masters.ToDictionary(m => m.Name, m => (Tensor)m.Master);
+        foreach (var (name, buffer) in module.named_buffers()) state[name] = buffer;
+        return state;
+    }
+
+    /// <summary>After <see cref="State"/>'s tensors were overwritten (a resumed run): the float32 module takes the masters' values.</summary>
+    public void AfterRestore()
+    {
+        if (masters is null) return;
+        using var _ = no_grad();
+        var parameters = module.parameters().ToArray();
+        for (int i = 0; i < parameters.Length; i++) parameters[i].copy_(masters[i].Master);
+    }
+
     /// <summary>Puts the module in its training number format (start of an epoch).</summary>
     public void BeginEpoch()
     {

@@ -53,7 +53,10 @@ public class TorchRuntimeTests
     [Fact]
     public void The_patcher_marks_only_the_named_version_need_weak()
     {
-        string lib = Directory.EnumerateFiles(AppContext.BaseDirectory, "libLibTorchSharp.so", SearchOption.AllDirectories).First();
+        // TorchSharp's own copy: the one in the build output may already be patched by the package's build step.
+        string packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        string lib = Path.Combine(packages, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
         byte[] bytes = File.ReadAllBytes(lib);
         byte[] copy = (byte[])bytes.Clone();
         Assert.Equal(1, ElfVersionNeedPatcher.MarkWeak(copy, "GLIBCXX_3.4.32"));

@@ -4,6 +4,7 @@ using LatentDiffusion.MLNet;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
+using MnistLatentDiffusion;
 
 namespace LatentDiffusion.Tests.Images;
 

@@ -31,10 +31,10 @@ internal sealed class ModelStreams(ComponentFormat format, uint version, IReadOn
         }
         catch (System.Reflection.TargetInvocationException e) when (e.InnerException is not null)
         {
-            throw new InvalidDataException($"The '{name}' entry of {format.Loader.Name} is corrupt: {e.InnerException.Message}", e.InnerException);
+            throw new ModelFileException(format.Loader.Name, name, $"The '{name}' entry of {format.Loader.Name} is corrupt: {e.InnerException.Message}", e.InnerException);
         }
         if (!found)
-            throw new InvalidDataException($"The model file has no '{name}' entry for {format.Loader.Name}; it is incomplete or was not saved by this library.");
+            throw new ModelFileException(format.Loader.Name, name, $"The model file has no '{name}' entry for {format.Loader.Name}; it is incomplete or was not saved by this library.");
     }
 
     /// <summary>Reads stream <paramref name="name"/> when the file has it; returns whether it did.</summary>
@@ -104,7 +104,22 @@ internal static class ComponentCodec
                 throw new InvalidDataException($"it is not valid settings JSON ({e.Message})", e);
             }
         });
-        return settings ?? throw new InvalidDataException($"The '{ConfigStream}' entry of {streams.Format.Loader.Name} is empty.");
+        return settings ?? throw new ModelFileException(streams.Format.Loader.Name, ConfigStream, $"The '{ConfigStream}' entry of {streams.Format.Loader.Name} is empty.");
+    }
+
+    /// <summary>
+    /// Checks, before the network of <paramref name="parameters"/> weights is built, that weight stream
+    /// <paramref name="stream"/> declares room for them: a file whose settings describe a far larger network than its
+    /// weights could fill is refused without allocating it.
+    /// </summary>
+    public static void CheckWeightsFit(ModelStreams streams, string stream, long parameters)
+    {
+        long needed = parameters * sizeof(float);
+        int declared = 0;
+        streams.Read(stream, r => declared = r.ReadInt32());
+        if (needed > IO.WeightArchive.MaxBytes || declared < needed)
+            throw new ModelFileException(streams.Format.Loader.Name, stream,
+                $"The '{ConfigStream}' entry of {streams.Format.Loader.Name} describes a network of {parameters:N0} weights ({needed:N0} bytes), but '{stream}' declares {declared:N0} bytes: the file is damaged or was not written by this library.");
     }
 
     /// <summary>Fills <paramref name="network"/> (built from the settings) from weight stream <paramref name="stream"/>.</summary>
@@ -126,7 +141,8 @@ internal static class ComponentErrors
         }
         catch (ArgumentException e)
         {
-            throw new InvalidDataException($"The '{ComponentCodec.ConfigStream}' entry of {format.Loader.Name} describes a model this library cannot build: {e.Message}", e);
+            throw new ModelFileException(format.Loader.Name, ComponentCodec.ConfigStream,
+                $"The '{ComponentCodec.ConfigStream}' entry of {format.Loader.Name} describes a model this library cannot build: {e.Message}", e);
         }
     }
 }

@@ -1,0 +1,18 @@
+namespace LatentDiffusion.MLNet;
+
+/// <summary>
+/// One generation request, a row of the view a generator transforms: which class to draw (-1 for an unconditional
+/// sample) and the seed that makes the sample repeatable. Load many with <c>mlContext.Data.LoadFromEnumerable</c>;
+/// any integer column types work, and both columns are optional.
+/// </summary>
+public sealed class GenerationRequest
+{
+    /// <summary>The class asked for: 0..classes-1, or -1 for an unconditional sample. Default -1.</summary>
+    public int Label { get; set; } = -1;
+
+    /// <summary>The sample's seed: the same label and seed give the same sample.</summary>
+    public long Seed { get; set; }
+}
+
+/// <summary>Progress of a generator (see <see cref="DigitGeneratorTransformer.WithProgress"/>): images generated so far.</summary>
+public readonly record struct GenerationProgress(long Images);

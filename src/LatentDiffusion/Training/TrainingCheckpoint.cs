@@ -1,0 +1,154 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using LatentDiffusion.IO;
+using static TorchSharp.torch;
+
+namespace LatentDiffusion.Training;
+
+/// <summary>Where a training loop writes its checkpoint, how often, and whether it starts from one.</summary>
+/// <param name="Path">The checkpoint file.</param>
+/// <param name="Interval">Time between checkpoints while training (one is also written when training is cancelled and when it ends).</param>
+/// <param name="Resume">Continue from the file when it exists.</param>
+internal sealed record CheckpointSettings(string Path, TimeSpan Interval, bool Resume);
+
+/// <summary>Where a training loop stands: enough to continue it exactly as if it had never stopped.</summary>
+internal sealed record LoopPosition
+{
+    public string Model { get; init; } = "";
+    public long Rows { get; init; }
+    public int BatchSize { get; init; }
+    public int Epochs { get; init; }
+    public int Seed { get; init; }
+    public TrainingPrecision Precision { get; init; }
+    /// <summary>The epoch under way (from 1) and the next minibatch of it; a finished run has <see cref="Complete"/> set.</summary>
+    public int Epoch { get; init; }
+    public long Batch { get; init; }
+    public long Step { get; init; }
+    public long TotalSteps { get; init; }
+    /// <summary>Sum of the losses of the epoch under way so far.</summary>
+    public double LossSum { get; init; }
+    public double EpochSeconds { get; init; }
+    public long AverageUpdates { get; init; }
+    public bool Complete { get; init; }
+    public EpochRecord[] History { get; init; } = [];
+}
+
+/// <summary>
+/// A training checkpoint file: the loop's position and every tensor its future depends on (weights, float32 masters,
+/// optimiser state, weight average, the random generators' states, the epoch's shuffle). Written atomically with a
+/// SHA-256, so a file is either the whole checkpoint or refused.
+/// </summary>
+/// <remarks>
+/// *** Binary format *** "LDCHECKPOINT" (length-prefixed), int32 version (1), the position as UTF-8 JSON
+/// (length-prefixed bytes), int32 count of named blobs, each a name and length-prefixed bytes (weight archives, the
+/// optimiser's own state format, generator states), then the SHA-256 of everything before it.
+/// </remarks>
+internal static class TrainingCheckpoint
+{
+    private const string Magic = "LDCHECKPOINT";
+    private const int Version = 1;
+    private const int MaxBytes = int.MaxValue - 64;
+
+    public static void Write(string path, LoopPosition position, IReadOnlyDictionary<string, Action<BinaryWriter>> blobs)
+    {
+        using var body = new MemoryStream();
+        using (var w = new BinaryWriter(body, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write(Magic);
+            w.Write(Version);
+            var json = JsonSerializer.SerializeToUtf8Bytes(position, Json);
+            w.Write(json.Length);
+            w.Write(json);
+            w.Write(blobs.Count);
+            foreach (var (name, write) in blobs)
+            {
+                using var blob = new MemoryStream();
+                using (var bw = new BinaryWriter(blob, System.Text.Encoding.UTF8, leaveOpen: true)) write(bw);
+                w.Write(name);
+                w.Write((int)blob.Length);
+                w.Write(blob.GetBuffer(), 0, (int)blob.Length);
+            }
+        }
+        var hash = SHA256.HashData(body.GetBuffer().AsSpan(0, (int)body.Length));
+        AtomicFile.Write(path, s =>
+        {
+            s.Write(body.GetBuffer(), 0, (int)body.Length);
+            s.Write(hash);
+        });
+    }
+
+    public static (LoopPosition Position, Dictionary<string, byte[]> Blobs) Read(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        if (bytes.Length < 32 || bytes.Length > MaxBytes) throw new InvalidDataException($"Checkpoint '{path}' is {bytes.Length} bytes long: not a checkpoint of this library.");
+        var body = bytes.AsSpan(0, bytes.Length - 32);
+        if (!SHA256.HashData(body).AsSpan().SequenceEqual(bytes.AsSpan(bytes.Length - 32)))
+            throw new InvalidDataException($"Checkpoint '{path}' is truncated or corrupted (checksum mismatch).");
+        using var r = new BinaryReader(new MemoryStream(bytes, 0, bytes.Length - 32));
+        if (r.ReadString() != Magic) throw new InvalidDataException($"'{path}' is not a LatentDiffusion training checkpoint.");
+        int version = r.ReadInt32();
+        if (version != Version) throw new InvalidDataException($"Checkpoint '{path}' has format version {version}; this library reads version {Version}.");
+        var position = JsonSerializer.Deserialize<LoopPosition>(r.ReadBytes(r.ReadInt32()), Json)
+            ?? throw new InvalidDataException($"Checkpoint '{path}' has no position.");
+        int count = r.ReadInt32();
+        var blobs = new Dictionary<string, byte[]>();
+        for (int i = 0; i < count; i++)
+        {
+            string name = r.ReadString();
+            blobs[name] = r.ReadBytes(r.ReadInt32());
+        }
+        return (position, blobs);
+    }
+
+    /// <summary>A tensor's raw bytes (generator states, shuffles), with its element count so a reader can check it.</summary>
+    public static void WriteTensor(BinaryWriter w, Tensor t)
+    {
+        using var cpu = t.detach().cpu().contiguous();
+        w.Write((int)cpu.dtype);
+        w.Write(cpu.numel());
+        var bytes = cpu.bytes;
+        w.Write(bytes.Length);
+        w.Write(bytes);
+    }
+
+    public static Tensor ReadTensor(byte[] blob, string what)
+    {
+        using var r = new BinaryReader(new MemoryStream(blob));
+        var dtype = (ScalarType)r.ReadInt32();
+        long count = r.ReadInt64();
+        var bytes = r.ReadBytes(r.ReadInt32());
+        var t = empty([count], dtype, device: CPU);
+        if (bytes.Length != t.ElementSize * count) throw new InvalidDataException($"The checkpoint's {what} is damaged.");
+        t.bytes = bytes;
+        return t;
+    }
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
+}
+
+/// <summary>Thrown when a training loss stops being a finite number; the last checkpoint (if any) is from before that step.</summary>
+public sealed class TrainingDivergedException : InvalidOperationException
+{
+    internal TrainingDivergedException(string model, int epoch, long step, double loss, string? checkpoint)
+        : base($"{model} training diverged at epoch {epoch}, step {step}: the loss is {loss}. Lower the learning rate"
+            + (checkpoint is null ? "." : $"; the last good checkpoint, '{checkpoint}', is from before this step."))
+    {
+        Model = model;
+        Epoch = epoch;
+        Step = step;
+        CheckpointPath = checkpoint;
+    }
+
+    /// <summary>The model whose training diverged ("vae", "diffusion", "autoguidance", "classifier").</summary>
+    public string Model { get; }
+    /// <summary>The epoch, from 1.</summary>
+    public int Epoch { get; }
+    /// <summary>The optimiser step, from 0.</summary>
+    public long Step { get; }
+    /// <summary>The checkpoint kept from before the step, or null when none was written.</summary>
+    public string? CheckpointPath { get; }
+}

@@ -1,0 +1,116 @@
+using System.IO.Compression;
+using System.Reflection;
+using System.Text.Json.Nodes;
+using LatentDiffusion.MLNet;
+using LatentDiffusion.Tests.Components;
+using Microsoft.ML;
+using static TorchSharp.torch;
+
+namespace LatentDiffusion.Tests.Reliability;
+
+/// <summary>Model files are data: whatever a file holds, loading it either gives a working model or a <see cref="ModelFileException"/> that says what is wrong.</summary>
+public class ModelFileTests(TinyModels models) : IClassFixture<TinyModels>, IDisposable
+{
+    private readonly string folder = Directory.CreateTempSubdirectory("ld-modelfile-").FullName;
+
+    public void Dispose() => Directory.Delete(folder, recursive: true);
+
+    private string Saved(string name)
+    {
+        string path = Path.Combine(folder, name);
+        models.Context.Model.Save(models.Generator, models.Requests(1).Schema, path);
+        return path;
+    }
+
+    private static MLContext Fresh(string? temp = null)
+    {
+        var ml = new MLContext(1);
+        if (temp is not null) ml.TempFilePath = temp;
+        ml.ComponentCatalog.RegisterLatentDiffusion();
+        return ml;
+    }
+
+    private static void Rewrite(string zip, string suffix, Func<byte[], byte[]> change)
+    {
+        using var archive = ZipFile.Open(zip, ZipArchiveMode.Update);
+        var entry = archive.Entries.Single(e => e.FullName.EndsWith(suffix));
+        byte[] content;
+        using (var s = entry.Open()) { using var m = new MemoryStream(); s.CopyTo(m); content = m.ToArray(); }
+        string name = entry.FullName;
+        entry.Delete();
+        using var w = archive.CreateEntry(name).Open();
+        w.Write(change(content));
+    }
+
+    [Fact]
+    public void Damaged_files_fail_with_our_exception_naming_the_entry_not_a_wrapped_one()
+    {
+        var corrupted = Saved("corrupted.zip");
+        Rewrite(corrupted, "Denoiser.weights", bytes => { bytes[bytes.Length / 2] ^= 0xFF; return bytes; });
+        var e = Assert.Throws<ModelFileException>(() => Fresh().Model.Load(corrupted, out _));
+        Assert.Equal("Denoiser.weights", e.Entry);
+        Assert.Equal("DigitGeneratorTransformer", e.Component);
+        Assert.Contains("checksum", e.Message);
+
+        var missing = Saved("missing.zip");
+        using (var archive = ZipFile.Open(missing, ZipArchiveMode.Update)) archive.Entries.Single(x => x.FullName.EndsWith("Vae.weights")).Delete();
+        Assert.Equal("Vae.weights", Assert.Throws<ModelFileException>(() => Fresh().Model.Load(missing, out _)).Entry);
+
+        var badJson = Saved("json.zip");
+        Rewrite(badJson, "Config.json", _ => "{ not json"u8.ToArray());
+        var json = Assert.Throws<ModelFileException>(() => Fresh().Model.Load(badJson, out _));
+        Assert.Equal("Config.json", json.Entry);
+    }
+
+    [Fact]
+    public void A_model_whose_weights_are_not_finite_is_refused()
+    {
+        var transformer = models.Generator;
+        var diffusion = (LatentDiffusion.Diffusion.DiffusionModel)typeof(DigitGeneratorTransformer)
+            .GetField("diffusion", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(transformer)!;
+        var weight = diffusion.Denoiser.parameters().First();
+        using var saved = weight.detach().clone();
+        try
+        {
+            using (no_grad()) weight.view(-1)[0] = float.NaN;
+            var path = Saved("nan.zip");
+            var e = Assert.Throws<ModelFileException>(() => Fresh().Model.Load(path, out _));
+            Assert.Contains("not finite", e.Message);
+            Assert.Equal("Denoiser.weights", e.Entry);
+        }
+        finally
+        {
+            using (no_grad()) weight.copy_(saved);
+        }
+    }
+
+    [Fact]
+    public void A_declared_network_far_larger_than_its_weights_is_refused_before_it_is_built()
+    {
+        var path = Saved("huge.zip");
+        Rewrite(path, "Config.json", bytes =>
+        {
+            var root = JsonNode.Parse(bytes)!;
+            root["model"]!["denoiser"]!["width"] = 4096;
+            return System.Text.Encoding.UTF8.GetBytes(root.ToJsonString());
+        });
+        long before = GC.GetTotalMemory(true);
+        var e = Assert.Throws<ModelFileException>(() => Fresh().Model.Load(path, out _));
+        Assert.Contains("declares", e.Message);
+        Assert.Contains("weights (", e.Message);
+        Assert.InRange(GC.GetTotalMemory(true) - before, long.MinValue, 100L << 20);
+    }
+
+    [Fact]
+    public void Loading_writes_only_into_the_contexts_temp_folder_and_leaves_nothing_there()
+    {
+        var path = Saved("clean.zip");
+        string temp = Path.Combine(folder, "temp");
+        Directory.CreateDirectory(temp);
+        var before = Directory.GetFiles(folder);
+        var loaded = Fresh(temp).Model.Load(path, out _);
+        Assert.NotNull(loaded);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(temp));
+        Assert.Equal(before, Directory.GetFiles(folder));
+    }
+}
