@@ -1,12 +1,12 @@
 using Microsoft.ML.Data;
 
-namespace LatentDiffusion.Tests.Images;
+namespace MnistLatentDiffusion;
 
 /// <summary>
-/// A colour data set the tests write themselves: on a white background, one filled rectangle or ellipse whose colour
-/// is the label (0 red, 1 green, 2 blue), at a random place and size; saved as PNG files.
+/// A colour data set written as PNG files: on a white background, one filled rectangle or ellipse whose colour is the
+/// label (0 red, 1 green, 2 blue), at a random place and size.
 /// </summary>
-internal static class ColourShapes
+public static class ColourShapes
 {
     public static (string Path, int Label)[] Write(string folder, int count, int height, int width, int seed)
     {
@@ -39,6 +39,7 @@ internal static class ColourShapes
     }
 }
 
+/// <summary>A row naming an image file and its label.</summary>
 public sealed class ShapeFile
 {
     public string Path { get; set; } = "";

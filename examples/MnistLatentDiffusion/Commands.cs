@@ -1,17 +1,21 @@
-using System.Globalization;
 using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.IO;
 using LatentDiffusion.MLNet;
 using LatentDiffusion.Training;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
 using Spectre.Console;
 
 namespace MnistLatentDiffusion;
 
+/// <summary>The sub-commands' work. Arguments arrive checked for form (<see cref="Cli"/>); here they are checked against the world before any long work.</summary>
 internal static class Commands
 {
     private static ILoggerFactory Logging(bool verbose, bool quiet) => LoggerFactory.Create(b =>
@@ -20,42 +24,30 @@ internal static class Commands
         b.SetMinimumLevel(verbose ? LogLevel.Debug : quiet ? LogLevel.Warning : LogLevel.Information);
     });
 
-    public static async Task<int> RunAsync(string preset, string? output, string device, int seed, bool verbose, CancellationToken token)
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static async Task<int> RunAsync(string preset, string? output, string device, int seed, bool resume, bool verbose, CancellationToken token)
     {
         var settings = RunSettings.For(preset) with { Seed = seed, Device = device };
-        string directory = output ?? Path.Combine("artifacts", preset);
-        // Progress bars need a terminal; in logs (CI, redirected output) plain lines read better.
-        bool bars = !verbose && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
-        using var logging = Logging(verbose, quiet: bars);
-        var logger = logging.CreateLogger("MnistLatentDiffusion");
+        string directory = PathChecks.WritableFolder(output ?? Path.Combine("artifacts", preset), "--out");
+        string checkpoints = Path.Combine(directory, "checkpoints");
+        if (resume && !Directory.Exists(checkpoints))
+            throw new CommandLineException($"--resume: {checkpoints} holds no checkpoints to continue from; run without --resume to start.");
+        LatentDiffusion.Runtime.DeviceSelector.Resolve(LatentDiffusion.Runtime.DeviceSelector.Parse(device));   // fails now, not after the classifier
+        var job = new MainJob(settings, directory) { CheckpointDirectory = checkpoints, Resume = resume };
         try
         {
-            JsonObject report;
-            if (bars)
-            {
-                report = await AnsiConsole.Progress()
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                    .StartAsync(async ctx =>
-                    {
-                        var tasks = new Dictionary<string, ProgressTask>();
-                        var progress = new Progress<TrainingProgress>(p =>
-                        {
-                            if (!tasks.TryGetValue(p.Model, out var task)) tasks[p.Model] = task = ctx.AddTask(p.Model, maxValue: p.TotalSteps);
-                            task.Value = p.Step;
-                            task.Description = $"{p.Model} epoch {p.Epoch} loss {p.Loss:F4}";
-                        });
-                        return await new MainJob(settings, directory, logger, progress).RunAsync(token);
-                    });
-            }
-            else report = await new MainJob(settings, directory, logger).RunAsync(token);
+            var report = await Ui.RunAsync(verbose, "MnistLatentDiffusion", (logger, training, stages) =>
+                job.RunAsync(logger, training, stages, token));
             Console.WriteLine(Report.Markdown(report));
-            Console.WriteLine($"Wrote {Path.GetFullPath(directory)}");
+            Console.WriteLine($"Wrote {directory}");
             return 0;
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            Console.Error.WriteLine("Cancelled; files already written are complete, nothing was half-written.");
-            return 130;
+            Console.Error.WriteLine($"Stopped. Training checkpoints are in {checkpoints}; continue with the same command and --resume "
+                + $"(dotnet run -c Release --project examples/MnistLatentDiffusion -- --preset {preset} --out {output ?? Path.Combine("artifacts", preset)} --resume).");
+            return Cli.Stopped;
         }
     }
 
@@ -66,126 +58,234 @@ internal static class Commands
         return ml;
     }
 
-    private static DigitGeneratorTransformer LoadGenerator(MLContext ml, string path)
+    private static DigitGeneratorTransformer LoadGenerator(MLContext ml, string path, string option)
     {
-        var loaded = ml.Model.Load(path, out _);
+        var loaded = ml.Model.Load(PathChecks.ExistingFile(path, option), out _);
         return (loaded as IEnumerable<ITransformer>)?.OfType<DigitGeneratorTransformer>().LastOrDefault()
             ?? loaded as DigitGeneratorTransformer
-            ?? throw new InvalidDataException($"{path} holds no DigitGeneratorTransformer.");
+            ?? throw new CommandLineException($"{option} '{path}' holds no image generator; give the model.zip a run writes.");
     }
 
     /// <summary>The model's saved sampling settings with the options given on the command line put over them.</summary>
     private static SamplingOptions Override(SamplingOptions saved, SamplingFlags flags)
     {
-        var (samplerName, steps, guidance, band, precision, autoguidance, autoguidanceBand) = flags;
         var sampling = saved.Clone();
-        if (autoguidance is { } a) sampling.AutoguidanceScale = a;
-        if (samplerName is not null)
-            sampling.Sampler = samplerName.ToLowerInvariant() switch { "ddim" => SamplerKind.Ddim, "ddpm" => SamplerKind.Ddpm, _ => throw new ArgumentException($"Unknown sampler '{samplerName}': expected ddim or ddpm.") };
-        if (steps is { } s) sampling.Steps = s;
-        if (guidance is { } g) sampling.GuidanceScale = g;
-        if (band is not null) (sampling.GuidanceMinNoise, sampling.GuidanceMaxNoise) = Band("--guidance-band", band);
-        if (autoguidanceBand is not null) (sampling.AutoguidanceMinNoise, sampling.AutoguidanceMaxNoise) = Band("--autoguidance-band", autoguidanceBand);
-        if (precision is not null)
-            sampling.Precision = precision.ToLowerInvariant() switch
-            {
-                "float32" => SamplingPrecision.Float32, "bfloat16" => SamplingPrecision.BFloat16,
-                _ => throw new ArgumentException($"--precision '{precision}': expected float32 or bfloat16."),
-            };
+        if (flags.Sampler is { } name) sampling.Sampler = name.Equals("ddpm", StringComparison.OrdinalIgnoreCase) ? SamplerKind.Ddpm : SamplerKind.Ddim;
+        if (flags.Steps is { } steps) sampling.Steps = steps;
+        if (flags.Guidance is { } guidance) sampling.GuidanceScale = guidance;
+        if (flags.Band is { } band) (sampling.GuidanceMinNoise, sampling.GuidanceMaxNoise, _) = Cli.ParseBand("--guidance-band", band);
+        if (flags.Autoguidance is { } a) sampling.AutoguidanceScale = a;
+        if (flags.AutoguidanceBand is { } ab) (sampling.AutoguidanceMinNoise, sampling.AutoguidanceMaxNoise, _) = Cli.ParseBand("--autoguidance-band", ab);
+        if (flags.Precision is { } precision)
+            sampling.Precision = precision.Equals("bfloat16", StringComparison.OrdinalIgnoreCase) ? SamplingPrecision.BFloat16 : SamplingPrecision.Float32;
         return sampling;
     }
 
-    /// <summary>A band of noise levels given as LOW,HIGH.</summary>
-    private static (double Low, double High) Band(string option, string text)
+    /// <summary>The sampling settings applied to a loaded generator; a setting the model cannot take (too many steps, autoguidance without its UNet) is a bad argument.</summary>
+    private static DigitGeneratorTransformer WithFlags(DigitGeneratorTransformer loaded, SamplingFlags flags)
     {
-        var ends = text.Split(',');
-        if (ends.Length != 2 || !double.TryParse(ends[0], System.Globalization.CultureInfo.InvariantCulture, out double low)
-            || !double.TryParse(ends[1], System.Globalization.CultureInfo.InvariantCulture, out double high))
-            throw new ArgumentException($"{option} '{text}': expected LOW,HIGH, for example 0.4,0.9.");
-        return (low, high);
+        try
+        {
+            return loaded.WithSampling(Override(loaded.Sampling, flags));
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new CommandLineException($"{e.Message.Split(" (Parameter")[0]}".Replace("SamplingOptions.", "the model's ").TrimEnd() + " Check the sampling options.");
+        }
     }
 
-    public static int Generate(string modelPath, int count, string labelText, SamplingFlags flags, string png, string? raw, int seed, CancellationToken token)
+    private static int[] ParseLabels(string text, int classes)
     {
+        if (text.Trim().Equals("none", StringComparison.OrdinalIgnoreCase)) return [-1];
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var labels = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], out labels[i]) || labels[i] < 0 || labels[i] >= Math.Max(classes, 1) || classes == 0)
+                throw new CommandLineException(classes == 0
+                    ? $"--labels '{text}': the model is unconditional; give --labels none."
+                    : $"--labels '{text}': each label must be a whole number in 0..{classes - 1}, or give 'none' for unconditional samples.");
+        return labels;
+    }
+
+    public static async Task<int> Generate(string modelPath, int count, string labelText, SamplingFlags flags, string png, string? raw, int seed, bool verbose, CancellationToken token)
+    {
+        string pngPath = PathChecks.WritableFile(png, "--png");
+        string? rawPath = raw is null ? null : PathChecks.WritableFile(raw, "--raw");
         var ml = Context();
-        var loaded = LoadGenerator(ml, modelPath);
-        var generator = loaded.WithSampling(Override(loaded.Sampling, flags));
-        int[] cycle = labelText.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) ? [-1] : labelText.Split(',').Select(s => int.Parse(s.Trim())).ToArray();
+        var generator = WithFlags(LoadGenerator(ml, modelPath, "--model"), flags);
+        var cycle = ParseLabels(labelText, generator.Classes);
         var labels = Enumerable.Range(0, count).Select(i => cycle[i % cycle.Length]).ToArray();
+        var seeds = Enumerable.Range(0, count).Select(i => (long)seed * 1_000_003 + i).ToArray();
         var clock = Stopwatch.StartNew();
-        var images = generator.Generate(labels, Enumerable.Range(0, count).Select(i => (long)seed * 1_000_003 + i).ToArray());
-        token.ThrowIfCancellationRequested();
-        if (raw is not null)
+        var images = await Ui.RunAsync(verbose, "generate", (_, _, stages) => Task.FromResult(GenerateInBatches(generator, labels, seeds, stages, token)));
+        if (rawPath is not null)
         {
             var bytes = new byte[images.Length * sizeof(float)];
             Buffer.BlockCopy(images, 0, bytes, 0, bytes.Length);
-            LatentDiffusion.IO.AtomicFile.WriteAllBytes(raw, bytes);
+            AtomicFile.WriteAllBytes(rawPath, bytes);
         }
-        Pictures.SaveGrid(png, Enumerable.Range(0, count).Select(i => images[(i * 784)..((i + 1) * 784)]).ToList(), Math.Min(10, count), 28);
-        Console.WriteLine($"{count} images in {clock.Elapsed.TotalSeconds:F1} s -> {Path.GetFullPath(png)}");
+        int size = generator.ImageSize;
+        Pictures.SaveGrid(pngPath, Enumerable.Range(0, count).Select(i => images[(i * size)..((i + 1) * size)]).ToList(), Math.Min(10, count), generator.ImageShape);
+        Console.WriteLine($"{count} images in {clock.Elapsed.TotalSeconds:F1} s ({Describe(generator.Sampling)}) -> {pngPath}" + (rawPath is null ? "" : $" and {rawPath}"));
         return 0;
     }
 
-    public static int Evaluate(string classifierPath, string? folder, string? modelPath, int count, SamplingFlags flags, int seed, CancellationToken token)
+    /// <summary>Generates batch by batch, reporting progress and stopping between batches when cancelled.</summary>
+    private static float[] GenerateInBatches(DigitGeneratorTransformer generator, int[] labels, long[] seeds, IProgress<StageProgress>? stages, CancellationToken token)
     {
+        int size = generator.ImageSize, batch = generator.Sampling.BatchSize;
+        var images = new float[labels.Length * size];
+        for (int start = 0; start < labels.Length; start += batch)
+        {
+            token.ThrowIfCancellationRequested();
+            int n = Math.Min(batch, labels.Length - start);
+            generator.Generate(labels.AsSpan(start, n), seeds.AsSpan(start, n)).CopyTo(images, start * size);
+            stages?.Report(new StageProgress("generating", start + n, labels.Length));
+        }
+        return images;
+    }
+
+    /// <summary>Below this many images on either side FID reads clearly high: its estimate is biased upwards as the samples shrink.</summary>
+    private const int FidMinimumImages = 2000;
+
+    public static async Task<int> Evaluate(string classifierPath, string? folder, string? labelsFile, string? modelPath, int count, int referenceCount,
+        SamplingFlags flags, string json, int seed, bool verbose, CancellationToken token)
+    {
+        // Every path first, so that a mistake is reported before anything is loaded.
+        string? folderPath = folder is null ? null : PathChecks.ExistingFolder(folder, "--folder");
+        string? labelsPath = labelsFile is null ? null : PathChecks.ExistingFile(labelsFile, "--labels-file");
+        string? modelFile = modelPath is null ? null : PathChecks.ExistingFile(modelPath, "--model");
+        string classifierFile = PathChecks.ExistingFile(classifierPath, "--classifier");
+        string jsonPath = PathChecks.WritableFile(json, "--json");
         var ml = Context();
-        var classifier = (FidEvaluatorTransformer)ml.Model.Load(classifierPath, out _);
+        var classifier = ml.Model.Load(classifierFile, out _) as FidEvaluatorTransformer
+            ?? throw new CommandLineException($"--classifier '{classifierPath}' holds no FID classifier; give the classifier.zip a run writes.");
         IDataView generated;
-        string column;
+        string column, source;
         string? labelColumn = null;
         if (folder is not null)
         {
-            // Standard ML.NET image loading: any size of PNG becomes 28x28 grayscale floats in [0,1].
-            var files = ml.Data.LoadFromEnumerable(Directory.EnumerateFiles(folder, "*.png").Select(f => new ImagePath { Path = f }));
-            generated = ml.Transforms.LoadImages("Picture", folder, nameof(ImagePath.Path))
-                .Append(ml.Transforms.ResizeImages("Picture", 28, 28))
-                .Append(ml.Transforms.ConvertToGrayscale("Picture"))
-                .Append(ml.Transforms.ExtractPixels("Image", "Picture", scaleImage: 1f / 255, colorsToExtract: Microsoft.ML.Transforms.Image.ImagePixelExtractingEstimator.ColorBits.Blue))
-                .Fit(files).Transform(files);
+            (generated, labelColumn) = FolderImages(ml, folderPath!, labelsPath, classifier.ImageShape);
             column = "Image";
+            source = $"folder {Path.GetFullPath(folder)}";
         }
-        else if (modelPath is not null)
+        else
         {
-            var loaded = LoadGenerator(ml, modelPath);
-            var generator = loaded.WithSampling(Override(loaded.Sampling, flags with { Sampler = null }));
-            Console.WriteLine($"Sampling: {Describe(generator.Sampling)}");
-            var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, count).Select(i => new GenerationRequest { Label = i % 10, Seed = (long)seed * 1_000_003 + i }));
-            generated = generator.Transform(requests);
-            column = generator.OutputColumnName;
-            labelColumn = "Label";
+            var generator = WithFlags(LoadGenerator(ml, modelPath!, "--model"), flags);
+            var labels = Enumerable.Range(0, count).Select(i => generator.Classes > 0 ? i % generator.Classes : -1).ToArray();
+            var seeds = Enumerable.Range(0, count).Select(i => (long)seed * 1_000_003 + i).ToArray();
+            var images = await Ui.RunAsync(verbose, "evaluate", (_, _, stages) => Task.FromResult(GenerateInBatches(generator, labels, seeds, stages, token)));
+            int size = generator.ImageSize;
+            var schema = SchemaDefinition.Create(typeof(LabeledImageRow));
+            schema[nameof(LabeledImageRow.Image)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, size);
+            generated = ml.Data.LoadFromEnumerable(labels.Select((l, i) => new LabeledImageRow { Label = l, Image = images[(i * size)..((i + 1) * size)] }), schema);
+            (column, labelColumn) = (nameof(LabeledImageRow.Image), generator.Classes > 0 ? nameof(LabeledImageRow.Label) : null);
+            source = $"{count} images from {Path.GetFullPath(modelPath!)} ({Describe(generator.Sampling)}, request seeds {seed} x 1,000,003 + i)";
         }
-        else throw new ArgumentException("Give --folder or --model.");
-        var metrics = classifier.Evaluate(classifier.ComputeFeatures(generated, column, labelColumn),
-            classifier.ComputeFeatures(ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Test), Math.Max(count, 2))));
-        Console.WriteLine(metrics);
+        token.ThrowIfCancellationRequested();
+        var features = classifier.ComputeFeatures(generated, column, labelColumn);
+        token.ThrowIfCancellationRequested();
+        var reference = classifier.ComputeFeatures(ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Test), referenceCount), labelColumn: "Label");
+        foreach (var (what, n) in new[] { ("evaluated", features.Count), ("reference", reference.Count) })
+            if (n < FidMinimumImages)
+                Console.Error.WriteLine($"warning: only {n} {what} images. FID is biased upwards for small samples (200 real test digits score about 150 "
+                    + $"against 100 reference digits and 79 against 10,000); compare FIDs only at equal sizes, and use {FidMinimumImages:N0} or more on each side.");
+        var metrics = classifier.Evaluate(features, reference, seed);
+        var result = new JsonObject
+        {
+            ["source"] = source, ["evaluatedImages"] = metrics.GeneratedCount, ["referenceImages"] = metrics.ReferenceCount,
+            ["fid"] = metrics.Fid, ["kidMean"] = metrics.KidMean, ["kidStd"] = metrics.KidStd, ["precision"] = metrics.Precision, ["recall"] = metrics.Recall,
+            ["accuracy"] = metrics.ConditionalAccuracy, ["labelEntropy"] = metrics.LabelEntropy,
+        };
+        AtomicFile.WriteAllText(jsonPath, result.ToJsonString(Indented));
+        var table = new Table().AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
+        table.AddRow("evaluated", Markup.Escape(source));
+        table.AddRow("images (evaluated / reference)", $"{metrics.GeneratedCount:N0} / {metrics.ReferenceCount:N0}");
+        table.AddRow("FID", metrics.Fid.ToString("F3", CultureInfo.InvariantCulture));
+        table.AddRow("KID (x 1000, mean +- std over subsets)", $"{metrics.KidMean * 1000:F3} +- {metrics.KidStd * 1000:F3}");
+        table.AddRow("precision / recall (k = 3)", $"{metrics.Precision:F3} / {metrics.Recall:F3}");
+        table.AddRow("accuracy on the labels asked for", metrics.ConditionalAccuracy is { } a ? a.ToString("P2", CultureInfo.InvariantCulture) : "- (no labels)");
+        table.AddRow("label entropy (ln 10 = 2.303 when balanced)", metrics.LabelEntropy.ToString("F3", CultureInfo.InvariantCulture));
+        AnsiConsole.Write(table);
+        Console.WriteLine($"Wrote {jsonPath}");
         return 0;
     }
 
-    public static int Toy(string output, int epochs, int rows, int seed, bool verbose, CancellationToken token)
+    /// <summary>
+    /// The images of a folder (PNG and JPEG, searched recursively) in the classifier's shape, through ML.NET's
+    /// ImageAnalytics; labels from a CSV of 'file,label' lines, or from sub-folders named 0..9 when every image is in one.
+    /// </summary>
+    private static (IDataView View, string? LabelColumn) FolderImages(MLContext ml, string folder, string? labelsFile, IReadOnlyList<int> shape)
     {
+        var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Where(f => f.EndsWith(".png", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".jpg", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".jpeg", StringComparison.OrdinalIgnoreCase))
+            .Order(StringComparer.Ordinal).ToArray();
+        if (files.Length < 2) throw new CommandLineException($"--folder '{folder}' holds {files.Length} PNG or JPEG images; FID needs at least 2.");
+        Dictionary<string, int>? labels = null;
+        if (labelsFile is not null)
+        {
+            string path = PathChecks.ExistingFile(labelsFile, "--labels-file");
+            labels = [];
+            int line = 0;
+            foreach (var text in File.ReadLines(path))
+            {
+                line++;
+                if (string.IsNullOrWhiteSpace(text)) continue;
+                var parts = text.Split(',', StringSplitOptions.TrimEntries);
+                if (parts.Length != 2 || !int.TryParse(parts[1], out int label) || label is < 0 or > 9)
+                    throw new CommandLineException($"--labels-file '{labelsFile}', line {line}: expected 'file,label' with a label in 0..9, got '{text}'.");
+                labels[Path.GetFullPath(Path.Combine(folder, parts[0]))] = label;
+            }
+            var missing = files.FirstOrDefault(f => !labels.ContainsKey(f));
+            if (missing is not null) throw new CommandLineException($"--labels-file '{labelsFile}' gives no label for {Path.GetRelativePath(folder, missing)}.");
+        }
+        else if (files.All(f => Path.GetDirectoryName(Path.GetRelativePath(folder, f)) is { Length: 1 } d && char.IsAsciiDigit(d[0])))
+            labels = files.ToDictionary(f => f, f => Path.GetDirectoryName(Path.GetRelativePath(folder, f))![0] - '0');
+        // Full paths, so LoadImages takes no folder of its own.
+        var rows = ml.Data.LoadFromEnumerable(files.Select(f => new ImageFile { Path = f, Label = labels?[f] ?? -1 }));
+        var colours = shape[0] == 3 ? ImagePixelExtractingEstimator.ColorBits.Rgb : ImagePixelExtractingEstimator.ColorBits.Blue;
+        IEstimator<ITransformer> pipeline = ml.Transforms.LoadImages("Picture", null, nameof(ImageFile.Path))
+            .Append(ml.Transforms.ResizeImages("Picture", shape[2], shape[1]));
+        if (shape[0] == 1) pipeline = pipeline.Append(ml.Transforms.ConvertToGrayscale("Picture"));
+        pipeline = pipeline.Append(ml.Transforms.ExtractPixels("Image", "Picture", colours, scaleImage: 1f / 255));
+        return (pipeline.Fit(rows).Transform(rows), labels is null ? null : nameof(ImageFile.Label));
+    }
+
+    public static Task<int> Toy(string output, int epochs, int rows, int seed, bool verbose, CancellationToken token)
+    {
+        string directory = PathChecks.WritableFolder(output, "--out");
         using var logging = Logging(verbose, quiet: false);
-        var settings = new ToySettings { Epochs = epochs, Rows = rows, Seed = seed };
-        var report = new ToyJob(settings, output, logging.CreateLogger("toy")).Run(token);
-        Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {Path.GetFullPath(output)}");
-        return 0;
+        var report = new ToyJob(new ToySettings { Epochs = epochs, Rows = rows, Seed = seed }, directory, logging.CreateLogger("toy")).Run(token);
+        Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {directory}");
+        return Task.FromResult(0);
     }
 
-    public static int Compare(string budgetText, int samples, string output, int seed, bool verbose, CancellationToken token)
+    public static Task<int> Compare(string budgetText, int samples, string output, int seed, bool verbose, CancellationToken token)
     {
+        string directory = PathChecks.WritableFolder(output, "--out");
         using var logging = Logging(verbose, quiet: false);
         var minutes = budgetText.Split(',').Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToArray();
-        var report = new PathsBenchmark(minutes, samples, seed, output, logging.CreateLogger("compare")).Run(token);
-        Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {Path.GetFullPath(output)}");
-        return 0;
+        var report = new PathsBenchmark(minutes, samples, seed, directory, logging.CreateLogger("compare")).Run(token);
+        Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {directory}");
+        return Task.FromResult(0);
+    }
+
+    public static Task<int> Colour(string output, int seed, bool verbose, CancellationToken token)
+    {
+        string directory = PathChecks.WritableFolder(output, "--out");
+        using var logging = Logging(verbose, quiet: false);
+        var report = new ColourJob(directory, seed, logging.CreateLogger("colour")).Run(token);
+        Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {directory}");
+        return Task.FromResult(0);
     }
 
     private const double MinBenchSeconds = 3;
 
-    public static int Bench(string modelPath, string outDirectory, string? precision, int seed, CancellationToken token)
+    public static Task<int> Bench(string modelPath, string outDirectory, string? precision, int memoryImages, int seed, CancellationToken token)
     {
+        string directory = PathChecks.WritableFolder(outDirectory, "--out");
         var ml = Context();
-        var loaded = LoadGenerator(ml, modelPath);
-        var generator = loaded.WithSampling(Override(loaded.Sampling, new SamplingFlags(Precision: precision)));
+        var generator = WithFlags(LoadGenerator(ml, modelPath, "--model"), new SamplingFlags(Precision: precision));
         var results = new JsonArray();
         double best50 = 0;
         foreach (int steps in new[] { 10, 20, 50 })
@@ -193,7 +293,7 @@ internal static class Commands
             {
                 token.ThrowIfCancellationRequested();
                 int n = batch == 1 ? 8 : 512;
-                var options = generator.Sampling.Clone();
+                var options = generator.Sampling;
                 (options.Steps, options.BatchSize) = (steps, batch);
                 var g = generator.WithSampling(options);
                 g.Generate([0], [0]);
@@ -203,7 +303,8 @@ internal static class Commands
                 var clock = Stopwatch.StartNew();
                 do
                 {
-                    g.Generate(Enumerable.Range(generated, n).Select(i => i % 10).ToArray(), Enumerable.Range(generated, n).Select(i => (long)seed + i).ToArray());
+                    token.ThrowIfCancellationRequested();
+                    g.Generate(Enumerable.Range(generated, n).Select(i => i % Math.Max(g.Classes, 1)).ToArray(), Enumerable.Range(generated, n).Select(i => (long)seed + i).ToArray());
                     generated += n;
                 }
                 while (clock.Elapsed.TotalSeconds < MinBenchSeconds);
@@ -214,11 +315,13 @@ internal static class Commands
                 results.Add(new JsonObject { ["steps"] = steps, ["batchSize"] = batch, ["precision"] = options.Precision.ToString(), ["imagesPerSecond"] = rate, ["denoiserGflops"] = gflops,
                     ["denoiserPassesPerImage"] = g.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = g.AutoguidancePassesPerSample });
             }
-        string reportPath = Path.Combine(outDirectory, "report.json");
+        var memory = memoryImages > 0 ? StreamingMemory(ml, generator, memoryImages, seed, token) : null;
+        string reportPath = Path.Combine(directory, "report.json");
         var report = File.Exists(reportPath) ? JsonNode.Parse(File.ReadAllText(reportPath))!.AsObject() : new JsonObject();
         report["bench"] = new JsonObject
         {
             ["generation"] = results,
+            ["streamingMemory"] = memory,
             ["denoiserForwardFlops"] = generator.DenoiserFlops,
             ["cpuPeakGflops"] = CpuPeakGflops(),
             ["peakWorkingSetMegabytes"] = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0,
@@ -226,11 +329,48 @@ internal static class Commands
         var throughput = report["throughput"] as JsonObject ?? new JsonObject();
         throughput["generationImagesPerSecondBench"] = best50;
         report["throughput"] = throughput;
-        Directory.CreateDirectory(outDirectory);
-        if (report.ContainsKey("fid")) Report.Write(outDirectory, report);
-        else LatentDiffusion.IO.AtomicFile.WriteAllText(reportPath, report.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        if (report.ContainsKey("fid")) Report.Write(directory, report);
+        else AtomicFile.WriteAllText(reportPath, report.ToJsonString(Indented));
         Console.WriteLine($"CPU peak (AVX-512 FMA, {Environment.ProcessorCount} cores, nominal clock): {CpuPeakGflops():F0} GFLOP/s; merged into {reportPath}");
-        return 0;
+        return Task.FromResult(0);
+    }
+
+    /// <summary>
+    /// Streams <paramref name="images"/> requests through the generator's Transform (10 DDIM steps, to keep it short)
+    /// and reads the process's resident memory every tenth of the way: a long run must not grow.
+    /// </summary>
+    private static JsonObject StreamingMemory(MLContext ml, DigitGeneratorTransformer generator, int images, int seed, CancellationToken token)
+    {
+        var sampling = generator.Sampling;
+        sampling.Steps = 10;
+        var fast = generator.WithSampling(sampling);
+        var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, images).Select(i => new GenerationRequest { Label = i % Math.Max(fast.Classes, 1), Seed = (long)seed * 7_000_003 + i }));
+        var view = fast.Transform(requests);
+        var readings = new JsonArray();
+        var clock = Stopwatch.StartNew();
+        long rows = 0;
+        using (var cursor = view.GetRowCursor([view.Schema[fast.OutputColumnName]]))
+        {
+            var getter = cursor.GetGetter<VBuffer<float>>(view.Schema[fast.OutputColumnName]);
+            VBuffer<float> image = default;
+            while (cursor.MoveNext())
+            {
+                getter(ref image);
+                if (++rows % Math.Max(images / 10, 1) == 0)
+                {
+                    token.ThrowIfCancellationRequested();
+                    long resident = Process.GetCurrentProcess().WorkingSet64 >> 20;
+                    readings.Add(new JsonObject { ["images"] = rows, ["residentMegabytes"] = resident });
+                    Console.WriteLine($"{rows,9:N0} images streamed: resident memory {resident:N0} MB");
+                }
+            }
+        }
+        var values = readings.Select(r => r!["residentMegabytes"]!.GetValue<long>()).ToArray();
+        return new JsonObject
+        {
+            ["images"] = rows, ["steps"] = 10, ["seconds"] = clock.Elapsed.TotalSeconds, ["readings"] = readings,
+            ["firstTenthMegabytes"] = values.FirstOrDefault(), ["lastMegabytes"] = values.LastOrDefault(), ["maxMegabytes"] = values.DefaultIfEmpty().Max(),
+        };
     }
 
     private static string Describe(SamplingOptions s) =>
@@ -244,18 +384,15 @@ internal static class Commands
         try
         {
             var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("cpu MHz"));
-            if (line is not null) ghz = double.Parse(line.Split(':')[1].Trim(), System.Globalization.CultureInfo.InvariantCulture) / 1000;
+            if (line is not null) ghz = double.Parse(line.Split(':')[1].Trim(), CultureInfo.InvariantCulture) / 1000;
         }
         catch (IOException) { }
         return Environment.ProcessorCount * 2 * 16 * 2 * ghz;
     }
 
-    private sealed class ImagePath
+    private sealed class ImageFile
     {
         public string Path { get; set; } = "";
+        public int Label { get; set; }
     }
 }
-
-/// <summary>Sampling settings given on the command line; null keeps the model's saved setting.</summary>
-public sealed record SamplingFlags(string? Sampler = null, int? Steps = null, double? Guidance = null, string? Band = null, string? Precision = null, double? Autoguidance = null,
-    string? AutoguidanceBand = null);

@@ -14,11 +14,18 @@ using Microsoft.ML.Data;
 namespace MnistLatentDiffusion;
 
 /// <summary>The end-to-end run: classifier, VAE, diffusion, 10k samples, evaluation, pictures, report.</summary>
-public sealed class MainJob(RunSettings settings, string outputDirectory, ILogger logger, IProgress<TrainingProgress>? progress = null)
+public sealed class MainJob(RunSettings settings, string outputDirectory)
 {
     private const int Classes = 10;
 
-    public async Task<JsonObject> RunAsync(CancellationToken cancellationToken)
+    /// <summary>Folder of the training checkpoints (null: none).</summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>Continue training from the checkpoints in <see cref="CheckpointDirectory"/>.</summary>
+    public bool Resume { get; init; }
+
+    public async Task<JsonObject> RunAsync(ILogger logger, IProgress<TrainingProgress>? progress = null, IProgress<StageProgress>? stages = null,
+        CancellationToken cancellationToken = default)
     {
         await Task.Yield();
         var total = Stopwatch.StartNew();
@@ -34,7 +41,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         var clock = Stopwatch.StartNew();
         var classifier = ml.Transforms.FidEvaluator(new FidEvaluatorOptions
         {
-            Epochs = settings.ClassifierEpochs, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken,
+            Epochs = settings.ClassifierEpochs, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = CheckpointDirectory, ResumeFromCheckpoint = Resume,
         }).Fit(train);
         double classifierSeconds = clock.Elapsed.TotalSeconds;
         var allTestFeatures = classifier.ComputeFeatures(test, labelColumn: "Label");
@@ -53,13 +60,13 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         };
         var vaeEstimator = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
         {
-            Epochs = settings.VaeEpochs, Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken,
+            Epochs = settings.VaeEpochs, Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = CheckpointDirectory, ResumeFromCheckpoint = Resume,
         });
         var diffusionTrainer = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
         {
             Epochs = settings.DiffusionEpochs, Width = settings.DiffusionWidth, AutoguidanceWidth = settings.AutoguidanceWidth, AutoguidanceEpochs = settings.AutoguidanceEpochs, Schedule = settings.Schedule, Objective = settings.Objective, LossWeighting = LossWeighting.MinSnr, MinSnrGamma = settings.MinSnrGamma,
             Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Sampling = sampling,
-            Logger = logger, Progress = progress, CancellationToken = cancellationToken,
+            Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = CheckpointDirectory, ResumeFromCheckpoint = Resume,
         });
         var pipeline = vaeEstimator
             .Append(diffusionTrainer)
@@ -78,10 +85,11 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = i % Classes, Seed = 1_000_000 + i }));
         // Generation alone is timed (the images are kept in memory: 10k x 784 floats), then the classifier scores them.
         clock.Restart();
-        var generatedImages = generator.Transform(requests).GetColumn<float[]>("GeneratedImage").ToArray();
+        var generatedImages = WithProgress(generator.Transform(requests).GetColumn<float[]>("GeneratedImage"), "generating 10,000 digits", n, stages, cancellationToken).ToArray();
         double samplingSeconds = clock.Elapsed.TotalSeconds;
         double imagesPerSecond = n / samplingSeconds;
         var generated = ml.Data.LoadFromEnumerable(generatedImages.Select((image, i) => new LabeledImageRow { Label = i % Classes, Image = image }));
+        stages?.Report(new StageProgress("scoring", 0, 0));
         var generatedFeatures = classifier.ComputeFeatures(generated, nameof(LabeledImageRow.Image), nameof(LabeledImageRow.Label));
         var diffusionMetrics = classifier.Evaluate(generatedFeatures, testFeatures);
         logger.LogInformation("Diffusion: FID {Fid:F3}, accuracy {Accuracy:P2}, {Rate:F0} images/s", diffusionMetrics.Fid, diffusionMetrics.ConditionalAccuracy, imagesPerSecond);
@@ -91,7 +99,8 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         unconditionalSampling.GuidanceScale = 0;
         var unconditional = generator.WithSampling(unconditionalSampling);
         var unconditionalRequests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = -1, Seed = 2_000_000 + i }));
-        var unconditionalMetrics = classifier.Evaluate(classifier.ComputeFeatures(unconditional.Transform(unconditionalRequests), "GeneratedImage"), testFeatures);
+        var unconditionalImages = WithProgress(unconditional.Transform(unconditionalRequests).GetColumn<float[]>("GeneratedImage"), "generating unconditional digits", n, stages, cancellationToken).ToArray();
+        var unconditionalMetrics = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, unconditionalImages.SelectMany(v => v).ToArray())), testFeatures);
         logger.LogInformation("Unconditional: FID {Fid:F3}, label entropy {Entropy:F3} (ln 10 = 2.303)", unconditionalMetrics.Fid, unconditionalMetrics.LabelEntropy);
 
         // 4. The seed's other rows: validation, random, VAE prior samples.
@@ -105,13 +114,16 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         var reconstructionMetrics = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, Reconstruct(vae, trainSample))), testFeatures);
         logger.LogInformation("FID validation {V:F3}, random {R:F2}, VAE {A:F2}, VAE reconstruction {Rec:F3}", validationMetrics.Fid, randomMetrics.Fid, vaeMetrics.Fid, reconstructionMetrics.Fid);
 
+        stages?.Report(new StageProgress("scoring", 1, 0));
+        cancellationToken.ThrowIfCancellationRequested();
         // 5. Pictures.
         var grid = new List<float[]>();
         var gridImages = generator.Generate(Enumerable.Range(0, 100).Select(i => i / 10).ToArray(), Enumerable.Range(0, 100).Select(i => 1_000_000L + i).ToArray());
         for (int i = 0; i < 100; i++) grid.Add(gridImages[(i * 784)..((i + 1) * 784)]);
-        Pictures.SaveGrid(Path.Combine(outputDirectory, "samples.png"), grid, 10, 28);
+        Pictures.SaveGrid(Path.Combine(outputDirectory, "samples.png"), grid, 10, [1, 28, 28],
+            rowTitles: Enumerable.Range(0, Classes).Select(d => $"digit {d}").ToArray());
         SaveProgression(generator, Path.Combine(outputDirectory, "progression.png"));
-        Pictures.SaveLossCurves(Path.Combine(outputDirectory, "loss.png"),
+        Plots.SaveLossCurves(Path.Combine(outputDirectory, "loss.png"),
             [("classifier", classifier.History), ("VAE", vae.History), ("diffusion", diffusion.History), .. AutoguidanceCurve(diffusion)]);
 
         var report = new JsonObject
@@ -164,21 +176,47 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
         return report;
     }
 
+    /// <summary>The rows of a generating view as they are read, reporting progress and stopping when cancelled.</summary>
+    private static IEnumerable<float[]> WithProgress(IEnumerable<float[]> rows, string stage, int total, IProgress<StageProgress>? stages, CancellationToken token)
+    {
+        int done = 0;
+        foreach (var row in rows)
+        {
+            token.ThrowIfCancellationRequested();
+            if (++done % 256 == 0 || done == total) stages?.Report(new StageProgress(stage, done, total));
+            yield return row;
+        }
+    }
+
     private static (string, TrainingHistory)[] AutoguidanceCurve(LatentDiffusionTransformer diffusion) =>
         diffusion.AutoguidanceWidth > 0 ? [("autoguidance", diffusion.AutoguidanceHistory)] : [];
 
+    /// <summary>
+    /// The denoising progression of one digit of each class: at six of the sampler's steps, the noisy state x_t the step
+    /// starts from and the clean digit the model predicts there (decoded by the VAE), in labelled columns; the last
+    /// column is the sample.
+    /// </summary>
     private static void SaveProgression(DigitGeneratorTransformer generator, string path)
     {
         var labels = Enumerable.Range(0, Classes).ToArray();
         var seeds = labels.Select(l => 3_000_000L + l).ToArray();
         var trajectory = generator.Trajectory(labels, seeds);
-        int columns = Math.Min(10, trajectory.Length);
-        var picks = Enumerable.Range(0, columns).Select(c => (int)Math.Round((double)c * (trajectory.Length - 1) / Math.Max(1, columns - 1))).ToArray();
+        var picks = Enumerable.Range(0, 5).Select(k => (int)Math.Round(k * (trajectory.Length - 1) / 5.0)).ToArray();
+        int size = generator.ImageSize;
+        var titles = new List<string>();
+        foreach (int step in picks) titles.AddRange([$"x_t, step {step + 1}", $"predicted x0"]);
+        titles.Add("sample");
         var cells = new List<float[]>();
         foreach (var label in labels)
-            foreach (var step in picks)
-                cells.Add(trajectory[step].Predicted[(label * 784)..((label + 1) * 784)]);
-        Pictures.SaveGrid(path, cells, columns, 28);
+        {
+            foreach (int step in picks)
+            {
+                cells.Add(trajectory[step].Noisy[(label * size)..((label + 1) * size)]);
+                cells.Add(trajectory[step].Predicted[(label * size)..((label + 1) * size)]);
+            }
+            cells.Add(trajectory[^1].Predicted[(label * size)..((label + 1) * size)]);
+        }
+        Pictures.SaveGrid(path, cells, titles.Count, generator.ImageShape, zoom: 3, columnTitles: titles, rowTitles: labels.Select(l => $"digit {l}").ToArray());
     }
 
     /// <summary>Gaussian noise with the training set's per-pixel mean and standard deviation (the seed's "Random" row).</summary>
@@ -221,13 +259,6 @@ public sealed class MainJob(RunSettings settings, string outputDirectory, ILogge
 
     internal static IDataView ImageView(MLContext ml, float[] images) =>
         ml.Data.LoadFromEnumerable(Enumerable.Range(0, images.Length / 784).Select(i => new ImageRow { Image = images[(i * 784)..((i + 1) * 784)] }));
-}
-
-/// <summary>A generation request row.</summary>
-public sealed class GenerationRequest
-{
-    public int Label { get; set; }
-    public long Seed { get; set; }
 }
 
 /// <summary>A generated image with the label it was asked for.</summary>

@@ -12,7 +12,7 @@ public class MainJobTests
         string folder = Directory.CreateTempSubdirectory("ld-mainjob-").FullName;
         try
         {
-            var report = await new MnistLatentDiffusion.MainJob(RunSettings.For("smoke"), folder, NullLogger.Instance).RunAsync(CancellationToken.None);
+            var report = await new MnistLatentDiffusion.MainJob(RunSettings.For("smoke"), folder).RunAsync(NullLogger.Instance);
 
             foreach (var file in new[] { "model.zip", "classifier.zip", "samples.png", "progression.png", "loss.png", "report.json", "report.md" })
                 Assert.True(new FileInfo(Path.Combine(folder, file)).Length > 0, file);

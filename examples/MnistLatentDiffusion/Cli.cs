@@ -1,0 +1,310 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using LatentDiffusion.MLNet;
+using LatentDiffusion.Training;
+
+namespace MnistLatentDiffusion;
+
+/// <summary>
+/// The command line: every sub-command and option in one place, each option checked on its own before any work
+/// starts. A mistake prints one line that says what is wrong and what is allowed, and exits with 2 (bad arguments) or
+/// 1 (a problem found while working); <c>--verbose</c> adds the stack trace. Ctrl+C stops any sub-command within
+/// seconds (exit 130). The README's table of commands is printed from these definitions (<c>help-table</c>).
+/// </summary>
+public static class Cli
+{
+    public const int BadArguments = 2, Failed = 1, Stopped = 130;
+
+    private static readonly string[] Presets = ["quick", "default", "full", "smoke"];
+
+    public static async Task<int> InvokeAsync(string[] args)
+    {
+        var root = Build();
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            Console.Error.WriteLine($"error: {OneLine(parse.Errors[0].Message)} Run with --help to see the options.");
+            return BadArguments;
+        }
+        // Ctrl+C cancels the token; actions stop at their next step, write what must be written, and return.
+        var configuration = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60), EnableDefaultExceptionHandler = false };
+        return await parse.InvokeAsync(configuration);
+    }
+
+    private static string OneLine(string text) => string.Join(" ", text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+    /// <summary>Runs an action: known failures become one line on stderr and an exit code; the stack trace only with --verbose.</summary>
+    private static Func<ParseResult, CancellationToken, Task<int>> Guarded(Option<bool> verbose, Func<ParseResult, CancellationToken, Task<int>> action) =>
+        async (parse, token) =>
+        {
+            try
+            {
+                return await action(parse, token);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                Console.Error.WriteLine("Stopped by Ctrl+C; every file already written is complete.");
+                return Stopped;
+            }
+            catch (CommandLineException e)
+            {
+                Console.Error.WriteLine($"error: {OneLine(e.Message)}");
+                return BadArguments;
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException
+                or InvalidOperationException or NotSupportedException or FormatException)
+            {
+                // FormatException: ML.NET's word for a model file that is not a zip at all.
+                Console.Error.WriteLine($"error: {OneLine(e.Message)}{(e.InnerException is { } inner ? $" ({OneLine(inner.Message)})" : "")}");
+                if (parse.GetValue(verbose)) Console.Error.WriteLine(e);
+                return Failed;
+            }
+            catch (Exception e)
+            {
+                Console.Error.WriteLine($"error: unexpected {e.GetType().Name}: {OneLine(e.Message)}{(parse.GetValue(verbose) ? "" : " (--verbose shows where)")}");
+                if (parse.GetValue(verbose)) Console.Error.WriteLine(e);
+                return Failed;
+            }
+        };
+
+    private static Option<int> Integer(string name, string description, int defaultValue, int min, int max)
+    {
+        var option = new Option<int>(name) { Description = $"{description} ({min}..{max})", DefaultValueFactory = _ => defaultValue };
+        option.Validators.Add(result =>
+        {
+            int value = result.GetValueOrDefault<int>();
+            if (value < min || value > max) result.AddError($"{name} must be between {min} and {max}, got {value}.");
+        });
+        return option;
+    }
+
+    private static Option<string> Choice(string name, string description, string defaultValue, params string[] choices)
+    {
+        var option = new Option<string>(name) { Description = $"{description}: {string.Join(", ", choices)}", DefaultValueFactory = _ => defaultValue };
+        option.Validators.Add(result =>
+        {
+            string value = result.GetValueOrDefault<string>() ?? "";
+            if (!choices.Contains(value, StringComparer.OrdinalIgnoreCase)) result.AddError($"{name} must be one of {string.Join(", ", choices)}, got '{value}'.");
+        });
+        return option;
+    }
+
+    private static Option<string?> OptionalChoice(string name, string description, params string[] choices)
+    {
+        var option = new Option<string?>(name) { Description = $"{description}: {string.Join(", ", choices)}" };
+        option.Validators.Add(result =>
+        {
+            string? value = result.GetValueOrDefault<string?>();
+            if (value is not null && !choices.Contains(value, StringComparer.OrdinalIgnoreCase)) result.AddError($"{name} must be one of {string.Join(", ", choices)}, got '{value}'.");
+        });
+        return option;
+    }
+
+    private static Option<double?> Number(string name, string description, double min, double max)
+    {
+        var option = new Option<double?>(name) { Description = description };
+        option.Validators.Add(result =>
+        {
+            double? value = result.GetValueOrDefault<double?>();
+            if (value is { } v && (!double.IsFinite(v) || v < min || v > max)) result.AddError($"{name} must be a number between {min} and {max}, got {v}.");
+        });
+        return option;
+    }
+
+    private static Option<string?> Band(string name, string description)
+    {
+        var option = new Option<string?>(name) { Description = description };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } text && ParseBand(name, text) is { Error: { } error }) result.AddError(error);
+        });
+        return option;
+    }
+
+    internal static (double Low, double High, string? Error) ParseBand(string name, string text)
+    {
+        var ends = text.Split(',');
+        if (ends.Length != 2 || !double.TryParse(ends[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double low)
+            || !double.TryParse(ends[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double high))
+            return (0, 0, $"{name} must be LOW,HIGH, for example 0.4,0.9; got '{text}'.");
+        if (low < 0 || high > 1 || low > high) return (0, 0, $"{name} must satisfy 0 <= LOW <= HIGH <= 1; got '{text}'.");
+        return (low, high, null);
+    }
+
+    public static RootCommand Build()
+    {
+        var seed = new Option<int>("--seed") { Description = "Seed of every random choice", DefaultValueFactory = _ => 1 };
+        var verbose = new Option<bool>("--verbose") { Description = "Debug logging, plain log lines instead of progress bars, stack traces with errors" };
+        var preset = Choice("--preset", "Sizes of the run", "default", Presets);
+        var output = new Option<string?>("--out") { Description = "Output folder (default artifacts/<preset>)" };
+        var device = Choice("--device", "Where to compute", "cpu", "cpu", "cuda", "auto");
+        var resume = new Option<bool>("--resume") { Description = "Continue from the training checkpoints in the output folder (written every 5 minutes and on Ctrl+C)" };
+
+        var root = new RootCommand("LatentDiffusion for ML.NET: train a latent diffusion model on MNIST, generate digits, score them with FID.")
+        {
+            preset, output, device, seed, resume, verbose,
+        };
+        Func<ParseResult, CancellationToken, Task<int>> run = (parse, token) => Commands.RunAsync(parse.GetValue(preset)!, parse.GetValue(output),
+            parse.GetValue(device)!, parse.GetValue(seed), parse.GetValue(resume), parse.GetValue(verbose), token);
+        root.SetAction(Guarded(verbose, run));
+        var train = new Command("train", "The same as the bare run: train every model, evaluate, write the model zip, pictures and report.") { preset, output, device, seed, resume, verbose };
+        train.SetAction(Guarded(verbose, run));
+        root.Subcommands.Add(train);
+
+        // Sampling settings: each overrides the model's saved one.
+        var sampler = OptionalChoice("--sampler", "The reverse process (default: the model's saved setting)", "ddim", "ddpm");
+        var steps = new Option<int?>("--steps") { Description = "Denoising steps, 1..T (default: the model's saved setting)" };
+        steps.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError($"--steps must be at least 1, got {r.GetValueOrDefault<int?>()}."); });
+        var guidance = Number("--guidance", "Classifier-free guidance scale, 0 = unconditional, 1 = conditional (default: the model's saved setting)", 0, 100);
+        var band = Band("--guidance-band", "Noise levels t/T where guidance applies, as LOW,HIGH (default: the model's saved setting)");
+        var autoguidance = Number("--autoguidance", "Autoguidance scale, 1 = off; needs a model trained with an autoguidance UNet (default: the model's saved setting)", 1, 100);
+        var autoguidanceBand = Band("--autoguidance-band", "Noise levels t/T where autoguidance applies, as LOW,HIGH (default: the model's saved setting)");
+        var precision = OptionalChoice("--precision", "The denoisers' number format while sampling (default: the model's saved setting)", "float32", "bfloat16");
+        SamplingFlags Flags(ParseResult p) => new(p.GetValue(sampler), p.GetValue(steps), p.GetValue(guidance), p.GetValue(band), p.GetValue(precision),
+            p.GetValue(autoguidance), p.GetValue(autoguidanceBand));
+
+        var model = new Option<string>("--model") { Description = "A saved model zip (a run's model.zip)", Required = true };
+        var count = Integer("--count", "How many images", 100, 1, 1_000_000);
+        var labels = new Option<string>("--labels") { Description = "Comma-separated digits to cycle through, or 'none' for unconditional", DefaultValueFactory = _ => "0,1,2,3,4,5,6,7,8,9" };
+        var png = new Option<string>("--png") { Description = "Output PNG grid", DefaultValueFactory = _ => "generated.png" };
+        var raw = new Option<string?>("--raw") { Description = "Also write the images as raw little-endian float32 (count x image size) to this file" };
+        var generate = new Command("generate", "Generate digits from a saved model into a PNG grid.")
+            { model, count, labels, sampler, steps, guidance, band, autoguidance, autoguidanceBand, precision, png, raw, seed, verbose };
+        generate.SetAction(Guarded(verbose, (p, token) => Commands.Generate(p.GetValue(model)!, p.GetValue(count), p.GetValue(labels)!, Flags(p),
+            p.GetValue(png)!, p.GetValue(raw), p.GetValue(seed), p.GetValue(verbose), token)));
+        root.Subcommands.Add(generate);
+
+        var classifier = new Option<string>("--classifier") { Description = "The FID classifier zip written by a run", DefaultValueFactory = _ => "artifacts/default/classifier.zip" };
+        var folder = new Option<string?>("--folder") { Description = "A folder of images (PNG, JPEG) to score; labels from --labels-file or from sub-folders named 0..9" };
+        var labelsFile = new Option<string?>("--labels-file") { Description = "CSV lines 'file,label' giving the label each image of --folder was meant to show" };
+        var evaluatedModel = new Option<string?>("--model") { Description = "A saved model zip to score: it generates --count class-balanced images" };
+        var evaluateCount = Integer("--count", "Images to generate with --model", 10_000, 2, 1_000_000);
+        var referenceCount = Integer("--reference-count", "Test digits to compare with (the whole test split by default)", 10_000, 2, 10_000);
+        var json = new Option<string>("--json") { Description = "Where to write the results as JSON", DefaultValueFactory = _ => "evaluation.json" };
+        var evaluate = new Command("evaluate", "FID, KID, precision/recall, accuracy and label entropy of a folder of images or a saved model against the MNIST test split.")
+            { classifier, folder, labelsFile, evaluatedModel, evaluateCount, referenceCount, steps, guidance, band, autoguidance, autoguidanceBand, precision, json, seed, verbose };
+        evaluate.Validators.Add(result =>
+        {
+            bool hasFolder = result.GetValue(folder) is not null, hasModel = result.GetValue(evaluatedModel) is not null;
+            if (hasFolder == hasModel) result.AddError("evaluate needs exactly one of --folder and --model.");
+            if (result.GetValue(labelsFile) is not null && !hasFolder) result.AddError("--labels-file goes with --folder.");
+        });
+        evaluate.SetAction(Guarded(verbose, (p, token) => Commands.Evaluate(p.GetValue(classifier)!, p.GetValue(folder), p.GetValue(labelsFile), p.GetValue(evaluatedModel),
+            p.GetValue(evaluateCount), p.GetValue(referenceCount), Flags(p), p.GetValue(json)!, p.GetValue(seed), p.GetValue(verbose), token)));
+        root.Subcommands.Add(evaluate);
+
+        var benchOut = new Option<string>("--out") { Description = "Folder whose report.json receives the figures", DefaultValueFactory = _ => "artifacts/default" };
+        var memoryImages = Integer("--memory-images", "Also stream this many images through Transform (10 DDIM steps) and record resident memory along the way; 0 skips it", 0, 0, 10_000_000);
+        var bench = new Command("bench", "Generation throughput at 10/20/50 DDIM steps, batch 1 and 256, achieved GFLOP/s and peak memory, merged into report.json.")
+            { model, benchOut, precision, memoryImages, seed, verbose };
+        bench.SetAction(Guarded(verbose, (p, token) => Commands.Bench(p.GetValue(model)!, p.GetValue(benchOut)!, p.GetValue(precision), p.GetValue(memoryImages), p.GetValue(seed), token)));
+        root.Subcommands.Add(bench);
+
+        var toyOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/toy" };
+        var toyEpochs = Integer("--epochs", "Training epochs per model", new ToySettings().Epochs, 1, 10_000);
+        var toyRows = Integer("--rows", "Training rows per set (seed 001: 131072)", new ToySettings().Rows, 100, 10_000_000);
+        var toy = new Command("toy", "Seed 001's point clouds: an MLP denoiser per set and objective, checks against the true distributions, scatter plots, denoising strips, report.json.")
+            { toyOut, toyEpochs, toyRows, seed, verbose };
+        toy.SetAction(Guarded(verbose, (p, token) => Commands.Toy(p.GetValue(toyOut)!, p.GetValue(toyEpochs), p.GetValue(toyRows), p.GetValue(seed), p.GetValue(verbose), token)));
+        root.Subcommands.Add(toy);
+
+        var budgets = new Option<string>("--budgets") { Description = "Training budgets in minutes, comma-separated", DefaultValueFactory = _ => "5,10,20" };
+        budgets.Validators.Add(r =>
+        {
+            string text = r.GetValueOrDefault<string>() ?? "";
+            if (text.Split(',').Any(t => !double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !(v > 0) || v > 24 * 60))
+                r.AddError($"--budgets must be minutes above 0 (at most a day), comma-separated, for example 5,10,20; got '{text}'.");
+        });
+        var compareSamples = Integer("--samples", "Generated images per run, and reference images for FID", 2000, 10, 100_000);
+        var compareOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/latent-vs-pixel" };
+        var compare = new Command("compare", "Latent against pixel diffusion under equal wall-clock training budgets: FID, accuracy and speed of each, report.json and fid-vs-time.png.")
+            { budgets, compareSamples, compareOut, seed, verbose };
+        compare.SetAction(Guarded(verbose, (p, token) => Commands.Compare(p.GetValue(budgets)!, p.GetValue(compareSamples), p.GetValue(compareOut)!, p.GetValue(seed), p.GetValue(verbose), token)));
+        root.Subcommands.Add(compare);
+
+        var colourOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/colour" };
+        var colour = new Command("colour", "Colour images through ImageAnalytics: writes coloured shapes as PNGs, trains a VAE and a diffusion model on them, writes a colour sample grid and report.json.")
+            { colourOut, seed, verbose };
+        colour.SetAction(Guarded(verbose, (p, token) => Commands.Colour(p.GetValue(colourOut)!, p.GetValue(seed), p.GetValue(verbose), token)));
+        root.Subcommands.Add(colour);
+
+        var table = new Command("help-table", "Print the table of sub-commands and options as Markdown (the README's table).") { Hidden = true };
+        table.SetAction(_ => { Console.Write(Markdown(root)); return 0; });
+        root.Subcommands.Add(table);
+        return root;
+    }
+
+    /// <summary>The README's table of commands, from the definitions above.</summary>
+    public static string Markdown(RootCommand root)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("| command | what it does | options |");
+        sb.AppendLine("| --- | --- | --- |");
+        string Options(Command c) => string.Join(", ", c.Options.Where(o => !o.Hidden && o.Name is not ("--help" or "-h" or "-?" or "--version"))
+            .Select(o => $"`{o.Name}`"));
+        sb.AppendLine($"| (none) | {root.Description} | {Options(root)} |");
+        foreach (var c in root.Subcommands.Where(c => !c.Hidden))
+            sb.AppendLine($"| `{c.Name}` | {c.Description} | {Options(c)} |");
+        return sb.ToString();
+    }
+}
+
+/// <summary>A mistake in the arguments found while checking them against the world (a missing file, an unwritable folder).</summary>
+internal sealed class CommandLineException(string message) : Exception(message);
+
+/// <summary>Sampling settings given on the command line; null keeps the model's saved setting.</summary>
+public sealed record SamplingFlags(string? Sampler = null, int? Steps = null, double? Guidance = null, string? Band = null, string? Precision = null,
+    double? Autoguidance = null, string? AutoguidanceBand = null);
+
+/// <summary>Checks of paths given on the command line, made before any long work starts; none of them creates anything.</summary>
+internal static class PathChecks
+{
+    public static string ExistingFile(string path, string option)
+    {
+        if (Directory.Exists(path)) throw new CommandLineException($"{option} '{path}' is a folder; give a file.");
+        if (!File.Exists(path)) throw new CommandLineException($"{option} '{path}': no such file (looked in {Path.GetFullPath(path)}).");
+        return Path.GetFullPath(path);
+    }
+
+    public static string ExistingFolder(string path, string option)
+    {
+        if (!Directory.Exists(path)) throw new CommandLineException($"{option} '{path}': no such folder (looked in {Path.GetFullPath(path)}).");
+        return Path.GetFullPath(path);
+    }
+
+    /// <summary>A folder that files can be written into: it exists and takes a file, or its nearest existing parent does (it is not created here).</summary>
+    public static string WritableFolder(string path, string option)
+    {
+        string full = Path.GetFullPath(path);
+        if (File.Exists(full)) throw new CommandLineException($"{option} '{path}' is a file; give a folder.");
+        var existing = new DirectoryInfo(full);
+        while (!existing.Exists) existing = existing.Parent ?? throw new CommandLineException($"{option} '{path}': no part of the path exists.");
+        string probe = Path.Combine(existing.FullName, $".write-check-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CommandLineException($"{option} '{path}' cannot be written: {existing.FullName} does not accept files ({e.Message}).");
+        }
+        return full;
+    }
+
+    public static string WritableFile(string path, string option)
+    {
+        string full = Path.GetFullPath(path);
+        if (Directory.Exists(full)) throw new CommandLineException($"{option} '{path}' is a folder; give a file name.");
+        try
+        {
+            WritableFolder(Path.GetDirectoryName(full)!, option);
+        }
+        catch (CommandLineException e)
+        {
+            throw new CommandLineException($"{option} '{path}' cannot be written: {e.Message[(e.Message.IndexOf(": ", StringComparison.Ordinal) + 2)..]}");
+        }
+        return full;
+    }
+}
