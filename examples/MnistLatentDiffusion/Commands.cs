@@ -202,7 +202,7 @@ internal static class Commands
         table.AddRow("evaluated", Markup.Escape(source));
         table.AddRow("images (evaluated / reference)", $"{metrics.GeneratedCount:N0} / {metrics.ReferenceCount:N0}");
         table.AddRow("FID", metrics.Fid.ToString("F3", CultureInfo.InvariantCulture));
-        table.AddRow("KID (x 1000, mean +- std over subsets)", $"{metrics.KidMean * 1000:F3} +- {metrics.KidStd * 1000:F3}");
+        table.AddRow("KID (mean +- std over subsets)", $"{metrics.KidMean:F3} +- {metrics.KidStd:F3}");
         table.AddRow("precision / recall (k = 3)", $"{metrics.Precision:F3} / {metrics.Recall:F3}");
         table.AddRow("accuracy on the labels asked for", metrics.ConditionalAccuracy is { } a ? a.ToString("P2", CultureInfo.InvariantCulture) : "- (no labels)");
         table.AddRow("label entropy (ln 10 = 2.303 when balanced)", metrics.LabelEntropy.ToString("F3", CultureInfo.InvariantCulture));

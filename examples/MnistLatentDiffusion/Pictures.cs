@@ -18,13 +18,15 @@ public static class Pictures
         if (channels is not (1 or 3)) throw new ArgumentException($"A grid shows 1- or 3-channel images, not {channels}-channel ones.", nameof(shape));
         int rows = (cells.Count + columns - 1) / columns;
         int pad = 2, cellW = width * zoom + pad, cellH = height * zoom + pad;
-        int left = rowTitles is null ? 0 : 70, top = columnTitles is null ? 0 : 22;
+        using var typeface = SKTypeface.FromFamilyName("DejaVu Sans") ?? SKTypeface.Default;
+        using var paint = new SKPaint { Color = SKColors.White, IsAntialias = true, Typeface = typeface, TextSize = 12 };
+        // The row titles' column is as wide as the widest title.
+        int left = rowTitles is null ? 0 : 12 + (int)Math.Ceiling(rowTitles.Select(t => paint.MeasureText(t)).DefaultIfEmpty(0).Max());
+        int top = columnTitles is null ? 0 : 22;
         using var bitmap = new SKBitmap(left + columns * cellW + pad, top + rows * cellH + pad, SKColorType.Rgba8888, SKAlphaType.Premul);
         using (var canvas = new SKCanvas(bitmap))
         {
             canvas.Clear(new SKColor(40, 40, 40));
-            using var typeface = SKTypeface.FromFamilyName("DejaVu Sans") ?? SKTypeface.Default;
-            using var paint = new SKPaint { Color = SKColors.White, IsAntialias = true, Typeface = typeface, TextSize = 12 };
             if (columnTitles is not null)
             {
                 paint.TextAlign = SKTextAlign.Center;
