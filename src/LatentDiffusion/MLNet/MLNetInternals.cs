@@ -99,6 +99,7 @@ internal static class MLNetInternals
             throw new ModelFileException(format.Loader.Name, null,
                 $"Cannot load {format.Loader.Name}: {e.InnerException.Message} (this library reads format versions {format.OldestReadable} to {format.Version}).", e.InnerException);
         }
+        CheckDeclaredSizes(context, format);
         var header = Field(context, "Header");
         uint version = (uint)(header.GetType().GetField("ModelVerWritten", Any) ?? throw Incompatible("ModelHeader.ModelVerWritten")).GetValue(header)!;
         var reader = (BinaryReader)Field(context, "Reader");
@@ -108,6 +109,31 @@ internal static class MLNetInternals
         for (int i = 0; i < count; i++) names.Add(reader.ReadString());
         var tryLoad = Method(type, "TryLoadBinaryStream", typeof(string), typeof(Action<BinaryReader>));
         return new ModelStreams(format, version, names, (name, read) => (bool)tryLoad.Invoke(context, [name, read])!);
+    }
+
+    /// <summary>The most an entry of one of our components may declare: the largest weight stream and its framing.</summary>
+    public const long MaxEntryBytes = IO.WeightArchive.MaxBytes + 4096L;
+
+    /// <summary>
+    /// ML.NET inflates a whole entry (to a temp file or memory) when it is opened, as much as the zip declares for it;
+    /// before any of this component's entries is opened, each declared size is checked against
+    /// <see cref="MaxEntryBytes"/>, so a file cannot make loading inflate more than that.
+    /// </summary>
+    private static void CheckDeclaredSizes(object context, ComponentFormat format)
+    {
+        var repository = Field(context, "Repository");
+        if (repository.GetType().GetField("_entries", Any)?.GetValue(repository) is not IDictionary<string, System.IO.Compression.ZipArchiveEntry> entries)
+            throw Incompatible("RepositoryReader._entries");
+        string directory = context.GetType().GetField("Directory", Any)?.GetValue(context) as string ?? "";
+        string prefix = directory.Length == 0 ? "" : directory.Replace('\\', '/').TrimEnd('/') + "/";
+        foreach (var (path, entry) in entries)
+        {
+            string name = path.Replace('\\', '/');
+            if (!name.StartsWith(prefix, StringComparison.Ordinal) || name.IndexOf('/', prefix.Length) >= 0) continue;
+            if (entry.Length > MaxEntryBytes)
+                throw new ModelFileException(format.Loader.Name, name[prefix.Length..],
+                    $"The '{name[prefix.Length..]}' entry of {format.Loader.Name} declares {entry.Length:N0} bytes uncompressed; an entry of this library holds at most {MaxEntryBytes:N0}.");
+        }
     }
 
     /// <summary>The device a model loaded into the MLContext behind <paramref name="env"/> should live on: its GpuDeviceId and FallbackToCpu settings.</summary>

@@ -102,6 +102,33 @@ public class ModelFileTests(TinyModels models) : IClassFixture<TinyModels>, IDis
     }
 
     [Fact]
+    public void An_entry_that_declares_more_than_the_bound_is_refused_before_it_is_inflated()
+    {
+        // The zip's central directory says Denoiser.weights inflates to 3 GB (a zip bomb's header); nothing may be
+        // extracted into the temp folder before the refusal.
+        var path = Saved("bomb.zip");
+        var bytes = File.ReadAllBytes(path);
+        byte[] name = System.Text.Encoding.UTF8.GetBytes("Denoiser.weights");
+        int patched = 0;
+        for (int i = 0; i + 46 < bytes.Length; i++)
+        {
+            if (BitConverter.ToUInt32(bytes, i) != 0x02014b50) continue;   // central directory header
+            int nameLength = BitConverter.ToUInt16(bytes, i + 28);
+            if (!bytes.AsSpan(i + 46, nameLength).EndsWith(name)) continue;
+            BitConverter.TryWriteBytes(bytes.AsSpan(i + 24, 4), 3_000_000_000u);   // uncompressed size
+            patched++;
+        }
+        Assert.Equal(1, patched);
+        File.WriteAllBytes(path, bytes);
+        string temp = Path.Combine(folder, "bomb-temp");
+        Directory.CreateDirectory(temp);
+        var e = Assert.Throws<ModelFileException>(() => Fresh(temp).Model.Load(path, out _));
+        Assert.Equal("Denoiser.weights", e.Entry);
+        Assert.Contains("3,000,000,000 bytes", e.Message);
+        Assert.DoesNotContain(Directory.EnumerateFiles(temp, "*", SearchOption.AllDirectories), f => new FileInfo(f).Length > 1 << 20);
+    }
+
+    [Fact]
     public void Loading_writes_only_into_the_contexts_temp_folder_and_leaves_nothing_there()
     {
         var path = Saved("clean.zip");
