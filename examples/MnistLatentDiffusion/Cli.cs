@@ -229,6 +229,19 @@ public static class Cli
         colour.SetAction(Guarded(verbose, (p, token) => Commands.Colour(p.GetValue(colourOut)!, p.GetValue(seed), p.GetValue(verbose), token)));
         root.Subcommands.Add(colour);
 
+        var reportJson = new Argument<string>("report.json") { Description = "A run's report.json" };
+        var render = new Command("render-report", "Write report.md again beside a run's report.json (after a change to how reports read).") { Hidden = true };
+        render.Arguments.Add(reportJson);
+        render.SetAction(Guarded(verbose, (p, _) =>
+        {
+            string path = p.GetValue(reportJson)!;
+            if (!File.Exists(path)) throw new CommandLineException($"report.json '{path}': no such file.");
+            var report = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            LatentDiffusion.IO.AtomicFile.WriteAllText(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "report.md"), Report.Markdown(report));
+            return Task.FromResult(0);
+        }));
+        root.Subcommands.Add(render);
+
         var table = new Command("help-table", "Print the table of sub-commands and options as Markdown (the README's table).") { Hidden = true };
         table.SetAction(_ => { Console.Write(Markdown(root)); return 0; });
         root.Subcommands.Add(table);

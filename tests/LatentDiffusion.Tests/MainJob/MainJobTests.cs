@@ -23,6 +23,9 @@ public class MainJobTests
             Assert.True(json["throughput"]!["generationImagesPerSecond"]!.GetValue<double>() > 0);
             var markdown = File.ReadAllText(Path.Combine(folder, "report.md"));
             foreach (var seed in new[] { "48.43", "63.49", "6.02", "0.30" }) Assert.Contains(seed, markdown);
+            // The report explains itself: what the seed column is, the floor, KID's unit, and the targets met or not.
+            foreach (var words in new[] { "seed documents 000/004", "is the floor", "not scaled by 1000", "## Targets", "| whole run <= 30 minutes (seconds) |" })
+                Assert.Contains(words, markdown);
             Assert.Equal("smoke", report["preset"]!.GetValue<string>());
         }
         finally
