@@ -91,8 +91,8 @@ internal sealed class MinibatchLoop
             {
                 ["weights"] = w => IO.WeightArchive.Write(w, weights.State()),
                 ["optimizer"] = w => ((TorchSharp.Modules.OptimizerHelper)optimizer).save_state_dict(w),
-                ["generator"] = w => TrainingCheckpoint.WriteTensor(w, generator.get_state()),
-                ["globalGenerator"] = w => TrainingCheckpoint.WriteTensor(w, torch.random.get_rng_state()),
+                ["generator"] = w => { using var state = generator.get_state(); TrainingCheckpoint.WriteTensor(w, state); },
+                ["globalGenerator"] = w => { using var state = torch.random.get_rng_state(); TrainingCheckpoint.WriteTensor(w, state); },
             };
             if (average is not null) blobs["average"] = w => IO.WeightArchive.Write(w, average.Targets);
             if (order is not null) blobs["order"] = w => TrainingCheckpoint.WriteTensor(w, order);
@@ -202,8 +202,8 @@ internal sealed class MinibatchLoop
             IO.WeightArchive.Read(r, average.Targets, $"{path}: average");
             average.Updates = position.AverageUpdates;
         }
-        generator.set_state(TrainingCheckpoint.ReadTensor(blobs[Blob("generator")], "generator state"));
-        torch.random.set_rng_state(TrainingCheckpoint.ReadTensor(blobs[Blob("globalGenerator")], "global generator state"));
+        using (var state = TrainingCheckpoint.ReadTensor(blobs[Blob("generator")], "generator state")) generator.set_state(state);
+        using (var state = TrainingCheckpoint.ReadTensor(blobs[Blob("globalGenerator")], "global generator state")) torch.random.set_rng_state(state);
         // Saved inside an epoch (also before its first step): the epoch's order, already drawn from the generator.
         order = blobs.TryGetValue("order", out var saved) ? TrainingCheckpoint.ReadTensor(saved, "shuffle") : null;
         return position;

@@ -117,10 +117,15 @@ internal static class TrainingCheckpoint
         var dtype = (ScalarType)r.ReadInt32();
         long count = r.ReadInt64();
         var bytes = r.ReadBytes(r.ReadInt32());
-        var t = empty([count], dtype, device: CPU);
-        if (bytes.Length != t.ElementSize * count) throw new InvalidDataException($"The checkpoint's {what} is damaged.");
+        var t = empty([bytes.Length == count * ElementSize(dtype) ? count : throw new InvalidDataException($"The checkpoint's {what} is damaged.")], dtype, device: CPU);
         t.bytes = bytes;
         return t;
+
+        static long ElementSize(ScalarType dtype)
+        {
+            using var probe = empty([0], dtype, device: CPU);
+            return probe.ElementSize;
+        }
     }
 
     private static readonly JsonSerializerOptions Json = new()
