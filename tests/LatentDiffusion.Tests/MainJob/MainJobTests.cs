@@ -1,3 +1,4 @@
+using Microsoft.ML;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
 using MnistLatentDiffusion;
@@ -14,17 +15,36 @@ public class MainJobTests
         {
             var report = await new MnistLatentDiffusion.MainJob(RunSettings.For("smoke"), folder).RunAsync(NullLogger.Instance);
 
-            foreach (var file in new[] { "model.zip", "classifier.zip", "samples.png", "progression.png", "loss.png", "report.json", "report.md" })
+            foreach (var file in new[] { "model.zip", "classifier.zip", "unconditional.zip", "samples.png", "unconditional.png", "progression.png", "loss.png", "report.json", "report.md" })
                 Assert.True(new FileInfo(Path.Combine(folder, file)).Length > 0, file);
             var json = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "report.json")))!;
-            foreach (var key in new[] { "validation", "random", "vae", "diffusion" })
+            foreach (var key in new[] { "validation", "random", "vae", "diffusion", "unconditionalModel", "vaeReconstruction" })
+            {
                 Assert.True(double.IsFinite(json["fid"]![key]!.GetValue<double>()), key);
+                // Every row is a mean over named sets, with its spread: three held-out request sets, six floor blocks.
+                var row = json["rows"]![key]!;
+                int sets = key == "validation" ? 6 : 3;
+                Assert.Equal(sets, row["sets"]!.AsArray().Count);
+                Assert.Equal(sets, row["fid"]!["values"]!.AsArray().Count);
+                Assert.Equal(row["fid"]!["values"]!.AsArray().Average(v => v!.GetValue<double>()), row["fid"]!["mean"]!.GetValue<double>(), 9);
+                Assert.True(row["fid"]!["std"]!.GetValue<double>() > 0, key);
+            }
+            Assert.Equal(3, json["rows"]!["diffusion"]!["accuracy"]!["values"]!.AsArray().Count);
+            Assert.Null(json["rows"]!["unconditionalModel"]!["accuracy"]);
+            // The unconditional model was trained without labels, its autoguidance scale chosen on the tuning set among those tried.
+            var unconditional = (LatentDiffusion.MLNet.DigitGeneratorTransformer)TestContext().Model.Load(Path.Combine(folder, "unconditional.zip"), out _);
+            Assert.Equal(0, unconditional.Classes);
+            var tried = json["unconditionalModel"]!["tuning"]!.AsArray();
+            Assert.Equal(2, tried.Count);
+            Assert.Equal(tried.MinBy(t => t!["fid"]!.GetValue<double>())!["autoguidanceScale"]!.GetValue<double>(), json["unconditionalModel"]!["autoguidanceScale"]!.GetValue<double>());
+            Assert.Equal("Normalized", json["classifier"]!["kind"]!.GetValue<string>());
             Assert.InRange(json["classifier"]!["testAccuracy"]!.GetValue<double>(), 0, 1);
             Assert.True(json["throughput"]!["generationImagesPerSecond"]!.GetValue<double>() > 0);
             var markdown = File.ReadAllText(Path.Combine(folder, "report.md"));
             foreach (var seed in new[] { "48.43", "63.49", "6.02", "0.30" }) Assert.Contains(seed, markdown);
             // The report explains itself: what the seed column is, the floor, KID's unit, and the targets met or not.
-            foreach (var words in new[] { "seed documents 000/004", "is the floor", "not scaled by 1000", "## Targets", "| whole run <= 30 minutes (seconds) |" })
+            foreach (var words in new[] { "seed documents 000/004", "The floor is what real digits score", "not scaled by 1000", "## What was tuned on what", "held-out", "## Targets",
+                "| whole run <= 30 minutes (seconds) |", "| unconditional model FID <= 2.5x the floor |", "| VAE reconstructions FID <= 1.2x the floor |" })
                 Assert.Contains(words, markdown);
             Assert.Equal("smoke", report["preset"]!.GetValue<string>());
         }
@@ -32,5 +52,12 @@ public class MainJobTests
         {
             Directory.Delete(folder, recursive: true);
         }
+    }
+
+    private static Microsoft.ML.MLContext TestContext()
+    {
+        var ml = new Microsoft.ML.MLContext(1);
+        ml.ComponentCatalog.RegisterLatentDiffusion();
+        return ml;
     }
 }

@@ -1,0 +1,112 @@
+using System.IO.Compression;
+using System.Text.Json.Nodes;
+using LatentDiffusion.Data;
+using LatentDiffusion.MLNet;
+using LatentDiffusion.Models;
+using LatentDiffusion.Training;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using static TorchSharp.torch;
+
+namespace LatentDiffusion.Tests.Metrics;
+
+/// <summary>The FID instrument: the normalised network is the default, old files keep the network they were saved with, augmentation is per image and repeatable.</summary>
+public class FidInstrumentTests : IDisposable
+{
+    private readonly string folder = Directory.CreateTempSubdirectory("ld-instrument-").FullName;
+    private readonly MLContext ml = new(1);
+
+    public void Dispose() => Directory.Delete(folder, recursive: true);
+
+    private MLContext Fresh()
+    {
+        var context = new MLContext(1);
+        context.ComponentCatalog.RegisterLatentDiffusion();
+        return context;
+    }
+
+    [Fact]
+    public void The_default_classifier_is_the_normalised_network_and_survives_a_round_trip_with_its_batch_statistics()
+    {
+        var train = ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), 256);
+        var test = ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Test), 64);
+        var evaluator = ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Epochs = 1, BatchSize = 32 }).Fit(train);
+        Assert.Equal(FidClassifierKind.Normalized, evaluator.ClassifierKind);
+
+        string path = Path.Combine(folder, "normalized.zip");
+        ml.Model.Save(evaluator, train.Schema, path);
+        var loaded = (FidEvaluatorTransformer)Fresh().Model.Load(path, out _);
+        Assert.Equal(FidClassifierKind.Normalized, loaded.ClassifierKind);
+        // Evaluation uses the running batch statistics, which are saved with the weights: the features match exactly.
+        Assert.Equal(evaluator.Transform(test).GetColumn<float[]>("Features").ToArray(), loaded.Transform(test).GetColumn<float[]>("Features").ToArray());
+    }
+
+    [Fact]
+    public void A_file_that_names_no_network_reads_as_the_small_one_it_was_saved_with()
+    {
+        var train = ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), 256);
+        var test = ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Test), 64);
+        var small = ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Classifier = FidClassifierKind.Small, Epochs = 1, BatchSize = 32 }).Fit(train);
+        string path = Path.Combine(folder, "small.zip");
+        ml.Model.Save(small, train.Schema, path);
+
+        // Remove the kind, as in files written before it existed.
+        int removed = 0;
+        using (var archive = ZipFile.Open(path, ZipArchiveMode.Update))
+        {
+            var entry = archive.Entries.Single(e => e.FullName.EndsWith("Config.json"));
+            JsonNode root;
+            using (var s = entry.Open()) root = JsonNode.Parse(s)!;
+            void Strip(JsonNode? node)
+            {
+                if (node is JsonObject o)
+                {
+                    foreach (var key in o.Select(p => p.Key).Where(k => k.Equals("kind", StringComparison.OrdinalIgnoreCase)).ToList()) { o.Remove(key); removed++; }
+                    foreach (var child in o.Select(p => p.Value).ToList()) Strip(child);
+                }
+            }
+            Strip(root);
+            string name = entry.FullName;
+            entry.Delete();
+            using var w = archive.CreateEntry(name).Open();
+            w.Write(System.Text.Encoding.UTF8.GetBytes(root.ToJsonString()));
+        }
+        Assert.Equal(1, removed);
+
+        var loaded = (FidEvaluatorTransformer)Fresh().Model.Load(path, out _);
+        Assert.Equal(FidClassifierKind.Small, loaded.ClassifierKind);
+        Assert.Equal(small.Transform(test).GetColumn<float[]>("Features").ToArray(), loaded.Transform(test).GetColumn<float[]>("Features").ToArray());
+    }
+
+    [Fact]
+    public void Augmentation_moves_each_image_its_own_way_keeps_its_ink_and_repeats_with_the_same_seed()
+    {
+        var digit = ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), 1).GetColumn<float[]>("Image").Single();
+        using var scope = NewDisposeScope();
+        var batch = tensor(Enumerable.Repeat(digit, 16).SelectMany(v => v).ToArray(), [16, 784]);
+        var augmentation = new ClassifierAugmentation();
+        Tensor Run(ulong seed) { using var g = new Generator(seed, CPU); return augmentation.Apply(batch, [1, 28, 28], g); }
+
+        var a = Run(7);
+        Assert.Equal(new long[] { 16, 784 }, a.shape);
+        Assert.True(a.isfinite().all().item<bool>());
+        Assert.Equal(a.data<float>().ToArray(), Run(7).data<float>().ToArray());
+        Assert.NotEqual(a.data<float>().ToArray(), Run(8).data<float>().ToArray());
+        // Every copy differs from the others and from the original, and keeps most of its ink (scale within 10%, shift within 2 pixels).
+        var rows = Enumerable.Range(0, 16).Select(i => a[i].data<float>().ToArray()).ToArray();
+        Assert.Equal(16, rows.Select(r => string.Join(",", r.Select(v => v.ToString("F3")))).Distinct().Count());
+        double ink = digit.Sum();
+        Assert.All(rows, r => Assert.InRange(r.Sum() / ink, 0.75, 1.25));
+        Assert.All(rows, r => Assert.InRange(r.Max(), 0, 1.0001));
+    }
+
+    [Fact]
+    public void The_normalised_network_counts_its_weights_without_allocating_and_refuses_an_unknown_kind()
+    {
+        long small = ClassifierModel.ParameterCount(new ClassifierConfig { Kind = FidClassifierKind.Small });
+        long normalized = ClassifierModel.ParameterCount(new ClassifierConfig { Kind = FidClassifierKind.Normalized });
+        Assert.True(small > 0 && normalized > 0 && small != normalized);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ClassifierModel.ParameterCount(new ClassifierConfig { Kind = (FidClassifierKind)7 }));
+        Assert.Equal("Kind", e.ParamName);
+    }
+}
