@@ -329,7 +329,7 @@ internal static class Commands
         var throughput = report["throughput"] as JsonObject ?? new JsonObject();
         throughput["generationImagesPerSecondBench"] = best50;
         report["throughput"] = throughput;
-        if (report.ContainsKey("fid")) Report.Write(directory, report);
+        if (report.ContainsKey("rows")) Report.Write(directory, report);
         else AtomicFile.WriteAllText(reportPath, report.ToJsonString(Indented));
         Console.WriteLine($"CPU peak (AVX-512 FMA, {Environment.ProcessorCount} cores, nominal clock): {CpuPeakGflops():F0} GFLOP/s; merged into {reportPath}");
         return Task.FromResult(0);

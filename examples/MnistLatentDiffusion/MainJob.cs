@@ -30,6 +30,9 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
     /// <summary>First seed of the request set on which the unconditional model's autoguidance scale is chosen.</summary>
     public const long UnconditionalTuningSeed = 9_000_000;
 
+    /// <summary>First seed of the class-balanced request set on which the conditional model's guidance is chosen.</summary>
+    public const long ConditionalTuningSeed = 8_000_000;
+
     public async Task<JsonObject> RunAsync(ILogger logger, IProgress<TrainingProgress>? progress = null, IProgress<StageProgress>? stages = null,
         CancellationToken cancellationToken = default)
     {
@@ -72,13 +75,13 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         var sampling = new SamplingOptions
         {
             Sampler = SamplerKind.Ddim, Steps = settings.SamplingSteps,
-            GuidanceScale = settings.GuidanceScale, GuidanceMinNoise = settings.GuidanceMinNoise, GuidanceMaxNoise = settings.GuidanceMaxNoise,
+            GuidanceScale = settings.GuidanceChoices[0].Scale, GuidanceMinNoise = settings.GuidanceChoices[0].MinNoise, GuidanceMaxNoise = settings.GuidanceChoices[0].MaxNoise,
             Precision = settings.SamplingPrecision, AutoguidanceScale = settings.AutoguidanceScale,
             AutoguidanceMinNoise = settings.AutoguidanceMinNoise, AutoguidanceMaxNoise = settings.AutoguidanceMaxNoise,
         };
         var vaeEstimator = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
         {
-            Epochs = settings.VaeEpochs, Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = CheckpointDirectory, ResumeFromCheckpoint = Resume,
+            Epochs = settings.VaeEpochs, LatentChannels = settings.VaeLatentChannels, Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = CheckpointDirectory, ResumeFromCheckpoint = Resume,
         });
         var diffusionTrainer = ml.Transforms.TrainLatentDiffusion(DiffusionOptions(settings.DiffusionWidth, settings.DiffusionEpochs, settings.AutoguidanceEpochs, "Label", sampling, device, logger, progress, CheckpointDirectory, cancellationToken));
         var pipeline = vaeEstimator
@@ -90,9 +93,32 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         var vae = model.OfType<VaeEncoderTransformer>().Single();
         var diffusion = model.OfType<LatentDiffusionTransformer>().Single();
         var generator = model.LastTransformer;
-        AtomicFile.Write(Path.Combine(outputDirectory, "model.zip"), s => ml.Model.Save(model, train.Schema, s));
         double reconstructionMse = vae.ReconstructionMse(test);
         logger.LogInformation("VAE: test reconstruction MSE {Mse:F5}; latent channel scales {Scales}", reconstructionMse, string.Join(", ", vae.Config.LatentScale.Select(v => v.ToString("F3"))));
+
+        // Its guidance is chosen on a tuning request set (class-balanced, seeds ConditionalTuningSeed + i), never on the held-out sets.
+        int tuneCount = Math.Min(n, 2_000);
+        var tuneTest = classifier.ComputeFeatures(ml.Data.TakeRows(test, tuneCount));
+        var conditionalTuning = new JsonArray();
+        var bestGuidance = settings.GuidanceChoices[0];
+        double bestConditionalFid = double.PositiveInfinity;
+        foreach (var choice in settings.GuidanceChoices)
+        {
+            var candidate = generator.Sampling.Clone();
+            (candidate.GuidanceScale, candidate.GuidanceMinNoise, candidate.GuidanceMaxNoise) = (choice.Scale, choice.MinNoise, choice.MaxNoise);
+            var images = GenerateSet(generator.WithSampling(candidate), Enumerable.Range(0, tuneCount).Select(i => new GenerationRequest { Label = i % Classes, Seed = ConditionalTuningSeed + i }),
+                $"tuning guidance {choice}", tuneCount, stages, cancellationToken);
+            var view = ml.Data.LoadFromEnumerable(Enumerable.Range(0, tuneCount).Select(i => new LabeledImageRow { Label = i % Classes, Image = images[(i * 784)..((i + 1) * 784)] }));
+            var metrics = classifier.Evaluate(classifier.ComputeFeatures(view, nameof(LabeledImageRow.Image), nameof(LabeledImageRow.Label)), tuneTest);
+            conditionalTuning.Add(new JsonObject { ["guidanceScale"] = choice.Scale, ["guidanceMinNoise"] = choice.MinNoise, ["guidanceMaxNoise"] = choice.MaxNoise, ["fid"] = metrics.Fid, ["accuracy"] = metrics.ConditionalAccuracy });
+            logger.LogInformation("Diffusion, tuning set: guidance {Choice} gives FID {Fid:F3}, accuracy {Accuracy:P2} ({Count} samples)", choice, metrics.Fid, metrics.ConditionalAccuracy, tuneCount);
+            if (metrics.Fid < bestConditionalFid) (bestConditionalFid, bestGuidance) = (metrics.Fid, choice);
+        }
+        var tunedSampling = generator.Sampling.Clone();
+        (tunedSampling.GuidanceScale, tunedSampling.GuidanceMinNoise, tunedSampling.GuidanceMaxNoise) = (bestGuidance.Scale, bestGuidance.MinNoise, bestGuidance.MaxNoise);
+        generator = generator.WithSampling(tunedSampling);
+        // The saved chain samples with the chosen settings.
+        AtomicFile.Write(Path.Combine(outputDirectory, "model.zip"), s => ml.Model.Save(new TransformerChain<DigitGeneratorTransformer>(vae, diffusion, generator), train.Schema, s));
 
         // 3. The seed's task: a diffusion model trained with no label column at all, on the same VAE's latents.
         var unconditionalSampling = new SamplingOptions
@@ -112,8 +138,6 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         // Its autoguidance scale is chosen on a tuning request set, never on the held-out sets it is reported on.
         var tuning = new JsonArray();
         double bestScale = 1, bestFid = double.PositiveInfinity;
-        int tuneCount = Math.Min(n, 2_000);
-        var tuneTest = classifier.ComputeFeatures(ml.Data.TakeRows(test, tuneCount));
         foreach (double scale in settings.UnconditionalAutoguidanceScales)
         {
             var candidate = unconditionalSampling.Clone();
@@ -190,12 +214,14 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             ["trainRows"] = settings.TrainRows > 0 ? settings.TrainRows : 60000,
             ["sampler"] = new JsonObject
             {
-                ["name"] = "ddim", ["steps"] = settings.SamplingSteps, ["guidanceScale"] = settings.GuidanceScale,
-                ["guidanceMinNoise"] = settings.GuidanceMinNoise, ["guidanceMaxNoise"] = settings.GuidanceMaxNoise, ["autoguidanceScale"] = settings.AutoguidanceScale,
+                ["name"] = "ddim", ["steps"] = settings.SamplingSteps, ["guidanceScale"] = bestGuidance.Scale,
+                ["guidanceMinNoise"] = bestGuidance.MinNoise, ["guidanceMaxNoise"] = bestGuidance.MaxNoise, ["autoguidanceScale"] = settings.AutoguidanceScale,
                 ["autoguidanceMinNoise"] = settings.AutoguidanceMinNoise, ["autoguidanceMaxNoise"] = settings.AutoguidanceMaxNoise,
                 ["precision"] = settings.SamplingPrecision.ToString(),
                 ["denoiserPassesPerImage"] = generator.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = generator.AutoguidancePassesPerSample,
-                ["tunedOn"] = "guidance and autoguidance of the class-conditional model were chosen in earlier sessions on request sets with seeds 1,000,000-5,009,999 (docs/results.md); none on the held-out sets",
+                ["tuning"] = conditionalTuning,
+                ["tuningSeeds"] = $"{ConditionalTuningSeed:N0} + i, labels i mod 10, {tuneCount} samples per choice against the first {tuneCount} test digits",
+                ["tunedOn"] = "the guidance scale and band were chosen in this run on the tuning set; the autoguidance scale and band, the sampler and its steps in earlier sessions on request sets with seeds 1,000,000-5,009,999 (docs/results.md); none on the held-out sets",
             },
             ["classifier"] = new JsonObject
             {
@@ -210,7 +236,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             ["trainingPrecision"] = settings.TrainingPrecision.ToString(),
             ["vae"] = new JsonObject
             {
-                ["reconstructionMse"] = reconstructionMse, ["epochs"] = settings.VaeEpochs,
+                ["reconstructionMse"] = reconstructionMse, ["epochs"] = settings.VaeEpochs, ["latentShape"] = new JsonArray(vae.LatentShape.Select(v => (JsonNode)v).ToArray()),
                 ["latentChannelScales"] = new JsonArray(vae.Config.LatentScale.Select(v => (JsonNode)(double)v).ToArray()),
             },
             ["diffusionModel"] = new JsonObject

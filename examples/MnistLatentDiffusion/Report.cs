@@ -32,6 +32,8 @@ public static class Report
 
     public static string Markdown(JsonObject r)
     {
+        if (r["rows"] is not JsonObject || r["evaluationSets"] is null || r["unconditionalModel"] is null)
+            throw new InvalidDataException("report.json has no 'rows', 'evaluationSets' or 'unconditionalModel': it was written by an older version of the main job, whose report.md stands as written; run the main job again for a report of this version.");
         var rows = r["rows"]!;
         var sampler = r["sampler"]!;
         var diffusionModel = r["diffusionModel"]!;
@@ -55,7 +57,7 @@ public static class Report
         sb.AppendLine($"- Unconditional model (seed 000's task): trained on a view without the label column, UNet width {free["width"]}, {free["epochs"]} epochs, "
             + $"autoguidance UNet width {free["autoguidanceWidth"]}, {free["autoguidanceEpochs"]} epochs; sampled with DDIM {sampler["steps"]} steps and autoguidance {F(free["autoguidanceScale"], "0.##")} "
             + $"({free["denoiserPassesPerImage"]} denoiser and {free["autoguidancePassesPerImage"]} autoguidance passes per image).");
-        sb.AppendLine($"- VAE {r["vae"]!["epochs"]} epochs; " + (r["trainingPrecision"]?.GetValue<string>() == "BFloat16"
+        sb.AppendLine($"- VAE {r["vae"]!["epochs"]} epochs" + (r["vae"]!["latentShape"] is JsonArray shape ? $", latent {string.Join("x", shape.Select(v => v!.GetValue<int>()))}" : "") + "; " + (r["trainingPrecision"]?.GetValue<string>() == "BFloat16"
             ? "VAE and UNets trained in bfloat16 mixed precision (float32 master weights); the classifier in float32." : "everything trained in float32."));
         sb.AppendLine();
         sb.AppendLine("## The instrument");
@@ -124,6 +126,10 @@ public static class Report
             + " for the unconditional model. VAE reconstructions: " + string.Join("; ", ((JsonArray)rows["vaeReconstruction"]!["sets"]!).Select(v => v!.GetValue<string>())) + ".");
         sb.AppendLine();
         sb.AppendLine($"- Class-conditional sampling: {sampler["tunedOn"]}.");
+        if (sampler["tuning"] is JsonArray guidanceTuning)
+            sb.AppendLine($"- Its guidance, on the tuning set ({sampler["tuningSeeds"]}), FID (accuracy): "
+                + string.Join("; ", guidanceTuning.Select(g => $"{F(g!["guidanceScale"], "0.##")} on [{F(g["guidanceMinNoise"], "0.##")}, {F(g["guidanceMaxNoise"], "0.##")}] -> {F(g["fid"])} ({F(g["accuracy"], "P1")})"))
+                + $"; chosen {F(sampler["guidanceScale"], "0.##")} on [{F(sampler["guidanceMinNoise"], "0.##")}, {F(sampler["guidanceMaxNoise"], "0.##")}], the lowest FID.");
         sb.AppendLine($"- Unconditional model: its autoguidance scale was chosen in this run on a tuning set ({free["tuningSeeds"]}): "
             + string.Join(", ", ((JsonArray)free["tuning"]!).Select(t => $"{F(t!["autoguidanceScale"], "0.##")} -> {F(t["fid"])}")) + $"; chosen {F(free["autoguidanceScale"], "0.##")}.");
         sb.AppendLine("- Epochs and widths: set by the time budget, not by any request set.");

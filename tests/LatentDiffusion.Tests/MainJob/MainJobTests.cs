@@ -38,6 +38,15 @@ public class MainJobTests
             Assert.Equal(2, tried.Count);
             Assert.Equal(tried.MinBy(t => t!["fid"]!.GetValue<double>())!["autoguidanceScale"]!.GetValue<double>(), json["unconditionalModel"]!["autoguidanceScale"]!.GetValue<double>());
             Assert.Equal("Normalized", json["classifier"]!["kind"]!.GetValue<string>());
+            // The conditional model's guidance is chosen the same way, and model.zip samples with the choice.
+            var guidance = json["sampler"]!["tuning"]!.AsArray();
+            Assert.Equal(2, guidance.Count);
+            var best = guidance.MinBy(t => t!["fid"]!.GetValue<double>())!;
+            Assert.Equal(best["guidanceScale"]!.GetValue<double>(), json["sampler"]!["guidanceScale"]!.GetValue<double>());
+            var saved = (Microsoft.ML.Data.TransformerChain<Microsoft.ML.ITransformer>)TestContext().Model.Load(Path.Combine(folder, "model.zip"), out _);
+            var savedSampling = ((LatentDiffusion.MLNet.DigitGeneratorTransformer)saved.LastTransformer).Sampling;
+            Assert.Equal((best["guidanceScale"]!.GetValue<double>(), best["guidanceMinNoise"]!.GetValue<double>(), best["guidanceMaxNoise"]!.GetValue<double>()),
+                (savedSampling.GuidanceScale, savedSampling.GuidanceMinNoise, savedSampling.GuidanceMaxNoise));
             Assert.InRange(json["classifier"]!["testAccuracy"]!.GetValue<double>(), 0, 1);
             Assert.True(json["throughput"]!["generationImagesPerSecond"]!.GetValue<double>() > 0);
             var markdown = File.ReadAllText(Path.Combine(folder, "report.md"));

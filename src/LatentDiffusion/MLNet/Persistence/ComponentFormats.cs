@@ -39,7 +39,9 @@ internal sealed record ComponentFormat(string LoaderSignature, string ModelSigna
 /// <item>Digit generator (LDDIGGEN). 1 to 4: as latent diffusion, plus Vae.weights in the VAE's version-1 form.
 /// 5: Config.json + Denoiser.weights + Autoguidance.weights (when trained) + Vae.weights.</item>
 /// <item>FID evaluator (LDFIDEVL). 1: Settings.bin (side, classes, columns, history) and Classifier.weights (the
-/// archive). 2: Config.json + Classifier.weights.</item>
+/// archive). 2: Config.json + Classifier.weights. 3: the classifier config gains its network kind (Small, seed 000's
+/// network; Normalized, the batch-normalised default); a file without one (version 2) reads as Small, the network
+/// it was trained with, so its figures do not move.</item>
 /// </list>
 /// </remarks>
 internal static class ComponentFormats
@@ -47,7 +49,7 @@ internal static class ComponentFormats
     public static readonly ComponentFormat VaeEncoder = new("LatDiffVaeEncoder", "LDVAEENC", 2, typeof(VaeEncoderTransformer), 1, 2);
     public static readonly ComponentFormat LatentDiffusion = new("LatDiffDenoiser", "LDDIFFUS", 5, typeof(LatentDiffusionTransformer), 1, 5);
     public static readonly ComponentFormat DigitGenerator = new("LatDiffDigitGenerator", "LDDIGGEN", 5, typeof(DigitGeneratorTransformer), 1, 5);
-    public static readonly ComponentFormat FidEvaluator = new("LatDiffFidEvaluator", "LDFIDEVL", 2, typeof(FidEvaluatorTransformer), 1, 2);
+    public static readonly ComponentFormat FidEvaluator = new("LatDiffFidEvaluator", "LDFIDEVL", 3, typeof(FidEvaluatorTransformer), 1, 2);
 
     public static readonly ComponentFormat[] All = [VaeEncoder, LatentDiffusion, DigitGenerator, FidEvaluator];
 }
