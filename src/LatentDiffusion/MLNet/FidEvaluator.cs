@@ -32,7 +32,9 @@ public sealed class FidEvaluatorOptions : TrainingOptions
     /// <summary>
     /// The network behind the features. Default <see cref="FidClassifierKind.Normalized"/> (batch normalisation; 99.5%+
     /// test accuracy on MNIST with the default epochs and augmentation). <see cref="FidClassifierKind.Small"/> is seed
-    /// 000's network, which every classifier saved before this option existed uses.
+    /// 000's network, which every classifier saved before this option existed uses. The normalised network evaluates
+    /// with the batch statistics it gathered while training, which need on the order of a hundred optimiser steps to
+    /// settle: for a few dozen steps (a tiny data set, one epoch) it classifies poorly; train longer or take Small.
     /// </summary>
     public FidClassifierKind Classifier { get; set; } = FidClassifierKind.Normalized;
     /// <summary>
