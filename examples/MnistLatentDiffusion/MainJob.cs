@@ -106,7 +106,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         {
             var candidate = generator.Sampling.Clone();
             (candidate.GuidanceScale, candidate.GuidanceMinNoise, candidate.GuidanceMaxNoise) = (choice.Scale, choice.MinNoise, choice.MaxNoise);
-            var images = GenerateSet(generator.WithSampling(candidate), Enumerable.Range(0, tuneCount).Select(i => new GenerationRequest { Label = i % Classes, Seed = ConditionalTuningSeed + i }),
+            var images = GenerateSet(ml, generator.WithSampling(candidate), Enumerable.Range(0, tuneCount).Select(i => new GenerationRequest { Label = i % Classes, Seed = ConditionalTuningSeed + i }),
                 $"tuning guidance {choice}", tuneCount, stages, cancellationToken);
             var view = ml.Data.LoadFromEnumerable(Enumerable.Range(0, tuneCount).Select(i => new LabeledImageRow { Label = i % Classes, Image = images[(i * 784)..((i + 1) * 784)] }));
             var metrics = classifier.Evaluate(classifier.ComputeFeatures(view, nameof(LabeledImageRow.Image), nameof(LabeledImageRow.Label)), tuneTest);
@@ -142,7 +142,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         {
             var candidate = unconditionalSampling.Clone();
             candidate.AutoguidanceScale = scale;
-            var images = GenerateSet(unconditionalModel.WithSampling(candidate), Enumerable.Range(0, tuneCount).Select(i => new GenerationRequest { Label = -1, Seed = UnconditionalTuningSeed + i }),
+            var images = GenerateSet(ml, unconditionalModel.WithSampling(candidate), Enumerable.Range(0, tuneCount).Select(i => new GenerationRequest { Label = -1, Seed = UnconditionalTuningSeed + i }),
                 $"tuning autoguidance {scale:0.##}", tuneCount, stages, cancellationToken);
             double fid = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, images)), tuneTest).Fid;
             tuning.Add(new JsonObject { ["autoguidanceScale"] = scale, ["fid"] = fid });
@@ -160,7 +160,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         {
             long first = HeldOutSeed(k);
             clock.Restart();
-            var images = GenerateSet(generator, Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = i % Classes, Seed = first + i }),
+            var images = GenerateSet(ml, generator, Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = i % Classes, Seed = first + i }),
                 $"generating set {k} of {sets}", n, stages, cancellationToken);
             samplingSeconds += clock.Elapsed.TotalSeconds;
             var view = ml.Data.LoadFromEnumerable(Enumerable.Range(0, n).Select(i => new LabeledImageRow { Label = i % Classes, Image = images[(i * 784)..((i + 1) * 784)] }));
@@ -168,7 +168,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             logger.LogInformation("Diffusion, held-out set {Set}: FID {Fid:F4}, accuracy {Accuracy:P2}", k, conditionalRuns[^1].Fid, conditionalRuns[^1].ConditionalAccuracy);
 
             clock.Restart();
-            var free = GenerateSet(unconditional, Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = -1, Seed = first + 500_000 + i }),
+            var free = GenerateSet(ml, unconditional, Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = -1, Seed = first + 500_000 + i }),
                 $"unconditional set {k} of {sets}", n, stages, cancellationToken);
             unconditionalSamplingSeconds += clock.Elapsed.TotalSeconds;
             unconditionalRuns.Add(classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, free)), testFeatures));
@@ -184,7 +184,8 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             Enumerable.Range(0, Math.Min(sets, blocks)).Select(b => $"training images {b * n}..{(b + 1) * n - 1}").ToArray());
         var prior = Measured(Enumerable.Range(1, sets).Select(k => classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, vae.SamplePrior(n, settings.Seed + k))), testFeatures)).ToArray(),
             Enumerable.Range(1, sets).Select(k => $"seed {settings.Seed + k}").ToArray());
-        var random = Measured(Enumerable.Range(1, sets).Select(k => classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, RandomImages(fullTrain, n, settings.Seed + k))), testFeatures)).ToArray(),
+        var moments = PixelMoments(fullTrain);
+        var random = Measured(Enumerable.Range(1, sets).Select(k => classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, RandomImages(moments, n, settings.Seed + k))), testFeatures)).ToArray(),
             Enumerable.Range(1, sets).Select(k => $"seed {settings.Seed + k}").ToArray());
         logger.LogInformation("FID floor {V:F4}, diffusion {D:F4} +- {Ds:F4}, unconditional model {U:F4}, VAE reconstruction {Rec:F4}, VAE {A:F2}, random {R:F2}",
             floor.Fid.Mean, conditional.Fid.Mean, conditional.Fid.Std, unconditionalMeasured.Fid.Mean, reconstructions.Fid.Mean, prior.Fid.Mean, random.Fid.Mean);
@@ -298,9 +299,8 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
     };
 
     /// <summary>The images <paramref name="generator"/> makes for <paramref name="requests"/>, read through its IDataView path, one after another.</summary>
-    private static float[] GenerateSet(DigitGeneratorTransformer generator, IEnumerable<GenerationRequest> requests, string stage, int count, IProgress<StageProgress>? stages, CancellationToken token)
+    private static float[] GenerateSet(MLContext ml, DigitGeneratorTransformer generator, IEnumerable<GenerationRequest> requests, string stage, int count, IProgress<StageProgress>? stages, CancellationToken token)
     {
-        var ml = new MLContext(0);
         var view = generator.Transform(ml.Data.LoadFromEnumerable(requests));
         var result = new float[count * 784];
         int i = 0;
@@ -412,8 +412,8 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         Pictures.SaveGrid(path, cells, titles.Count, generator.ImageShape, zoom: 3, columnTitles: titles, rowTitles: labels.Select(l => $"digit {l}").ToArray());
     }
 
-    /// <summary>Gaussian noise with the training set's per-pixel mean and standard deviation (the seed's "Random" row).</summary>
-    private static float[] RandomImages(IDataView train, int count, int seed)
+    /// <summary>The per-pixel mean and standard deviation of <paramref name="train"/>'s images, read once.</summary>
+    private static (double[] Mean, double[] Std) PixelMoments(IDataView train)
     {
         var mean = new double[784];
         var sq = new double[784];
@@ -430,16 +430,22 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
                 rows++;
             }
         }
-        var random = new Random(seed);
-        var result = new float[count * 784];
         for (int i = 0; i < 784; i++)
         {
             mean[i] /= rows;
             sq[i] = Math.Sqrt(Math.Max(sq[i] / rows - mean[i] * mean[i], 0));
         }
+        return (mean, sq);
+    }
+
+    /// <summary>Gaussian noise with the training set's per-pixel mean and standard deviation (the seed's "Random" row).</summary>
+    private static float[] RandomImages((double[] Mean, double[] Std) moments, int count, int seed)
+    {
+        var random = new Random(seed);
+        var result = new float[count * 784];
         for (int r = 0; r < count; r++)
             for (int i = 0; i < 784; i++)
-                result[r * 784 + i] = (float)(mean[i] + sq[i] * random.NextGaussian());
+                result[r * 784 + i] = (float)(moments.Mean[i] + moments.Std[i] * random.NextGaussian());
         return result;
     }
 
