@@ -60,9 +60,10 @@ internal static class DiffusionTraining
         }
         var (trainRows, validationRows) = TrainingRun.Split(rows, settings.ValidationFraction);
         var schedule = new NoiseSchedule(config.Schedule, config.Timesteps);
-        run.Logger.LogInformation("Training the {Kind} denoiser (width {Width}, {Parameters} parameters, {Schedule} schedule, {Objective}) on {Rows} samples of [{Shape}] for {Epochs} epochs",
+        run.Logger.LogInformation("Training the {Kind} denoiser (width {Width}, {Parameters} parameters, {Schedule} schedule, {Objective}) "
+            + "on {Rows} samples of [{Shape}] for {Epochs} epochs; {Held} more held out for the validation loss (ValidationFraction {Fraction})",
             config.Denoiser.Kind, config.Denoiser.Width, network.parameters().Sum(p => p.numel()), config.Schedule, config.Objective, trainRows,
-            string.Join("x", config.Denoiser.DataShape), settings.Epochs);
+            string.Join("x", config.Denoiser.DataShape), settings.Epochs, validationRows, settings.ValidationFraction);
         TrainingHistory history, weakHistory = new();
         using (var scope = NewDisposeScope())
         {

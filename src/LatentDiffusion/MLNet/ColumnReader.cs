@@ -35,29 +35,78 @@ internal static class ColumnReader
         return vector.Size;
     }
 
+    /// <summary>Where a column's shape came from, for messages and logs.</summary>
+    public enum ShapeSource { Option, Annotation, ColumnType, None }
+
     /// <summary>
-    /// The (channels, height, width) of the images in a vector column of <paramref name="size"/> floats: the option
-    /// when given, else the column's <see cref="ShapeAnnotation"/>, else a square one-channel image when the size is a
-    /// square. Throws naming the column (or the option), the shape and the size when they disagree or nothing fits.
+    /// The shape a column declares, from the first of: the option, the column's <see cref="ShapeAnnotation"/>, and
+    /// ML.NET's own vector type when it has more than one dimension (ExtractPixels types its column
+    /// Vector&lt;Single, planes, height, width&gt;). Null with <see cref="ShapeSource.None"/> when none says anything.
+    /// This is the one place every component learns a column's shape from.
+    /// </summary>
+    public static (int[]? Shape, ShapeSource Source) DeclaredShape(DataViewSchema.Column column, int[]? option)
+    {
+        if (option is not null) return (option, ShapeSource.Option);
+        if (ShapeAnnotation.Read(column) is { } annotated) return (annotated, ShapeSource.Annotation);
+        if (column.Type is VectorDataViewType { Dimensions.Length: > 1 } vector) return (vector.Dimensions.ToArray(), ShapeSource.ColumnType);
+        return (null, ShapeSource.None);
+    }
+
+    /// <summary>
+    /// The (channels, height, width) of the images in a vector column of <paramref name="size"/> floats: the shape the
+    /// column declares (<see cref="DeclaredShape"/>), else a square one-channel image when the size is a square.
+    /// Throws naming the column (or the option), the shape and the size when they disagree or nothing fits.
     /// </summary>
     public static int[] ImageShape(DataViewSchema.Column column, int size, int[]? option, string optionName)
     {
-        var shape = option ?? ShapeAnnotation.Read(column);
+        var (shape, source) = DeclaredShape(column, option);
         if (shape is null)
         {
             int side = (int)Math.Round(Math.Sqrt(size));
             if (side * side != size)
                 throw new ArgumentOutOfRangeException(column.Name,
-                    $"Column '{column.Name}' holds {size} values per row, which is not a square one-channel image: give its (channels, height, width) with {optionName} or a '{ShapeAnnotation.Name}' annotation.");
+                    $"Column '{column.Name}' holds {size} values per row and declares no shape, and {size} is not a square one-channel image: "
+                    + $"set {optionName} to its (channels, height, width), or extract the pixels with ML.NET's ExtractPixels, whose column type carries them.");
             return [1, side, side];
         }
+        string at = source == ShapeSource.Option ? optionName : column.Name;
         if (shape.Length != 3 || shape.Any(d => d < 1))
-            throw new ArgumentOutOfRangeException(option is null ? column.Name : optionName, $"[{string.Join(", ", shape)}]",
-                $"The image shape of column '{column.Name}' must be (channels, height, width), each at least 1.");
+            throw new ArgumentOutOfRangeException(at, $"[{string.Join(", ", shape)}]",
+                $"The image shape of column '{column.Name}' (from {Describe(source, optionName)}) must be (channels, height, width), each at least 1.");
+        if (source == ShapeSource.ColumnType && shape[2] <= 4 && shape[0] > 4)
+            throw new ArgumentOutOfRangeException(column.Name, $"[{string.Join(", ", shape)}]",
+                $"Column '{column.Name}' is typed [{string.Join(", ", shape)}], which reads as interleaved pixels (height, width, colours); "
+                + $"extract them with interleavePixelColors: false (ExtractPixels' default), or set {optionName} if [{string.Join(", ", shape)}] really is (channels, height, width).");
         if ((long)shape[0] * shape[1] * shape[2] != size)
-            throw new ArgumentOutOfRangeException(option is null ? column.Name : optionName, $"[{string.Join(", ", shape)}]",
-                $"Column '{column.Name}' holds {size} values per row, but the image shape [{string.Join(", ", shape)}] has {(long)shape[0] * shape[1] * shape[2]}.");
+            throw new ArgumentOutOfRangeException(at, $"[{string.Join(", ", shape)}]",
+                $"Column '{column.Name}' holds {size} values per row, but the image shape [{string.Join(", ", shape)}] (from {Describe(source, optionName)}) has {(long)shape[0] * shape[1] * shape[2]}.");
         return shape;
+    }
+
+    /// <summary>Words for where a shape came from.</summary>
+    public static string Describe(ShapeSource source, string optionName) => source switch
+    {
+        ShapeSource.Option => optionName,
+        ShapeSource.Annotation => $"its '{ShapeAnnotation.Name}' annotation",
+        ShapeSource.ColumnType => "its ML.NET vector type",
+        _ => "nothing: the column declares no shape",
+    };
+
+    /// <summary>
+    /// Whether the first rows of a three-plane image column hold the same values in every plane: a grey image whose
+    /// pixels were extracted as red, green and blue (ExtractPixels' default, even after ConvertToGrayscale).
+    /// </summary>
+    public static bool PlanesLookIdentical(float[] images, int rows, int[] shape, int rowsToCheck = 64)
+    {
+        if (shape.Length != 3 || shape[0] != 3 || rows == 0) return false;
+        int plane = shape[1] * shape[2], size = 3 * plane;
+        for (int r = 0; r < Math.Min(rows, rowsToCheck); r++)
+            for (int i = 0; i < plane; i++)
+            {
+                float v = images[r * size + i];
+                if (images[r * size + plane + i] != v || images[r * size + 2 * plane + i] != v) return false;
+            }
+        return true;
     }
 
     /// <summary>ML.NET's annotation (AnnotationUtils.Kinds.IsNormalized) that marks a column as already normalised.</summary>

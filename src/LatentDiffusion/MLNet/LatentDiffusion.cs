@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
@@ -158,10 +159,13 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
         int size = ColumnReader.RequireFloatVector(input.Schema, column, "data to learn");
         if (options.LabelColumnName is not null) ColumnReader.RequireInteger(input.Schema, options.LabelColumnName, "class labels");
         if (input.Schema.GetColumnOrNull(options.SeedColumnName) is not null) ColumnReader.RequireInteger(input.Schema, options.SeedColumnName, "request seeds");
-        var shape = options.DataShape ?? ShapeAnnotation.Read(input.Schema[column]) ?? [size];
+        var (declared, source) = ColumnReader.DeclaredShape(input.Schema[column], options.DataShape);
+        var shape = declared ?? [size];
+        string shapeOption = $"{Owner}.{nameof(options.DataShape)}";
         if (shape.Aggregate(1L, (a, b) => a * b) != size)
-            throw new ArgumentOutOfRangeException(options.DataShape is null ? column : nameof(options.DataShape),
-                $"Column '{column}' holds {size} values per row, but the data shape [{string.Join(", ", shape)}] has {shape.Aggregate(1L, (a, b) => a * b)}.");
+            throw new ArgumentOutOfRangeException(source == ColumnReader.ShapeSource.Option ? nameof(options.DataShape) : column,
+                $"Column '{column}' holds {size} values per row, but the data shape [{string.Join(", ", shape)}] (from "
+                + $"{ColumnReader.Describe(source, shapeOption)}) has {shape.Aggregate(1L, (a, b) => a * b)}.");
         string data = $"column '{column}'";
         int classes = options.LabelColumnName is null ? 0 : options.Classes;
         var denoiser = new DenoiserConfig
@@ -180,6 +184,9 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
         var (values, labels, rows) = ColumnReader.ReadAll(input, column, size, options.LabelColumnName, classes, options.CancellationToken);
 
         using var log = new ComponentLogger(context, options.Logger, nameof(LatentDiffusionTrainer));
+        log.LogInformation("Column '{Column}' is shaped [{Shape}] (from {Source}): the {Kind} denoiser ({Why})", column, string.Join(", ", shape),
+            ColumnReader.Describe(source, shapeOption), denoiser.Kind, options.Denoiser != DenoiserKind.Auto ? $"{nameof(options.Denoiser)} asks for it"
+            : declared is null ? $"a plain vector; set {shapeOption} to (channels, height, width) for images" : shape.Length == 3 ? "an image shape" : "not an image shape");
         var settings = new DiffusionTrainingSettings
         {
             Epochs = options.Epochs, LabelDropout = options.LabelDropout, EmaDecay = options.EmaDecay,

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
 using LatentDiffusion.Runtime;
@@ -105,6 +106,10 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
         var config = new VaeConfig { ImageShape = shape, LatentChannels = options.LatentChannels, Downsampling = options.Downsampling, Width = options.Width };
         MemoryCheck.Training(VaeModel.ParameterCount(config), nameof(options.Width), options.Width, Owner);
         using var log = new ComponentLogger(context, options.Logger, nameof(VaeEncoderEstimator));
+        if (ColumnReader.PlanesLookIdentical(images, rows, shape))
+            log.LogWarning("Column '{Column}' holds three identical colour planes in its first rows: grey images extracted as red, green and blue "
+                + "(ExtractPixels' default, even after ConvertToGrayscale). Training a 3-channel VAE; extract one plane "
+                + "(colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Red) for a 1-channel model.", options.ImageColumnName);
         var settings = new VaeTrainingSettings
         {
             Epochs = options.Epochs, BinaryCrossEntropy = options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy, KlWeight = options.KlWeight,

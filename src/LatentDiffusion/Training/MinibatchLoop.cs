@@ -168,8 +168,13 @@ internal sealed class MinibatchLoop
             long rowsSeen = Math.Min(Rows, b * BatchSize);
             var record = new EpochRecord(epoch, lossSum / b, validation, seconds, rowsSeen / seconds);
             history.Add(record);
-            Logger.LogInformation("{Model} epoch {Epoch}/{Epochs}: loss {Loss:F5}, validation {Validation:F5}, {Rate:F0} samples/s",
-                Model, epoch, Epochs, record.TrainLoss, record.ValidationLoss, record.SamplesPerSecond);
+            // A run without a validation split (the FID classifier's) says nothing about validation rather than "NaN".
+            if (validationLoss is null)
+                Logger.LogInformation("{Model} epoch {Epoch}/{Epochs}: loss {Loss:F5}, {Rate:F0} samples/s",
+                    Model, epoch, Epochs, record.TrainLoss, record.SamplesPerSecond);
+            else
+                Logger.LogInformation("{Model} epoch {Epoch}/{Epochs}: loss {Loss:F5}, validation {Validation:F5}, {Rate:F0} samples/s",
+                    Model, epoch, Epochs, record.TrainLoss, record.ValidationLoss, record.SamplesPerSecond);
             bool finished = epoch == Epochs || step >= totalSteps || OutOfTime();
             if (Checkpoints is not null && (finished || sinceCheckpoint.Elapsed >= Checkpoints.Interval))
                 Save(epoch + 1, 0, 0, 0, null, complete: finished);

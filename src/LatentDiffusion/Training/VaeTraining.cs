@@ -28,8 +28,9 @@ internal static class VaeTraining
         var network = new ConvVae(config, run.Device);
         var (trainRows, validationRows) = TrainingRun.Split(rows, settings.ValidationFraction);
         var latent = config.LatentShape;
-        run.Logger.LogInformation("Training the VAE ({Channels}x{Height}x{Width} latent) on {Rows} images for {Epochs} epochs",
-            latent[0], latent[1], latent[2], trainRows, settings.Epochs);
+        run.Logger.LogInformation("Training the VAE ({Channels}x{Height}x{Width} latent) on {Rows} images for {Epochs} epochs; "
+            + "{Held} more held out for the validation loss (ValidationFraction {Fraction})",
+            latent[0], latent[1], latent[2], trainRows, settings.Epochs, validationRows, settings.ValidationFraction);
         TrainingHistory history;
         using (var all = tensor(images, [rows, config.ImageSize], device: run.Device))
         using (var train = all.narrow(0, 0, trainRows))

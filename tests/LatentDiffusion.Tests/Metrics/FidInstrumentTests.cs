@@ -42,6 +42,21 @@ public class FidInstrumentTests : IDisposable
     }
 
     [Fact]
+    public void The_classifier_logs_no_validation_figure_because_it_holds_no_validation_split_back()
+    {
+        var lines = new List<string>();
+        var log = new ListLogger(lines);
+        var train = ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), 128);
+        ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Epochs = 1, BatchSize = 32, Logger = log }).Fit(train);
+        ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 1, Width = 8, BatchSize = 32, Logger = log }).Fit(train);
+        var epochs = lines.Where(l => l.Contains(" epoch 1/1")).ToList();
+        Assert.Equal(2, epochs.Count);
+        Assert.DoesNotContain("validation", epochs[0]);
+        Assert.DoesNotContain("NaN", epochs[0]);
+        Assert.Contains("validation", epochs[1]);
+    }
+
+    [Fact]
     public void A_file_that_names_no_network_reads_as_the_small_one_it_was_saved_with()
     {
         var train = ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), 256);
