@@ -11,7 +11,12 @@ public abstract class TrainingOptions
     public int BatchSize { get; set; } = 128;
     /// <summary>Peak AdamW learning rate (linear warm-up, then cosine decay). Default 2e-3.</summary>
     public double LearningRate { get; set; } = 2e-3;
-    /// <summary>Seed for initialisation, shuffling and noise; the same seed gives the same model. Default 1.</summary>
+    /// <summary>
+    /// Seed for initialisation, shuffling and noise; the same seed gives the same model, bit for bit, on the same
+    /// machine with the same thread count and precision (also across a checkpoint and resume). On another CPU the
+    /// weights drift apart in their last bits from the first steps, so a run there gives a model of the same quality
+    /// rather than the same weights. Default 1.
+    /// </summary>
     public int Seed { get; set; } = 1;
     /// <summary>
     /// Number format of training: float32, or bfloat16 mixed precision (bfloat16 forward and backward passes, float32

@@ -23,15 +23,43 @@ public class PackageConsumerTests : IDisposable
     }
 
     /// <summary>The C# block under the README's "## Quickstart" heading.</summary>
-    internal static string QuickstartFromReadme()
+    internal static string QuickstartFromReadme() => CodeUnder("## Quickstart");
+
+    /// <summary>The first C# block under the README heading <paramref name="heading"/>.</summary>
+    internal static string CodeUnder(string heading)
     {
         var lines = File.ReadAllLines(RepositoryFile("README.md"));
-        int heading = Array.FindIndex(lines, l => l.Trim() == "## Quickstart");
-        Assert.True(heading >= 0, "README has no '## Quickstart' heading");
-        int start = Array.FindIndex(lines, heading, l => l.Trim() == "```csharp");
+        int at = Array.FindIndex(lines, l => l.Trim() == heading);
+        Assert.True(at >= 0, $"README has no '{heading}' heading");
+        int start = Array.FindIndex(lines, at, l => l.Trim() == "```csharp");
         int end = Array.FindIndex(lines, start + 1, l => l.Trim() == "```");
-        Assert.True(start > heading && end > start, "no ```csharp block under '## Quickstart'");
+        Assert.True(start > at && end > start, $"no ```csharp block under '{heading}'");
         return string.Join('\n', lines[(start + 1)..end]) + "\n";
+    }
+
+    /// <summary>
+    /// A folder of PNG files in two label sub-folders: a bar across or a bar down, at a random row or column, on
+    /// 12x12 pixels (the program resizes them); grey, or coloured by class.
+    /// </summary>
+    private static string ImageFolder(string path, bool colour)
+    {
+        var random = new Random(colour ? 2 : 1);
+        foreach (var (name, across) in new[] { ("across", true), ("down", false) })
+        {
+            Directory.CreateDirectory(Path.Combine(path, name));
+            for (int i = 0; i < 30; i++)
+            {
+                int channels = colour ? 3 : 1, at = random.Next(2, 10);
+                var pixels = new float[channels * 144];
+                for (int y = 0; y < 12; y++)
+                    for (int x = 0; x < 12; x++)
+                        if (across ? y == at || y == at + 1 : x == at || x == at + 1)
+                            for (int c = 0; c < channels; c++) pixels[c * 144 + y * 12 + x] = !colour ? 1f : (c == 0) == across ? 0.9f : 0.15f;
+                using var image = LatentDiffusion.MLNet.MLImages.FromPixels(pixels, channels, 12, 12);
+                image.Save(Path.Combine(path, name, $"{i:D3}.png"));
+            }
+        }
+        return path;
     }
 
     private static (int ExitCode, string Output) Run(string workingDirectory, params string[] arguments)
@@ -84,7 +112,7 @@ public class PackageConsumerTests : IDisposable
     }
 
     [Fact]
-    public void A_new_console_app_installs_the_package_and_runs_the_readme_quickstart_and_a_torchsharp_first_program()
+    public void A_new_console_app_installs_the_package_and_runs_the_readme_quickstart_the_own_images_program_and_a_torchsharp_first_program()
     {
         // A version of its own, so that the machine's package cache cannot hand back an older build.
         string version = $"0.1.0-test.{DateTime.UtcNow:yyyyMMddHHmmssfff}";
@@ -98,6 +126,21 @@ public class PackageConsumerTests : IDisposable
         Assert.Contains("FID ", run.Output);
         Assert.True(File.Exists(Path.Combine(quickstart, "digits.zip")), run.Output);
         Assert.True(File.Exists(Path.Combine(quickstart, "first-digit.png")), run.Output);
+
+        // The own-images program, on a grey folder and a colour one.
+        var ownImages = NewApp("OwnImagesApp", feed, version, CodeUnder("## Your own images"));
+        Assert.True(Run(ownImages, "build", "-c", "Release") is { ExitCode: 0 } built, "the own-images program did not build");
+        foreach (var (kind, flags, shape) in new[] { ("grey", new[] { "--grey" }, "[1, 16, 16]"), ("colour", Array.Empty<string>(), "[3, 16, 16]") })
+        {
+            string images = ImageFolder(Path.Combine(folder, kind), colour: kind == "colour");
+            var own = Run(ownImages, ["run", "-c", "Release", "--no-build", "--", images, .. flags, "--quick"]);
+            Assert.True(own.ExitCode == 0, own.Output);
+            Assert.Contains("60 images in 2 classes: across, down", own.Output);
+            Assert.Contains($"Learnt images of {shape}", own.Output);
+            Assert.DoesNotContain("identical colour planes", own.Output);
+            Assert.Equal(16, Directory.GetFiles(Path.Combine(ownImages, "generated"), "*.png").Length);
+            Directory.Delete(Path.Combine(ownImages, "generated"), recursive: true);
+        }
 
         var torchFirst = NewApp("TorchFirstApp", feed, version, """
             var t = TorchSharp.torch.ones(4, 4);
