@@ -1,3 +1,4 @@
+using LatentDiffusion.Diffusion;
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
@@ -153,7 +154,10 @@ public static class Cli
         root.Subcommands.Add(train);
 
         // Sampling settings: each overrides the model's saved one.
-        var sampler = OptionalChoice("--sampler", "The reverse process (default: the model's saved setting)", "ddim", "ddpm");
+        var sampler = OptionalChoice("--sampler", "The reverse process (default: the model's saved setting)",
+            Enum.GetNames<SamplerKind>().Select(n => n.ToLowerInvariant()).ToArray());
+        var spacing = OptionalChoice("--spacing", "Where the ODE solvers (dpmsolverplusplus2m, unipc, heun) place their steps (default: the model's saved setting)",
+            Enum.GetNames<TimestepSpacing>().Select(n => n.ToLowerInvariant()).ToArray());
         var steps = new Option<int?>("--steps") { Description = "Denoising steps, 1..T (default: the model's saved setting)" };
         steps.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError($"--steps must be at least 1, got {r.GetValueOrDefault<int?>()}."); });
         var guidance = Number("--guidance", "Classifier-free guidance scale, 0 = unconditional, 1 = conditional (default: the model's saved setting)", 0, 100);
@@ -162,7 +166,7 @@ public static class Cli
         var autoguidanceBand = Band("--autoguidance-band", "Noise levels t/T where autoguidance applies, as LOW,HIGH (default: the model's saved setting)");
         var precision = OptionalChoice("--precision", "The denoisers' number format while sampling (default: the model's saved setting)", "float32", "bfloat16");
         SamplingFlags Flags(ParseResult p) => new(p.GetValue(sampler), p.GetValue(steps), p.GetValue(guidance), p.GetValue(band), p.GetValue(precision),
-            p.GetValue(autoguidance), p.GetValue(autoguidanceBand));
+            p.GetValue(autoguidance), p.GetValue(autoguidanceBand), p.GetValue(spacing));
 
         var model = new Option<string>("--model") { Description = "A saved model zip (a run's model.zip)", Required = true };
         var count = Integer("--count", "How many images", 100, 1, 1_000_000);
@@ -170,7 +174,7 @@ public static class Cli
         var png = new Option<string>("--png") { Description = "Output PNG grid", DefaultValueFactory = _ => "generated.png" };
         var raw = new Option<string?>("--raw") { Description = "Also write the images as raw little-endian float32 (count x image size) to this file" };
         var generate = new Command("generate", "Generate digits from a saved model into a PNG grid.")
-            { model, count, labels, sampler, steps, guidance, band, autoguidance, autoguidanceBand, precision, png, raw, seed, verbose };
+            { model, count, labels, sampler, spacing, steps, guidance, band, autoguidance, autoguidanceBand, precision, png, raw, seed, verbose };
         generate.SetAction(Guarded(verbose, (p, token) => Commands.Generate(p.GetValue(model)!, p.GetValue(count), p.GetValue(labels)!, Flags(p),
             p.GetValue(png)!, p.GetValue(raw), p.GetValue(seed), p.GetValue(verbose), token)));
         root.Subcommands.Add(generate);
@@ -183,7 +187,7 @@ public static class Cli
         var referenceCount = Integer("--reference-count", "Test digits to compare with (the whole test split by default)", 10_000, 2, 10_000);
         var json = new Option<string>("--json") { Description = "Where to write the results as JSON", DefaultValueFactory = _ => "evaluation.json" };
         var evaluate = new Command("evaluate", "FID, KID, precision/recall, accuracy and label entropy of a folder of images or a saved model against the MNIST test split.")
-            { classifier, folder, labelsFile, evaluatedModel, evaluateCount, referenceCount, steps, guidance, band, autoguidance, autoguidanceBand, precision, json, seed, verbose };
+            { classifier, folder, labelsFile, evaluatedModel, evaluateCount, referenceCount, sampler, spacing, steps, guidance, band, autoguidance, autoguidanceBand, precision, json, seed, verbose };
         evaluate.Validators.Add(result =>
         {
             bool hasFolder = result.GetValue(folder) is not null, hasModel = result.GetValue(evaluatedModel) is not null;
@@ -268,7 +272,7 @@ internal sealed class CommandLineException(string message) : Exception(message);
 
 /// <summary>Sampling settings given on the command line; null keeps the model's saved setting.</summary>
 public sealed record SamplingFlags(string? Sampler = null, int? Steps = null, double? Guidance = null, string? Band = null, string? Precision = null,
-    double? Autoguidance = null, string? AutoguidanceBand = null);
+    double? Autoguidance = null, string? AutoguidanceBand = null, string? Spacing = null);
 
 /// <summary>Checks of paths given on the command line, made before any long work starts; none of them creates anything.</summary>
 internal static class PathChecks

@@ -70,7 +70,8 @@ internal static class Commands
     private static SamplingOptions Override(SamplingOptions saved, SamplingFlags flags)
     {
         var sampling = saved.Clone();
-        if (flags.Sampler is { } name) sampling.Sampler = name.Equals("ddpm", StringComparison.OrdinalIgnoreCase) ? SamplerKind.Ddpm : SamplerKind.Ddim;
+        if (flags.Sampler is { } name) sampling.Sampler = Enum.Parse<SamplerKind>(name, ignoreCase: true);
+        if (flags.Spacing is { } spacing) sampling.Spacing = Enum.Parse<TimestepSpacing>(spacing, ignoreCase: true);
         if (flags.Steps is { } steps) sampling.Steps = steps;
         if (flags.Guidance is { } guidance) sampling.GuidanceScale = guidance;
         if (flags.Band is { } band) (sampling.GuidanceMinNoise, sampling.GuidanceMaxNoise, _) = Cli.ParseBand("--guidance-band", band);

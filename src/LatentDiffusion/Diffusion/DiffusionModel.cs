@@ -136,7 +136,7 @@ internal sealed class DiffusionModel
     {
         Validate(options);
         if (labels.Length != seeds.Length) throw new ArgumentException($"Got {labels.Length} labels but {seeds.Length} seeds; give one of each per request.");
-        var sampler = SamplerTimesteps.Create(options, Schedule);
+        var sampler = Samplers.Create(options, Schedule);
         lock (gate)
         {
             using var _ = no_grad();
@@ -179,7 +179,7 @@ internal sealed class DiffusionModel
         Validate(options);
         var plan = new GuidancePlan(options, Classes);
         int main = 0, weak = 0;
-        foreach (int t in SamplerTimesteps.Create(options, Schedule).Timesteps)
+        foreach (int t in Samplers.Create(options, Schedule).Evaluations)
             foreach (var key in plan.KeysAt(t, Schedule.Timesteps))
                 if (key.Network == DenoiserRole.Main) main++; else weak++;
         return (main, weak);

@@ -25,9 +25,9 @@ internal sealed class GuidancePlan(SamplingOptions options, int classes)
 }
 
 /// <summary>
-/// The sampling pipeline: networks, schedule, guidance and step rule wired in one loop. Each step gathers the
-/// predictions the guidance methods need (one batched pass per network), combines them, interprets the objective as
-/// (x0, eps) and lets the sampler step. Every sample draws its noise from its own generator seeded by its request, so
+/// The sampling pipeline: networks, schedule and guidance wired into the denoise function a sampler runs its own loop
+/// over. Each call gathers the predictions the guidance methods need (one batched pass per network), combines them and
+/// interprets the objective as (x0, eps). Every sample draws its noise from its own generator seeded by its request, so
 /// a sample does not depend on its batch mates.
 /// </summary>
 internal static class DiffusionSampling
@@ -47,12 +47,11 @@ internal static class DiffusionSampling
             int nullClass = networks(DenoiserRole.Main).NullClass;
             var conditional = tensor(labels.ToArray().Select(l => (long)(l < 0 ? nullClass : l)).ToArray(), device: device);
             var unconditional = full([n], nullClass, dtype: int64, device: device);
-            var x = Noise();
-            var steps = sampler.Timesteps;
-            for (int i = 0; i < steps.Count; i++)
+
+            // The denoiser as the sampler sees it: every prediction the guidance methods need at t (one batched pass per
+            // network), combined, read as (x0, eps) under the objective, x0 clipped to the data's range.
+            (Tensor, Tensor) Denoise(Tensor x, int t)
             {
-                using var scope = NewDisposeScope();
-                int t = steps[i];
                 var tt = full([n], t, dtype: int64, device: device);
                 var predictions = Predict(networks, plan.KeysAt(t, schedule.Timesteps), x, tt, conditional, unconditional);
                 var output = predictions[plan.Basis];
@@ -68,13 +67,10 @@ internal static class DiffusionSampling
                     x0 = x0.clamp(low, high);
                     eps = schedule.NoiseFor(x, x0, t);
                 }
-                var noise = sampler.IsStochastic && i + 1 < steps.Count ? Noise() : null;
-                var next = sampler.Step(x, x0, eps, i, noise);
-                onStep?.Invoke(i, x, x0);
-                x.Dispose();
-                x = next.MoveToOuterDisposeScope();
+                return (x0, eps);
             }
-            return x;
+
+            return sampler.Sample(Noise(), Denoise, Noise, onStep);
         }
         finally
         {

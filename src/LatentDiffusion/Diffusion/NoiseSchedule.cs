@@ -70,6 +70,18 @@ public sealed class NoiseSchedule
     /// <summary>abar at <paramref name="t"/>, with abar(-1) = 1 (the clean data).</summary>
     public double AlphaBar(int t) => t < 0 ? 1.0 : AlphaBars[t];
 
+    /// <summary>The signal scale alpha_t = sqrt(abar_t); 1 at t = -1 (the clean data).</summary>
+    public double Alpha(int t) => Math.Sqrt(AlphaBar(t));
+
+    /// <summary>The noise scale sigma_t = sqrt(1 - abar_t); 0 at t = -1 (the clean data).</summary>
+    public double Sigma(int t) => Math.Sqrt(1 - AlphaBar(t));
+
+    /// <summary>
+    /// Half the log signal-to-noise ratio, lambda_t = log(alpha_t / sigma_t), the time variable of DPM-Solver and UniPC;
+    /// decreasing in t, +infinity at t = -1.
+    /// </summary>
+    public double LogSnr(int t) => t < 0 ? double.PositiveInfinity : 0.5 * Math.Log(AlphaBars[t] / (1 - AlphaBars[t]));
+
     /// <summary>Signal-to-noise ratio abar / (1 - abar) at each timestep in <paramref name="t"/>.</summary>
     public Tensor Snr(Tensor t)
     {

@@ -24,6 +24,19 @@ public sealed class SamplingOptions
     /// <summary>Number of denoising steps, 1..T. Default 50.</summary>
     public int Steps { get; set; } = 50;
 
+    /// <summary>
+    /// Where the ODE solvers (DPM-Solver++, UniPC, Heun) place their steps; DDIM and DDPM keep their strided timesteps.
+    /// Default <see cref="TimestepSpacing.Time"/>.
+    /// </summary>
+    public TimestepSpacing Spacing { get; set; } = TimestepSpacing.Time;
+
+    /// <summary>
+    /// The ODE solvers start from the noisiest timestep whose log-SNR lambda is at least this (see
+    /// <see cref="SamplerTimesteps.Start"/>); it only matters for the cosine schedule, whose last timesteps fall to
+    /// lambda = -10. DDIM and DDPM start at T-1 whatever it is. Default -5.1 (diffusers' choice for cosine schedules).
+    /// </summary>
+    public double LogSnrFloor { get; set; } = -5.1;
+
     /// <summary>DDIM stochasticity (0 = deterministic). Default 0.</summary>
     public double Eta { get; set; }
 
@@ -91,7 +104,11 @@ public sealed class SamplingOptions
     internal void Validate(int timesteps)
     {
         if (!Enum.IsDefined(Sampler))
-            throw new ArgumentOutOfRangeException(nameof(Sampler), Sampler, "SamplingOptions.Sampler must be Ddim or Ddpm.");
+            throw new ArgumentOutOfRangeException(nameof(Sampler), Sampler, $"SamplingOptions.Sampler must be one of {Samplers.Names}.");
+        if (!Enum.IsDefined(Spacing))
+            throw new ArgumentOutOfRangeException(nameof(Spacing), Spacing, $"SamplingOptions.Spacing must be one of {string.Join(", ", Enum.GetNames<TimestepSpacing>())}.");
+        if (!double.IsFinite(LogSnrFloor))
+            throw new ArgumentOutOfRangeException(nameof(LogSnrFloor), LogSnrFloor, "SamplingOptions.LogSnrFloor must be a finite number (a log signal-to-noise ratio, e.g. -5.1).");
         if (Steps < 1 || Steps > timesteps)
             throw new ArgumentOutOfRangeException(nameof(Steps), Steps, $"SamplingOptions.Steps must be between 1 and the schedule's {timesteps} timesteps.");
         if (!double.IsFinite(Eta) || Eta < 0)

@@ -85,7 +85,7 @@ public class GuidanceTests
         var weak = new CountingDenoiser(model.AutoguidanceDenoiser!);
         using (no_grad())
             DiffusionSampling.Sample(role => role == DenoiserRole.Main ? main : weak, model.Schedule, config.Objective,
-                SamplerTimesteps.Create(options, model.Schedule), new GuidancePlan(options, 3), [0, 1, -1], [1, 2, 3], [2, 4, 4], CPU);
+                Samplers.Create(options, model.Schedule), new GuidancePlan(options, 3), [0, 1, -1], [1, 2, 3], [2, 4, 4], CPU);
         var (denoiserPasses, autoguidancePasses) = model.Passes(options);
         Assert.Equal(denoiserPasses * 3, main.Rows);
         Assert.Equal(autoguidancePasses * 3, weak.Rows);

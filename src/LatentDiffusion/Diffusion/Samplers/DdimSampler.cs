@@ -26,17 +26,27 @@ public sealed class DdimSampler : IDiffusionSampler
     public IReadOnlyList<int> Timesteps => timesteps;
 
     /// <inheritdoc/>
+    public IReadOnlyList<int> Evaluations => timesteps;
+
+    /// <inheritdoc/>
     public bool IsStochastic => eta > 0;
 
     /// <inheritdoc/>
-    public Tensor Step(Tensor xt, Tensor x0, Tensor eps, int index, Tensor? noise)
+    public Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
     {
-        int t = timesteps[index];
-        int s = index + 1 < timesteps.Length ? timesteps[index + 1] : -1;
-        double at = schedule.AlphaBar(t), a_s = schedule.AlphaBar(s);
-        double sigma = eta * Math.Sqrt((1 - a_s) / (1 - at) * (1 - at / a_s));
-        var next = Math.Sqrt(a_s) * x0 + Math.Sqrt(Math.Max(1 - a_s - sigma * sigma, 0)) * eps;
-        if (sigma > 0 && noise is not null) next = next + sigma * noise;
-        return next;
+        var x = xT;
+        for (int i = 0; i < timesteps.Length; i++)
+        {
+            using var scope = NewDisposeScope();
+            int t = timesteps[i], s = i + 1 < timesteps.Length ? timesteps[i + 1] : -1;
+            var (x0, eps) = denoise(x, t);
+            double at = schedule.AlphaBar(t), a_s = schedule.AlphaBar(s);
+            double sigma = eta * Math.Sqrt((1 - a_s) / (1 - at) * (1 - at / a_s));
+            var next = Math.Sqrt(a_s) * x0 + Math.Sqrt(Math.Max(1 - a_s - sigma * sigma, 0)) * eps;
+            if (IsStochastic && s >= 0) next = next + sigma * noise();
+            onStep?.Invoke(i, x, x0);
+            x = Carry.Replace(x, next);
+        }
+        return x;
     }
 }

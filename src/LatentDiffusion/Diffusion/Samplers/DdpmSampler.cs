@@ -33,18 +33,32 @@ public sealed class DdpmSampler : IDiffusionSampler
     public IReadOnlyList<int> Timesteps => timesteps;
 
     /// <inheritdoc/>
+    public IReadOnlyList<int> Evaluations => timesteps;
+
+    /// <inheritdoc/>
     public bool IsStochastic => true;
 
     /// <inheritdoc/>
-    public Tensor Step(Tensor xt, Tensor x0, Tensor eps, int index, Tensor? noise)
+    public Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
     {
-        int t = timesteps[index];
-        int s = index + 1 < timesteps.Length ? timesteps[index + 1] : -1;
-        double at = schedule.AlphaBar(t), a_s = schedule.AlphaBar(s);
-        double alphaStep = at / a_s, betaStep = 1 - alphaStep;
-        var mean = Math.Sqrt(a_s) * betaStep / (1 - at) * x0 + Math.Sqrt(alphaStep) * (1 - a_s) / (1 - at) * xt;
-        if (s < 0 || noise is null) return mean;
-        double sigma2 = variance == DdpmVariance.Beta ? betaStep : (1 - a_s) / (1 - at) * betaStep;
-        return mean + Math.Sqrt(sigma2) * noise;
+        var x = xT;
+        for (int i = 0; i < timesteps.Length; i++)
+        {
+            using var scope = NewDisposeScope();
+            int t = timesteps[i], s = i + 1 < timesteps.Length ? timesteps[i + 1] : -1;
+            var (x0, _) = denoise(x, t);
+            double at = schedule.AlphaBar(t), a_s = schedule.AlphaBar(s);
+            double alphaStep = at / a_s, betaStep = 1 - alphaStep;
+            // The posterior mean (Ho et al., equation 7); the clean end adds no noise.
+            var next = Math.Sqrt(a_s) * betaStep / (1 - at) * x0 + Math.Sqrt(alphaStep) * (1 - a_s) / (1 - at) * x;
+            if (s >= 0)
+            {
+                double sigma2 = variance == DdpmVariance.Beta ? betaStep : (1 - a_s) / (1 - at) * betaStep;
+                next = next + Math.Sqrt(sigma2) * noise();
+            }
+            onStep?.Invoke(i, x, x0);
+            x = Carry.Replace(x, next);
+        }
+        return x;
     }
 }

@@ -2,51 +2,40 @@ using static TorchSharp.torch;
 
 namespace LatentDiffusion.Diffusion;
 
-/// <summary>Which reverse process generates samples.</summary>
-public enum SamplerKind
-{
-    /// <summary>Strided DDIM (Song et al., "Denoising diffusion implicit models"); deterministic when eta = 0.</summary>
-    Ddim,
-    /// <summary>DDPM ancestral sampling (Ho et al.), optionally on a strided subset of timesteps.</summary>
-    Ddpm,
-}
+/// <summary>
+/// The denoiser as a sampler sees it: the sample x_t at timestep t to the clean sample and the noise it implies, with
+/// guidance, the objective's interpretation and clipping already applied. The tensors live in the caller's current
+/// dispose scope.
+/// </summary>
+public delegate (Tensor X0, Tensor Eps) DenoiseFunction(Tensor xt, int t);
+
+/// <summary>Fresh standard normal noise shaped like the sample, each sample's from its own generator.</summary>
+public delegate Tensor NoiseSource();
 
 /// <summary>
-/// One reverse-process step rule. A sampler knows the schedule and nothing about the network: given x_t and the
-/// network's implied (x0, eps) at a timestep, it returns x at the next (smaller) timestep.
+/// A reverse process: from noise at <see cref="Timesteps"/>[0] to a clean sample, calling the denoiser where it needs
+/// to. A sampler knows the schedule and nothing about networks; it owns its loop, so a solver that evaluates twice per
+/// step or keeps a history of predictions is written as naturally as DDIM. A new sampler is a new file, one
+/// <see cref="SamplerKind"/> value and one line in <see cref="Samplers.Create"/>.
 /// </summary>
 public interface IDiffusionSampler
 {
-    /// <summary>The timesteps visited, from most to least noisy.</summary>
+    /// <summary>The timesteps the steps start from, most to least noisy; the last step ends at the clean sample.</summary>
     IReadOnlyList<int> Timesteps { get; }
 
-    /// <summary>Whether <see cref="Step"/> consumes fresh noise.</summary>
+    /// <summary>
+    /// The timesteps at which <see cref="Sample"/> calls the denoiser, in call order: one per step for most samplers,
+    /// two for a Heun step. Network pass counts, FLOP reports and benchmarks are computed from this list.
+    /// </summary>
+    IReadOnlyList<int> Evaluations { get; }
+
+    /// <summary>Whether <see cref="Sample"/> draws fresh noise after the start.</summary>
     bool IsStochastic { get; }
 
     /// <summary>
-    /// Moves from timestep <c>Timesteps[index]</c> to the next one (or to the clean sample after the last).
-    /// <paramref name="noise"/> is standard normal noise shaped like <paramref name="xt"/>, used only when stochastic.
+    /// Runs the reverse process from <paramref name="xT"/>, which the sampler owns (and disposes) from here on, and
+    /// returns the clean sample in the caller's dispose scope. <paramref name="onStep"/>, when given, sees each step's
+    /// x_t and predicted x0 (valid only during the call). Memory stays flat in the number of steps.
     /// </summary>
-    Tensor Step(Tensor xt, Tensor x0, Tensor eps, int index, Tensor? noise);
-}
-
-/// <summary>The sampler registry and the timestep spacing samplers share. A new sampler is a new file plus one line in <see cref="Create"/>.</summary>
-public static class SamplerTimesteps
-{
-    /// <summary><paramref name="steps"/> timesteps evenly spread over T-1..0, descending and distinct.</summary>
-    public static int[] Strided(int timesteps, int steps)
-    {
-        if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "The number of sampling steps must be at least 1.");
-        if (steps > timesteps) throw new ArgumentOutOfRangeException(nameof(steps), steps, $"The number of sampling steps cannot exceed the {timesteps} timesteps of the schedule.");
-        if (steps == 1) return [timesteps - 1];
-        return Enumerable.Range(0, steps).Select(i => (int)Math.Round((timesteps - 1) * (1 - (double)i / (steps - 1)))).ToArray();
-    }
-
-    /// <summary>The sampler <paramref name="options"/> ask for, over <paramref name="schedule"/>.</summary>
-    public static IDiffusionSampler Create(SamplingOptions options, NoiseSchedule schedule) => options.Sampler switch
-    {
-        SamplerKind.Ddim => new DdimSampler(schedule, options.Steps, options.Eta),
-        SamplerKind.Ddpm => new DdpmSampler(schedule, options.Steps, options.Variance),
-        _ => throw new ArgumentOutOfRangeException(nameof(options.Sampler), options.Sampler, "Unknown sampler."),
-    };
+    Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null);
 }
