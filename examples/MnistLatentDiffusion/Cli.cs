@@ -200,7 +200,7 @@ public static class Cli
 
         var benchOut = new Option<string>("--out") { Description = "Folder whose report.json receives the figures", DefaultValueFactory = _ => "artifacts/default" };
         var memoryImages = Integer("--memory-images", "Also stream this many images through Transform (10 DDIM steps) and record resident memory along the way; 0 skips it", 0, 0, 10_000_000);
-        var bench = new Command("bench", "Generation throughput at 10/20/50 DDIM steps, batch 1 and 256, achieved GFLOP/s and peak memory, merged into report.json.")
+        var bench = new Command("bench", "Generation throughput of the saved setting (batch 1 and 256) and of every solver at 10/20/50 evaluations, GFLOP/s against the conv and matmul ceiling measured in the same run, peak memory, merged into report.json.")
             { model, benchOut, precision, memoryImages, seed, verbose };
         bench.SetAction(Guarded(verbose, (p, token) => Commands.Bench(p.GetValue(model)!, p.GetValue(benchOut)!, p.GetValue(precision), p.GetValue(memoryImages), p.GetValue(seed), token)));
         root.Subcommands.Add(bench);
@@ -226,6 +226,24 @@ public static class Cli
             { budgets, compareSamples, compareOut, seed, verbose };
         compare.SetAction(Guarded(verbose, (p, token) => Commands.Compare(p.GetValue(budgets)!, p.GetValue(compareSamples), p.GetValue(compareOut)!, p.GetValue(seed), p.GetValue(verbose), token)));
         root.Subcommands.Add(compare);
+
+        var sweepClassifier = new Option<string>("--classifier") { Description = "The FID classifier zip a run writes (classifier.zip)", Required = true };
+        var sweepOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/sweep" };
+        var sweepCount = Integer("--count", "Requests per held-out set (and training digits per floor block)", 5_000, 100, 60_000 / 3);
+        var sweepSets = Integer("--sets", "Held-out request sets per setting", 3, 2, 10);
+        var sweepTune = Integer("--tune-count", "Requests in the tuning set", 2_000, 100, 10_000);
+        var sweepEvaluations = new Option<string>("--evaluations") { Description = "Sampler evaluations per image to measure, comma-separated", DefaultValueFactory = _ => "5,8,10,15,20,50" };
+        sweepEvaluations.Validators.Add(r =>
+        {
+            string text = r.GetValueOrDefault<string>() ?? "";
+            if (text.Split(',').Any(t => !int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) || v is < 1 or > 1000))
+                r.AddError($"--evaluations must be whole numbers in 1..1000, comma-separated, for example 5,10,20; got '{text}'.");
+        });
+        var sweep = new Command("sweep", "Every sampler at several evaluation budgets on a saved model: guidance tuned per solver, FID and accuracy on held-out sets, images/s, report.json, sweep.md, fid-vs-evaluations.png.")
+            { model, sweepClassifier, sweepOut, sweepCount, sweepSets, sweepTune, sweepEvaluations, verbose };
+        sweep.SetAction(Guarded(verbose, (p, token) => Commands.Sweep(p.GetValue(model)!, p.GetValue(sweepClassifier)!, p.GetValue(sweepOut)!, p.GetValue(sweepCount),
+            p.GetValue(sweepSets), p.GetValue(sweepTune), p.GetValue(sweepEvaluations)!, p.GetValue(verbose), token)));
+        root.Subcommands.Add(sweep);
 
         var colourOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/colour" };
         var colour = new Command("colour", "Colour images through ImageAnalytics: writes coloured shapes as PNGs, trains a VAE and a diffusion model on them, writes a colour sample grid and report.json.")

@@ -280,6 +280,25 @@ internal static class Commands
         return Task.FromResult(0);
     }
 
+    public static Task<int> Sweep(string modelPath, string classifierPath, string output, int count, int sets, int tuneCount, string evaluations, bool verbose, CancellationToken token)
+    {
+        string directory = PathChecks.WritableFolder(output, "--out");
+        string classifierFile = PathChecks.ExistingFile(classifierPath, "--classifier");
+        var ml = Context();
+        var generator = LoadGenerator(ml, modelPath, "--model");
+        var classifier = ml.Model.Load(classifierFile, out _) as FidEvaluatorTransformer
+            ?? throw new CommandLineException($"--classifier '{classifierPath}' holds no FID classifier; give the classifier.zip a run writes.");
+        using var logging = Logging(verbose, quiet: false);
+        var settings = new SweepSettings
+        {
+            Count = count, Sets = sets, TuneCount = tuneCount,
+            Evaluations = evaluations.Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray(),
+        };
+        var report = new SolverSweep(ml, generator, classifier, settings, directory, logging.CreateLogger("sweep")).Run(token);
+        Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {directory}");
+        return Task.FromResult(0);
+    }
+
     private const double MinBenchSeconds = 3;
 
     public static Task<int> Bench(string modelPath, string outDirectory, string? precision, int memoryImages, int seed, CancellationToken token)
@@ -289,33 +308,47 @@ internal static class Commands
         var generator = WithFlags(LoadGenerator(ml, modelPath, "--model"), new SamplingFlags(Precision: precision));
         var results = new JsonArray();
         double best50 = 0;
-        foreach (int steps in new[] { 10, 20, 50 })
-            foreach (int batch in new[] { 1, 256 })
+        var ceiling = ComputeCeiling.Measure(generator.DiffusionConfig, token);
+        Console.WriteLine(ceiling.Describe());
+        double reference = generator.Sampling.Precision == SamplingPrecision.BFloat16 ? ceiling.ConvBFloat16 : ceiling.ConvFloat32;
+        // The saved setting at batch 1 and 256, then every solver at 10, 20 and 50 evaluations with the saved guidance.
+        var cells = new List<(SamplingOptions Options, int Batch)>();
+        foreach (int batch in new[] { 1, 256 }) cells.Add((generator.Sampling, batch));
+        foreach (var solver in new[] { SamplerKind.Ddim, SamplerKind.DpmSolverPlusPlus2M, SamplerKind.UniPc, SamplerKind.Heun })
+            foreach (int evaluations in new[] { 10, 20, 50 })
+            {
+                var options = generator.Sampling;
+                (options.Sampler, options.Steps) = (solver, SolverSweep.StepsFor(solver, evaluations));
+                cells.Add((options, 256));
+            }
+        foreach (var (options, batch) in cells)
+        {
+            token.ThrowIfCancellationRequested();
+            int n = batch == 1 ? 8 : 512;
+            options.BatchSize = batch;
+            var g = generator.WithSampling(options);
+            g.Generate([0], [0]);
+            // Whole rounds of n images until at least MinBenchSeconds have passed: one round of 8 single requests
+            // at 10 steps lasts a fraction of a second, too short to time on a machine whose speed wanders.
+            int generated = 0;
+            var clock = Stopwatch.StartNew();
+            do
             {
                 token.ThrowIfCancellationRequested();
-                int n = batch == 1 ? 8 : 512;
-                var options = generator.Sampling;
-                (options.Steps, options.BatchSize) = (steps, batch);
-                var g = generator.WithSampling(options);
-                g.Generate([0], [0]);
-                // Whole rounds of n images until at least MinBenchSeconds have passed: one round of 8 single requests
-                // at 10 steps lasts a fraction of a second, too short to time on a machine whose speed wanders.
-                int generated = 0;
-                var clock = Stopwatch.StartNew();
-                do
-                {
-                    token.ThrowIfCancellationRequested();
-                    g.Generate(Enumerable.Range(generated, n).Select(i => i % Math.Max(g.Classes, 1)).ToArray(), Enumerable.Range(generated, n).Select(i => (long)seed + i).ToArray());
-                    generated += n;
-                }
-                while (clock.Elapsed.TotalSeconds < MinBenchSeconds);
-                double rate = generated / clock.Elapsed.TotalSeconds;
-                double gflops = rate * g.SamplingFlopsPerSample / 1e9;
-                if (steps == 50 && batch == 256) best50 = rate;
-                Console.WriteLine($"{Describe(options)}, batch {batch,3}: {rate,8:F1} decoded images/s, denoiser {gflops:F1} GFLOP/s");
-                results.Add(new JsonObject { ["steps"] = steps, ["batchSize"] = batch, ["precision"] = options.Precision.ToString(), ["imagesPerSecond"] = rate, ["denoiserGflops"] = gflops,
-                    ["denoiserPassesPerImage"] = g.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = g.AutoguidancePassesPerSample });
+                g.Generate(Enumerable.Range(generated, n).Select(i => i % Math.Max(g.Classes, 1)).ToArray(), Enumerable.Range(generated, n).Select(i => (long)seed + i).ToArray());
+                generated += n;
             }
+            while (clock.Elapsed.TotalSeconds < MinBenchSeconds);
+            double rate = generated / clock.Elapsed.TotalSeconds;
+            double gflops = rate * g.SamplingFlopsPerSample / 1e9;
+            int evaluationsPerImage = Samplers.Evaluations(options.Sampler, options.Steps);
+            if (ReferenceEquals(options, cells[1].Options) && batch == 256) best50 = rate;
+            Console.WriteLine($"{Describe(options)}, batch {batch,3}: {evaluationsPerImage,2} evaluations, {g.DenoiserPassesPerSample + g.AutoguidancePassesPerSample,2} passes, "
+                + $"{rate,8:F1} decoded images/s, denoiser {gflops:F1} GFLOP/s ({gflops / reference:P0} of the measured conv ceiling)");
+            results.Add(new JsonObject { ["sampler"] = options.Sampler.ToString(), ["steps"] = options.Steps, ["evaluations"] = evaluationsPerImage, ["batchSize"] = batch,
+                ["precision"] = options.Precision.ToString(), ["imagesPerSecond"] = rate, ["denoiserGflops"] = gflops, ["shareOfConvCeiling"] = gflops / reference,
+                ["denoiserPassesPerImage"] = g.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = g.AutoguidancePassesPerSample });
+        }
         var memory = memoryImages > 0 ? StreamingMemory(ml, generator, memoryImages, seed, token) : null;
         string reportPath = Path.Combine(directory, "report.json");
         var report = File.Exists(reportPath) ? JsonNode.Parse(File.ReadAllText(reportPath))!.AsObject() : new JsonObject();
@@ -325,6 +358,7 @@ internal static class Commands
             ["streamingMemory"] = memory,
             ["denoiserForwardFlops"] = generator.DenoiserFlops,
             ["cpuPeakGflops"] = CpuPeakGflops(),
+            ["ceiling"] = ceiling.ToJson(),
             ["peakWorkingSetMegabytes"] = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0,
         };
         var throughput = report["throughput"] as JsonObject ?? new JsonObject();

@@ -134,6 +134,16 @@ internal sealed class DiffusionModel
     /// </summary>
     public float[] Sample(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, SamplingOptions options, Action<int, Tensor, Tensor>? onStep = null)
     {
+        using var samples = SampleOnDevice(labels, seeds, options, onStep);
+        return samples.cpu().flatten().data<float>().ToArray();
+    }
+
+    /// <summary>
+    /// <see cref="Sample"/>, with the samples left on <see cref="Device"/> as a [rows, ..DataShape] tensor in data units
+    /// that the caller disposes: a decoder takes them from there without a trip through the host.
+    /// </summary>
+    public Tensor SampleOnDevice(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, SamplingOptions options, Action<int, Tensor, Tensor>? onStep = null)
+    {
         Validate(options);
         if (labels.Length != seeds.Length) throw new ArgumentException($"Got {labels.Length} labels but {seeds.Length} seeds; give one of each per request.");
         var sampler = Samplers.Create(options, Schedule);
@@ -146,7 +156,7 @@ internal sealed class DiffusionModel
             var range = options.ClipToDataRange && Config.DataMin.Length > 0 ? (PerIndex(Config.DataMin), PerIndex(Config.DataMax)) : ((Tensor, Tensor)?)null;
             var result = DiffusionSampling.Sample(role => NetworkIn(role, options.Precision), Schedule, Config.Objective, sampler, plan,
                 labels, seeds, DataShape, Device, inDataUnits, range);
-            return ToData(result).cpu().flatten().data<float>().ToArray();
+            return ToData(result).MoveToOuterDisposeScope();
         }
     }
 

@@ -235,17 +235,20 @@ public sealed class DigitGeneratorTransformer : ITransformer
 
     private void GenerateBatch(int[] labels, long[] seeds, Span<float> destination)
     {
-        ToImages(diffusion.Sample(labels, seeds, settings.Sampling), labels.Length).CopyTo(destination);
+        // The latents stay on the model's device from the sampler to the decoder.
+        using (var samples = diffusion.SampleOnDevice(labels, seeds, settings.Sampling))
+            (vae is not null ? vae.Decode(samples) : Clip(samples.cpu().flatten().data<float>().ToArray())).CopyTo(destination);
         progress?.Report(new GenerationProgress(Interlocked.Add(ref generated, labels.Length)));
     }
 
-    /// <summary>Diffusion samples as images in [0,1]: decoded by the VAE, or clipped pixels.</summary>
-    private float[] ToImages(float[] samples, int rows)
+    private static float[] Clip(float[] pixels)
     {
-        if (vae is not null) return vae.Decode(samples, rows);
-        for (int i = 0; i < samples.Length; i++) samples[i] = Math.Clamp(samples[i], 0f, 1f);
-        return samples;
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = Math.Clamp(pixels[i], 0f, 1f);
+        return pixels;
     }
+
+    /// <summary>Diffusion samples as images in [0,1]: decoded by the VAE, or clipped pixels.</summary>
+    private float[] ToImages(float[] samples, int rows) => vae is not null ? vae.Decode(samples, rows) : Clip(samples);
 
     /// <inheritdoc/>
     public bool IsRowToRowMapper => true;

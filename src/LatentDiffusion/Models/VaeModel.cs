@@ -82,23 +82,30 @@ internal sealed class VaeModel
     /// <summary>Images in [0,1] from standardised latents.</summary>
     public float[] Decode(float[] latents, int rows) => DecodeRaw(latents, rows, standardised: true);
 
+    /// <summary>Images from standardised latents already on <see cref="Device"/> ([rows, ..LatentShape]), without a trip through the host.</summary>
+    public float[] Decode(Tensor latents) => DecodeOnDevice(latents, standardised: true);
+
     /// <summary>Rows decoded per network call, so decoding many latents keeps activations small.</summary>
     private const int DecodeChunk = 512;
 
     /// <summary>Images from latents; <paramref name="standardised"/> false decodes raw latents (as drawn from the prior N(0, I)).</summary>
     public float[] DecodeRaw(float[] latents, int rows, bool standardised)
     {
+        using var z = tensor(latents.AsSpan(0, rows * LatentSize).ToArray(), [rows, .. LatentShape.Select(d => (long)d)], device: Device);
+        return DecodeOnDevice(z, standardised);
+    }
+
+    private float[] DecodeOnDevice(Tensor latents, bool standardised)
+    {
+        int rows = (int)latents.shape[0];
         var images = new float[rows * ImageSize];
-        long[] shape = [0, .. LatentShape.Select(d => (long)d)];
         lock (gate)
         {
             using var _ = no_grad();
             for (int start = 0; start < rows; start += DecodeChunk)
             {
                 using var scope = NewDisposeScope();
-                int n = Math.Min(DecodeChunk, rows - start);
-                shape[0] = n;
-                var z = tensor(latents.AsSpan(start * LatentSize, n * LatentSize).ToArray(), shape, device: Device);
+                var z = latents.narrow(0, start, Math.Min(DecodeChunk, rows - start));
                 if (standardised) z = z * ChannelVector(scale) + ChannelVector(shift);
                 Network.DecodeLogits(z).sigmoid().cpu().flatten().data<float>().CopyTo(images, start * ImageSize);
             }

@@ -54,7 +54,7 @@ public class OptionValidationTests
         yield return Case("GuidanceMaxNoise", 1.2, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { GuidanceMaxNoise = 1.2 } }));
         yield return Case("AutoguidanceMinNoise", 0.9, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { AutoguidanceMinNoise = 0.9, AutoguidanceMaxNoise = 0.5 } }));
         yield return Case("BatchSize", 0, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { BatchSize = 0 } }));
-        yield return Case("Sampler", (SamplerKind)3, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Sampler = (SamplerKind)3 } }));
+        yield return Case("Sampler", (SamplerKind)99, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Sampler = (SamplerKind)99 } }));
 
         yield return Case("Classes", 1, ml => ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Classes = 1 }));
         yield return Case("Epochs", 0, ml => ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Epochs = 0 }));
