@@ -36,7 +36,7 @@ public sealed record SweepSettings
 /// mean +- std, over the floor measured at the same sample size. The model's own saved setting is measured the same
 /// way as the baseline, and the cheapest setting within the floor's noise of the best is named.
 /// </summary>
-internal sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generator, FidEvaluatorTransformer classifier, SweepSettings settings, string directory, ILogger logger)
+public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generator, FidEvaluatorTransformer classifier, SweepSettings settings, string directory, ILogger logger)
 {
     private const int Classes = 10;
 
@@ -50,7 +50,7 @@ internal sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer genera
         var reference = classifier.ComputeFeatures(test, labelColumn: "Label");
         var tuneReference = classifier.ComputeFeatures(ml.Data.TakeRows(test, settings.TuneCount));
         var floor = Enumerable.Range(0, settings.Sets)
-            .Select(b => classifier.Evaluate(classifier.ComputeFeatures(ml.Data.TakeRows(ml.Data.SkipRows(train, b * settings.Count), settings.Count)), reference).Fid)
+            .Select(b => classifier.Evaluate(classifier.ComputeFeatures(ml.Data.TakeRows(b == 0 ? train : ml.Data.SkipRows(train, b * settings.Count), settings.Count)), reference).Fid)
             .ToArray();
         var (floorMean, floorStd) = Stat(floor);
         logger.LogInformation("Floor at {Count} images: {Mean:F4} +- {Std:F4}", settings.Count, floorMean, floorStd);

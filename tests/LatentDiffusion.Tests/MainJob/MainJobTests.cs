@@ -56,6 +56,28 @@ public class MainJobTests
                 "| whole run <= 30 minutes (seconds) |", "| unconditional model FID <= 2.5x the floor |", "| VAE reconstructions FID <= 1.2x the floor |" })
                 Assert.Contains(words, markdown);
             Assert.Equal("smoke", report["preset"]!.GetValue<string>());
+
+            // The solver sweep on the same model: every row over its held-out sets, guidance tuned per solver.
+            var ml = TestContext();
+            var sweepSettings = new SweepSettings
+            {
+                Solvers = [LatentDiffusion.Diffusion.SamplerKind.Ddim, LatentDiffusion.Diffusion.SamplerKind.Heun], Evaluations = [5], TuneEvaluations = 5,
+                TuneCount = 100, Count = 100, Sets = 2, GuidanceScales = [1.5], Bands = [new(0, 0.3, 0.9)],
+            };
+            var sweepFolder = Directory.CreateDirectory(Path.Combine(folder, "sweep")).FullName;
+            var generator = (LatentDiffusion.MLNet.DigitGeneratorTransformer)((Microsoft.ML.Data.TransformerChain<Microsoft.ML.ITransformer>)ml.Model.Load(
+                Path.Combine(folder, "model.zip"), out _)).LastTransformer;
+            var classifier = (LatentDiffusion.MLNet.FidEvaluatorTransformer)ml.Model.Load(Path.Combine(folder, "classifier.zip"), out _);
+            var sweep = new SolverSweep(ml, generator, classifier, sweepSettings, sweepFolder, NullLogger.Instance).Run(CancellationToken.None);
+            var rows = sweep["rows"]!.AsArray();
+            Assert.Equal(["saved setting", "Ddim 5", "Heun 5"], rows.Select(r => r!["name"]!.GetValue<string>()));
+            Assert.All(rows, r => Assert.Equal(2, r!["fid"]!["values"]!.AsArray().Count));
+            Assert.Equal(3, rows[2]!["steps"]!.GetValue<int>());   // Heun: 3 steps, 5 evaluations
+            Assert.All(rows, r => Assert.True(r!["passes"]!.GetValue<int>() >= r["evaluations"]!.GetValue<int>()));
+            Assert.Equal(4, sweep["tuning"]!.AsArray().Count);      // per solver: one scale and band, autoguidance on and off
+            Assert.Contains(sweep["recommended"]!["name"]!.GetValue<string>(), rows.Select(r => r!["name"]!.GetValue<string>()));
+            foreach (var file in new[] { "report.json", "sweep.md", "fid-vs-evaluations.png" })
+                Assert.True(new FileInfo(Path.Combine(sweepFolder, file)).Length > 0, file);
         }
         finally
         {
