@@ -239,10 +239,17 @@ public static class Cli
             if (text.Split(',').Any(t => !int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) || v is < 1 or > 1000))
                 r.AddError($"--evaluations must be whole numbers in 1..1000, comma-separated, for example 5,10,20; got '{text}'.");
         });
+        var sweepSolvers = new Option<string>("--solvers") { Description = "Samplers to sweep, comma-separated", DefaultValueFactory = _ => "ddim,dpmsolverplusplus2m,unipc,heun" };
+        sweepSolvers.Validators.Add(r =>
+        {
+            string text = r.GetValueOrDefault<string>() ?? "";
+            if (text.Split(',').Any(t => !Enum.TryParse<SamplerKind>(t, ignoreCase: true, out var kind) || !Enum.IsDefined(kind) || int.TryParse(t, out _)))
+                r.AddError($"--solvers must be sampler names from {string.Join(", ", Enum.GetNames<SamplerKind>().Select(n => n.ToLowerInvariant()))}, comma-separated; got '{text}'.");
+        });
         var sweep = new Command("sweep", "Every sampler at several evaluation budgets on a saved model: guidance tuned per solver, FID and accuracy on held-out sets, images/s, report.json, sweep.md, fid-vs-evaluations.png.")
-            { model, sweepClassifier, sweepOut, sweepCount, sweepSets, sweepTune, sweepEvaluations, verbose };
+            { model, sweepClassifier, sweepOut, sweepCount, sweepSets, sweepTune, sweepEvaluations, sweepSolvers, verbose };
         sweep.SetAction(Guarded(verbose, (p, token) => Commands.Sweep(p.GetValue(model)!, p.GetValue(sweepClassifier)!, p.GetValue(sweepOut)!, p.GetValue(sweepCount),
-            p.GetValue(sweepSets), p.GetValue(sweepTune), p.GetValue(sweepEvaluations)!, p.GetValue(verbose), token)));
+            p.GetValue(sweepSets), p.GetValue(sweepTune), p.GetValue(sweepEvaluations)!, p.GetValue(sweepSolvers)!, p.GetValue(verbose), token)));
         root.Subcommands.Add(sweep);
 
         var colourOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/colour" };

@@ -280,7 +280,7 @@ internal static class Commands
         return Task.FromResult(0);
     }
 
-    public static Task<int> Sweep(string modelPath, string classifierPath, string output, int count, int sets, int tuneCount, string evaluations, bool verbose, CancellationToken token)
+    public static Task<int> Sweep(string modelPath, string classifierPath, string output, int count, int sets, int tuneCount, string evaluations, string solvers, bool verbose, CancellationToken token)
     {
         string directory = PathChecks.WritableFolder(output, "--out");
         string classifierFile = PathChecks.ExistingFile(classifierPath, "--classifier");
@@ -293,6 +293,7 @@ internal static class Commands
         {
             Count = count, Sets = sets, TuneCount = tuneCount,
             Evaluations = evaluations.Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray(),
+            Solvers = solvers.Split(',').Select(t => Enum.Parse<SamplerKind>(t, ignoreCase: true)).ToArray(),
         };
         var report = new SolverSweep(ml, generator, classifier, settings, directory, logging.CreateLogger("sweep")).Run(token);
         Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {directory}");

@@ -74,7 +74,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         // 2. VAE -> latent diffusion -> generator, as one .Append chain fitted on the training split.
         var sampling = new SamplingOptions
         {
-            Sampler = SamplerKind.Ddim, Steps = settings.SamplingSteps,
+            Sampler = settings.Sampler, Steps = settings.SamplingSteps,
             GuidanceScale = settings.GuidanceChoices[0].Scale, GuidanceMinNoise = settings.GuidanceChoices[0].MinNoise, GuidanceMaxNoise = settings.GuidanceChoices[0].MaxNoise,
             Precision = settings.SamplingPrecision, AutoguidanceScale = settings.AutoguidanceScale,
             AutoguidanceMinNoise = settings.AutoguidanceMinNoise, AutoguidanceMaxNoise = settings.AutoguidanceMaxNoise,
@@ -123,7 +123,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         // 3. The seed's task: a diffusion model trained with no label column at all, on the same VAE's latents.
         var unconditionalSampling = new SamplingOptions
         {
-            Sampler = SamplerKind.Ddim, Steps = settings.SamplingSteps, Precision = settings.SamplingPrecision,
+            Sampler = settings.Sampler, Steps = settings.SamplingSteps, Precision = settings.SamplingPrecision,
             AutoguidanceMinNoise = settings.AutoguidanceMinNoise, AutoguidanceMaxNoise = settings.AutoguidanceMaxNoise,
         };
         var latents = ml.Transforms.DropColumns("Label").Fit(train).Transform(vae.Transform(train));
@@ -215,7 +215,8 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             ["trainRows"] = settings.TrainRows > 0 ? settings.TrainRows : 60000,
             ["sampler"] = new JsonObject
             {
-                ["name"] = "ddim", ["steps"] = settings.SamplingSteps, ["guidanceScale"] = bestGuidance.Scale,
+                ["name"] = settings.Sampler.ToString(), ["steps"] = settings.SamplingSteps,
+                ["evaluations"] = Samplers.Evaluations(settings.Sampler, settings.SamplingSteps), ["guidanceScale"] = bestGuidance.Scale,
                 ["guidanceMinNoise"] = bestGuidance.MinNoise, ["guidanceMaxNoise"] = bestGuidance.MaxNoise, ["autoguidanceScale"] = settings.AutoguidanceScale,
                 ["autoguidanceMinNoise"] = settings.AutoguidanceMinNoise, ["autoguidanceMaxNoise"] = settings.AutoguidanceMaxNoise,
                 ["precision"] = settings.SamplingPrecision.ToString(),

@@ -46,6 +46,9 @@ public sealed record RunSettings
     public int UnconditionalAutoguidanceEpochs { get; init; } = 4;
     /// <summary>Autoguidance scales tried for the unconditional model on its tuning request set; the best is used.</summary>
     public double[] UnconditionalAutoguidanceScales { get; init; } = [1.0, 1.5, 2.0, 2.5];
+    /// <summary>The sampler of both models (their guidance is tuned in the run; see GuidanceChoices).</summary>
+    public SamplerKind Sampler { get; init; } = SamplerKind.Ddim;
+    /// <summary>Steps of <see cref="Sampler"/> (Heun evaluates twice per step).</summary>
     public int SamplingSteps { get; init; } = 50;
     /// <summary>
     /// Classifier-free guidance: the scales and bands t/T (outside the band one network pass per step) tried on the

@@ -51,11 +51,11 @@ public static class Report
         sb.AppendLine($"- Class-conditional model: {diffusionModel["schedule"]} schedule, {diffusionModel["objective"]} objective, Min-SNR {F(diffusionModel["minSnrGamma"], "0.##")}, "
             + $"UNet width {diffusionModel["width"]}, {diffusionModel["epochs"]} epochs"
             + (diffusionModel["autoguidanceWidth"]?.GetValue<int>() is > 0 and var weakWidth ? $", autoguidance UNet width {weakWidth}, {diffusionModel["autoguidanceEpochs"]} epochs" : "")
-            + $"; sampled with DDIM {sampler["steps"]} steps, guidance {F(sampler["guidanceScale"], "0.##")} on noise levels t/T in [{F(sampler["guidanceMinNoise"], "0.##")}, {F(sampler["guidanceMaxNoise"], "0.##")}] "
+            + $"; sampled with {sampler["name"]} {sampler["steps"]} steps, guidance {F(sampler["guidanceScale"], "0.##")} on noise levels t/T in [{F(sampler["guidanceMinNoise"], "0.##")}, {F(sampler["guidanceMaxNoise"], "0.##")}] "
             + Autoguidance(r)
             + $"({sampler["denoiserPassesPerImage"]} denoiser passes per image{AutoguidancePasses(r)}, {sampler["precision"]}).");
         sb.AppendLine($"- Unconditional model (seed 000's task): trained on a view without the label column, UNet width {free["width"]}, {free["epochs"]} epochs, "
-            + $"autoguidance UNet width {free["autoguidanceWidth"]}, {free["autoguidanceEpochs"]} epochs; sampled with DDIM {sampler["steps"]} steps and autoguidance {F(free["autoguidanceScale"], "0.##")} "
+            + $"autoguidance UNet width {free["autoguidanceWidth"]}, {free["autoguidanceEpochs"]} epochs; sampled with {sampler["name"]} {sampler["steps"]} steps and autoguidance {F(free["autoguidanceScale"], "0.##")} "
             + $"({free["denoiserPassesPerImage"]} denoiser and {free["autoguidancePassesPerImage"]} autoguidance passes per image).");
         sb.AppendLine($"- VAE {r["vae"]!["epochs"]} epochs" + (r["vae"]!["latentShape"] is JsonArray shape ? $", latent {string.Join("x", shape.Select(v => v!.GetValue<int>()))}" : "") + "; " + (r["trainingPrecision"]?.GetValue<string>() == "BFloat16"
             ? "VAE and UNets trained in bfloat16 mixed precision (float32 master weights); the classifier in float32." : "everything trained in float32."));
