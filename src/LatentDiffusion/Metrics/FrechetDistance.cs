@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Metrics;
@@ -40,7 +41,9 @@ public static class FrechetDistance
         var x = tensor(features, [rows, dims]).to_type(float64);
         var mean = x.mean([0]);
         var centred = x - mean;
-        var cov = centred.T.matmul(centred) / (rows - 1);
+        // An explicit scalar: an operator's temporary one can be finalized while libtorch reads it (see SampleQuality).
+        using Scalar degrees = rows - 1;
+        var cov = centred.T.matmul(centred).div(degrees);
         return (mean, cov);
     }
 

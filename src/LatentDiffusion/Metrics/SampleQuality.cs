@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Metrics;
@@ -19,12 +20,15 @@ public static class SampleQuality
         using var scope = NewDisposeScope();
         var g = tensor(generated, [n, dims]).to_type(float64);
         var r = tensor(reference, [m, dims]).to_type(float64);
+        // Explicit scalars, alive for the whole loop: an operator's temporary Scalar can be finalized by a garbage
+        // collection while libtorch still reads it (TorchSharp 0.107), and this loop allocates enough to trigger some.
+        using Scalar d = dims, one = 1, three = 3;
         for (int s = 0; s < subsets; s++)
         {
             using var inner = NewDisposeScope();
             var x = g[tensor(Pick(random, n, size))];
             var y = r[tensor(Pick(random, m, size))];
-            Tensor K(Tensor p, Tensor q) => (p.matmul(q.T) / dims + 1).pow(3);
+            Tensor K(Tensor p, Tensor q) => p.matmul(q.T).div(d).add(one).pow(three);
             double kxx = (K(x, x).sum().item<double>() - K(x, x).diagonal().sum().item<double>()) / (size * (size - 1.0));
             double kyy = (K(y, y).sum().item<double>() - K(y, y).diagonal().sum().item<double>()) / (size * (size - 1.0));
             double kxy = K(x, y).mean().item<double>();

@@ -7,40 +7,30 @@ namespace LatentDiffusion.Diffusion;
 /// sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s); eta = 0 is deterministic, eta = 1 matches
 /// DDPM's posterior variance.
 /// </summary>
-public sealed class DdimSampler : IDiffusionSampler
+public sealed class DdimSampler : GridSampler
 {
-    private readonly NoiseSchedule schedule;
-    private readonly int[] timesteps;
     private readonly double eta;
 
     /// <summary>A DDIM sampler over <paramref name="steps"/> strided timesteps.</summary>
-    public DdimSampler(NoiseSchedule schedule, int steps, double eta = 0)
+    public DdimSampler(NoiseSchedule schedule, int steps, double eta = 0) : base(schedule, SamplerTimesteps.Strided(schedule.Timesteps, steps))
     {
         if (eta < 0 || double.IsNaN(eta)) throw new ArgumentOutOfRangeException(nameof(eta), eta, "eta must be >= 0.");
-        this.schedule = schedule;
         this.eta = eta;
-        timesteps = SamplerTimesteps.Strided(schedule.Timesteps, steps);
     }
 
     /// <inheritdoc/>
-    public IReadOnlyList<int> Timesteps => timesteps;
+    public override bool IsStochastic => eta > 0;
 
     /// <inheritdoc/>
-    public IReadOnlyList<int> Evaluations => timesteps;
-
-    /// <inheritdoc/>
-    public bool IsStochastic => eta > 0;
-
-    /// <inheritdoc/>
-    public Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
+    public override Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
     {
         var x = xT;
-        for (int i = 0; i < timesteps.Length; i++)
+        for (int i = 0; i < Timesteps.Count; i++)
         {
             using var scope = NewDisposeScope();
-            int t = timesteps[i], s = i + 1 < timesteps.Length ? timesteps[i + 1] : -1;
+            int t = Timesteps[i], s = Next(i);
             var (x0, eps) = denoise(x, t);
-            double at = schedule.AlphaBar(t), a_s = schedule.AlphaBar(s);
+            double at = Schedule.AlphaBar(t), a_s = Schedule.AlphaBar(s);
             double sigma = eta * Math.Sqrt((1 - a_s) / (1 - at) * (1 - at / a_s));
             var next = Math.Sqrt(a_s) * x0 + Math.Sqrt(Math.Max(1 - a_s - sigma * sigma, 0)) * eps;
             if (IsStochastic && s >= 0) next = next + sigma * noise();

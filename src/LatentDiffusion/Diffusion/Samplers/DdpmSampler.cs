@@ -15,39 +15,27 @@ public enum DdpmVariance
 /// DDPM ancestral sampling from the posterior q(x_s | x_t, x0) between consecutive visited timesteps (Ho et al.,
 /// equations 6 and 7); with all T steps this is Ho et al.'s sampler exactly.
 /// </summary>
-public sealed class DdpmSampler : IDiffusionSampler
+public sealed class DdpmSampler : GridSampler
 {
-    private readonly NoiseSchedule schedule;
-    private readonly int[] timesteps;
     private readonly DdpmVariance variance;
 
     /// <summary>A DDPM sampler over <paramref name="steps"/> strided timesteps.</summary>
     public DdpmSampler(NoiseSchedule schedule, int steps, DdpmVariance variance = DdpmVariance.BetaTilde)
-    {
-        this.schedule = schedule;
-        this.variance = variance;
-        timesteps = SamplerTimesteps.Strided(schedule.Timesteps, steps);
-    }
+        : base(schedule, SamplerTimesteps.Strided(schedule.Timesteps, steps)) => this.variance = variance;
 
     /// <inheritdoc/>
-    public IReadOnlyList<int> Timesteps => timesteps;
+    public override bool IsStochastic => true;
 
     /// <inheritdoc/>
-    public IReadOnlyList<int> Evaluations => timesteps;
-
-    /// <inheritdoc/>
-    public bool IsStochastic => true;
-
-    /// <inheritdoc/>
-    public Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
+    public override Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
     {
         var x = xT;
-        for (int i = 0; i < timesteps.Length; i++)
+        for (int i = 0; i < Timesteps.Count; i++)
         {
             using var scope = NewDisposeScope();
-            int t = timesteps[i], s = i + 1 < timesteps.Length ? timesteps[i + 1] : -1;
+            int t = Timesteps[i], s = Next(i);
             var (x0, _) = denoise(x, t);
-            double at = schedule.AlphaBar(t), a_s = schedule.AlphaBar(s);
+            double at = Schedule.AlphaBar(t), a_s = Schedule.AlphaBar(s);
             double alphaStep = at / a_s, betaStep = 1 - alphaStep;
             // The posterior mean (Ho et al., equation 7); the clean end adds no noise.
             var next = Math.Sqrt(a_s) * betaStep / (1 - at) * x0 + Math.Sqrt(alphaStep) * (1 - a_s) / (1 - at) * x;

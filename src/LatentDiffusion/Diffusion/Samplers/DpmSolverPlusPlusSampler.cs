@@ -13,49 +13,30 @@ namespace LatentDiffusion.Diffusion;
 /// The first step has no previous prediction and the last (to sigma = 0) gains nothing from one: both are first
 /// order, where the update is DDIM's.
 /// </summary>
-public sealed class DpmSolverPlusPlusSampler : IDiffusionSampler
+public sealed class DpmSolverPlusPlusSampler(NoiseSchedule schedule, int[] timesteps) : GridSampler(schedule, timesteps)
 {
-    private readonly NoiseSchedule schedule;
-    private readonly int[] timesteps;
-
-    /// <summary>A DPM-Solver++(2M) sampler over the given descending timesteps (see <see cref="SamplerTimesteps.Spaced"/>).</summary>
-    public DpmSolverPlusPlusSampler(NoiseSchedule schedule, int[] timesteps)
-    {
-        this.schedule = schedule;
-        this.timesteps = timesteps;
-    }
-
     /// <inheritdoc/>
-    public IReadOnlyList<int> Timesteps => timesteps;
-
-    /// <inheritdoc/>
-    public IReadOnlyList<int> Evaluations => timesteps;
-
-    /// <inheritdoc/>
-    public bool IsStochastic => false;
-
-    /// <inheritdoc/>
-    public Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
+    public override Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
     {
         var x = xT;
         Tensor? previousX0 = null;
         double previousLambda = 0;
         try
         {
-            for (int i = 0; i < timesteps.Length; i++)
+            for (int i = 0; i < Timesteps.Count; i++)
             {
                 using var scope = NewDisposeScope();
-                int t = timesteps[i], s = i + 1 < timesteps.Length ? timesteps[i + 1] : -1;
+                int t = Timesteps[i], s = Next(i);
                 var (x0, _) = denoise(x, t);
-                double lambdaT = schedule.LogSnr(t);
+                double lambdaT = Schedule.LogSnr(t);
                 Tensor next;
                 if (s < 0)
                     next = x0.alias();   // sigma_s = 0: the first-order step lands on the prediction itself
                 else
                 {
-                    double lambdaS = schedule.LogSnr(s), h = lambdaS - lambdaT, alphaS = schedule.Alpha(s);
+                    double lambdaS = Schedule.LogSnr(s), h = lambdaS - lambdaT, alphaS = Schedule.Alpha(s);
                     double phi = Math.Exp(-h) - 1;
-                    next = schedule.Sigma(s) / schedule.Sigma(t) * x - alphaS * phi * x0;
+                    next = Schedule.Sigma(s) / Schedule.Sigma(t) * x - alphaS * phi * x0;
                     if (previousX0 is not null)
                     {
                         double r = (lambdaT - previousLambda) / h;

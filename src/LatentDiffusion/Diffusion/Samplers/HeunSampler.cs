@@ -12,45 +12,29 @@ namespace LatentDiffusion.Diffusion;
 /// with eps~(s) the denoiser's at (alpha_s y~, s): two evaluations per step. The last step, to sigma' = 0, is Euler's
 /// (one evaluation), which lands on the prediction x0.
 /// </summary>
-public sealed class HeunSampler : IDiffusionSampler
+public sealed class HeunSampler(NoiseSchedule schedule, int[] timesteps) : GridSampler(schedule, timesteps)
 {
-    private readonly NoiseSchedule schedule;
-    private readonly int[] timesteps;
-    private readonly int[] evaluations;
-
-    /// <summary>A Heun sampler over the given descending timesteps (see <see cref="SamplerTimesteps.Spaced"/>).</summary>
-    public HeunSampler(NoiseSchedule schedule, int[] timesteps)
-    {
-        this.schedule = schedule;
-        this.timesteps = timesteps;
-        evaluations = timesteps.SelectMany((t, i) => i + 1 < timesteps.Length ? new[] { t, timesteps[i + 1] } : [t]).ToArray();
-    }
+    private readonly int[] evaluations = timesteps.SelectMany((t, i) => i + 1 < timesteps.Length ? new[] { t, timesteps[i + 1] } : [t]).ToArray();
 
     /// <inheritdoc/>
-    public IReadOnlyList<int> Timesteps => timesteps;
+    public override IReadOnlyList<int> Evaluations => evaluations;
 
     /// <inheritdoc/>
-    public IReadOnlyList<int> Evaluations => evaluations;
-
-    /// <inheritdoc/>
-    public bool IsStochastic => false;
-
-    /// <inheritdoc/>
-    public Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
+    public override Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
     {
         var x = xT;
-        for (int i = 0; i < timesteps.Length; i++)
+        for (int i = 0; i < Timesteps.Count; i++)
         {
             using var scope = NewDisposeScope();
-            int t = timesteps[i], s = i + 1 < timesteps.Length ? timesteps[i + 1] : -1;
+            int t = Timesteps[i], s = Next(i);
             var (x0, eps) = denoise(x, t);
             Tensor next;
             if (s < 0)
                 next = x0.alias();
             else
             {
-                double alphaT = schedule.Alpha(t), alphaS = schedule.Alpha(s);
-                double step = schedule.Sigma(s) / alphaS - schedule.Sigma(t) / alphaT;
+                double alphaT = Schedule.Alpha(t), alphaS = Schedule.Alpha(s);
+                double step = Schedule.Sigma(s) / alphaS - Schedule.Sigma(t) / alphaT;
                 var y = x / alphaT;
                 var (_, epsEuler) = denoise(alphaS * (y + step * eps), s);
                 next = alphaS * (y + step * 0.5 * (eps + epsEuler));

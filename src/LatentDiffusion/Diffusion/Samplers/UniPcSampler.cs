@@ -14,48 +14,29 @@ namespace LatentDiffusion.Diffusion;
 /// next predictor needs anyway: one evaluation per step, one order higher. The first step has no history (order 1,
 /// corrector rho = 1/2); the last, to sigma = 0, is first order and lands on the prediction.
 /// </summary>
-public sealed class UniPcSampler : IDiffusionSampler
+public sealed class UniPcSampler(NoiseSchedule schedule, int[] timesteps) : GridSampler(schedule, timesteps)
 {
-    private readonly NoiseSchedule schedule;
-    private readonly int[] timesteps;
-
-    /// <summary>A UniPC-bh2 sampler over the given descending timesteps (see <see cref="SamplerTimesteps.Spaced"/>).</summary>
-    public UniPcSampler(NoiseSchedule schedule, int[] timesteps)
-    {
-        this.schedule = schedule;
-        this.timesteps = timesteps;
-    }
-
     /// <inheritdoc/>
-    public IReadOnlyList<int> Timesteps => timesteps;
-
-    /// <inheritdoc/>
-    public IReadOnlyList<int> Evaluations => timesteps;
-
-    /// <inheritdoc/>
-    public bool IsStochastic => false;
-
-    /// <inheritdoc/>
-    public Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
+    public override Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
     {
         var x = xT;
         Tensor? last = null, m0 = null, m1 = null;   // the sample at the previous step; the predictions at the previous two steps
         int order = 0;
         try
         {
-            for (int i = 0; i < timesteps.Length; i++)
+            for (int i = 0; i < Timesteps.Count; i++)
             {
                 using var scope = NewDisposeScope();
-                int t = timesteps[i], s = i + 1 < timesteps.Length ? timesteps[i + 1] : -1;
+                int t = Timesteps[i], s = Next(i);
                 var (m, _) = denoise(x, t);
                 if (last is not null)
-                    x = Carry.Replace(x, Correct(last, m, m0!, m1, timesteps[i - 1], i >= 2 ? timesteps[i - 2] : -1, t, order));
+                    x = Carry.Replace(x, Correct(last, m, m0!, m1, Timesteps[i - 1], i >= 2 ? Timesteps[i - 2] : -1, t, order));
                 onStep?.Invoke(i, x, m);
                 m1?.Dispose();
                 m1 = m0;
                 m0 = m.alias().MoveToOuterDisposeScope();   // our own handle: the denoiser's tensors are not ours to dispose
-                order = Math.Min(Math.Min(2, timesteps.Length - i), i + 1);
-                var next = s < 0 ? m.alias() : Predict(x, m0, order == 2 ? m1 : null, order == 2 ? timesteps[i - 1] : -1, t, s);
+                order = Math.Min(Math.Min(2, Timesteps.Count - i), i + 1);
+                var next = s < 0 ? m.alias() : Predict(x, m0, order == 2 ? m1 : null, order == 2 ? Timesteps[i - 1] : -1, t, s);
                 last = Carry.Replace(last, x.alias());
                 x = Carry.Replace(x, next);
             }
@@ -72,22 +53,22 @@ public sealed class UniPcSampler : IDiffusionSampler
     /// <summary>UniP-2 (or UniP-1 without <paramref name="previous"/>) from <paramref name="s0"/> to <paramref name="t"/>.</summary>
     private Tensor Predict(Tensor x, Tensor current, Tensor? previous, int s1, int s0, int t)
     {
-        double h = schedule.LogSnr(t) - schedule.LogSnr(s0), alphaT = schedule.Alpha(t), phi = Math.Exp(-h) - 1;
-        var result = schedule.Sigma(t) / schedule.Sigma(s0) * x - alphaT * phi * current;
+        double h = Schedule.LogSnr(t) - Schedule.LogSnr(s0), alphaT = Schedule.Alpha(t), phi = Math.Exp(-h) - 1;
+        var result = Schedule.Sigma(t) / Schedule.Sigma(s0) * x - alphaT * phi * current;
         if (previous is null) return result;
-        double r1 = (schedule.LogSnr(s1) - schedule.LogSnr(s0)) / h;
+        double r1 = (Schedule.LogSnr(s1) - Schedule.LogSnr(s0)) / h;
         return result - alphaT * phi * 0.5 / r1 * (previous - current);
     }
 
     /// <summary>UniC at <paramref name="t"/> for a step of <paramref name="order"/> from <paramref name="s0"/>, with the prediction <paramref name="mt"/> there.</summary>
     private Tensor Correct(Tensor last, Tensor mt, Tensor ms0, Tensor? ms1, int s0, int s1, int t, int order)
     {
-        double h = schedule.LogSnr(t) - schedule.LogSnr(s0), hh = -h, alphaT = schedule.Alpha(t);
+        double h = Schedule.LogSnr(t) - Schedule.LogSnr(s0), hh = -h, alphaT = Schedule.Alpha(t);
         double phi1 = Math.Exp(hh) - 1, bh = phi1;
-        var result = schedule.Sigma(t) / schedule.Sigma(s0) * last - alphaT * phi1 * ms0;
+        var result = Schedule.Sigma(t) / Schedule.Sigma(s0) * last - alphaT * phi1 * ms0;
         if (order == 1 || ms1 is null) return result - alphaT * bh * 0.5 * (mt - ms0);
         // Algorithm 3's order conditions for K = 2: R = [[1, 1], [r1, 1]], b_k = k! h phi_(k+1)(h) / B(h).
-        double r1 = (schedule.LogSnr(s1) - schedule.LogSnr(s0)) / h;
+        double r1 = (Schedule.LogSnr(s1) - Schedule.LogSnr(s0)) / h;
         double phi2 = phi1 / hh - 1, phi3 = phi2 / hh - 0.5;
         double b1 = phi2 / bh, b2 = 2 * phi3 / bh;
         double rho1 = (b1 - b2) / (1 - r1), rho2 = b1 - rho1;
