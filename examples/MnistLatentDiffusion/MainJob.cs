@@ -24,8 +24,15 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
     /// <summary>Continue training from the checkpoints in <see cref="CheckpointDirectory"/>.</summary>
     public bool Resume { get; init; }
 
-    /// <summary>First seed of held-out request set k (k = 1, 2, ...): 100,000,000 + 1,000,000 k + i. No setting was chosen on these seeds.</summary>
+    /// <summary>
+    /// First seed of request set k (k = 1, 2, ...): 100,000,000 + 1,000,000 k + i. Sets 1 to 3 are the solver sweep's
+    /// (docs/results.md, issue 31), on which the preset's sampler was chosen; the main job reports on the sets from
+    /// <see cref="FirstReportedSet"/> on, on which nothing was chosen.
+    /// </summary>
     public static long HeldOutSeed(int set) => 100_000_000L + 1_000_000L * set;
+
+    /// <summary>The first request set the main job reports on (see <see cref="HeldOutSeed"/>).</summary>
+    public const int FirstReportedSet = 4;
 
     /// <summary>First seed of the request set on which the unconditional model's autoguidance scale is chosen.</summary>
     public const long UnconditionalTuningSeed = 9_000_000;
@@ -152,13 +159,13 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         unconditionalSampling.AutoguidanceScale = bestScale;
         var unconditional = unconditionalModel.WithSampling(unconditionalSampling);
 
-        // 4. Every generator row over held-out request sets: class-balanced labels, seeds HeldOutSeed(k) + i.
+        // 4. Every generator row over held-out request sets: class-balanced labels, seeds HeldOutSeed(k) + i from FirstReportedSet on.
         var conditionalRuns = new List<GeneratorMetrics>();
         var unconditionalRuns = new List<GeneratorMetrics>();
         double samplingSeconds = 0, unconditionalSamplingSeconds = 0;
         for (int k = 1; k <= sets; k++)
         {
-            long first = HeldOutSeed(k);
+            long first = HeldOutSeed(FirstReportedSet - 1 + k);
             clock.Restart();
             var images = GenerateSet(ml, generator, Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = i % Classes, Seed = first + i }),
                 $"generating set {k} of {sets}", n, stages, cancellationToken);
@@ -174,9 +181,9 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             unconditionalRuns.Add(classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, free)), testFeatures));
             logger.LogInformation("Unconditional model, held-out set {Set}: FID {Fid:F4}, label entropy {Entropy:F3}", k, unconditionalRuns[^1].Fid, unconditionalRuns[^1].LabelEntropy);
         }
-        var setNames = Enumerable.Range(1, sets).Select(k => $"seeds {HeldOutSeed(k):N0} + i").ToArray();
+        var setNames = Enumerable.Range(FirstReportedSet, sets).Select(k => $"seeds {HeldOutSeed(k):N0} + i").ToArray();
         var conditional = Measured([.. conditionalRuns], setNames);
-        var unconditionalMeasured = Measured([.. unconditionalRuns], Enumerable.Range(1, sets).Select(k => $"seeds {HeldOutSeed(k) + 500_000:N0} + i").ToArray());
+        var unconditionalMeasured = Measured([.. unconditionalRuns], Enumerable.Range(FirstReportedSet, sets).Select(k => $"seeds {HeldOutSeed(k) + 500_000:N0} + i").ToArray());
 
         // 5. The seed's other rows, over as many sets: VAE reconstructions of disjoint training blocks, VAE prior samples, noise.
         stages?.Report(new StageProgress("scoring", 0, 0));
@@ -223,7 +230,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
                 ["denoiserPassesPerImage"] = generator.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = generator.AutoguidancePassesPerSample,
                 ["tuning"] = conditionalTuning,
                 ["tuningSeeds"] = $"{ConditionalTuningSeed:N0} + i, labels i mod 10, {tuneCount} samples per choice against the first {tuneCount} test digits",
-                ["tunedOn"] = "the guidance scale and band were chosen in this run on the tuning set; the autoguidance scale and band, the sampler and its steps in earlier sessions on request sets with seeds 1,000,000-5,009,999 (docs/results.md); none on the held-out sets",
+                ["tunedOn"] = "the guidance scale and band were chosen in this run on the tuning set; the sampler and its steps by the solver sweep (docs/results.md, issue 31: guidance tuned per solver on seeds 8,000,000 + i, chosen on held-out sets 101..103,000,000 + i of a model trained by this preset, as the cheapest setting within the floor's noise of the best); the autoguidance scale and band in earlier sessions on request sets with seeds 1,000,000-5,009,999; none on this run's held-out sets",
             },
             ["classifier"] = new JsonObject
             {
