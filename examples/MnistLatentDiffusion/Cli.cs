@@ -252,6 +252,13 @@ public static class Cli
             p.GetValue(sweepSets), p.GetValue(sweepTune), p.GetValue(sweepEvaluations)!, p.GetValue(sweepSolvers)!, p.GetValue(verbose), token)));
         root.Subcommands.Add(sweep);
 
+        var mergeReports = new Option<string>("--reports") { Description = "The sweeps' report.json files, comma-separated", Required = true };
+        var mergeOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/sweep" };
+        var sweepMerge = new Command("sweep-merge", "One table, plot and report.json from several sweeps of the same model and classifier (for example, solvers swept separately).")
+            { mergeReports, mergeOut, verbose };
+        sweepMerge.SetAction(Guarded(verbose, (p, token) => Commands.SweepMerge(p.GetValue(mergeReports)!, p.GetValue(mergeOut)!, p.GetValue(verbose), token)));
+        root.Subcommands.Add(sweepMerge);
+
         var colourOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/colour" };
         var colour = new Command("colour", "Colour images through ImageAnalytics: writes coloured shapes as PNGs, trains a VAE and a diffusion model on them, writes a colour sample grid and report.json.")
             { colourOut, seed, verbose };

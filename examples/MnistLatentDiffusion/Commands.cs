@@ -300,6 +300,16 @@ internal static class Commands
         return Task.FromResult(0);
     }
 
+    public static Task<int> SweepMerge(string reports, string output, bool verbose, CancellationToken token)
+    {
+        var paths = reports.Split(',').Select(p => PathChecks.ExistingFile(p, "--reports")).ToArray();
+        string directory = PathChecks.WritableFolder(output, "--out");
+        using var logging = Logging(verbose, quiet: false);
+        SolverSweep.Merge(paths, directory, logging.CreateLogger("sweep"));
+        Console.WriteLine($"Merged {paths.Length} sweeps into {directory}");
+        return Task.FromResult(0);
+    }
+
     private const double MinBenchSeconds = 3;
 
     public static Task<int> Bench(string modelPath, string outDirectory, string? precision, int memoryImages, int seed, CancellationToken token)

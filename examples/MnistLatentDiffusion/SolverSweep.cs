@@ -69,26 +69,74 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
             }
         }
 
+        var report = Write(directory, rows, floor, tuning, logger);
+        report["count"] = settings.Count;
+        report["sets"] = settings.Sets;
+        report["tuneCount"] = settings.TuneCount;
+        report["tuneEvaluations"] = settings.TuneEvaluations;
+        report["heldOutSeeds"] = new JsonArray(Enumerable.Range(1, settings.Sets).Select(k => (JsonNode)$"{MainJob.HeldOutSeed(k)} + i").ToArray());
+        report["tuningSeeds"] = $"{MainJob.ConditionalTuningSeed} + i";
+        report["totalSeconds"] = total.Elapsed.TotalSeconds;
+        AtomicFile.WriteAllText(Path.Combine(directory, "report.json"), report.ToJsonString(Indented));
+        return report;
+    }
+
+    /// <summary>
+    /// One table, plot and report from several sweeps of the same model, classifier and protocol (for example, solvers
+    /// run separately): their floors must agree, and the saved setting's row is taken once.
+    /// </summary>
+    public static JsonObject Merge(IReadOnlyList<string> reportPaths, string directory, ILogger logger)
+    {
+        var reports = reportPaths.Select(p => JsonNode.Parse(File.ReadAllText(p))!.AsObject()).ToList();
+        var floor = reports[0]["floor"]!["values"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
+        for (int i = 1; i < reports.Count; i++)
+            if (!reports[i]["floor"]!["values"]!.AsArray().Select(v => v!.GetValue<double>()).SequenceEqual(floor))
+                throw new CommandLineException($"--merge: '{reportPaths[i]}' has another floor than '{reportPaths[0]}': it measured another model, classifier or sample size.");
+        var rows = reports.SelectMany(r => r["rows"]!.AsArray()).Select(FromJson).DistinctBy(r => r.Name).ToList();
+        var tuning = new JsonArray(reports.SelectMany(r => r["tuning"]!.AsArray()).Select(t => t!.DeepClone()).ToArray());
+        var merged = Write(directory, rows, floor, tuning, logger);
+        foreach (var key in new[] { "count", "sets", "tuneCount", "tuneEvaluations", "heldOutSeeds", "tuningSeeds" }) merged[key] = reports[0][key]?.DeepClone();
+        merged["mergedFrom"] = new JsonArray(reportPaths.Select(p => (JsonNode)Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(p)))!).ToArray());
+        AtomicFile.WriteAllText(Path.Combine(directory, "report.json"), merged.ToJsonString(Indented));
+        return merged;
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>The best row, the cheapest within the floor's noise of it, the table and the plot; returns the report's common part.</summary>
+    private static JsonObject Write(string directory, List<Row> rows, double[] floor, JsonArray tuning, ILogger logger)
+    {
+        var (floorMean, floorStd) = Stat(floor);
         double best = rows.Min(r => r.Fid.Average());
         var cheapest = rows.Where(r => r.Fid.Average() <= best + floorStd).MinBy(r => (r.Passes, r.Fid.Average()))!;
         logger.LogInformation("Best FID {Best:F4}; cheapest within the floor's noise ({Std:F4}): {Name}, {Passes} passes, FID {Fid:F4}",
             best, floorStd, cheapest.Name, cheapest.Passes, cheapest.Fid.Average());
-        var report = new JsonObject
+        AtomicFile.WriteAllText(Path.Combine(directory, "sweep.md"), Table(rows, floorMean, floorStd, cheapest));
+        Plot(Path.Combine(directory, "fid-vs-evaluations.png"), rows, floorMean);
+        return new JsonObject
         {
-            ["count"] = settings.Count, ["sets"] = settings.Sets, ["tuneCount"] = settings.TuneCount, ["tuneEvaluations"] = settings.TuneEvaluations,
-            ["heldOutSeeds"] = new JsonArray(Enumerable.Range(1, settings.Sets).Select(k => (JsonNode)$"{MainJob.HeldOutSeed(k)} + i").ToArray()),
-            ["tuningSeeds"] = $"{MainJob.ConditionalTuningSeed} + i",
             ["floor"] = new JsonObject { ["mean"] = floorMean, ["std"] = floorStd, ["values"] = Values(floor) },
             ["tuning"] = tuning,
             ["rows"] = new JsonArray(rows.Select(r => (JsonNode)ToJson(r, floorMean)).ToArray()),
             ["recommended"] = ToJson(cheapest, floorMean),
             ["bestFid"] = best,
-            ["totalSeconds"] = total.Elapsed.TotalSeconds,
         };
-        AtomicFile.WriteAllText(Path.Combine(directory, "report.json"), report.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
-        AtomicFile.WriteAllText(Path.Combine(directory, "sweep.md"), Table(rows, floorMean, floorStd, cheapest));
-        Plot(Path.Combine(directory, "fid-vs-evaluations.png"), rows, floorMean);
-        return report;
+    }
+
+    private static Row FromJson(JsonNode? node)
+    {
+        var j = node!;
+        var sampling = new SamplingOptions
+        {
+            Sampler = Enum.Parse<SamplerKind>(j["solver"]!.GetValue<string>()), Steps = j["steps"]!.GetValue<int>(),
+            Spacing = Enum.Parse<TimestepSpacing>(j["spacing"]!.GetValue<string>()),
+            GuidanceScale = j["guidanceScale"]!.GetValue<double>(), GuidanceMinNoise = j["guidanceMinNoise"]!.GetValue<double>(), GuidanceMaxNoise = j["guidanceMaxNoise"]!.GetValue<double>(),
+            AutoguidanceScale = j["autoguidanceScale"]!.GetValue<double>(), AutoguidanceMinNoise = j["autoguidanceMinNoise"]!.GetValue<double>(),
+            AutoguidanceMaxNoise = j["autoguidanceMaxNoise"]!.GetValue<double>(), Precision = Enum.Parse<SamplingPrecision>(j["precision"]!.GetValue<string>()),
+        };
+        double[] Of(string key) => j[key]!["values"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
+        return new Row(j["name"]!.GetValue<string>(), sampling.Sampler, sampling, j["evaluations"]!.GetValue<int>(), j["passes"]!.GetValue<int>(),
+            Of("fid"), Of("accuracy"), j["imagesPerSecond"]!.GetValue<double>());
     }
 
     /// <summary>Steps that give at most <paramref name="evaluations"/> sampler evaluations (Heun evaluates twice per step but once on the last).</summary>
@@ -206,7 +254,7 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
             model.Series.Add(series);
         }
         var saved = rows.First(r => r.Name == "saved setting");
-        model.Series.Add(new ScatterSeries { Title = "saved setting (DDIM 50)", MarkerType = MarkerType.Diamond, MarkerSize = 6, MarkerFill = OxyColors.Black,
+        model.Series.Add(new ScatterSeries { Title = $"saved setting ({saved.Solver} {saved.Sampling.Steps} steps)", MarkerType = MarkerType.Diamond, MarkerSize = 6, MarkerFill = OxyColors.Black,
             Points = { new ScatterPoint(saved.Passes, saved.Fid.Average() / floor) } });
         model.Legends.Add(new Legend { LegendPosition = LegendPosition.TopRight });
         Plots.SaveModel(path, model, 720, 480);
