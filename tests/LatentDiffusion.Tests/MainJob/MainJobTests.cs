@@ -37,6 +37,8 @@ public class MainJobTests
             var tried = json["unconditionalModel"]!["tuning"]!.AsArray();
             Assert.Equal(2, tried.Count);
             Assert.Equal(tried.MinBy(t => t!["fid"]!.GetValue<double>())!["autoguidanceScale"]!.GetValue<double>(), json["unconditionalModel"]!["autoguidanceScale"]!.GetValue<double>());
+            // unconditional.zip samples with the chosen scale (it was saved before the choice until issue 31's session).
+            Assert.Equal(json["unconditionalModel"]!["autoguidanceScale"]!.GetValue<double>(), unconditional.Sampling.AutoguidanceScale);
             Assert.Equal("Normalized", json["classifier"]!["kind"]!.GetValue<string>());
             // The conditional model's guidance is chosen the same way, and model.zip samples with the choice.
             var guidance = json["sampler"]!["tuning"]!.AsArray();
