@@ -259,6 +259,23 @@ public static class Cli
         sweepMerge.SetAction(Guarded(verbose, (p, token) => Commands.SweepMerge(p.GetValue(mergeReports)!, p.GetValue(mergeOut)!, p.GetValue(verbose), token)));
         root.Subcommands.Add(sweepMerge);
 
+        var variantsClassifier = new Option<string>("--classifier") { Description = "The FID classifier zip a run writes (classifier.zip)", Required = true };
+        var variantsOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/vae-variants" };
+        var variantNames = new Option<string>("--variants") { Description = $"Autoencoders to train, comma-separated: {string.Join(", ", VaeVariants.Known.Keys)}", DefaultValueFactory = _ => "plain,residual" };
+        variantNames.Validators.Add(r =>
+        {
+            string text = r.GetValueOrDefault<string>() ?? "";
+            if (text.Split(',').Any(t => !VaeVariants.Known.ContainsKey(t)))
+                r.AddError($"--variants must be names from {string.Join(", ", VaeVariants.Known.Keys)}, comma-separated; got '{text}'.");
+        });
+        var variantEpochs = Integer("--epochs", "Training epochs of every variant", 8, 1, 1000);
+        var variantCount = Integer("--count", "Training images per scored block (3 blocks)", 10_000, 100, 20_000);
+        var variants = new Command("vae-variants", "Autoencoder variants trained on the training split and scored side by side: reconstruction FID over the floor, test MSE, latent spread, time; report.json, variants.md, reconstructions.png.")
+            { variantsClassifier, variantsOut, variantNames, variantEpochs, variantCount, seed, verbose };
+        variants.SetAction(Guarded(verbose, (p, token) => Commands.VaeVariants(p.GetValue(variantsClassifier)!, p.GetValue(variantsOut)!, p.GetValue(variantNames)!,
+            p.GetValue(variantEpochs), p.GetValue(variantCount), p.GetValue(seed), p.GetValue(verbose), token)));
+        root.Subcommands.Add(variants);
+
         var colourOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/colour" };
         var colour = new Command("colour", "Colour images through ImageAnalytics: writes coloured shapes as PNGs, trains a VAE and a diffusion model on them, writes a colour sample grid and report.json.")
             { colourOut, seed, verbose };

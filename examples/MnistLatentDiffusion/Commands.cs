@@ -300,6 +300,19 @@ internal static class Commands
         return Task.FromResult(0);
     }
 
+    public static Task<int> VaeVariants(string classifierPath, string output, string names, int epochs, int count, int seed, bool verbose, CancellationToken token)
+    {
+        string directory = PathChecks.WritableFolder(output, "--out");
+        string classifierFile = PathChecks.ExistingFile(classifierPath, "--classifier");
+        var ml = Context();
+        var classifier = ml.Model.Load(classifierFile, out _) as FidEvaluatorTransformer
+            ?? throw new CommandLineException($"--classifier '{classifierPath}' holds no FID classifier; give the classifier.zip a run writes.");
+        using var logging = Logging(verbose, quiet: false);
+        var report = new VaeVariants(ml, classifier, directory, logging.CreateLogger("vae-variants")).Run(names.Split(','), epochs, count, seed, token);
+        Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {directory}");
+        return Task.FromResult(0);
+    }
+
     public static Task<int> SweepMerge(string reports, string output, bool verbose, CancellationToken token)
     {
         var paths = reports.Split(',').Select(p => PathChecks.ExistingFile(p, "--reports")).ToArray();

@@ -129,7 +129,7 @@ public static class Report
         if (sampler["tuning"] is JsonArray guidanceTuning)
             sb.AppendLine($"- Its guidance, on the tuning set ({sampler["tuningSeeds"]}), FID (accuracy): "
                 + string.Join("; ", guidanceTuning.Select(g => $"{F(g!["guidanceScale"], "0.##")} on [{F(g["guidanceMinNoise"], "0.##")}, {F(g["guidanceMaxNoise"], "0.##")}] -> {F(g["fid"])} ({F(g["accuracy"], "P1")})"))
-                + $"; chosen {F(sampler["guidanceScale"], "0.##")} on [{F(sampler["guidanceMinNoise"], "0.##")}, {F(sampler["guidanceMaxNoise"], "0.##")}], the lowest FID.");
+                + $"; chosen {F(sampler["guidanceScale"], "0.##")} on [{F(sampler["guidanceMinNoise"], "0.##")}, {F(sampler["guidanceMaxNoise"], "0.##")}], {sampler["chosenBy"]?.GetValue<string>() ?? "the lowest FID"}.");
         sb.AppendLine($"- Unconditional model: its autoguidance scale was chosen in this run on a tuning set ({free["tuningSeeds"]}): "
             + string.Join(", ", ((JsonArray)free["tuning"]!).Select(t => $"{F(t!["autoguidanceScale"], "0.##")} -> {F(t["fid"])}")) + $"; chosen {F(free["autoguidanceScale"], "0.##")}.");
         sb.AppendLine("- Epochs and widths: set by the time budget, not by any request set.");

@@ -84,7 +84,7 @@ public sealed class FidEvaluator : IEstimator<FidEvaluatorTransformer>
         var (images, labels, rows) = ColumnReader.ReadAll(input, options.ImageColumnName, size, options.LabelColumnName, options.Classes, options.CancellationToken);
 
         using var log = new ComponentLogger(context, options.Logger, nameof(FidEvaluator));
-        var config = new ClassifierConfig { Kind = options.Classifier, ImageShape = shape, Classes = options.Classes };
+        var config = new ClassifierConfig { Kind = options.Classifier, ImageShape = shape, Classes = options.Classes, BatchNormRecalibrated = true };
         var (model, history) = ClassifierTraining.Fit(config, images, labels!, rows, options.Epochs, options.Run(log),
             options.Augmentation ? new ClassifierAugmentation() : null);
         return new FidEvaluatorTransformer(model, new FidEvaluatorTransformer.Settings
@@ -201,6 +201,12 @@ public sealed class FidEvaluatorTransformer : ITransformer
     public int FeatureSize => FeatureClassifier.FeatureSize;
     /// <summary>The network behind the features (files saved before the kinds existed read as <see cref="FidClassifierKind.Small"/>).</summary>
     public FidClassifierKind ClassifierKind => model.Config.Kind;
+    /// <summary>
+    /// The instrument's version: 2 when its batch-norm statistics were recomputed on the plain training images after
+    /// training (every classifier trained since issue 26), 1 for files written before, which keep their statistics.
+    /// Figures are comparable only between instruments of one version (and one file).
+    /// </summary>
+    public int InstrumentVersion => model.Config.BatchNormRecalibrated ? 2 : 1;
 
     internal static OutputColumn[] OutputColumns(string features, string predicted, string score, int classes) =>
         [new(features, FeatureClassifier.FeatureSize), new(predicted, 0), new(score, classes)];

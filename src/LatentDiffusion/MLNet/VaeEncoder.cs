@@ -45,6 +45,10 @@ public sealed class VaeEncoderOptions : TrainingOptions
     public int Downsampling { get; set; } = 4;
     /// <summary>Convolution width, 2..4096. Default 64.</summary>
     public int Width { get; set; } = 64;
+    /// <summary>The layers: plain convolutions (as every file before them) or residual blocks with group normalisation. Default <see cref="VaeArchitecture.Plain"/>.</summary>
+    public VaeArchitecture Architecture { get; set; } = VaeArchitecture.Plain;
+    /// <summary>Self-attention at the latent resolution; needs <see cref="VaeArchitecture.Residual"/>. Default false.</summary>
+    public bool Attention { get; set; }
     /// <summary>Weight of the KL term against the summed reconstruction loss, &gt;= 0. Default 0.05: small, so that reconstructions stay sharp; latents are standardised afterwards.</summary>
     public double KlWeight { get; set; } = 0.05;
     /// <summary>Reconstruction loss. Default binary cross-entropy.</summary>
@@ -83,6 +87,9 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
             throw new ArgumentOutOfRangeException(nameof(o.ImageShape), $"[{string.Join(", ", shape)}]",
                 $"{Owner}.ImageShape must be (channels, height, width) with 1..{VaeConfig.MaxChannels} channels and sides in 1..{VaeConfig.MaxSide}.");
         OptionChecks.InRange(o.Width, 2, VaeConfig.MaxWidth, nameof(o.Width), Owner);
+        OptionChecks.Defined(o.Architecture, nameof(o.Architecture), Owner);
+        if (o.Attention && o.Architecture != VaeArchitecture.Residual)
+            throw new ArgumentException($"{Owner}.Attention needs {Owner}.Architecture = {VaeArchitecture.Residual}, got {o.Architecture}.", nameof(o.Attention));
         OptionChecks.InRange(o.KlWeight, 0, double.MaxValue, nameof(o.KlWeight), Owner);
         OptionChecks.Defined(o.Reconstruction, nameof(o.Reconstruction), Owner);
         OptionChecks.InRange(o.Epochs, 1, 1_000_000, nameof(o.Epochs), Owner);
@@ -103,7 +110,8 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
         if (options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy && images.Any(v => v is < 0 or > 1))
             throw new ArgumentOutOfRangeException(options.ImageColumnName, $"Column '{options.ImageColumnName}': binary cross-entropy needs pixels in [0,1], but values outside were found (min {images.Min()}, max {images.Max()}). Scale the pixels (ExtractPixels with scaleImage: 1/255f) or use MeanSquaredError.");
 
-        var config = new VaeConfig { ImageShape = shape, LatentChannels = options.LatentChannels, Downsampling = options.Downsampling, Width = options.Width };
+        var config = new VaeConfig { ImageShape = shape, LatentChannels = options.LatentChannels, Downsampling = options.Downsampling, Width = options.Width,
+            Architecture = options.Architecture, Attention = options.Attention };
         MemoryCheck.Training(VaeModel.ParameterCount(config), nameof(options.Width), options.Width, Owner);
         using var log = new ComponentLogger(context, options.Logger, nameof(VaeEncoderEstimator));
         if (ColumnReader.PlanesLookIdentical(images, rows, shape))

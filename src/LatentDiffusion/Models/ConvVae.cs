@@ -6,19 +6,17 @@ using static TorchSharp.torch.nn;
 namespace LatentDiffusion.Models;
 
 /// <summary>
-/// A convolutional VAE with a spatial latent: the encoder halves the image sides once or twice and outputs mean and
-/// log-variance channels; the decoder mirrors it with transposed convolutions and returns pixel logits. Images of any
-/// size: sides are padded with zeros up to a multiple of the downsampling factor before encoding, and the decoder's
-/// output is cropped back.
+/// The plain VAE (<see cref="VaeArchitecture.Plain"/>; every file saved before residual VAEs existed): strided
+/// convolutions and SiLU halve the image sides once or twice and output mean and log-variance channels; the decoder
+/// mirrors it with transposed convolutions and returns pixel logits.
 /// </summary>
-internal sealed class ConvVae : Module<Tensor, Tensor>
+internal sealed class ConvVae : VaeNetwork
 {
     // The field names are the weight names in saved models.
     private readonly Sequential encoder, decoder;
 
-    public ConvVae(VaeConfig config, Device device) : base(nameof(ConvVae))
+    public ConvVae(VaeConfig config, Device device) : base(nameof(ConvVae), config)
     {
-        Config = config;
         int width = config.Width, half = width / 2, halvings = config.Downsampling == 2 ? 1 : 2;
 
         var enc = new List<(string, Module<Tensor, Tensor>)> { ("in", Conv2d(config.ImageShape[0], half, 3, padding: 1, device: device)), ("in_act", SiLU()) };
@@ -50,33 +48,7 @@ internal sealed class ConvVae : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public VaeConfig Config { get; }
+    protected override Tensor EncodePadded(Tensor x) => encoder.forward(x);
 
-    /// <summary>The number format of the weights (float32 unless converted). Inputs and outputs are float32 whatever it is.</summary>
-    public ScalarType DataType => decoder.parameters().First().dtype;
-
-    /// <summary>Mean and log-variance, each [N, C, h, w], of q(z|x) for flat images [N, image size].</summary>
-    public (Tensor Mean, Tensor LogVar) Encode(Tensor images)
-    {
-        var x = images.view([-1, .. Config.ImageShape.Select(d => (long)d)]);
-        var padded = Config.PaddedShape;
-        if (padded[1] != Config.ImageShape[1] || padded[2] != Config.ImageShape[2])
-            x = functional.pad(x, [0, padded[2] - Config.ImageShape[2], 0, padded[1] - Config.ImageShape[1]]);
-        var h = encoder.forward(x.to_type(DataType)).to_type(float32);
-        var parts = h.chunk(2, dim: 1);
-        return (parts[0], parts[1].clamp(-30, 20));
-    }
-
-    /// <summary>Pixel logits [N, image size] for latents [N, C, h, w].</summary>
-    public Tensor DecodeLogits(Tensor latents)
-    {
-        var y = decoder.forward(latents.view([-1, .. Config.LatentShape.Select(d => (long)d)]).to_type(DataType));
-        var padded = Config.PaddedShape;
-        if (padded[1] != Config.ImageShape[1] || padded[2] != Config.ImageShape[2])
-            y = y.narrow(2, 0, Config.ImageShape[1]).narrow(3, 0, Config.ImageShape[2]);
-        return y.flatten(1).to_type(float32);
-    }
-
-    /// <summary>Reconstruction logits from the posterior mean.</summary>
-    public override Tensor forward(Tensor images) => DecodeLogits(Encode(images).Mean);
+    protected override Tensor DecodePadded(Tensor z) => decoder.forward(z);
 }

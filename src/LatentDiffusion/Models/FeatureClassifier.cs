@@ -32,6 +32,12 @@ public sealed record ClassifierConfig
     /// <summary>Number of classes.</summary>
     public int Classes { get; init; } = 10;
 
+    /// <summary>
+    /// Instrument version 2: after training, the batch-norm statistics were recomputed over the training images without
+    /// augmentation. False in files written before (version 1), which keep their statistics and so their figures.
+    /// </summary>
+    public bool BatchNormRecalibrated { get; init; }
+
     /// <summary>Floats per image.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public int ImageSize => ImageShape.Aggregate(1, (a, b) => a * b);

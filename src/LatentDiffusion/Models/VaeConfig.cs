@@ -2,6 +2,15 @@ using System.Text.Json.Serialization;
 
 namespace LatentDiffusion.Models;
 
+/// <summary>The layers of a VAE.</summary>
+public enum VaeArchitecture
+{
+    /// <summary>Strided convolutions, transposed convolutions and SiLU, no normalisation (every file saved before residual VAEs).</summary>
+    Plain,
+    /// <summary>The latent-diffusion autoencoder: residual blocks with group normalisation below the full resolution, optional self-attention at the latent resolution.</summary>
+    Residual,
+}
+
 /// <summary>
 /// Everything needed to rebuild a trained VAE before its weights are loaded: the image and latent shapes, the width,
 /// and the per-channel standardisation of its latents measured after training.
@@ -19,6 +28,12 @@ public sealed record VaeConfig
 
     /// <summary>Convolution width.</summary>
     public int Width { get; init; } = 64;
+
+    /// <summary>The layers; files written before this setting existed are <see cref="VaeArchitecture.Plain"/>.</summary>
+    public VaeArchitecture Architecture { get; init; } = VaeArchitecture.Plain;
+
+    /// <summary>Self-attention between the two residual blocks at the latent resolution (<see cref="VaeArchitecture.Residual"/> only).</summary>
+    public bool Attention { get; init; }
 
     /// <summary>Per-channel mean of the training set's latents (subtracted before diffusion); empty before training.</summary>
     public float[] LatentShift { get; init; } = [];
@@ -59,6 +74,10 @@ public sealed record VaeConfig
             throw new ArgumentOutOfRangeException(nameof(LatentChannels), LatentChannels, $"The VAE of {source} needs 1..{MaxChannels} latent channels.");
         if (Width is < 2 or > MaxWidth)
             throw new ArgumentOutOfRangeException(nameof(Width), Width, $"The VAE width of {source} must be in 2..{MaxWidth}.");
+        if (!Enum.IsDefined(Architecture))
+            throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, $"The VAE of {source} has an unknown architecture; known: {string.Join(", ", Enum.GetNames<VaeArchitecture>())}.");
+        if (Attention && Architecture != VaeArchitecture.Residual)
+            throw new ArgumentOutOfRangeException(nameof(Attention), Attention, $"The VAE of {source} asks for self-attention, which only the {VaeArchitecture.Residual} architecture has.");
         if (LatentShift.Length != LatentScale.Length || LatentShift.Length is not 0 && LatentShift.Length != LatentChannels)
             throw new ArgumentOutOfRangeException(nameof(LatentShift), LatentShift.Length,
                 $"The VAE of {source} needs one latent shift and scale per channel ({LatentChannels}), or none.");

@@ -13,7 +13,7 @@ internal sealed class VaeModel
     private readonly object gate = new();
     private readonly float[] shift, scale;
 
-    public VaeModel(ConvVae network, VaeConfig config, Device device)
+    public VaeModel(VaeNetwork network, VaeConfig config, Device device)
     {
         Network = network;
         Config = config;
@@ -27,18 +27,18 @@ internal sealed class VaeModel
     public static VaeModel Build(VaeConfig config, Device device, string source)
     {
         config.Validate(source);
-        return new VaeModel(new ConvVae(config, device), config, device);
+        return new VaeModel(VaeNetwork.Create(config, device), config, device);
     }
 
     /// <summary>The number of weights the VAE of <paramref name="config"/> has, counted on the "meta" device (nothing is allocated).</summary>
     public static long ParameterCount(VaeConfig config)
     {
         config.Validate("the VAE");
-        using var network = new ConvVae(config, new Device("meta"));
+        using var network = VaeNetwork.Create(config, new Device("meta"));
         return network.parameters().Sum(p => p.numel());
     }
 
-    public ConvVae Network { get; }
+    public VaeNetwork Network { get; }
     /// <summary>The architecture and the latent standardisation.</summary>
     public VaeConfig Config { get; }
     public Device Device { get; }

@@ -54,6 +54,39 @@ internal static class ClassifierTraining
             var input = augmentation is null ? x[batch] : augmentation.Apply(x[batch], config.ImageShape, generator);
             return functional.cross_entropy(network.forward(input), y[batch]);
         }, cancellationToken: run.CancellationToken);
+        if (config.BatchNormRecalibrated && RecalibrateBatchNorm(network, x) is > 0 and var layers)
+            run.Logger.LogInformation("Batch-norm statistics of {Layers} layers recalibrated on the {Rows} training images as they are (no augmentation)", layers, rows);
         return (new ClassifierModel(network, run.Device), history);
+    }
+
+    /// <summary>
+    /// Sets every batch-norm layer's running mean and variance to their averages over <paramref name="images"/> (no
+    /// augmentation, no dropout): after a short run with augmentation, the moving averages lag the trained weights and
+    /// describe augmented digits, while features are computed in evaluation mode on plain ones. Returns the number of
+    /// layers recalibrated.
+    /// </summary>
+    internal static int RecalibrateBatchNorm(FeatureClassifier network, Tensor images)
+    {
+        var layers = network.modules().OfType<TorchSharp.Modules.BatchNorm>().ToArray();
+        if (layers.Length == 0) return 0;
+        using var _ = no_grad();
+        network.eval();
+        foreach (var layer in layers)
+        {
+            layer.reset_running_stats();
+            layer.train();
+        }
+        const int batch = 1000;
+        long rows = images.shape[0];
+        for (long start = 0, k = 1; start < rows; start += batch, k++)
+        {
+            using var scope = NewDisposeScope();
+            // Momentum 1/k makes each running statistic the plain average of the k batches' statistics.
+            foreach (var layer in layers) layer.momentum = 1.0 / k;
+            network.FeaturesAndLogits(images.narrow(0, start, Math.Min(batch, rows - start)));
+        }
+        foreach (var layer in layers) layer.momentum = 0.1;
+        network.eval();
+        return layers.Length;
     }
 }

@@ -25,7 +25,7 @@ internal static class VaeTraining
     {
         config.Validate("the training data");
         manual_seed(run.Seed);
-        var network = new ConvVae(config, run.Device);
+        var network = VaeNetwork.Create(config, run.Device);
         var (trainRows, validationRows) = TrainingRun.Split(rows, settings.ValidationFraction);
         var latent = config.LatentShape;
         run.Logger.LogInformation("Training the VAE ({Channels}x{Height}x{Width} latent) on {Rows} images for {Epochs} epochs; "
@@ -58,7 +58,7 @@ internal static class VaeTraining
         return (moments.Mean, moments.Variance.Select(v => (float)Math.Sqrt(Math.Max(v, 1e-12))).ToArray());
     }
 
-    private static TrainingHistory Train(ConvVae model, Tensor images, Tensor validation, VaeTrainingSettings settings, MinibatchLoop loop, CancellationToken cancellationToken)
+    private static TrainingHistory Train(VaeNetwork model, Tensor images, Tensor validation, VaeTrainingSettings settings, MinibatchLoop loop, CancellationToken cancellationToken)
     {
         var device = images.device;
 

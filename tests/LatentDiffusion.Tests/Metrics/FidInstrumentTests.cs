@@ -42,6 +42,35 @@ public class FidInstrumentTests : IDisposable
     }
 
     [Fact]
+    public void Recalibration_sets_each_batch_norm_layer_to_the_average_of_its_batch_statistics_and_marks_the_instrument_version_2()
+    {
+        var config = new ClassifierConfig { Kind = FidClassifierKind.Normalized };
+        using var network = FeatureClassifier.Create(config, CPU);
+        manual_seed(5);
+        using var images = rand(2500, 784);
+        Assert.Equal(4, ClassifierTraining.RecalibrateBatchNorm(network, images));
+        // The first layer's input is the first convolution's output: its per-channel mean over each batch of 1000, averaged over the batches.
+        var conv1 = (TorchSharp.Modules.Conv2d)network.named_children().Single(c => c.name == "conv1").module;
+        var norm1 = (TorchSharp.Modules.BatchNorm2d)network.named_children().Single(c => c.name == "norm1").module;
+        using (no_grad())
+        {
+            var batchMeans = new[] { (0, 1000), (1000, 1000), (2000, 500) }
+                .Select(b => conv1.forward(images.narrow(0, b.Item1, b.Item2).view(-1, 1, 28, 28)).mean([0, 2, 3])).ToArray();
+            var expected = stack(batchMeans).mean([0]);
+            Assert.True(norm1.running_mean!.allclose(expected, rtol: 1e-4, atol: 1e-6), "running mean is not the average of the batch means");
+        }
+
+        var train = ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), 128);
+        var lines = new List<string>();
+        var evaluator = ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Epochs = 1, BatchSize = 32, Logger = new ListLogger(lines) }).Fit(train);
+        Assert.Equal(2, evaluator.InstrumentVersion);
+        Assert.Contains(lines, l => l.Contains("Batch-norm statistics of 4 layers recalibrated"));
+        // A file written before keeps its statistics and says it is the first version.
+        var old = (FidEvaluatorTransformer)Fresh().Model.Load(Path.Combine(AppContext.BaseDirectory, "Fixtures", "classifier-v1.zip"), out _);
+        Assert.Equal(1, old.InstrumentVersion);
+    }
+
+    [Fact]
     public void The_classifier_logs_no_validation_figure_because_it_holds_no_validation_split_back()
     {
         var lines = new List<string>();
