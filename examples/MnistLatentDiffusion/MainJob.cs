@@ -88,7 +88,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         };
         var vaeEstimator = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
         {
-            Epochs = settings.VaeEpochs, LatentChannels = settings.VaeLatentChannels, Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = CheckpointDirectory, ResumeFromCheckpoint = Resume,
+            Epochs = settings.VaeEpochs, LatentChannels = settings.VaeLatentChannels, Architecture = settings.VaeArchitecture, Attention = settings.VaeAttention, Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = CheckpointDirectory, ResumeFromCheckpoint = Resume,
         });
         var diffusionTrainer = ml.Transforms.TrainLatentDiffusion(DiffusionOptions(settings.DiffusionWidth, settings.DiffusionEpochs, settings.AutoguidanceEpochs, "Label", sampling, device, logger, progress, CheckpointDirectory, cancellationToken));
         var pipeline = vaeEstimator
@@ -240,7 +240,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             },
             ["classifier"] = new JsonObject
             {
-                ["kind"] = classifier.ClassifierKind.ToString(), ["augmentation"] = true, ["testAccuracy"] = testAccuracy, ["epochs"] = settings.ClassifierEpochs,
+                ["kind"] = classifier.ClassifierKind.ToString(), ["instrumentVersion"] = classifier.InstrumentVersion, ["augmentation"] = true, ["testAccuracy"] = testAccuracy, ["epochs"] = settings.ClassifierEpochs,
             },
             ["instrument"] = new JsonObject
             {
@@ -251,7 +251,8 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             ["trainingPrecision"] = settings.TrainingPrecision.ToString(),
             ["vae"] = new JsonObject
             {
-                ["reconstructionMse"] = reconstructionMse, ["epochs"] = settings.VaeEpochs, ["latentShape"] = new JsonArray(vae.LatentShape.Select(v => (JsonNode)v).ToArray()),
+                ["reconstructionMse"] = reconstructionMse, ["epochs"] = settings.VaeEpochs, ["architecture"] = vae.Config.Architecture.ToString(), ["attention"] = vae.Config.Attention,
+                ["latentShape"] = new JsonArray(vae.LatentShape.Select(v => (JsonNode)v).ToArray()),
                 ["latentChannelScales"] = new JsonArray(vae.Config.LatentScale.Select(v => (JsonNode)(double)v).ToArray()),
             },
             ["diffusionModel"] = new JsonObject

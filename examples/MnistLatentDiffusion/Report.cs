@@ -57,7 +57,7 @@ public static class Report
         sb.AppendLine($"- Unconditional model (seed 000's task): trained on a view without the label column, UNet width {free["width"]}, {free["epochs"]} epochs, "
             + $"autoguidance UNet width {free["autoguidanceWidth"]}, {free["autoguidanceEpochs"]} epochs; sampled with {sampler["name"]} {sampler["steps"]} steps and autoguidance {F(free["autoguidanceScale"], "0.##")} "
             + $"({free["denoiserPassesPerImage"]} denoiser and {free["autoguidancePassesPerImage"]} autoguidance passes per image).");
-        sb.AppendLine($"- VAE {r["vae"]!["epochs"]} epochs" + (r["vae"]!["latentShape"] is JsonArray shape ? $", latent {string.Join("x", shape.Select(v => v!.GetValue<int>()))}" : "") + "; " + (r["trainingPrecision"]?.GetValue<string>() == "BFloat16"
+        sb.AppendLine($"- VAE ({r["vae"]!["architecture"]?.GetValue<string>() ?? "Plain"}{(r["vae"]!["attention"]?.GetValue<bool>() == true ? " with self-attention" : "")}) {r["vae"]!["epochs"]} epochs" + (r["vae"]!["latentShape"] is JsonArray shape ? $", latent {string.Join("x", shape.Select(v => v!.GetValue<int>()))}" : "") + "; " + (r["trainingPrecision"]?.GetValue<string>() == "BFloat16"
             ? "VAE and UNets trained in bfloat16 mixed precision (float32 master weights); the classifier in float32." : "everything trained in float32."));
         sb.AppendLine();
         sb.AppendLine("## The instrument");
@@ -66,7 +66,9 @@ public static class Report
         var instrument = r["instrument"]!;
         sb.AppendLine($"FID (Frechet distance between the feature distributions of two image sets; lower is better) uses the 128 features of this run's own digit "
             + $"classifier: the library's `{classifier["kind"]}` network, {classifier["epochs"]} epochs with augmentation, **{F(classifier["testAccuracy"], "P2")}** on the "
-            + "10,000 MNIST test digits. It is trained on training digits only and never appears in any other network's loss.");
+            + "10,000 MNIST test digits. It is trained on training digits only and never appears in any other network's loss."
+            + (classifier["instrumentVersion"]?.GetValue<int>() == 2
+                ? " Instrument version 2: after training, its batch-norm statistics were recomputed on the plain training digits; figures from version-1 instruments (runs before issue 26) are not directly comparable." : ""));
         sb.AppendLine();
         sb.AppendLine($"The floor is what real digits score: the test digits against disjoint blocks of {r["samples"]} training digits, "
             + $"**{Pm(rows["validation"]!["fid"], "F4")}** over {((JsonArray)rows["validation"]!["sets"]!).Count} blocks ({Values(rows["validation"]!["fid"], "F4")}). "

@@ -27,6 +27,8 @@ public sealed class VaeVariants(MLContext ml, FidEvaluatorTransformer classifier
         ["residual-attention"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; },
         ["residual-w48"] = o => { o.Architecture = VaeArchitecture.Residual; o.Width = 48; },
         ["residual-kl0.01"] = o => { o.Architecture = VaeArchitecture.Residual; o.KlWeight = 0.01; },
+        ["residual-attention-perceptual0.25"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.PerceptualWeight = 0.25; o.PerceptualLabelColumnName = "Label"; },
+        ["residual-attention-perceptual1"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.PerceptualWeight = 1; o.PerceptualLabelColumnName = "Label"; },
     };
 
     private const int Blocks = 3;
@@ -61,7 +63,7 @@ public sealed class VaeVariants(MLContext ml, FidEvaluatorTransformer classifier
             rows.Add(new JsonObject
             {
                 ["name"] = name, ["architecture"] = vae.Config.Architecture.ToString(), ["attention"] = vae.Config.Attention, ["width"] = vae.Config.Width,
-                ["klWeight"] = options.KlWeight, ["epochs"] = epochs,
+                ["klWeight"] = options.KlWeight, ["perceptualWeight"] = options.PerceptualWeight, ["epochs"] = epochs,
                 ["reconstructionFid"] = new JsonArray(fid.Select(v => (JsonNode)v).ToArray()), ["reconstructionFidMean"] = mean, ["reconstructionFidStd"] = std,
                 ["overFloor"] = mean / floorMean, ["testMse"] = mse,
                 ["latentChannelStds"] = new JsonArray(vae.Config.LatentScale.Select(v => (JsonNode)(double)v).ToArray()),

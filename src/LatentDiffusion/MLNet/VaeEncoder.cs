@@ -51,6 +51,18 @@ public sealed class VaeEncoderOptions : TrainingOptions
     public bool Attention { get; set; }
     /// <summary>Weight of the KL term against the summed reconstruction loss, &gt;= 0. Default 0.05: small, so that reconstructions stay sharp; latents are standardised afterwards.</summary>
     public double KlWeight { get; set; } = 0.05;
+    /// <summary>
+    /// Weight of a perceptual term, &gt;= 0: per image, the squared distance between the unit-length 128-feature vectors
+    /// that a small digit classifier gives the image and its reconstruction, times the pixel count / 4 (so weight 1
+    /// costs one nat per pixel at the largest distance). The classifier is trained inside <c>Fit</c> on the same
+    /// training images and <see cref="PerceptualLabelColumnName"/>, with another seed, and is discarded afterwards:
+    /// it is never an FID instrument. Default 0 (off).
+    /// </summary>
+    public double PerceptualWeight { get; set; }
+    /// <summary>The integer label column (0..<see cref="PerceptualClasses"/>-1) that trains the perceptual term's classifier; required when <see cref="PerceptualWeight"/> is above 0.</summary>
+    public string? PerceptualLabelColumnName { get; set; }
+    /// <summary>Classes of <see cref="PerceptualLabelColumnName"/>, 2..100000. Default 10.</summary>
+    public int PerceptualClasses { get; set; } = 10;
     /// <summary>Reconstruction loss. Default binary cross-entropy.</summary>
     public ReconstructionLoss Reconstruction { get; set; } = ReconstructionLoss.BinaryCrossEntropy;
     /// <summary>Training epochs, at least 1. Default 5.</summary>
@@ -92,6 +104,14 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
             throw new ArgumentException($"{Owner}.Attention needs {Owner}.Architecture = {VaeArchitecture.Residual}, got {o.Architecture}.", nameof(o.Attention));
         OptionChecks.InRange(o.KlWeight, 0, double.MaxValue, nameof(o.KlWeight), Owner);
         OptionChecks.Defined(o.Reconstruction, nameof(o.Reconstruction), Owner);
+        OptionChecks.InRange(o.PerceptualWeight, 0, 1e6, nameof(o.PerceptualWeight), Owner);
+        OptionChecks.InRange(o.PerceptualClasses, 2, 100_000, nameof(o.PerceptualClasses), Owner);
+        if (o.PerceptualWeight > 0)
+        {
+            if (o.PerceptualLabelColumnName is null)
+                throw new ArgumentException($"{Owner}.PerceptualWeight {o.PerceptualWeight} needs {Owner}.PerceptualLabelColumnName: the label column that trains the perceptual term's classifier.", nameof(o.PerceptualLabelColumnName));
+            OptionChecks.ColumnName(o.PerceptualLabelColumnName, nameof(o.PerceptualLabelColumnName), Owner);
+        }
         OptionChecks.InRange(o.Epochs, 1, 1_000_000, nameof(o.Epochs), Owner);
         OptionChecks.InRange(o.ValidationFraction, 0, 1, nameof(o.ValidationFraction), Owner, maxExclusive: true);
         OptionChecks.Defined(o.Output, nameof(o.Output), Owner);
@@ -106,7 +126,9 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
     {
         int size = ColumnReader.RequireFloatVector(input.Schema, options.ImageColumnName, "images to encode");
         var shape = ColumnReader.ImageShape(input.Schema[options.ImageColumnName], size, options.ImageShape, $"{Owner}.{nameof(options.ImageShape)}");
-        var (images, _, rows) = ColumnReader.ReadAll(input, options.ImageColumnName, size, null, 0, options.CancellationToken);
+        string? labelColumn = options.PerceptualWeight > 0 ? options.PerceptualLabelColumnName : null;
+        if (labelColumn is not null) ColumnReader.RequireInteger(input.Schema, labelColumn, $"labels for {Owner}.PerceptualLabelColumnName");
+        var (images, labels, rows) = ColumnReader.ReadAll(input, options.ImageColumnName, size, labelColumn, options.PerceptualClasses, options.CancellationToken);
         if (options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy && images.Any(v => v is < 0 or > 1))
             throw new ArgumentOutOfRangeException(options.ImageColumnName, $"Column '{options.ImageColumnName}': binary cross-entropy needs pixels in [0,1], but values outside were found (min {images.Min()}, max {images.Max()}). Scale the pixels (ExtractPixels with scaleImage: 1/255f) or use MeanSquaredError.");
 
@@ -121,7 +143,7 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
         var settings = new VaeTrainingSettings
         {
             Epochs = options.Epochs, BinaryCrossEntropy = options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy, KlWeight = options.KlWeight,
-            ValidationFraction = options.ValidationFraction,
+            ValidationFraction = options.ValidationFraction, PerceptualWeight = options.PerceptualWeight, PerceptualLabels = labels, PerceptualClasses = options.PerceptualClasses,
         };
         var (model, history) = VaeTraining.Fit(config, images, rows, settings, options.Run(log));
         return LastFitted = new VaeEncoderTransformer(model, new VaeEncoderTransformer.Settings
@@ -135,6 +157,8 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ComponentSupport.RequireFloatVectorShape(inputSchema, options.ImageColumnName, "images to encode");
+        if (options.PerceptualWeight > 0)
+            ComponentSupport.RequireIntegerShape(inputSchema, options.PerceptualLabelColumnName!, $"labels for {Owner}.PerceptualLabelColumnName");
         // The latent's size is known once the images are: announced as a vector with its shape and normalised marks.
         return ComponentSupport.Append(inputSchema, [VaeEncoderTransformer.LatentColumn(options.LatentColumnName, [options.LatentChannels, 1, 1])]);
     }

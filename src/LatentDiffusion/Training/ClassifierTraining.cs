@@ -40,16 +40,16 @@ internal static class ClassifierTraining
     /// varying each image by <paramref name="augmentation"/> at every step when given.
     /// </summary>
     public static (ClassifierModel Model, TrainingHistory History) Fit(ClassifierConfig config, float[] images, int[] labels, int rows, int epochs, TrainingRun run,
-        ClassifierAugmentation? augmentation = null)
+        ClassifierAugmentation? augmentation = null, string loop = "classifier", string purpose = "FID classifier")
     {
         config.Validate("the training data");
         manual_seed(run.Seed);
         var network = FeatureClassifier.Create(config, run.Device);
-        run.Logger.LogInformation("Training the {Kind} FID classifier on {Rows} images of {Shape} for {Epochs} epochs{Augmentation}", config.Kind, rows,
+        run.Logger.LogInformation("Training the {Kind} {Purpose} on {Rows} images of {Shape} for {Epochs} epochs{Augmentation}", config.Kind, purpose, rows,
             string.Join("x", config.ImageShape), epochs, augmentation is null ? "" : " with augmentation");
         using var x = tensor(images, [rows, config.ImageSize], device: run.Device);
         using var y = tensor(labels.Select(l => (long)l).ToArray(), device: run.Device);
-        var history = run.Loop("classifier", rows, epochs).Run(network, (batch, generator) =>
+        var history = run.Loop(loop, rows, epochs).Run(network, (batch, generator) =>
         {
             var input = augmentation is null ? x[batch] : augmentation.Apply(x[batch], config.ImageShape, generator);
             return functional.cross_entropy(network.forward(input), y[batch]);

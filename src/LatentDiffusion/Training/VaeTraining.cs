@@ -13,10 +13,18 @@ internal sealed record VaeTrainingSettings
     public bool BinaryCrossEntropy { get; init; } = true;
     public double KlWeight { get; init; } = 0.05;
     public double ValidationFraction { get; init; } = 0.02;
+    /// <summary>Weight of the perceptual term; 0 = none.</summary>
+    public double PerceptualWeight { get; init; }
+    /// <summary>Labels of the training images, which train the perceptual term's feature network (needed when its weight is above 0).</summary>
+    public int[]? PerceptualLabels { get; init; }
+    public int PerceptualClasses { get; init; } = 10;
+    /// <summary>Epochs of the perceptual feature network.</summary>
+    public int PerceptualEpochs { get; init; } = 2;
 }
 
 /// <summary>
-/// Trains the VAE: reconstruction (BCE or MSE, summed over pixels) plus a weighted KL to N(0, I), per image; then
+/// Trains the VAE: reconstruction (BCE or MSE, summed over pixels) plus a weighted KL to N(0, I), plus optionally a
+/// weighted perceptual term, per image; then
 /// measures each latent channel's mean and standard deviation over the training images, which standardise the latents.
 /// </summary>
 internal static class VaeTraining
@@ -24,6 +32,7 @@ internal static class VaeTraining
     public static (VaeModel Model, TrainingHistory History) Fit(VaeConfig config, float[] images, int rows, VaeTrainingSettings settings, TrainingRun run)
     {
         config.Validate("the training data");
+        using var perceptual = settings.PerceptualWeight > 0 ? PerceptualNetwork(config, images, rows, settings, run) : null;
         manual_seed(run.Seed);
         var network = VaeNetwork.Create(config, run.Device);
         var (trainRows, validationRows) = TrainingRun.Split(rows, settings.ValidationFraction);
@@ -36,13 +45,58 @@ internal static class VaeTraining
         using (var train = all.narrow(0, 0, trainRows))
         using (var validation = all.narrow(0, trainRows, validationRows))
         {
-            history = Train(network, train, validation, settings, run.Loop("vae", trainRows, settings.Epochs), run.CancellationToken);
+            history = Train(network, perceptual, train, validation, settings, run.Loop("vae", trainRows, settings.Epochs), run.CancellationToken);
+            if (perceptual is not null && validationRows > 0)
+                run.Logger.LogInformation("Perceptual distance of the held-out images' reconstructions: {Distance:F5}", PerceptualDistance(network, perceptual, validation));
         }
         var model = new VaeModel(network, config, run.Device);
         var (shift, scale) = Standardisation(model, images, rows);
         run.Logger.LogInformation("Latent standardisation: shift [{Shift}], scale [{Scale}]",
             string.Join(", ", shift.Select(v => v.ToString("F3"))), string.Join(", ", scale.Select(v => v.ToString("F3"))));
         return (model.WithStandardisation(shift, scale), history);
+    }
+
+    /// <summary>
+    /// The perceptual term's feature network: seed 000's small digit classifier, trained here for a few epochs on these
+    /// training images and their labels (another seed than the run's, float32, no augmentation) and then frozen. It
+    /// exists only while the VAE trains; it is not the FID instrument and scores nothing.
+    /// </summary>
+    private static FeatureClassifier PerceptualNetwork(VaeConfig config, float[] images, int rows, VaeTrainingSettings settings, TrainingRun run)
+    {
+        var labels = settings.PerceptualLabels ?? throw new ArgumentException("The perceptual term needs the training images' labels.", nameof(settings));
+        var classifier = new ClassifierConfig { Kind = FidClassifierKind.Small, ImageShape = config.ImageShape, Classes = settings.PerceptualClasses };
+        var (model, _) = ClassifierTraining.Fit(classifier, images, labels, rows, settings.PerceptualEpochs,
+            run with { Seed = run.Seed + 1, Precision = TrainingPrecision.Float32, TimeBudget = null }, loop: "vae-perceptual", purpose: "perceptual feature network");
+        var network = model.Network;
+        network.eval();
+        foreach (var p in network.parameters()) p.requires_grad = false;
+        return network;
+    }
+
+    /// <summary>
+    /// Per image, the squared distance between the unit-length feature vectors of the images and of their
+    /// reconstructions (0 = the same direction, 4 = opposite), as LPIPS compares normalised activations.
+    /// </summary>
+    private static Tensor PerceptualTerm(FeatureClassifier perceptual, Tensor images, Tensor reconstructions)
+    {
+        Tensor target;
+        using (no_grad()) target = functional.normalize(perceptual.FeaturesAndLogits(images).Features, dim: 1);
+        var features = functional.normalize(perceptual.FeaturesAndLogits(reconstructions).Features, dim: 1);
+        return (features - target).square().sum(1);
+    }
+
+    /// <summary>The mean perceptual distance of the posterior-mean reconstructions of <paramref name="images"/>.</summary>
+    private static double PerceptualDistance(VaeNetwork model, FeatureClassifier perceptual, Tensor images)
+    {
+        using var _ = no_grad();
+        double total = 0;
+        for (long i = 0; i < images.shape[0]; i += 512)
+        {
+            using var scope = NewDisposeScope();
+            var x = images.narrow(0, i, Math.Min(512, images.shape[0] - i));
+            total += PerceptualTerm(perceptual, x, functional.sigmoid(model.forward(x))).sum().item<float>();
+        }
+        return total / images.shape[0];
     }
 
     /// <summary>Each latent channel's mean and standard deviation over the posterior means of all <paramref name="rows"/> images.</summary>
@@ -58,7 +112,8 @@ internal static class VaeTraining
         return (moments.Mean, moments.Variance.Select(v => (float)Math.Sqrt(Math.Max(v, 1e-12))).ToArray());
     }
 
-    private static TrainingHistory Train(VaeNetwork model, Tensor images, Tensor validation, VaeTrainingSettings settings, MinibatchLoop loop, CancellationToken cancellationToken)
+    private static TrainingHistory Train(VaeNetwork model, FeatureClassifier? perceptual, Tensor images, Tensor validation, VaeTrainingSettings settings,
+        MinibatchLoop loop, CancellationToken cancellationToken)
     {
         var device = images.device;
 
@@ -71,7 +126,11 @@ internal static class VaeTraining
                 ? functional.binary_cross_entropy_with_logits(logits, x, reduction: Reduction.Sum)
                 : functional.mse_loss(functional.sigmoid(logits), x, reduction: Reduction.Sum);
             var kl = -0.5 * (1 + logVar - mean.square() - logVar.exp()).sum();
-            return (reconstruction + settings.KlWeight * kl) / x.shape[0];
+            var total = reconstruction + settings.KlWeight * kl;
+            // On the scale of the summed pixel loss: weight 1 costs as much as one nat per pixel at the largest distance.
+            if (perceptual is not null)
+                total = total + settings.PerceptualWeight * x.shape[1] / 4.0 * PerceptualTerm(perceptual, x, functional.sigmoid(logits)).sum();
+            return total / x.shape[0];
         }
 
         double ValidationLoss()
