@@ -28,7 +28,7 @@ public sealed class VaeVariants(MLContext ml, FidEvaluatorTransformer classifier
         ["residual-w48"] = o => { o.Architecture = VaeArchitecture.Residual; o.Width = 48; },
         ["residual-kl0.01"] = o => { o.Architecture = VaeArchitecture.Residual; o.KlWeight = 0.01; },
         ["residual-attention-perceptual0.25"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.PerceptualWeight = 0.25; o.PerceptualLabelColumnName = "Label"; },
-        ["residual-attention-perceptual1"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.PerceptualWeight = 1; o.PerceptualLabelColumnName = "Label"; },
+        ["residual-attention-perceptual30"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.PerceptualWeight = 30; o.PerceptualLabelColumnName = "Label"; },
     };
 
     private const int Blocks = 3;
