@@ -25,7 +25,10 @@ public static class Cli
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            Console.Error.WriteLine($"error: {OneLine(parse.Errors[0].Message)} Run with --help to see the options.");
+            // A value that does not convert gets two errors: System.CommandLine's, which names a .NET type, and ours
+            // (TryValue), which says what the option takes. Ours is the one to show.
+            var error = parse.Errors.FirstOrDefault(e => !e.Message.StartsWith("Cannot parse argument", StringComparison.Ordinal)) ?? parse.Errors[0];
+            Console.Error.WriteLine($"error: {OneLine(error.Message)} Run with --help to see the options.");
             return BadArguments;
         }
         // Ctrl+C cancels the token; actions stop at their next step, write what must be written, and return.
@@ -74,10 +77,29 @@ public static class Cli
         var option = new Option<int>(name) { Description = $"{description} ({min}..{max})", DefaultValueFactory = _ => defaultValue };
         option.Validators.Add(result =>
         {
-            int value = result.GetValueOrDefault<int>();
+            if (!TryValue(result, name, $"a whole number between {min} and {max}", out int value)) return;
             if (value < min || value > max) result.AddError($"{name} must be between {min} and {max}, got {value}.");
         });
         return option;
+    }
+
+    /// <summary>
+    /// The option's value, or false after adding one error that names the option, what it takes and the text given:
+    /// System.CommandLine throws from <c>GetValueOrDefault</c> inside a validator when the text does not convert.
+    /// </summary>
+    private static bool TryValue<T>(System.CommandLine.Parsing.OptionResult result, string name, string expected, out T? value)
+    {
+        try
+        {
+            value = result.GetValueOrDefault<T>();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            value = default;
+            result.AddError($"{name} must be {expected}, got '{string.Join(" ", result.Tokens.Select(t => t.Value))}'.");
+            return false;
+        }
     }
 
     private static Option<string> Choice(string name, string description, string defaultValue, params string[] choices)
@@ -107,7 +129,7 @@ public static class Cli
         var option = new Option<double?>(name) { Description = description };
         option.Validators.Add(result =>
         {
-            double? value = result.GetValueOrDefault<double?>();
+            if (!TryValue(result, name, $"a number between {min} and {max}", out double? value)) return;
             if (value is { } v && (!double.IsFinite(v) || v < min || v > max)) result.AddError($"{name} must be a number between {min} and {max}, got {v}.");
         });
         return option;
@@ -136,6 +158,7 @@ public static class Cli
     public static RootCommand Build()
     {
         var seed = new Option<int>("--seed") { Description = "Seed of every random choice", DefaultValueFactory = _ => 1 };
+        seed.Validators.Add(r => TryValue(r, "--seed", "a whole number", out int _));
         var verbose = new Option<bool>("--verbose") { Description = "Debug logging, plain log lines instead of progress bars, stack traces with errors" };
         var preset = Choice("--preset", "Sizes of the run", "default", Presets);
         var output = new Option<string?>("--out") { Description = "Output folder (default artifacts/<preset>)" };
@@ -159,7 +182,7 @@ public static class Cli
         var spacing = OptionalChoice("--spacing", "Where the ODE solvers (dpmsolverplusplus2m, unipc, heun) place their steps (default: the model's saved setting)",
             Enum.GetNames<TimestepSpacing>().Select(n => n.ToLowerInvariant()).ToArray());
         var steps = new Option<int?>("--steps") { Description = "Denoising steps, 1..T (default: the model's saved setting)" };
-        steps.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError($"--steps must be at least 1, got {r.GetValueOrDefault<int?>()}."); });
+        steps.Validators.Add(r => { if (TryValue(r, "--steps", "a whole number of at least 1", out int? value) && value is < 1) r.AddError($"--steps must be at least 1, got {value}."); });
         var guidance = Number("--guidance", "Classifier-free guidance scale, 0 = unconditional, 1 = conditional (default: the model's saved setting)", 0, 100);
         var band = Band("--guidance-band", "Noise levels t/T where guidance applies, as LOW,HIGH (default: the model's saved setting)");
         var autoguidance = Number("--autoguidance", "Autoguidance scale, 1 = off; needs a model trained with an autoguidance UNet (default: the model's saved setting)", 1, 100);

@@ -67,7 +67,13 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
     {
         // Form: caught before any work.
         { "--preset huge", 2, "--preset must be one of quick, default, full, smoke, got 'huge'" },
-        { "--seed abc", 2, "abc" },
+        { "--seed abc", 2, "--seed must be a whole number, got 'abc'" },
+        // Text where a number goes: one line naming the option (it was an unhandled exception, exit 134).
+        { "generate --model m.zip --count abc", 2, "--count must be a whole number between 1 and 1000000, got 'abc'" },
+        { "toy --rows abc", 2, "--rows must be a whole number between 100 and 10000000, got 'abc'" },
+        { "generate --model m.zip --steps x", 2, "--steps must be a whole number of at least 1, got 'x'" },
+        { "generate --model m.zip --guidance strong", 2, "--guidance must be a number between 0 and 100, got 'strong'" },
+        { "vae-variants --classifier c.zip --variants vq", 2, "--variants must be names from plain, residual" },
         { "frobnicate", 2, "frobnicate" },
         { "generate", 2, "--model" },
         { "generate --model m.zip --count 0", 2, "--count must be between 1 and 1000000, got 0" },
