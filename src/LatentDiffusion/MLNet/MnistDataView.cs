@@ -1,7 +1,8 @@
+using LatentDiffusion.Data;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace LatentDiffusion.Data;
+namespace LatentDiffusion.MLNet;
 
 /// <summary>
 /// An <see cref="IDataView"/> over an <see cref="MnistDataset"/>: a <c>Label</c> column (Int32, 0..9) and an

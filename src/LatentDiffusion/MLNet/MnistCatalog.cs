@@ -1,4 +1,5 @@
 using LatentDiffusion.Data;
+using LatentDiffusion.MLNet;
 using Microsoft.ML.Data;
 
 // The extension lives in ML.NET's namespace so that mlContext.Data.LoadMnist is found without another using.
