@@ -27,6 +27,8 @@ public sealed class VaeVariants(MLContext ml, FidEvaluatorTransformer classifier
         ["residual-attention"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; },
         ["residual-w48"] = o => { o.Architecture = VaeArchitecture.Residual; o.Width = 48; },
         ["residual-kl0.01"] = o => { o.Architecture = VaeArchitecture.Residual; o.KlWeight = 0.01; },
+        ["residual-attention-vq256"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.Regularization = VaeRegularization.Vq; o.CodebookSize = 256; },
+        ["residual-attention-vq1024"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.Regularization = VaeRegularization.Vq; o.CodebookSize = 1024; },
         ["residual-attention-perceptual0.25"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.PerceptualWeight = 0.25; o.PerceptualLabelColumnName = "Label"; },
         ["residual-attention-perceptual30"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.PerceptualWeight = 30; o.PerceptualLabelColumnName = "Label"; },
     };
@@ -58,14 +60,17 @@ public sealed class VaeVariants(MLContext ml, FidEvaluatorTransformer classifier
             var fid = blocks.Select(b => classifier.Evaluate(classifier.ComputeFeatures(MainJob.ImageView(ml, Reconstruct(vae, b))), reference).Fid).ToArray();
             var (mean, std) = Stat(fid);
             double mse = vae.ReconstructionMse(test);
-            logger.LogInformation("{Name}: reconstruction FID {Mean:F4} +- {Std:F4} ({Ratio:F2}x the floor), test MSE {Mse:F5}, {Seconds:F0} s",
-                name, mean, std, mean / floorMean, mse, seconds);
+            logger.LogInformation("{Name}: reconstruction FID {Mean:F4} +- {Std:F4} ({Ratio:F2}x the floor), test MSE {Mse:F5}, {Seconds:F0} s{Codes}",
+                name, mean, std, mean / floorMean, mse, seconds,
+                vae.Config.CodebookSize > 0 ? $", {vae.Config.CodesUsed} of {vae.Config.CodebookSize} codes used, perplexity {vae.Config.CodebookPerplexity:F1}" : "");
             rows.Add(new JsonObject
             {
                 ["name"] = name, ["architecture"] = vae.Config.Architecture.ToString(), ["attention"] = vae.Config.Attention, ["width"] = vae.Config.Width,
                 ["klWeight"] = options.KlWeight, ["perceptualWeight"] = options.PerceptualWeight, ["epochs"] = epochs,
                 ["reconstructionFid"] = new JsonArray(fid.Select(v => (JsonNode)v).ToArray()), ["reconstructionFidMean"] = mean, ["reconstructionFidStd"] = std,
                 ["overFloor"] = mean / floorMean, ["testMse"] = mse,
+                ["regularization"] = vae.Config.Regularization.ToString(), ["codebookSize"] = vae.Config.CodebookSize,
+                ["codesUsed"] = vae.Config.CodesUsed, ["codebookPerplexity"] = vae.Config.CodebookPerplexity,
                 ["latentChannelStds"] = new JsonArray(vae.Config.LatentScale.Select(v => (JsonNode)(double)v).ToArray()),
                 ["trainingSeconds"] = vae.History.TotalSeconds, ["fitSeconds"] = seconds, ["samplesPerSecond"] = vae.History.SamplesPerSecond,
             });

@@ -49,6 +49,16 @@ public sealed class VaeEncoderOptions : TrainingOptions
     public VaeArchitecture Architecture { get; set; } = VaeArchitecture.Plain;
     /// <summary>Self-attention at the latent resolution; needs <see cref="VaeArchitecture.Residual"/>. Default false.</summary>
     public bool Attention { get; set; }
+    /// <summary>
+    /// The latent regularisation: a KL-weighted Gaussian posterior (default, as every file before) or vector
+    /// quantisation with <see cref="CodebookSize"/> codes and <see cref="CommitmentWeight"/>. With VQ the latent column
+    /// holds the latents before quantisation (diffusion runs on them, as latent diffusion does) and decoding quantises.
+    /// </summary>
+    public VaeRegularization Regularization { get; set; } = VaeRegularization.Kl;
+    /// <summary>Codes in the VQ codebook, 2..65536. Default 256. Used with <see cref="VaeRegularization.Vq"/> only.</summary>
+    public int CodebookSize { get; set; } = 256;
+    /// <summary>VQ's commitment weight (beta), &gt;= 0: how strongly the encoder's outputs are pulled to their codes. Default 0.25.</summary>
+    public double CommitmentWeight { get; set; } = 0.25;
     /// <summary>Weight of the KL term against the summed reconstruction loss, &gt;= 0. Default 0.05: small, so that reconstructions stay sharp; latents are standardised afterwards.</summary>
     public double KlWeight { get; set; } = 0.05;
     /// <summary>
@@ -102,6 +112,9 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
         OptionChecks.Defined(o.Architecture, nameof(o.Architecture), Owner);
         if (o.Attention && o.Architecture != VaeArchitecture.Residual)
             throw new ArgumentException($"{Owner}.Attention needs {Owner}.Architecture = {VaeArchitecture.Residual}, got {o.Architecture}.", nameof(o.Attention));
+        OptionChecks.Defined(o.Regularization, nameof(o.Regularization), Owner);
+        OptionChecks.InRange(o.CodebookSize, 2, VaeConfig.MaxCodes, nameof(o.CodebookSize), Owner);
+        OptionChecks.InRange(o.CommitmentWeight, 0, 1e6, nameof(o.CommitmentWeight), Owner);
         OptionChecks.InRange(o.KlWeight, 0, double.MaxValue, nameof(o.KlWeight), Owner);
         OptionChecks.Defined(o.Reconstruction, nameof(o.Reconstruction), Owner);
         OptionChecks.InRange(o.PerceptualWeight, 0, 1e6, nameof(o.PerceptualWeight), Owner);
@@ -133,7 +146,8 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
             throw new ArgumentOutOfRangeException(options.ImageColumnName, $"Column '{options.ImageColumnName}': binary cross-entropy needs pixels in [0,1], but values outside were found (min {images.Min()}, max {images.Max()}). Scale the pixels (ExtractPixels with scaleImage: 1/255f) or use MeanSquaredError.");
 
         var config = new VaeConfig { ImageShape = shape, LatentChannels = options.LatentChannels, Downsampling = options.Downsampling, Width = options.Width,
-            Architecture = options.Architecture, Attention = options.Attention };
+            Architecture = options.Architecture, Attention = options.Attention, Regularization = options.Regularization,
+            CodebookSize = options.Regularization == VaeRegularization.Vq ? options.CodebookSize : 0 };
         MemoryCheck.Training(VaeModel.ParameterCount(config), nameof(options.Width), options.Width, Owner);
         using var log = new ComponentLogger(context, options.Logger, nameof(VaeEncoderEstimator));
         if (ColumnReader.PlanesLookIdentical(images, rows, shape))
@@ -144,6 +158,7 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
         {
             Epochs = options.Epochs, BinaryCrossEntropy = options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy, KlWeight = options.KlWeight,
             ValidationFraction = options.ValidationFraction, PerceptualWeight = options.PerceptualWeight, PerceptualLabels = labels, PerceptualClasses = options.PerceptualClasses,
+            CommitmentWeight = options.CommitmentWeight,
         };
         var (model, history) = VaeTraining.Fit(config, images, rows, settings, options.Run(log));
         return LastFitted = new VaeEncoderTransformer(model, new VaeEncoderTransformer.Settings

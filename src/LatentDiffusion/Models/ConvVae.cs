@@ -14,6 +14,7 @@ internal sealed class ConvVae : VaeNetwork
 {
     // The field names are the weight names in saved models.
     private readonly Sequential encoder, decoder;
+    private readonly VectorQuantizer? quantizer;
 
     public ConvVae(VaeConfig config, Device device) : base(nameof(ConvVae), config)
     {
@@ -29,7 +30,7 @@ internal sealed class ConvVae : VaeNetwork
         }
         enc.Add(("mid", Conv2d(width, width, 3, padding: 1, device: device)));
         enc.Add(("mid_act", SiLU()));
-        enc.Add(("out", Conv2d(width, 2 * config.LatentChannels, 3, padding: 1, device: device)));
+        enc.Add(("out", Conv2d(width, config.EncoderChannels, 3, padding: 1, device: device)));
         encoder = Sequential(enc);
 
         var dec = new List<(string, Module<Tensor, Tensor>)>
@@ -45,8 +46,11 @@ internal sealed class ConvVae : VaeNetwork
         }
         dec.Add(("out", Conv2d(half, config.ImageShape[0], 3, padding: 1, device: device)));
         decoder = Sequential(dec);
+        if (config.Regularization == VaeRegularization.Vq) quantizer = new VectorQuantizer(config.CodebookSize, config.LatentChannels, device);
         RegisterComponents();
     }
+
+    public override VectorQuantizer? Quantizer => quantizer;
 
     protected override Tensor EncodePadded(Tensor x) => encoder.forward(x);
 

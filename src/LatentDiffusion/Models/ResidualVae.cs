@@ -17,6 +17,7 @@ internal sealed class ResidualVae : VaeNetwork
 {
     // The field names are the weight names in saved models.
     private readonly Sequential encoder, decoder;
+    private readonly VectorQuantizer? quantizer;
 
     public ResidualVae(VaeConfig config, Device device) : base(nameof(ResidualVae), config)
     {
@@ -33,7 +34,7 @@ internal sealed class ResidualVae : VaeNetwork
         enc.AddRange(Middle(width, config.Attention, device));
         enc.Add(("out_norm", VaeNorm.Create(width, device)));
         enc.Add(("out_act", SiLU()));
-        enc.Add(("out", Conv2d(width, 2 * config.LatentChannels, 3, padding: 1, device: device)));
+        enc.Add(("out", Conv2d(width, config.EncoderChannels, 3, padding: 1, device: device)));
         encoder = Sequential(enc);
 
         var dec = new List<(string, Module<Tensor, Tensor>)> { ("in", Conv2d(config.LatentChannels, width, 3, padding: 1, device: device)) };
@@ -48,6 +49,7 @@ internal sealed class ResidualVae : VaeNetwork
         dec.Add(("out_act", SiLU()));
         dec.Add(("out", Conv2d(half, config.ImageShape[0], 3, padding: 1, device: device)));
         decoder = Sequential(dec);
+        if (config.Regularization == VaeRegularization.Vq) quantizer = new VectorQuantizer(config.CodebookSize, config.LatentChannels, device);
         RegisterComponents();
     }
 
@@ -57,6 +59,8 @@ internal sealed class ResidualVae : VaeNetwork
         if (attention) yield return ("attention", new VaeSelfAttention(width, device));
         yield return ("mid1", new VaeResidualBlock(width, width, device));
     }
+
+    public override VectorQuantizer? Quantizer => quantizer;
 
     protected override Tensor EncodePadded(Tensor x) => encoder.forward(x);
 

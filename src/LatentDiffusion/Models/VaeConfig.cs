@@ -11,6 +11,19 @@ public enum VaeArchitecture
     Residual,
 }
 
+/// <summary>How a VAE's latent space is regularised.</summary>
+public enum VaeRegularization
+{
+    /// <summary>A Gaussian posterior with a weighted KL divergence to N(0, I) (every file saved before VQ).</summary>
+    Kl,
+    /// <summary>
+    /// Vector quantisation: a codebook of <see cref="VaeConfig.CodebookSize"/> vectors, each latent position replaced by
+    /// its nearest code before decoding. Diffusion runs on the latents before quantisation, as latent diffusion does;
+    /// the decoder quantises what it is given.
+    /// </summary>
+    Vq,
+}
+
 /// <summary>
 /// Everything needed to rebuild a trained VAE before its weights are loaded: the image and latent shapes, the width,
 /// and the per-channel standardisation of its latents measured after training.
@@ -34,6 +47,22 @@ public sealed record VaeConfig
 
     /// <summary>Self-attention between the two residual blocks at the latent resolution (<see cref="VaeArchitecture.Residual"/> only).</summary>
     public bool Attention { get; init; }
+
+    /// <summary>The latent regularisation; files written before this setting existed are <see cref="VaeRegularization.Kl"/>.</summary>
+    public VaeRegularization Regularization { get; init; } = VaeRegularization.Kl;
+
+    /// <summary>Codes in the codebook (<see cref="VaeRegularization.Vq"/> only, 2..65536; 0 otherwise).</summary>
+    public int CodebookSize { get; init; }
+
+    /// <summary>Codes that at least one training image's latent uses, measured after training (VQ only).</summary>
+    public int CodesUsed { get; init; }
+
+    /// <summary>The perplexity of code use over the training images (exp of the entropy; K when all K codes are used equally), measured after training (VQ only).</summary>
+    public double CodebookPerplexity { get; init; }
+
+    /// <summary>Channels the encoder outputs: mean and log-variance for KL, the latent itself for VQ.</summary>
+    [JsonIgnore]
+    internal int EncoderChannels => Regularization == VaeRegularization.Vq ? LatentChannels : 2 * LatentChannels;
 
     /// <summary>Per-channel mean of the training set's latents (subtracted before diffusion); empty before training.</summary>
     public float[] LatentShift { get; init; } = [];
@@ -60,7 +89,7 @@ public sealed record VaeConfig
     public int LatentSize => LatentShape.Aggregate(1, (a, b) => a * b);
 
     /// <summary>Largest accepted side, channel count and width.</summary>
-    internal const int MaxSide = 4096, MaxChannels = 1024, MaxWidth = 4096;
+    internal const int MaxSide = 4096, MaxChannels = 1024, MaxWidth = 4096, MaxCodes = 65536;
 
     /// <summary>Checks the config before anything is allocated; <paramref name="source"/> names where it came from.</summary>
     internal void Validate(string source)
@@ -78,6 +107,11 @@ public sealed record VaeConfig
             throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, $"The VAE of {source} has an unknown architecture; known: {string.Join(", ", Enum.GetNames<VaeArchitecture>())}.");
         if (Attention && Architecture != VaeArchitecture.Residual)
             throw new ArgumentOutOfRangeException(nameof(Attention), Attention, $"The VAE of {source} asks for self-attention, which only the {VaeArchitecture.Residual} architecture has.");
+        if (!Enum.IsDefined(Regularization))
+            throw new ArgumentOutOfRangeException(nameof(Regularization), Regularization, $"The VAE of {source} has an unknown regularisation; known: {string.Join(", ", Enum.GetNames<VaeRegularization>())}.");
+        if (Regularization == VaeRegularization.Vq ? CodebookSize is < 2 or > MaxCodes : CodebookSize != 0)
+            throw new ArgumentOutOfRangeException(nameof(CodebookSize), CodebookSize,
+                $"The VAE of {source} needs a codebook of 2..{MaxCodes} codes with VQ, and none (0) with KL; it has {Regularization}.");
         if (LatentShift.Length != LatentScale.Length || LatentShift.Length is not 0 && LatentShift.Length != LatentChannels)
             throw new ArgumentOutOfRangeException(nameof(LatentShift), LatentShift.Length,
                 $"The VAE of {source} needs one latent shift and scale per channel ({LatentChannels}), or none.");

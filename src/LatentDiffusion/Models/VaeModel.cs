@@ -65,7 +65,7 @@ internal sealed class VaeModel
             using var scope = NewDisposeScope();
             var (mean, logVar) = Network.Encode(tensor(images, [rows, ImageSize], device: Device));
             var z = mean;
-            if (seeds is not null)
+            if (seeds is not null && logVar is not null)
             {
                 // Drawn on the CPU from each row's own generator, so a row's sample depends on its seed alone, on any device.
                 var noise = stack(seeds.Select(s =>

@@ -26,28 +26,40 @@ internal abstract class VaeNetwork : Module<Tensor, Tensor>
     /// <summary>The number format of the weights (float32 unless converted). Inputs and outputs are float32 whatever it is.</summary>
     public ScalarType DataType => parameters().First().dtype;
 
-    /// <summary>Padded images [N, C, H', W'] in <see cref="DataType"/> to [N, 2 x latent channels, h, w].</summary>
+    /// <summary>The codebook of a VQ VAE; null for KL.</summary>
+    public abstract VectorQuantizer? Quantizer { get; }
+
+    /// <summary>Padded images [N, C, H', W'] in <see cref="DataType"/> to [N, encoder channels, h, w].</summary>
     protected abstract Tensor EncodePadded(Tensor x);
 
     /// <summary>Latents [N, C, h, w] in <see cref="DataType"/> to padded pixel logits [N, channels, H', W'].</summary>
     protected abstract Tensor DecodePadded(Tensor z);
 
-    /// <summary>Mean and log-variance, each [N, C, h, w], of q(z|x) for flat images [N, image size].</summary>
-    public (Tensor Mean, Tensor LogVar) Encode(Tensor images)
+    /// <summary>
+    /// Mean and log-variance, each [N, C, h, w], of q(z|x) for flat images [N, image size]; for VQ the latent before
+    /// quantisation and no log-variance.
+    /// </summary>
+    public (Tensor Mean, Tensor? LogVar) Encode(Tensor images)
     {
         var x = images.view([-1, .. Config.ImageShape.Select(d => (long)d)]);
         var padded = Config.PaddedShape;
         if (padded[1] != Config.ImageShape[1] || padded[2] != Config.ImageShape[2])
             x = functional.pad(x, [0, padded[2] - Config.ImageShape[2], 0, padded[1] - Config.ImageShape[1]]);
         var h = EncodePadded(x.to_type(DataType)).to_type(float32);
+        if (Quantizer is not null) return (h, null);
         var parts = h.chunk(2, dim: 1);
         return (parts[0], parts[1].clamp(-30, 20));
     }
 
-    /// <summary>Pixel logits [N, image size] for latents [N, C, h, w].</summary>
-    public Tensor DecodeLogits(Tensor latents)
+    /// <summary>
+    /// Pixel logits [N, image size] for latents [N, C, h, w]; a VQ VAE first replaces each position by its nearest code,
+    /// unless <paramref name="quantized"/> says the caller already did (training, with the straight-through gradient).
+    /// </summary>
+    public Tensor DecodeLogits(Tensor latents, bool quantized = false)
     {
-        var y = DecodePadded(latents.view([-1, .. Config.LatentShape.Select(d => (long)d)]).to_type(DataType));
+        var z = latents.view([-1, .. Config.LatentShape.Select(d => (long)d)]);
+        if (Quantizer is { } quantizer && !quantized) z = quantizer.forward(z);
+        var y = DecodePadded(z.to_type(DataType));
         var padded = Config.PaddedShape;
         if (padded[1] != Config.ImageShape[1] || padded[2] != Config.ImageShape[2])
             y = y.narrow(2, 0, Config.ImageShape[1]).narrow(3, 0, Config.ImageShape[2]);

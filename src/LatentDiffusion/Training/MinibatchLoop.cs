@@ -45,7 +45,7 @@ internal sealed class MinibatchLoop
     /// runs, it is float32.
     /// </summary>
     public TrainingHistory Run(nn.Module module, Func<Tensor, Generator, Tensor> lossOf, Func<double>? validationLoss = null,
-        ExponentialMovingAverage? average = null, CancellationToken cancellationToken = default)
+        ExponentialMovingAverage? average = null, CancellationToken cancellationToken = default, Action<TrainingWeights>? afterStep = null)
     {
         long stepsPerEpoch = (Rows + BatchSize - 1) / BatchSize;
         long plannedSteps = stepsPerEpoch * Epochs, totalSteps = plannedSteps;
@@ -135,6 +135,8 @@ internal sealed class MinibatchLoop
                     weights.GradientsToMasters();
                     optimizer.step();
                     weights.MastersToModule();
+                    // Updates that are not gradient steps, decided by the loss from this batch (so a resumed run repeats them).
+                    afterStep?.Invoke(weights);
                     lossSum += value;
                 }
                 average?.Update(weights.Current());

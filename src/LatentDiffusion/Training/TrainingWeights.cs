@@ -102,6 +102,27 @@ internal sealed class TrainingWeights : IDisposable
         for (int i = 0; i < working.Length; i++) working[i].copy_(masters[i].Master);
     }
 
+    /// <summary>
+    /// Overwrites rows of the weight named <paramref name="name"/> with <paramref name="values"/>, in the optimiser's
+    /// copy and the module's: for updates that are not gradient steps (a VQ codebook's restarted codes). Called
+    /// between steps; the optimiser's moments for those rows stay as they were.
+    /// </summary>
+    public void AssignRows(string name, Tensor rows, Tensor values)
+    {
+        using var _ = no_grad();
+        if (masters is null)
+        {
+            var parameter = module.named_parameters().Single(p => p.name == name).parameter;
+            parameter.index_copy_(0, rows, values.to_type(parameter.dtype));
+            return;
+        }
+        int i = Array.FindIndex(masters, m => m.Name == name);
+        if (i < 0) throw new ArgumentException($"No weight named '{name}'.", nameof(name));
+        masters[i].Master.index_copy_(0, rows, values.to_type(ScalarType.Float32));
+        if (working.Length > 0) working[i].copy_(masters[i].Master);
+        else module.named_parameters().Single(p => p.name == name).parameter.copy_(masters[i].Master);
+    }
+
     /// <summary>Clears the gradients the backward pass accumulates into.</summary>
     public void ZeroGradients()
     {

@@ -12,6 +12,8 @@ internal sealed record VaeTrainingSettings
     public int Epochs { get; init; } = 5;
     public bool BinaryCrossEntropy { get; init; } = true;
     public double KlWeight { get; init; } = 0.05;
+    /// <summary>VQ's commitment weight (beta).</summary>
+    public double CommitmentWeight { get; init; } = 0.25;
     public double ValidationFraction { get; init; } = 0.02;
     /// <summary>Weight of the perceptual term; 0 = none.</summary>
     public double PerceptualWeight { get; init; }
@@ -50,6 +52,12 @@ internal static class VaeTraining
                 run.Logger.LogInformation("Perceptual distance of the held-out images' reconstructions: {Distance:F5}", PerceptualDistance(network, perceptual, validation));
         }
         var model = new VaeModel(network, config, run.Device);
+        if (network.Quantizer is { } codebook)
+        {
+            var (used, perplexity) = CodeUse(network, codebook, images, rows);
+            run.Logger.LogInformation("Codebook: {Used} of {Codes} codes used by the training images, perplexity {Perplexity:F1}", used, codebook.Codes, perplexity);
+            model = new VaeModel(network, config with { CodesUsed = used, CodebookPerplexity = perplexity }, run.Device);
+        }
         var (shift, scale) = Standardisation(model, images, rows);
         run.Logger.LogInformation("Latent standardisation: shift [{Shift}], scale [{Scale}]",
             string.Join(", ", shift.Select(v => v.ToString("F3"))), string.Join(", ", scale.Select(v => v.ToString("F3"))));
@@ -99,6 +107,24 @@ internal static class VaeTraining
         return total / images.shape[0];
     }
 
+    /// <summary>How many codes the training images' latent positions choose, and the perplexity of that choice.</summary>
+    private static (int Used, double Perplexity) CodeUse(VaeNetwork network, VectorQuantizer codebook, float[] images, int rows)
+    {
+        var counts = new long[codebook.Codes];
+        int size = network.Config.ImageSize;
+        using var _ = no_grad();
+        for (int start = 0; start < rows; start += 1024)
+        {
+            using var scope = NewDisposeScope();
+            int n = Math.Min(1024, rows - start);
+            var (latents, _) = network.Encode(tensor(images.AsSpan(start * size, n * size).ToArray(), [n, size], device: network.parameters().First().device));
+            var histogram = codebook.Nearest(VectorQuantizer.Rows(latents)).bincount(null, codebook.Codes).cpu().data<long>().ToArray();
+            for (int i = 0; i < counts.Length; i++) counts[i] += histogram[i];
+        }
+        double total = counts.Sum(), entropy = counts.Where(c => c > 0).Sum(c => -(c / total) * Math.Log(c / total));
+        return (counts.Count(c => c > 0), Math.Exp(entropy));
+    }
+
     /// <summary>Each latent channel's mean and standard deviation over the posterior means of all <paramref name="rows"/> images.</summary>
     private static (float[] Shift, float[] Scale) Standardisation(VaeModel unit, float[] images, int rows)
     {
@@ -120,17 +146,52 @@ internal static class VaeTraining
         Tensor Loss(Tensor x, Generator? generator, bool sample)
         {
             var (mean, logVar) = model.Encode(x);
-            var z = sample ? mean + (0.5 * logVar).exp() * randn(mean.shape, generator: generator, device: CPU).to(device) : mean;
-            var logits = model.DecodeLogits(z);
+            Tensor z, regularisation;
+            if (model.Quantizer is { } quantizer) (z, regularisation) = Quantized(quantizer, mean, generator);
+            else
+            {
+                z = sample ? mean + (0.5 * logVar!).exp() * randn(mean.shape, generator: generator, device: CPU).to(device) : mean;
+                regularisation = settings.KlWeight * (-0.5 * (1 + logVar! - mean.square() - logVar!.exp()).sum());
+            }
+            var logits = model.DecodeLogits(z, quantized: true);
             var reconstruction = settings.BinaryCrossEntropy
                 ? functional.binary_cross_entropy_with_logits(logits, x, reduction: Reduction.Sum)
                 : functional.mse_loss(functional.sigmoid(logits), x, reduction: Reduction.Sum);
-            var kl = -0.5 * (1 + logVar - mean.square() - logVar.exp()).sum();
-            var total = reconstruction + settings.KlWeight * kl;
+            var total = reconstruction + regularisation;
             // On the scale of the summed pixel loss: weight 1 costs as much as one nat per pixel at the largest distance.
             if (perceptual is not null)
                 total = total + settings.PerceptualWeight * x.shape[1] / 4.0 * PerceptualTerm(perceptual, x, functional.sigmoid(logits)).sum();
             return total / x.shape[0];
+        }
+
+        // VQ-VAE's terms: the codebook moves to the encoder's outputs, the encoder commits to its codes, and the decoder's
+        // gradient passes the quantisation straight through. Codes that no position of the batch chose restart, after the
+        // step, at encoder outputs drawn at random from the batch (drawn from the loop's generator and decided by the
+        // batch alone, so a resumed run repeats them).
+        (Tensor Rows, Tensor Values)? restart = null;
+        (Tensor Z, Tensor Loss) Quantized(VectorQuantizer quantizer, Tensor latents, Generator? generator)
+        {
+            var (quantized, indices) = quantizer.Quantize(latents);
+            var loss = (quantized - latents.detach()).square().sum() + settings.CommitmentWeight * (latents - quantized.detach()).square().sum();
+            if (generator is not null)
+            {
+                var dead = indices.bincount(null, quantizer.Codes).eq(0).nonzero().flatten();
+                long count = dead.shape[0];
+                if (count > 0)
+                {
+                    var rows = VectorQuantizer.Rows(latents).detach();
+                    var picks = (rand([count], generator: generator, device: CPU) * rows.shape[0]).to_type(int64).clamp(0, rows.shape[0] - 1).to(device);
+                    restart = (dead, rows.index_select(0, picks));
+                }
+            }
+            return (latents + (quantized - latents).detach(), loss);
+        }
+
+        void Restart(TrainingWeights weights)
+        {
+            if (restart is not { } r) return;
+            weights.AssignRows("quantizer.codebook", r.Rows, r.Values);
+            restart = null;
         }
 
         double ValidationLoss()
@@ -147,6 +208,7 @@ internal static class VaeTraining
             return total / validation.shape[0];
         }
 
-        return loop.Run(model, (rows, generator) => Loss(images[rows], generator, true), ValidationLoss, cancellationToken: cancellationToken);
+        return loop.Run(model, (rows, generator) => Loss(images[rows], generator, true), ValidationLoss, cancellationToken: cancellationToken,
+            afterStep: model.Quantizer is null ? null : Restart);
     }
 }

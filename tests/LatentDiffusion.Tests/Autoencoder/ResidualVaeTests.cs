@@ -68,9 +68,10 @@ public class ResidualVaeTests : IDisposable
     }
 
     [Theory]
-    [InlineData(0.0)]
-    [InlineData(1.0)]
-    public void A_residual_vae_stopped_and_resumed_ends_bit_identical(double perceptualWeight)
+    [InlineData(0.0, VaeRegularization.Kl)]
+    [InlineData(1.0, VaeRegularization.Kl)]
+    [InlineData(0.0, VaeRegularization.Vq)]
+    public void A_residual_vae_stopped_and_resumed_ends_bit_identical(double perceptualWeight, VaeRegularization regularization)
     {
         var data = ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), 320);
         var test = ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Test), 20);
@@ -80,6 +81,7 @@ public class ResidualVaeTests : IDisposable
                 Architecture = VaeArchitecture.Residual, Attention = true, Epochs = 2, Width = 8, BatchSize = 32,
                 // With a perceptual term its feature network trains first, under its own checkpoint.
                 PerceptualWeight = perceptualWeight, PerceptualLabelColumnName = perceptualWeight > 0 ? "Label" : null,
+                Regularization = regularization, CodebookSize = 16,
                 CheckpointDirectory = dir, ResumeFromCheckpoint = resume, Progress = p, CancellationToken = t,
             };
         var expected = ml.Transforms.EncodeToLatent(Vae(null)).Fit(data).Transform(test).GetColumn<float[]>("Latent").ToArray();
