@@ -88,7 +88,8 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         };
         var vaeEstimator = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
         {
-            Epochs = settings.VaeEpochs, LatentChannels = settings.VaeLatentChannels, Architecture = settings.VaeArchitecture, Attention = settings.VaeAttention, Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = CheckpointDirectory, ResumeFromCheckpoint = Resume,
+            Epochs = settings.VaeEpochs, LatentChannels = settings.VaeLatentChannels, Architecture = settings.VaeArchitecture, Attention = settings.VaeAttention,
+            Regularization = settings.VaeRegularization, CodebookSize = settings.VaeCodebookSize, Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = CheckpointDirectory, ResumeFromCheckpoint = Resume,
         });
         var diffusionTrainer = ml.Transforms.TrainLatentDiffusion(DiffusionOptions(settings.DiffusionWidth, settings.DiffusionEpochs, settings.AutoguidanceEpochs, "Label", sampling, device, logger, progress, CheckpointDirectory, cancellationToken));
         var pipeline = vaeEstimator
@@ -252,6 +253,8 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             ["vae"] = new JsonObject
             {
                 ["reconstructionMse"] = reconstructionMse, ["epochs"] = settings.VaeEpochs, ["architecture"] = vae.Config.Architecture.ToString(), ["attention"] = vae.Config.Attention,
+                ["regularization"] = vae.Config.Regularization.ToString(), ["codebookSize"] = vae.Config.CodebookSize, ["codesUsed"] = vae.Config.CodesUsed,
+                ["codebookPerplexity"] = vae.Config.CodebookPerplexity,
                 ["latentShape"] = new JsonArray(vae.LatentShape.Select(v => (JsonNode)v).ToArray()),
                 ["latentChannelScales"] = new JsonArray(vae.Config.LatentScale.Select(v => (JsonNode)(double)v).ToArray()),
             },

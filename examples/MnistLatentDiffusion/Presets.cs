@@ -25,6 +25,9 @@ public sealed record RunSettings
     public int VaeEpochs { get; init; } = 5;
     public LatentDiffusion.Models.VaeArchitecture VaeArchitecture { get; init; } = LatentDiffusion.Models.VaeArchitecture.Residual;
     public bool VaeAttention { get; init; } = true;
+    /// <summary>The VAE's latent regularisation, and its codebook size with VQ.</summary>
+    public LatentDiffusion.Models.VaeRegularization VaeRegularization { get; init; } = LatentDiffusion.Models.VaeRegularization.Kl;
+    public int VaeCodebookSize { get; init; } = 256;
     /// <summary>Latent channels of the VAE (the latent is channels x 7 x 7 for 28x28 digits).</summary>
     public int VaeLatentChannels { get; init; } = 4;
     public int DiffusionEpochs { get; init; } = 30;
