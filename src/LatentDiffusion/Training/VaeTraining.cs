@@ -52,13 +52,14 @@ internal static class VaeTraining
                 run.Logger.LogInformation("Perceptual distance of the held-out images' reconstructions: {Distance:F5}", PerceptualDistance(network, perceptual, validation));
         }
         var model = new VaeModel(network, config, run.Device);
-        if (network.Quantizer is { } codebook)
+        var (shift, scale, codes) = Standardisation(model, images, rows);
+        if (codes is not null)
         {
-            var (used, perplexity) = CodeUse(network, codebook, images, rows);
-            run.Logger.LogInformation("Codebook: {Used} of {Codes} codes used by the training images, perplexity {Perplexity:F1}", used, codebook.Codes, perplexity);
-            model = new VaeModel(network, config with { CodesUsed = used, CodebookPerplexity = perplexity }, run.Device);
+            double total = codes.Sum(), entropy = codes.Where(c => c > 0).Sum(c => -(c / total) * Math.Log(c / total));
+            int used = codes.Count(c => c > 0);
+            run.Logger.LogInformation("Codebook: {Used} of {Codes} codes used by the training images, perplexity {Perplexity:F1}", used, codes.Length, Math.Exp(entropy));
+            model = new VaeModel(network, config with { CodesUsed = used, CodebookPerplexity = Math.Exp(entropy) }, run.Device);
         }
-        var (shift, scale) = Standardisation(model, images, rows);
         run.Logger.LogInformation("Latent standardisation: shift [{Shift}], scale [{Scale}]",
             string.Join(", ", shift.Select(v => v.ToString("F3"))), string.Join(", ", scale.Select(v => v.ToString("F3"))));
         return (model.WithStandardisation(shift, scale), history);
@@ -107,35 +108,29 @@ internal static class VaeTraining
         return total / images.shape[0];
     }
 
-    /// <summary>How many codes the training images' latent positions choose, and the perplexity of that choice.</summary>
-    private static (int Used, double Perplexity) CodeUse(VaeNetwork network, VectorQuantizer codebook, float[] images, int rows)
-    {
-        var counts = new long[codebook.Codes];
-        int size = network.Config.ImageSize;
-        using var _ = no_grad();
-        for (int start = 0; start < rows; start += 1024)
-        {
-            using var scope = NewDisposeScope();
-            int n = Math.Min(1024, rows - start);
-            var (latents, _) = network.Encode(tensor(images.AsSpan(start * size, n * size).ToArray(), [n, size], device: network.parameters().First().device));
-            var histogram = codebook.Nearest(VectorQuantizer.Rows(latents)).bincount(null, codebook.Codes).cpu().data<long>().ToArray();
-            for (int i = 0; i < counts.Length; i++) counts[i] += histogram[i];
-        }
-        double total = counts.Sum(), entropy = counts.Where(c => c > 0).Sum(c => -(c / total) * Math.Log(c / total));
-        return (counts.Count(c => c > 0), Math.Exp(entropy));
-    }
-
-    /// <summary>Each latent channel's mean and standard deviation over the posterior means of all <paramref name="rows"/> images.</summary>
-    private static (float[] Shift, float[] Scale) Standardisation(VaeModel unit, float[] images, int rows)
+    /// <summary>
+    /// Each latent channel's mean and standard deviation over the posterior means of all <paramref name="rows"/> images,
+    /// and for a VQ VAE how many of those latents' positions choose each code: one encoding pass for both.
+    /// </summary>
+    private static (float[] Shift, float[] Scale, long[]? Codes) Standardisation(VaeModel unit, float[] images, int rows)
     {
         int channels = unit.Config.LatentChannels, size = unit.ImageSize;
         var moments = new ChannelMoments(channels, unit.LatentSize / channels);
+        var codebook = unit.Network.Quantizer;
+        var codes = codebook is null ? null : new long[codebook.Codes];
         for (int start = 0; start < rows; start += 1024)
         {
             int n = Math.Min(1024, rows - start);
-            moments.Add(unit.Encode(images[(start * size)..((start + n) * size)], n));
+            var latents = unit.Encode(images[(start * size)..((start + n) * size)], n);
+            moments.Add(latents);
+            if (codebook is null) continue;
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var z = tensor(latents, [n, .. unit.LatentShape.Select(d => (long)d)], device: unit.Device);
+            var histogram = codebook.Nearest(VectorQuantizer.Rows(z)).bincount(null, codebook.Codes).cpu().data<long>().ToArray();
+            for (int i = 0; i < codes!.Length; i++) codes[i] += histogram[i];
         }
-        return (moments.Mean, moments.Variance.Select(v => (float)Math.Sqrt(Math.Max(v, 1e-12))).ToArray());
+        return (moments.Mean, moments.Variance.Select(v => (float)Math.Sqrt(Math.Max(v, 1e-12))).ToArray(), codes);
     }
 
     private static TrainingHistory Train(VaeNetwork model, FeatureClassifier? perceptual, Tensor images, Tensor validation, VaeTrainingSettings settings,
