@@ -164,6 +164,7 @@ internal static class Commands
         IDataView generated;
         string column, source;
         string? labelColumn = null;
+        int? passes = null;
         if (folder is not null)
         {
             (generated, labelColumn) = FolderImages(ml, folderPath!, labelsPath, classifier.ImageShape);
@@ -182,6 +183,7 @@ internal static class Commands
             generated = ml.Data.LoadFromEnumerable(labels.Select((l, i) => new LabeledImageRow { Label = l, Image = images[(i * size)..((i + 1) * size)] }), schema);
             (column, labelColumn) = (nameof(LabeledImageRow.Image), generator.Classes > 0 ? nameof(LabeledImageRow.Label) : null);
             source = $"{count} images from {Path.GetFullPath(modelPath!)} ({Describe(generator.Sampling)}, request seeds {seed} x 1,000,003 + i)";
+            passes = generator.DenoiserPassesPerSample + generator.AutoguidancePassesPerSample;
         }
         token.ThrowIfCancellationRequested();
         var features = classifier.ComputeFeatures(generated, column, labelColumn);
@@ -196,12 +198,13 @@ internal static class Commands
         {
             ["source"] = source, ["evaluatedImages"] = metrics.GeneratedCount, ["referenceImages"] = metrics.ReferenceCount,
             ["fid"] = metrics.Fid, ["kidMean"] = metrics.KidMean, ["kidStd"] = metrics.KidStd, ["precision"] = metrics.Precision, ["recall"] = metrics.Recall,
-            ["accuracy"] = metrics.ConditionalAccuracy, ["labelEntropy"] = metrics.LabelEntropy,
+            ["accuracy"] = metrics.ConditionalAccuracy, ["labelEntropy"] = metrics.LabelEntropy, ["networkPassesPerImage"] = passes,
         };
         AtomicFile.WriteAllText(jsonPath, result.ToJsonString(Indented));
         var table = new Table().AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
         table.AddRow("evaluated", Markup.Escape(source));
         table.AddRow("images (evaluated / reference)", $"{metrics.GeneratedCount:N0} / {metrics.ReferenceCount:N0}");
+        if (passes is { } p) table.AddRow("network passes per image (guidance included)", p.ToString(CultureInfo.InvariantCulture));
         table.AddRow("FID", metrics.Fid.ToString("F3", CultureInfo.InvariantCulture));
         table.AddRow("KID (mean +- std over subsets)", $"{metrics.KidMean:F3} +- {metrics.KidStd:F3}");
         table.AddRow("precision / recall (k = 3)", $"{metrics.Precision:F3} / {metrics.Recall:F3}");
@@ -334,10 +337,13 @@ internal static class Commands
         double best50 = 0;
         var ceiling = ComputeCeiling.Measure(generator.DiffusionConfig, token);
         Console.WriteLine(ceiling.Describe());
-        double reference = generator.Sampling.Precision == SamplingPrecision.BFloat16 ? ceiling.ConvBFloat16 : ceiling.ConvFloat32;
-        // The saved setting at batch 1 and 256, then every solver at 10, 20 and 50 evaluations with the saved guidance.
+        // The saved setting at batch 1 and 256, and in the other number format at 256; then every solver at 10, 20 and 50
+        // evaluations with the saved guidance.
         var cells = new List<(SamplingOptions Options, int Batch)>();
         foreach (int batch in new[] { 1, 256 }) cells.Add((generator.Sampling, batch));
+        var otherFormat = generator.Sampling;
+        otherFormat.Precision = otherFormat.Precision == SamplingPrecision.BFloat16 ? SamplingPrecision.Float32 : SamplingPrecision.BFloat16;
+        cells.Add((otherFormat, 256));
         foreach (var solver in new[] { SamplerKind.Ddim, SamplerKind.DpmSolverPlusPlus2M, SamplerKind.UniPc, SamplerKind.Heun })
             foreach (int evaluations in new[] { 10, 20, 50 })
             {
@@ -365,6 +371,7 @@ internal static class Commands
             while (clock.Elapsed.TotalSeconds < MinBenchSeconds);
             double rate = generated / clock.Elapsed.TotalSeconds;
             double gflops = rate * g.SamplingFlopsPerSample / 1e9;
+            double reference = options.Precision == SamplingPrecision.BFloat16 ? ceiling.ConvBFloat16 : ceiling.ConvFloat32;
             int evaluationsPerImage = Samplers.Evaluations(options.Sampler, options.Steps);
             if (ReferenceEquals(options, cells[1].Options) && batch == 256) best50 = rate;
             Console.WriteLine($"{Describe(options)}, batch {batch,3}: {evaluationsPerImage,2} evaluations, {g.DenoiserPassesPerSample + g.AutoguidancePassesPerSample,2} passes, "

@@ -16,7 +16,12 @@ internal sealed record ComputeCeiling(string ConvShape, double ConvFloat32, doub
     public static ComputeCeiling Measure(DiffusionModelConfig model, CancellationToken token)
     {
         var shape = model.Denoiser.DataShape;
-        int channels = 2 * model.Denoiser.Width, height = shape.Length == 3 ? shape[1] : 8, width = shape.Length == 3 ? shape[2] : 8;
+        return Measure(2 * model.Denoiser.Width, shape.Length == 3 ? shape[1] : 8, shape.Length == 3 ? shape[2] : 8, seconds: 1, matmul: true, token);
+    }
+
+    /// <summary>The figures at a 3x3 convolution of <paramref name="channels"/> x <paramref name="height"/> x <paramref name="width"/>, each timed for <paramref name="seconds"/>; the matmuls only when asked (else 0).</summary>
+    public static ComputeCeiling Measure(int channels, int height, int width, double seconds, bool matmul, CancellationToken token)
+    {
         using var _ = no_grad();
         double Conv(ScalarType type)
         {
@@ -24,21 +29,22 @@ internal sealed record ComputeCeiling(string ConvShape, double ConvFloat32, doub
             var x = randn(256, channels, height, width).to(type);
             var w = randn(channels, channels, 3, 3).to(type);
             double flops = 2.0 * 256 * channels * channels * 9 * height * width;
-            return Rate(() => nn.functional.conv2d(x, w, padding: [1, 1]).Dispose(), flops, token);
+            return Rate(() => nn.functional.conv2d(x, w, padding: [1, 1]).Dispose(), flops, seconds, token);
         }
         double Matmul(ScalarType type)
         {
+            if (!matmul) return 0;
             using var scope = NewDisposeScope();
             var a = randn(2048, 2048).to(type);
             var b = randn(2048, 2048).to(type);
-            return Rate(() => a.matmul(b).Dispose(), 2.0 * 2048 * 2048 * 2048, token);
+            return Rate(() => a.matmul(b).Dispose(), 2.0 * 2048 * 2048 * 2048, seconds, token);
         }
         return new ComputeCeiling($"{channels}x{height}x{width}", Conv(ScalarType.Float32), Conv(ScalarType.BFloat16), Matmul(ScalarType.Float32),
             Matmul(ScalarType.BFloat16), TorchSharp.torch.get_num_threads());
     }
 
-    /// <summary>GFLOP/s of <paramref name="operation"/>, after a warm-up, over at least a second.</summary>
-    private static double Rate(Action operation, double flops, CancellationToken token)
+    /// <summary>GFLOP/s of <paramref name="operation"/>, after a warm-up, over at least <paramref name="seconds"/>.</summary>
+    private static double Rate(Action operation, double flops, double seconds, CancellationToken token)
     {
         operation();
         int runs = 0;
@@ -49,7 +55,7 @@ internal sealed record ComputeCeiling(string ConvShape, double ConvFloat32, doub
             operation();
             runs++;
         }
-        while (clock.Elapsed.TotalSeconds < 1);
+        while (clock.Elapsed.TotalSeconds < seconds);
         return runs * flops / clock.Elapsed.TotalSeconds / 1e9;
     }
 

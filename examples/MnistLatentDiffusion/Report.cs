@@ -59,6 +59,9 @@ public static class Report
             + $"({free["denoiserPassesPerImage"]} denoiser and {free["autoguidancePassesPerImage"]} autoguidance passes per image).");
         sb.AppendLine($"- VAE ({r["vae"]!["architecture"]?.GetValue<string>() ?? "Plain"}{(r["vae"]!["attention"]?.GetValue<bool>() == true ? " with self-attention" : "")}) {r["vae"]!["epochs"]} epochs" + (r["vae"]!["latentShape"] is JsonArray shape ? $", latent {string.Join("x", shape.Select(v => v!.GetValue<int>()))}" : "") + "; " + (r["trainingPrecision"]?.GetValue<string>() == "BFloat16"
             ? "VAE and UNets trained in bfloat16 mixed precision (float32 master weights); the classifier in float32." : "everything trained in float32."));
+        if (r["precisionChoice"] is JsonObject choice)
+            sb.AppendLine(FormattableString.Invariant($"- Number format chosen at the start of the run: {choice["chosen"]} (3x3 convolution {choice["convShape"]}, batch 256: ")
+                + FormattableString.Invariant($"{choice["convBFloat16Gflops"]!.GetValue<double>():F0} GFLOP/s in bfloat16, {choice["convFloat32Gflops"]!.GetValue<double>():F0} in float32; {choice["rule"]})."));
         sb.AppendLine();
         sb.AppendLine("## The instrument");
         sb.AppendLine();

@@ -29,6 +29,8 @@ public sealed class VaeVariants(MLContext ml, FidEvaluatorTransformer classifier
         ["residual-kl0.01"] = o => { o.Architecture = VaeArchitecture.Residual; o.KlWeight = 0.01; },
         ["residual-attention-vq256"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.Regularization = VaeRegularization.Vq; o.CodebookSize = 256; },
         ["residual-attention-vq1024"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.Regularization = VaeRegularization.Vq; o.CodebookSize = 1024; },
+        ["residual-attention-vq256-adversarial0.5"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.Regularization = VaeRegularization.Vq; o.CodebookSize = 256; o.AdversarialWeight = 0.5; },
+        ["residual-attention-vq256-adversarial0.1"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.Regularization = VaeRegularization.Vq; o.CodebookSize = 256; o.AdversarialWeight = 0.1; },
         ["residual-attention-perceptual0.25"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.PerceptualWeight = 0.25; o.PerceptualLabelColumnName = "Label"; },
         ["residual-attention-perceptual30"] = o => { o.Architecture = VaeArchitecture.Residual; o.Attention = true; o.PerceptualWeight = 30; o.PerceptualLabelColumnName = "Label"; },
     };

@@ -73,6 +73,16 @@ public sealed class VaeEncoderOptions : TrainingOptions
     public string? PerceptualLabelColumnName { get; set; }
     /// <summary>Classes of <see cref="PerceptualLabelColumnName"/>, 2..100000. Default 10.</summary>
     public int PerceptualClasses { get; set; } = 10;
+    /// <summary>
+    /// Weight of a patch-adversarial term, &gt;= 0: a small patch discriminator trained beside the VAE with a hinge loss, and
+    /// -mean D(reconstruction) in the VAE's loss, scaled adaptively by the ratio of the reconstruction loss's and this
+    /// term's gradient norms at the decoder's last layer, times this weight (the latent-diffusion autoencoders' recipe,
+    /// where 0.5 is usual). The discriminator and its optimiser are in the checkpoints and are discarded after training.
+    /// Default 0 (off): on 28x28 digits it was measured to cost more than it gives (docs/results.md).
+    /// </summary>
+    public double AdversarialWeight { get; set; }
+    /// <summary>The optimiser step from which the adversarial term and its discriminator train, &gt;= 0 (a warm-up on reconstruction alone). Default 500.</summary>
+    public int AdversarialStart { get; set; } = 500;
     /// <summary>Reconstruction loss. Default binary cross-entropy.</summary>
     public ReconstructionLoss Reconstruction { get; set; } = ReconstructionLoss.BinaryCrossEntropy;
     /// <summary>Training epochs, at least 1. Default 5.</summary>
@@ -125,6 +135,8 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
                 throw new ArgumentException($"{Owner}.PerceptualWeight {o.PerceptualWeight} needs {Owner}.PerceptualLabelColumnName: the label column that trains the perceptual term's classifier.", nameof(o.PerceptualLabelColumnName));
             OptionChecks.ColumnName(o.PerceptualLabelColumnName, nameof(o.PerceptualLabelColumnName), Owner);
         }
+        OptionChecks.InRange(o.AdversarialWeight, 0, 1e6, nameof(o.AdversarialWeight), Owner);
+        OptionChecks.InRange(o.AdversarialStart, 0, int.MaxValue, nameof(o.AdversarialStart), Owner);
         OptionChecks.InRange(o.Epochs, 1, 1_000_000, nameof(o.Epochs), Owner);
         OptionChecks.InRange(o.ValidationFraction, 0, 1, nameof(o.ValidationFraction), Owner, maxExclusive: true);
         OptionChecks.Defined(o.Output, nameof(o.Output), Owner);
@@ -158,7 +170,7 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
         {
             Epochs = options.Epochs, BinaryCrossEntropy = options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy, KlWeight = options.KlWeight,
             ValidationFraction = options.ValidationFraction, PerceptualWeight = options.PerceptualWeight, PerceptualLabels = labels, PerceptualClasses = options.PerceptualClasses,
-            CommitmentWeight = options.CommitmentWeight,
+            CommitmentWeight = options.CommitmentWeight, AdversarialWeight = options.AdversarialWeight, AdversarialStart = options.AdversarialStart,
         };
         var (model, history) = VaeTraining.Fit(config, images, rows, settings, options.Run(log));
         return LastFitted = new VaeEncoderTransformer(model, new VaeEncoderTransformer.Settings

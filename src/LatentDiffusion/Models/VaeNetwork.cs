@@ -23,6 +23,9 @@ internal abstract class VaeNetwork : Module<Tensor, Tensor>
 
     public VaeConfig Config { get; }
 
+    /// <summary>The weight of the decoder's last layer (in both architectures), where the adversarial term's adaptive weight compares gradients.</summary>
+    public const string DecoderOutputWeight = "decoder.out.weight";
+
     /// <summary>The number format of the weights (float32 unless converted). Inputs and outputs are float32 whatever it is.</summary>
     public ScalarType DataType => parameters().First().dtype;
 

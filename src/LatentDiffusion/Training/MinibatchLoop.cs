@@ -37,15 +37,21 @@ internal sealed class MinibatchLoop
     /// <summary>Where and how often to write checkpoints, and whether to resume from one; null: none.</summary>
     public CheckpointSettings? Checkpoints { get; init; }
 
+    /// <summary>The optimiser step the loss being computed belongs to (0-based, counted over the whole run, resumed runs included).</summary>
+    public long CurrentStep { get; private set; }
+
     /// <summary>
     /// Runs the loop. <paramref name="lossOf"/> maps a batch of row indices (on the CPU, as the shuffle and the
     /// generator it also receives are) to a scalar float32 loss (with a graph); <paramref name="average"/>, when given,
     /// is updated with the float32 weights after each optimiser step. The module must take and return float32 whatever
     /// its own number format (see <see cref="TrainingPrecision"/>); between epochs, when <paramref name="validationLoss"/>
-    /// runs, it is float32.
+    /// runs, it is float32. <paramref name="afterStep"/> runs after each optimiser step, inside the step's dispose scope;
+    /// <paramref name="extraState"/> is state it keeps (a second network and its optimiser, say), written into every
+    /// checkpoint and read back on resume under the given names.
     /// </summary>
     public TrainingHistory Run(nn.Module module, Func<Tensor, Generator, Tensor> lossOf, Func<double>? validationLoss = null,
-        ExponentialMovingAverage? average = null, CancellationToken cancellationToken = default, Action<TrainingWeights>? afterStep = null)
+        ExponentialMovingAverage? average = null, CancellationToken cancellationToken = default, Action<TrainingWeights>? afterStep = null,
+        IReadOnlyDictionary<string, CheckpointPart>? extraState = null)
     {
         long stepsPerEpoch = (Rows + BatchSize - 1) / BatchSize;
         long plannedSteps = stepsPerEpoch * Epochs, totalSteps = plannedSteps;
@@ -61,7 +67,7 @@ internal sealed class MinibatchLoop
         Tensor? resumedOrder = null;
         if (Checkpoints is { Resume: true } settings && File.Exists(settings.Path))
         {
-            start = Restore(settings.Path, weights, optimizer, average, generator, out resumedOrder);
+            start = Restore(settings.Path, weights, optimizer, average, generator, extraState, out resumedOrder);
             history = new TrainingHistory(start.History);
             (step, totalSteps) = (start.Step, start.TotalSteps);
             schedule = new WarmupCosineSchedule(LearningRate, warmup, totalSteps);
@@ -96,6 +102,7 @@ internal sealed class MinibatchLoop
             };
             if (average is not null) blobs["average"] = w => IO.WeightArchive.Write(w, average.Targets);
             if (order is not null) blobs["order"] = w => TrainingCheckpoint.WriteTensor(w, order);
+            foreach (var (name, part) in extraState ?? new Dictionary<string, CheckpointPart>()) blobs[name] = part.Write;
             TrainingCheckpoint.Write(where.Path, position, blobs);
             lastCheckpoint = where.Path;
             sinceCheckpoint.Restart();
@@ -126,6 +133,7 @@ internal sealed class MinibatchLoop
                 {
                     var rows = order.narrow(0, b * BatchSize, Math.Min(BatchSize, Rows - b * BatchSize));
                     WarmupCosineSchedule.Apply(optimizer, schedule.At(step));
+                    CurrentStep = step;
                     var loss = lossOf(rows, generator);
                     double value = loss.item<float>();
                     if (!double.IsFinite(value)) throw new TrainingDivergedException(Model, epoch, step, value, lastCheckpoint);
@@ -186,7 +194,8 @@ internal sealed class MinibatchLoop
     }
 
     /// <summary>Loads a checkpoint into the run's state, after checking it belongs to this run.</summary>
-    private LoopPosition Restore(string path, TrainingWeights weights, optim.Optimizer optimizer, ExponentialMovingAverage? average, Generator generator, out Tensor? order)
+    private LoopPosition Restore(string path, TrainingWeights weights, optim.Optimizer optimizer, ExponentialMovingAverage? average, Generator generator,
+        IReadOnlyDictionary<string, CheckpointPart>? extraState, out Tensor? order)
     {
         var (position, blobs) = TrainingCheckpoint.Read(path);
         var differences = new List<string>();
@@ -209,6 +218,11 @@ internal sealed class MinibatchLoop
             IO.WeightArchive.Read(r, average.Targets, $"{path}: average");
             average.Updates = position.AverageUpdates;
         }
+        foreach (var (name, part) in extraState ?? new Dictionary<string, CheckpointPart>())
+        {
+            using var r = new BinaryReader(new MemoryStream(blobs[Blob(name)]));
+            part.Read(r);
+        }
         using (var state = TrainingCheckpoint.ReadTensor(blobs[Blob("generator")], "generator state")) generator.set_state(state);
         using (var state = TrainingCheckpoint.ReadTensor(blobs[Blob("globalGenerator")], "global generator state")) torch.random.set_rng_state(state);
         // Saved inside an epoch (also before its first step): the epoch's order, already drawn from the generator.
@@ -216,3 +230,6 @@ internal sealed class MinibatchLoop
         return position;
     }
 }
+
+/// <summary>State a training loop's caller keeps beside the loop's own, written into its checkpoints and read back on resume.</summary>
+internal sealed record CheckpointPart(Action<BinaryWriter> Write, Action<BinaryReader> Read);

@@ -22,11 +22,17 @@ internal sealed record VaeTrainingSettings
     public int PerceptualClasses { get; init; } = 10;
     /// <summary>Epochs of the perceptual feature network.</summary>
     public int PerceptualEpochs { get; init; } = 2;
+    /// <summary>Weight of the patch-adversarial term on top of its adaptive weight; 0 = none (no discriminator).</summary>
+    public double AdversarialWeight { get; init; }
+    /// <summary>The optimiser step from which the adversarial term and the discriminator's training run.</summary>
+    public long AdversarialStart { get; init; }
+    /// <summary>The discriminator's first convolution width (doubling twice).</summary>
+    public int DiscriminatorWidth { get; init; } = 32;
 }
 
 /// <summary>
-/// Trains the VAE: reconstruction (BCE or MSE, summed over pixels) plus a weighted KL to N(0, I), plus optionally a
-/// weighted perceptual term, per image; then
+/// Trains the VAE: reconstruction (BCE or MSE, summed over pixels) plus a weighted KL to N(0, I) (or VQ's terms), plus
+/// optionally a weighted perceptual term, per image, plus optionally a patch-adversarial term; then
 /// measures each latent channel's mean and standard deviation over the training images, which standardise the latents.
 /// </summary>
 internal static class VaeTraining
@@ -47,7 +53,7 @@ internal static class VaeTraining
         using (var train = all.narrow(0, 0, trainRows))
         using (var validation = all.narrow(0, trainRows, validationRows))
         {
-            history = Train(network, perceptual, train, validation, settings, run.Loop("vae", trainRows, settings.Epochs), run.CancellationToken);
+            history = Train(network, perceptual, train, validation, settings, run.Loop("vae", trainRows, settings.Epochs), run.Logger, run.CancellationToken);
             if (perceptual is not null && validationRows > 0)
                 run.Logger.LogInformation("Perceptual distance of the held-out images' reconstructions: {Distance:F5}", PerceptualDistance(network, perceptual, validation));
         }
@@ -134,9 +140,10 @@ internal static class VaeTraining
     }
 
     private static TrainingHistory Train(VaeNetwork model, FeatureClassifier? perceptual, Tensor images, Tensor validation, VaeTrainingSettings settings,
-        MinibatchLoop loop, CancellationToken cancellationToken)
+        MinibatchLoop loop, ILogger logger, CancellationToken cancellationToken)
     {
         var device = images.device;
+        using var adversary = settings.AdversarialWeight > 0 ? new Adversary(model, settings, loop, device) : null;
 
         Tensor Loss(Tensor x, Generator? generator, bool sample)
         {
@@ -152,11 +159,14 @@ internal static class VaeTraining
             var reconstruction = settings.BinaryCrossEntropy
                 ? functional.binary_cross_entropy_with_logits(logits, x, reduction: Reduction.Sum)
                 : functional.mse_loss(functional.sigmoid(logits), x, reduction: Reduction.Sum);
-            var total = reconstruction + regularisation;
+            var likelihood = reconstruction;
             // On the scale of the summed pixel loss: weight 1 costs as much as one nat per pixel at the largest distance.
             if (perceptual is not null)
-                total = total + settings.PerceptualWeight * x.shape[1] / 4.0 * PerceptualTerm(perceptual, x, functional.sigmoid(logits)).sum();
-            return total / x.shape[0];
+                likelihood = likelihood + settings.PerceptualWeight * x.shape[1] / 4.0 * PerceptualTerm(perceptual, x, functional.sigmoid(logits)).sum();
+            var total = (likelihood + regularisation) / x.shape[0];
+            if (adversary is not null && generator is not null && loop.CurrentStep >= settings.AdversarialStart)
+                total = total + adversary.GeneratorTerm(x, functional.sigmoid(logits), likelihood / x.shape[0]);
+            return total;
         }
 
         // VQ-VAE's terms: the codebook moves to the encoder's outputs, the encoder commits to its codes, and the decoder's
@@ -203,7 +213,99 @@ internal static class VaeTraining
             return total / validation.shape[0];
         }
 
-        return loop.Run(model, (rows, generator) => Loss(images[rows], generator, true), ValidationLoss, cancellationToken: cancellationToken,
-            afterStep: model.Quantizer is null ? null : Restart);
+        Action<TrainingWeights>? afterStep = (model.Quantizer, adversary) switch
+        {
+            (null, null) => null,
+            (_, null) => Restart,
+            (null, _) => _ => adversary.DiscriminatorStep(),
+            _ => w => { Restart(w); adversary.DiscriminatorStep(); },
+        };
+        var history = loop.Run(model, (rows, generator) => Loss(images[rows], generator, true), ValidationLoss, cancellationToken: cancellationToken,
+            afterStep: afterStep, extraState: adversary?.State);
+        adversary?.Report(logger);
+        return history;
+    }
+
+    /// <summary>
+    /// The patch-adversarial term (the latent-diffusion autoencoders' recipe): from <see cref="VaeTrainingSettings.AdversarialStart"/>
+    /// on, the VAE's loss gains -mean D(reconstruction), weighted adaptively by the ratio of the likelihood's and this term's
+    /// gradient norms at the decoder's last layer (so neither swamps the other, whatever their scales) times
+    /// <see cref="VaeTrainingSettings.AdversarialWeight"/>; after each VAE step the discriminator takes one step of its hinge
+    /// loss on the batch's images against their (detached) reconstructions, with its own Adam optimiser. Both are
+    /// float32 whatever the VAE's precision, and both are in every checkpoint, so a resumed run repeats them exactly.
+    /// </summary>
+    private sealed class Adversary : IDisposable
+    {
+        private const int Window = 50;
+        private readonly VaeNetwork model;
+        private readonly PatchDiscriminator discriminator;
+        private readonly optim.Optimizer optimizer;
+        private readonly double weight;
+        private (Tensor Real, Tensor Fake, double Term, double Weight)? pending;
+        private readonly Queue<(double Hinge, double Term, double Weight)> recent = new();
+        private long steps;
+
+        public Adversary(VaeNetwork model, VaeTrainingSettings settings, MinibatchLoop loop, Device device)
+        {
+            this.model = model;
+            weight = settings.AdversarialWeight;
+            // Its own seed, and the global generator left as it was: the VAE's start does not depend on whether there is a discriminator.
+            using var saved = torch.random.get_rng_state();
+            manual_seed(loop.Seed + 2);
+            discriminator = new PatchDiscriminator(model.Config.ImageShape, settings.DiscriminatorWidth, device);
+            torch.random.set_rng_state(saved);
+            optimizer = optim.Adam(discriminator.parameters(), loop.LearningRate, beta1: 0.5, beta2: 0.9);
+            State = new Dictionary<string, CheckpointPart>
+            {
+                ["discriminator"] = new(w => IO.WeightArchive.Write(w, discriminator), r => IO.WeightArchive.Read(r, discriminator, "discriminator")),
+                ["discriminatorOptimizer"] = new(w => ((TorchSharp.Modules.OptimizerHelper)optimizer).save_state_dict(w),
+                    r => ((TorchSharp.Modules.OptimizerHelper)optimizer).load_state_dict(r)),
+            };
+        }
+
+        public IReadOnlyDictionary<string, CheckpointPart> State { get; }
+
+        /// <summary>The weighted generator term for this batch; keeps the batch for the discriminator's step.</summary>
+        public Tensor GeneratorTerm(Tensor images, Tensor reconstructions, Tensor likelihood)
+        {
+            var term = -discriminator.forward(reconstructions).mean();
+            var last = model.get_parameter(VaeNetwork.DecoderOutputWeight)!;
+            using var likelihoodGradient = autograd.grad([likelihood], [last], retain_graph: true)[0];
+            using var termGradient = autograd.grad([term], [last], retain_graph: true)[0];
+            var adaptive = (likelihoodGradient.to_type(float32).norm() / (termGradient.to_type(float32).norm() + 1e-4)).clamp(0, 1e4).detach();
+            pending = (images, reconstructions.detach(), term.item<float>(), adaptive.item<float>());
+            return weight * adaptive * term;
+        }
+
+        /// <summary>One hinge-loss step of the discriminator on the batch the last generator term saw (none before the start step).</summary>
+        public void DiscriminatorStep()
+        {
+            if (pending is not { } batch) return;
+            pending = null;
+            optimizer.zero_grad();
+            var loss = PatchDiscriminator.HingeLoss(discriminator.forward(batch.Real), discriminator.forward(batch.Fake));
+            loss.backward();
+            optimizer.step();
+            recent.Enqueue((loss.item<float>(), batch.Term, batch.Weight));
+            while (recent.Count > Window) recent.Dequeue();
+            steps++;
+        }
+
+        public void Report(ILogger logger)
+        {
+            if (steps == 0)
+            {
+                logger.LogInformation("Adversarial term: no step reached its start");
+                return;
+            }
+            logger.LogInformation("Adversarial term: {Steps} discriminator steps; over the last {Window}: hinge loss {Hinge:F4} (1 = cannot tell), "
+                + "generator term {Term:F4}, adaptive weight {Weight:F4}", steps, recent.Count, recent.Average(r => r.Hinge), recent.Average(r => r.Term), recent.Average(r => r.Weight));
+        }
+
+        public void Dispose()
+        {
+            optimizer.Dispose();
+            discriminator.Dispose();
+        }
     }
 }
