@@ -35,7 +35,10 @@ public static class ToyData
     /// </summary>
     public static (float[] Values, int[] Labels) Generate(ToyDataSet set, int rows, int seed)
     {
-        if (rows < 2) throw new ArgumentOutOfRangeException(nameof(rows), rows, "A toy data set needs at least 2 rows.");
+        if (rows < 2) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"A toy data set needs at least 2 rows, got {rows}.");
+        // Its values are one array of rows x dimensions floats.
+        int most = Array.MaxLength / Dimensions(set);
+        if (rows > most) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"A toy data set of {Dimensions(set)} dimensions holds at most {most:N0} rows, got {rows}.");
         var random = new Random(seed);
         if (set == ToyDataSet.Parabola)
         {

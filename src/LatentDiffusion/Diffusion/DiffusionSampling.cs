@@ -27,8 +27,8 @@ internal sealed class GuidancePlan(SamplingOptions options, int classes)
 /// <summary>
 /// The sampling pipeline: networks, schedule and guidance wired into the denoise function a sampler runs its own loop
 /// over. Each call gathers the predictions the guidance methods need (one batched pass per network), combines them and
-/// interprets the objective as (x0, eps). Every sample draws its noise from its own generator seeded by its request, so
-/// a sample does not depend on its batch mates.
+/// interprets the objective as (x0, eps). Every sample draws its noise from its own generator seeded by its request (all
+/// 64 bits of it: <see cref="Runtime.SeededGenerator"/>), so a sample does not depend on its batch mates.
 /// </summary>
 internal static class DiffusionSampling
 {
@@ -41,7 +41,7 @@ internal static class DiffusionSampling
         var generators = new Generator[n];
         try
         {
-            for (int i = 0; i < n; i++) generators[i] = new Generator(unchecked((ulong)seeds[i]), CPU);
+            for (int i = 0; i < n; i++) generators[i] = Runtime.SeededGenerator.Create(seeds[i]);
             Tensor Noise() => stack(generators.Select(g => randn(shape, generator: g, device: CPU)).ToArray()).to(device);
 
             int nullClass = networks(DenoiserRole.Main).NullClass;

@@ -37,7 +37,7 @@ public sealed class SamplingOptions
     /// </summary>
     public double LogSnrFloor { get; set; } = -5.1;
 
-    /// <summary>DDIM stochasticity (0 = deterministic). Default 0.</summary>
+    /// <summary>DDIM stochasticity in [0, 1] (0 = deterministic, 1 = as much noise as DDPM). Default 0.</summary>
     public double Eta { get; set; }
 
     /// <summary>DDPM step variance. Default beta-tilde.</summary>
@@ -111,8 +111,9 @@ public sealed class SamplingOptions
             throw new ArgumentOutOfRangeException(nameof(LogSnrFloor), LogSnrFloor, "SamplingOptions.LogSnrFloor must be a finite number (a log signal-to-noise ratio, e.g. -5.1).");
         if (Steps < 1 || Steps > timesteps)
             throw new ArgumentOutOfRangeException(nameof(Steps), Steps, $"SamplingOptions.Steps must be between 1 and the schedule's {timesteps} timesteps.");
-        if (!double.IsFinite(Eta) || Eta < 0)
-            throw new ArgumentOutOfRangeException(nameof(Eta), Eta, "SamplingOptions.Eta must be a finite number >= 0.");
+        // Above 1 DDIM's noise would exceed the variance the step has room for (its direction term becomes imaginary).
+        if (!double.IsFinite(Eta) || Eta < 0 || Eta > 1)
+            throw new ArgumentOutOfRangeException(nameof(Eta), Eta, "SamplingOptions.Eta must be a number in [0, 1] (0 = deterministic DDIM, 1 = DDPM-like noise).");
         if (!Enum.IsDefined(Variance))
             throw new ArgumentOutOfRangeException(nameof(Variance), Variance, "SamplingOptions.Variance must be BetaTilde or Beta.");
         if (!double.IsFinite(GuidanceScale) || GuidanceScale < 0)

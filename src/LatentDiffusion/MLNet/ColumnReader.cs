@@ -134,8 +134,12 @@ internal static class ColumnReader
             throw new ArgumentOutOfRangeException(name, $"Column '{name}' ({purpose}) must be an integer type (Int32, Int64, UInt32, Byte, or a key), but is {column.Type}.");
     }
 
-    /// <summary>A getter that reads any accepted integer column as Int64. Keys are 1-based in ML.NET; they become 0-based (missing = -1).</summary>
-    public static Func<long> IntegerGetter(DataViewRow row, DataViewSchema.Column column)
+    /// <summary>
+    /// A getter that reads any accepted integer column as Int64. Keys are 1-based in ML.NET; they become 0-based (missing = -1).
+    /// UInt64 values above Int64's range are refused, naming the column, unless <paramref name="bits"/> says the value is
+    /// only a bit pattern (a seed), which is then kept whole.
+    /// </summary>
+    public static Func<long> IntegerGetter(DataViewRow row, DataViewSchema.Column column, bool bits = false)
     {
         switch (column.Type)
         {
@@ -148,7 +152,19 @@ internal static class ColumnReader
         if (t == typeof(int)) { var g = row.GetGetter<int>(column); int v = 0; return () => { g(ref v); return v; }; }
         if (t == typeof(long)) { var g = row.GetGetter<long>(column); long v = 0; return () => { g(ref v); return v; }; }
         if (t == typeof(uint)) { var g = row.GetGetter<uint>(column); uint v = 0; return () => { g(ref v); return v; }; }
-        if (t == typeof(ulong)) { var g = row.GetGetter<ulong>(column); ulong v = 0; return () => { g(ref v); return unchecked((long)v); }; }
+        if (t == typeof(ulong))
+        {
+            var g = row.GetGetter<ulong>(column);
+            ulong v = 0;
+            string name = column.Name;
+            return () =>
+            {
+                g(ref v);
+                if (!bits && v > long.MaxValue)
+                    throw new ArgumentOutOfRangeException(name, $"Column '{name}' holds the UInt64 value {v}, above the largest value it can hold here ({long.MaxValue}).");
+                return unchecked((long)v);
+            };
+        }
         if (t == typeof(short)) { var g = row.GetGetter<short>(column); short v = 0; return () => { g(ref v); return v; }; }
         if (t == typeof(ushort)) { var g = row.GetGetter<ushort>(column); ushort v = 0; return () => { g(ref v); return v; }; }
         if (t == typeof(byte)) { var g = row.GetGetter<byte>(column); byte v = 0; return () => { g(ref v); return v; }; }

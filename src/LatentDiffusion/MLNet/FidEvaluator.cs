@@ -253,7 +253,14 @@ public sealed class FidEvaluatorTransformer : ITransformer
             foreach (var v in f.DenseValues()) features.Add(v);
             predictedGetter(ref p);
             predicted.Add(p);
-            if (labelGetter is not null) requested!.Add((int)Math.Max(-1, labelGetter()));
+            if (labelGetter is not null)
+            {
+                long label = labelGetter();
+                // A label the classifier cannot predict would count as a miss and make the accuracy meaningless.
+                if (label >= Classes)
+                    throw new ArgumentOutOfRangeException(labelColumn, label, $"Column '{labelColumn}', row {predicted.Count - 1}: requested label {label} is not a class of this classifier (0..{Classes - 1}; negative = no label).");
+                requested!.Add((int)Math.Max(-1, label));
+            }
         }
         if (predicted.Count == 0) throw new ArgumentException($"The view has no rows: column '{imageColumn ?? ImageColumnName}' needs at least 2 images to evaluate.", nameof(data));
         return new FeatureSet(features.ToArray(), predicted.ToArray(), requested?.ToArray(), FeatureSize);

@@ -14,14 +14,30 @@ namespace LatentDiffusion.MLNet;
 /// </remarks>
 public static class MLImages
 {
-    /// <summary>An opaque image from channel-planar floats in [0,1]: 1 channel (grey) or 3 (red, green, blue).</summary>
+    /// <summary>How far outside [0,1] a pixel may stray (rounding) and still be drawn, clamped; further is refused.</summary>
+    public const float Tolerance = 1e-3f;
+
+    /// <summary>
+    /// An opaque image from channel-planar floats in [0,1]: 1 channel (grey) or 3 (red, green, blue). Values within
+    /// <see cref="Tolerance"/> of the range are clamped into it; NaN, infinities and values further out are refused.
+    /// </summary>
     public static MLImage FromPixels(ReadOnlySpan<float> pixels, int channels, int height, int width)
     {
         if (channels is not (1 or 3))
             throw new ArgumentOutOfRangeException(nameof(channels), channels, "An image has 1 (grey) or 3 (red, green, blue) channels.");
-        if (height < 1 || width < 1 || pixels.Length != channels * height * width)
-            throw new ArgumentException($"Expected {channels} x {height} x {width} = {channels * height * width} values, got {pixels.Length}.", nameof(pixels));
+        if (height < 1)
+            throw new ArgumentOutOfRangeException(nameof(height), height, $"The image height must be at least 1, got {height}.");
+        if (width < 1)
+            throw new ArgumentOutOfRangeException(nameof(width), width, $"The image width must be at least 1, got {width}.");
+        // Four bytes a pixel in one array.
+        if ((long)height * width > Array.MaxLength / 4)
+            throw new ArgumentOutOfRangeException(nameof(height), $"{height} x {width}", $"An image of {height} x {width} pixels is larger than one image can be here ({Array.MaxLength / 4:N0} pixels).");
         int plane = height * width;
+        if (pixels.Length != channels * plane)
+            throw new ArgumentException($"Expected {channels} x {height} x {width} = {channels * plane} values, got {pixels.Length}.", nameof(pixels));
+        for (int i = 0; i < pixels.Length; i++)
+            if (!(pixels[i] >= -Tolerance && pixels[i] <= 1 + Tolerance))
+                throw new ArgumentOutOfRangeException(nameof(pixels), pixels[i], $"Pixel value {i} is {pixels[i]}; expected a number in [0, 1].");
         var bgra = new byte[plane * 4];
         for (int p = 0; p < plane; p++)
         {

@@ -169,8 +169,27 @@ internal static class MLNetInternals
                 var info = infoCtor.Invoke([attribute, null, null, new UnwrappedMethod(create), true]);
                 addClass.Invoke(catalog, [info, new[] { format.LoaderSignature }, false]);
             }
+            UnwrapChainLoader(catalog, infoType);
             Registered.Add(catalog, new object());
         }
+    }
+
+    /// <summary>
+    /// ML.NET's own loader of saved chains (what <c>mlContext.Model.Save</c> writes for a fitted pipeline) is invoked by
+    /// reflection too, so a component of ours that refuses a damaged file inside a chain reached the caller as a
+    /// <see cref="TargetInvocationException"/>. In this catalog its create method becomes an <see cref="UnwrappedMethod"/>:
+    /// the same method, whose exceptions arrive as thrown.
+    /// </summary>
+    private static void UnwrapChainLoader(ComponentCatalog catalog, Type infoType)
+    {
+        catalog.RegisterAssembly(typeof(Microsoft.ML.Data.TransformerChain<>).Assembly);
+        var create = infoType.GetField("<CreateMethod>k__BackingField", Any) ?? throw Incompatible("LoadableClassInfo.CreateMethod");
+        var loadNames = infoType.GetProperty("LoadNames", Any) ?? throw Incompatible("LoadableClassInfo.LoadNames");
+        if (Field(catalog, "_classes") is not System.Collections.IEnumerable classes) throw Incompatible("ComponentCatalog._classes");
+        foreach (var info in classes)
+            if (loadNames.GetValue(info) is IReadOnlyList<string> names && names.Contains("TransformerChain")
+                && create.GetValue(info) is MethodInfo method && method is not UnwrappedMethod)
+                create.SetValue(info, new UnwrappedMethod(method));
     }
 
     /// <summary>

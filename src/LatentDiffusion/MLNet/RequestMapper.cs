@@ -72,7 +72,7 @@ internal sealed class RequestMapper : BatchMapper
         {
             this.parent = parent;
             if (parent.labelColumn is not null && row.Schema.GetColumnOrNull(parent.labelColumn) is { } l) label = ColumnReader.IntegerGetter(row, l);
-            if (row.Schema.GetColumnOrNull(parent.seedColumn) is { } s) seedGetter = ColumnReader.IntegerGetter(row, s);
+            if (row.Schema.GetColumnOrNull(parent.seedColumn) is { } s) seedGetter = ColumnReader.IntegerGetter(row, s, bits: true);
             labels = new int[capacity];
             seeds = new long[capacity];
             buffer = new float[capacity * parent.outputs[0].Size];

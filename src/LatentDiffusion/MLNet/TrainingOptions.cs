@@ -61,6 +61,8 @@ public abstract class TrainingOptions
         OptionChecks.Defined(Device, nameof(Device), owner);
         if (CheckpointInterval <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(CheckpointInterval), CheckpointInterval, $"{owner}.CheckpointInterval must be positive.");
+        if (CheckpointDirectory is { } directory && string.IsNullOrWhiteSpace(directory))
+            throw new ArgumentOutOfRangeException(nameof(CheckpointDirectory), directory, $"{owner}.CheckpointDirectory must name a folder, or be null for no checkpoints; got '{directory}'.");
         if (ResumeFromCheckpoint && CheckpointDirectory is null)
             throw new ArgumentOutOfRangeException(nameof(ResumeFromCheckpoint), ResumeFromCheckpoint, $"{owner}.ResumeFromCheckpoint needs {owner}.CheckpointDirectory, the folder to resume from.");
         if (MaxTrainingTime is { } limit && limit <= TimeSpan.Zero)

@@ -249,13 +249,21 @@ public sealed class VaeEncoderTransformer : ITransformer
     /// <summary>Decodes standardised latents (rows x latent size, row-major) to images in [0,1].</summary>
     public float[] Decode(float[] latents, int rows)
     {
-        if (latents.Length != rows * Model.LatentSize)
+        ArgumentNullException.ThrowIfNull(latents);
+        if (rows < 1 || (long)rows * Model.LatentSize != latents.Length)
             throw new ArgumentException($"Expected {rows} latents of {Model.LatentSize} floats ({rows * Model.LatentSize} values), got {latents.Length}.", nameof(latents));
         return Model.Decode(latents, rows);
     }
 
     /// <summary>Images decoded from raw latents drawn from the VAE prior N(0, I): the "VAE" row of the seed's FID table.</summary>
-    public float[] SamplePrior(int count, int seed) => Model.SamplePrior(count, seed);
+    public float[] SamplePrior(int count, int seed)
+    {
+        // One float array holds them all.
+        long most = Array.MaxLength / Model.ImageSize;
+        if (count < 1 || count > most)
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"SamplePrior's count must be between 1 and {most:N0} (images of {Model.ImageSize} values in one array), got {count}.");
+        return Model.SamplePrior(count, seed);
+    }
 
     /// <summary>Mean squared pixel error of decode(encode(x)) over the image column of <paramref name="data"/>.</summary>
     public double ReconstructionMse(IDataView data, string? imageColumn = null)

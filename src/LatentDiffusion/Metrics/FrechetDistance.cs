@@ -10,9 +10,14 @@ namespace LatentDiffusion.Metrics;
 /// </summary>
 public static class FrechetDistance
 {
-    /// <summary>FID between two feature sets, each [rows, dims] (row-major).</summary>
+    /// <summary>FID between two feature sets, each [rows, dims] (row-major) of finite values.</summary>
     public static double Compute(float[] a, float[] b, int dims)
     {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        if (dims < 1) throw new ArgumentOutOfRangeException(nameof(dims), dims, $"FID needs features of at least 1 dimension, got {dims}.");
+        RequireFinite(a, nameof(a));
+        RequireFinite(b, nameof(b));
         using var scope = NewDisposeScope();
         var (muA, covA) = Moments(a, dims);
         var (muB, covB) = Moments(b, dims);
@@ -35,8 +40,9 @@ public static class FrechetDistance
     /// <summary>Mean and unbiased covariance (float64) of a [rows, dims] feature set.</summary>
     public static (Tensor Mean, Tensor Covariance) Moments(float[] features, int dims)
     {
+        if (dims < 1) throw new ArgumentOutOfRangeException(nameof(dims), dims, $"Moments need features of at least 1 dimension, got {dims}.");
         int rows = features.Length / dims;
-        if (rows < 2 || rows * dims != features.Length)
+        if (rows < 2 || (long)rows * dims != features.Length)
             throw new ArgumentException($"Expected at least 2 rows of {dims} features; got {features.Length} values.", nameof(features));
         var x = tensor(features, [rows, dims]).to_type(float64);
         var mean = x.mean([0]);
@@ -45,6 +51,13 @@ public static class FrechetDistance
         using Scalar degrees = rows - 1;
         var cov = centred.T.matmul(centred).div(degrees);
         return (mean, cov);
+    }
+
+    private static void RequireFinite(float[] features, string name)
+    {
+        for (int i = 0; i < features.Length; i++)
+            if (!float.IsFinite(features[i]))
+                throw new ArgumentOutOfRangeException(name, features[i], $"Feature value {i} of '{name}' is {features[i]}; FID needs finite features.");
     }
 
     private static Tensor SymmetricSqrt(Tensor m)

@@ -70,7 +70,7 @@ internal sealed class VaeModel
                 // Drawn on the CPU from each row's own generator, so a row's sample depends on its seed alone, on any device.
                 var noise = stack(seeds.Select(s =>
                 {
-                    using var g = new Generator(unchecked((ulong)s), CPU);
+                    using var g = Runtime.SeededGenerator.Create(s);
                     return randn(mean.shape[1..], generator: g, device: CPU);
                 }).ToArray()).to(Device);
                 z = mean + (0.5 * logVar).exp() * noise;

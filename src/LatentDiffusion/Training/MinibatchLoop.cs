@@ -89,7 +89,7 @@ internal sealed class MinibatchLoop
             if (Checkpoints is not { } where) return;
             var position = new LoopPosition
             {
-                Model = Model, Rows = Rows, BatchSize = BatchSize, Epochs = Epochs, Seed = Seed, Precision = Precision,
+                Model = Model, Rows = Rows, BatchSize = BatchSize, Epochs = Epochs, Seed = Seed, Precision = Precision, LearningRate = LearningRate,
                 Epoch = epoch, Batch = batch, Step = step, TotalSteps = totalSteps, LossSum = lossSum, EpochSeconds = seconds,
                 AverageUpdates = average?.Updates ?? 0, Complete = complete, History = [.. history.Epochs],
             };
@@ -190,6 +190,8 @@ internal sealed class MinibatchLoop
                 Save(epoch + 1, 0, 0, 0, null, complete: finished);
         }
         module.eval();
+        if (step == 0 && TimeBudget is { } limit)
+            throw new TimeoutException($"Training '{Model}' took no optimiser step within MaxTrainingTime ({limit}): the time ran out before the first step. Allow more time, or none (null).");
         return history;
     }
 
@@ -206,6 +208,7 @@ internal sealed class MinibatchLoop
         Compare("epochs", position.Epochs, Epochs);
         Compare("seed", position.Seed, Seed);
         Compare("precision", position.Precision, Precision);
+        if (position.LearningRate != 0) Compare("learning rate", position.LearningRate, LearningRate);
         if (differences.Count > 0)
             throw new InvalidDataException($"Checkpoint '{path}' belongs to another run: {string.Join(", ", differences)}. Delete it to start afresh, or resume with the settings it was written with.");
         string Blob(string name) => blobs.ContainsKey(name) ? name : throw new InvalidDataException($"Checkpoint '{path}' lacks its {name}.");

@@ -20,6 +20,8 @@ internal sealed record LoopPosition
     public int Epochs { get; init; }
     public int Seed { get; init; }
     public TrainingPrecision Precision { get; init; }
+    /// <summary>The peak learning rate; 0 in checkpoints written before it was recorded (not compared then).</summary>
+    public double LearningRate { get; init; }
     /// <summary>The epoch under way (from 1) and the next minibatch of it; a finished run has <see cref="Complete"/> set.</summary>
     public int Epoch { get; init; }
     public long Batch { get; init; }

@@ -173,6 +173,34 @@ public class ComponentTests(TinyModels models) : IClassFixture<TinyModels>
             .Transform(data).GetColumn<float[]>("Latent").First();
         Assert.Equal(Run(), Run());
     }
+
+    [Fact]
+    public void Request_seeds_that_share_their_low_32_bits_give_different_images_and_seeds_below_keep_theirs()
+    {
+        var g = models.Generator;
+        var images = g.Generate([3, 3, 3, 3], [5, 4_294_967_301, 0, long.MinValue]);
+        int size = g.ImageSize;
+        Assert.NotEqual(images[..size], images[size..(2 * size)]);
+        Assert.NotEqual(images[(2 * size)..(3 * size)], images[(3 * size)..]);
+        // And the same requests give the same images.
+        Assert.Equal(images, g.Generate([3, 3, 3, 3], [5, 4_294_967_301, 0, long.MinValue]));
+    }
+
+    [Fact]
+    public void A_uint64_label_above_int64s_range_is_refused_naming_the_column_not_read_as_unconditional()
+    {
+        var requests = models.Context.Data.LoadFromEnumerable(new[] { new WideRequest { Label = ulong.MaxValue, Seed = 1 } });
+        var e = Assert.ThrowsAny<Exception>(() => models.Generator.Transform(requests).GetColumn<float[]>("GeneratedImage").ToArray());
+        while (e.InnerException is not null && e is not ArgumentOutOfRangeException) e = e.InnerException;
+        Assert.Contains("Column 'Label'", e.Message);
+        Assert.Contains("18446744073709551615", e.Message);
+    }
+
+    private sealed class WideRequest
+    {
+        public ulong Label { get; set; }
+        public long Seed { get; set; }
+    }
 }
 
 public sealed class LatentRow

@@ -50,6 +50,10 @@ public class OptionValidationTests
         yield return Case("Sampling", "null", ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = null! }));
         yield return Case("Steps", 1001, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Steps = 1001 } }));
         yield return Case("Eta", -1.0, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Eta = -1 } }));
+        // Above 1 DDIM's step has no room for that much noise (issue 32: Eta 5 gave flat grey images).
+        yield return Case("Eta", 5.0, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Eta = 5 } }));
+        // Issue 32: an empty folder name wrote checkpoints into the current folder.
+        yield return Case("CheckpointDirectory", "", ml => ml.Transforms.EncodeToLatent(new VaeEncoderOptions { CheckpointDirectory = "" }));
         yield return Case("GuidanceScale", double.PositiveInfinity, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { GuidanceScale = double.PositiveInfinity } }));
         yield return Case("GuidanceMaxNoise", 1.2, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { GuidanceMaxNoise = 1.2 } }));
         yield return Case("AutoguidanceMinNoise", 0.9, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { AutoguidanceMinNoise = 0.9, AutoguidanceMaxNoise = 0.5 } }));

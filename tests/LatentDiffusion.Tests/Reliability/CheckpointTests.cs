@@ -134,6 +134,22 @@ public class CheckpointTests : IDisposable
         var e = Assert.Throws<InvalidDataException>(() => ml.Transforms.TrainLatentDiffusion(other).Fit(Latents()));
         Assert.Contains("diffusion.checkpoint", e.Message);
         Assert.Contains("batch size 32 (now 16)", e.Message);
+
+        // Issue 32: another learning rate was resumed as if it matched.
+        var faster = DiffusionOptions(dir, resume: true);
+        faster.LearningRate = 1e-2;
+        var rate = Assert.Throws<InvalidDataException>(() => ml.Transforms.TrainLatentDiffusion(faster).Fit(Latents()));
+        Assert.Contains("learning rate 0.002 (now 0.01)", rate.Message);
+    }
+
+    [Fact]
+    public void A_time_limit_that_ends_training_before_its_first_step_is_an_error_naming_the_option()
+    {
+        // Issue 32: 1 ms returned a VAE trained for no step at all.
+        var options = new VaeEncoderOptions { Epochs = 2, Width = 8, BatchSize = 32, MaxTrainingTime = TimeSpan.FromTicks(1) };
+        var e = Assert.Throws<TimeoutException>(() => ml.Transforms.EncodeToLatent(options).Fit(ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), 200)));
+        Assert.Contains("MaxTrainingTime", e.Message);
+        Assert.Contains("'vae'", e.Message);
     }
 
     [Fact]

@@ -33,7 +33,8 @@ public class ModelFileTests(TinyModels models) : IClassFixture<TinyModels>, IDis
     private static void Rewrite(string zip, string suffix, Func<byte[], byte[]> change)
     {
         using var archive = ZipFile.Open(zip, ZipArchiveMode.Update);
-        var entry = archive.Entries.Single(e => e.FullName.EndsWith(suffix));
+        // The first such entry: a saved chain holds one per component.
+        var entry = archive.Entries.First(e => e.FullName.EndsWith(suffix));
         byte[] content;
         using (var s = entry.Open()) { using var m = new MemoryStream(); s.CopyTo(m); content = m.ToArray(); }
         string name = entry.FullName;
@@ -60,6 +61,21 @@ public class ModelFileTests(TinyModels models) : IClassFixture<TinyModels>, IDis
         Rewrite(badJson, "Config.json", _ => "{ not json"u8.ToArray());
         var json = Assert.Throws<ModelFileException>(() => Fresh().Model.Load(badJson, out _));
         Assert.Equal("Config.json", json.Entry);
+    }
+
+    [Fact]
+    public void A_damaged_saved_chain_fails_with_our_exception_too_and_leaves_the_temp_folder_empty()
+    {
+        // Issue 32: the quickstart saves the whole chain, and ML.NET's chain loader wrapped our exception in a TargetInvocationException.
+        string path = Path.Combine(folder, "chain.zip");
+        models.Context.Model.Save(models.Model, models.Train.Schema, path);
+        Rewrite(path, "Denoiser.weights", bytes => { bytes[bytes.Length / 2] ^= 0xFF; return bytes; });
+        string temp = Path.Combine(folder, "chain-temp");
+        Directory.CreateDirectory(temp);
+        var e = Assert.Throws<ModelFileException>(() => Fresh(temp).Model.Load(path, out _));
+        Assert.Equal("Denoiser.weights", e.Entry);
+        Assert.Contains("checksum", e.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(temp));
     }
 
     [Fact]
