@@ -367,18 +367,7 @@ internal static class PathChecks
     {
         string full = Path.GetFullPath(path);
         if (File.Exists(full)) throw new CommandLineException($"{option} '{path}' is a file; give a folder.");
-        var existing = new DirectoryInfo(full);
-        while (!existing.Exists) existing = existing.Parent ?? throw new CommandLineException($"{option} '{path}': no part of the path exists.");
-        string probe = Path.Combine(existing.FullName, $".write-check-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        try
-        {
-            File.WriteAllBytes(probe, []);
-            File.Delete(probe);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new CommandLineException($"{option} '{path}' cannot be written: {existing.FullName} does not accept files ({e.Message}).");
-        }
+        if (FolderProblem(full) is { } problem) throw new CommandLineException($"{option} '{path}' cannot be written: {problem}.");
         return full;
     }
 
@@ -386,14 +375,31 @@ internal static class PathChecks
     {
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full)) throw new CommandLineException($"{option} '{path}' is a folder; give a file name.");
+        if (FolderProblem(Path.GetDirectoryName(full)!) is { } problem) throw new CommandLineException($"{option} '{path}' cannot be written: {problem}.");
+        return full;
+    }
+
+    /// <summary>Why files cannot be written into <paramref name="folder"/> (an absolute path), or null when they can.</summary>
+    private static string? FolderProblem(string folder)
+    {
+        var existing = new DirectoryInfo(folder);
+        while (!existing.Exists)
+        {
+            // A file where a folder of the path should be: nothing could ever be written below it.
+            if (File.Exists(existing.FullName)) return $"{existing.FullName} is a file, not a folder";
+            existing = existing.Parent!;
+            if (existing is null) return "no part of the path exists";
+        }
+        string probe = Path.Combine(existing.FullName, $".write-check-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
-            WritableFolder(Path.GetDirectoryName(full)!, option);
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+            return null;
         }
-        catch (CommandLineException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new CommandLineException($"{option} '{path}' cannot be written: {e.Message[(e.Message.IndexOf(": ", StringComparison.Ordinal) + 2)..]}");
+            return $"{existing.FullName} does not accept files ({e.Message})";
         }
-        return full;
     }
 }

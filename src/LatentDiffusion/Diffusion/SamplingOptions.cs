@@ -110,7 +110,7 @@ public sealed class SamplingOptions
         if (!double.IsFinite(LogSnrFloor))
             throw new ArgumentOutOfRangeException(nameof(LogSnrFloor), LogSnrFloor, "SamplingOptions.LogSnrFloor must be a finite number (a log signal-to-noise ratio, e.g. -5.1).");
         if (Steps < 1 || Steps > timesteps)
-            throw new ArgumentOutOfRangeException(nameof(Steps), Steps, $"SamplingOptions.Steps must be between 1 and the schedule's {timesteps} timesteps.");
+            throw new ArgumentOutOfRangeException(nameof(Steps), Steps, $"SamplingOptions.Steps must be between 1 and the schedule's {timesteps} timesteps, got {Steps}.");
         // Above 1 DDIM's noise would exceed the variance the step has room for (its direction term becomes imaginary).
         if (!double.IsFinite(Eta) || Eta < 0 || Eta > 1)
             throw new ArgumentOutOfRangeException(nameof(Eta), Eta, "SamplingOptions.Eta must be a number in [0, 1] (0 = deterministic DDIM, 1 = DDPM-like noise).");
@@ -125,7 +125,7 @@ public sealed class SamplingOptions
         if (!Enum.IsDefined(Precision))
             throw new ArgumentOutOfRangeException(nameof(Precision), Precision, "SamplingOptions.Precision must be Float32 or BFloat16.");
         if (BatchSize is < 1 or > 1 << 20)
-            throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "SamplingOptions.BatchSize must be between 1 and 1048576.");
+            throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, $"SamplingOptions.BatchSize must be between 1 and 1048576, got {BatchSize}.");
     }
 
     private static void CheckBand(string lowName, double low, string highName, double high)

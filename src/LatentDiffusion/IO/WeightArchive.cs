@@ -53,9 +53,19 @@ internal static class WeightArchive
     public static void Read(BinaryReader reader, nn.Module module, string entry) => Read(reader, module.state_dict(), entry);
 
     /// <summary>Fills <paramref name="targets"/> from the archive: every one by name, type and shape, and nothing else.</summary>
-    public static void Read(BinaryReader reader, IReadOnlyDictionary<string, Tensor> targets, string entry)
+    public static void Read(BinaryReader reader, IReadOnlyDictionary<string, Tensor> targets, string entry) => Read(reader, targets, entry, reader.ReadInt32());
+
+    /// <summary>
+    /// The archive's declared length in bytes, read ahead so that a reader can check that it has room for the network
+    /// it is about to build; then <see cref="Read(BinaryReader, nn.Module, string, int)"/> reads the rest.
+    /// </summary>
+    public static int ReadLength(BinaryReader reader) => reader.ReadInt32();
+
+    /// <summary>Fills <paramref name="module"/> from an archive whose length was already read by <see cref="ReadLength"/>.</summary>
+    public static void Read(BinaryReader reader, nn.Module module, string entry, int length) => Read(reader, module.state_dict(), entry, length);
+
+    private static void Read(BinaryReader reader, IReadOnlyDictionary<string, Tensor> targets, string entry, int length)
     {
-        int length = reader.ReadInt32();
         if (length <= 0 || length > MaxBytes) throw new InvalidDataException($"Weight entry '{entry}' declares an impossible length {length} (at most {MaxBytes} bytes).");
         var payload = reader.ReadBytes(length);
         var hash = reader.ReadBytes(32);

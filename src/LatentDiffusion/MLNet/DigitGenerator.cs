@@ -151,6 +151,8 @@ public sealed class DigitGeneratorTransformer : ITransformer
     internal DigitGeneratorTransformer(VaeModel? vae, DiffusionModel diffusion, Settings settings, IProgress<GenerationProgress>? progress = null)
     {
         this.progress = progress;
+        OptionChecks.ColumnName(settings.SeedColumn, nameof(settings.SeedColumn), nameof(DigitGeneratorTransformer));
+        OptionChecks.ColumnName(settings.OutputColumn, nameof(settings.OutputColumn), nameof(DigitGeneratorTransformer));
         if (vae is not null && !vae.LatentShape.SequenceEqual(diffusion.DataShape))
             throw new ArgumentException($"The diffusion model makes samples shaped [{string.Join(", ", diffusion.DataShape)}] but the VAE decodes latents shaped [{string.Join(", ", vae.LatentShape)}].");
         diffusion.Validate(settings.Sampling);
@@ -273,7 +275,7 @@ public sealed class DigitGeneratorTransformer : ITransformer
         if (!streams.IsJson)
         {
             var (legacy, legacyDiffusion, legacyVae) = LegacyFormats.ReadDigitGenerator(streams, device);
-            return ComponentErrors.Loading(() => new DigitGeneratorTransformer(legacyVae, legacyDiffusion, legacy), streams.Format);
+            return ComponentErrors.Loading(() => new DigitGeneratorTransformer(legacyVae, legacyDiffusion, legacy), streams.Format, LegacyFormats.SettingsStream);
         }
         var settings = ComponentCodec.ReadSettings<Settings>(streams);
         var diffusion = LatentDiffusionTransformer.ReadModel(streams, settings.Model, settings.History, settings.AutoguidanceHistory, device);

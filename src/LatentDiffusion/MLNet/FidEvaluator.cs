@@ -176,6 +176,9 @@ public sealed class FidEvaluatorTransformer : ITransformer
 
     internal FidEvaluatorTransformer(ClassifierModel model, Settings settings)
     {
+        foreach (var (column, name) in new[] { (settings.ImageColumn, nameof(settings.ImageColumn)), (settings.FeaturesColumn, nameof(settings.FeaturesColumn)),
+            (settings.PredictedLabelColumn, nameof(settings.PredictedLabelColumn)), (settings.ScoreColumn, nameof(settings.ScoreColumn)) })
+            OptionChecks.ColumnName(column, name, nameof(FidEvaluatorTransformer));
         this.model = model;
         this.settings = settings with { Classifier = model.Config };
         History = new TrainingHistory(settings.History);
@@ -299,7 +302,7 @@ public sealed class FidEvaluatorTransformer : ITransformer
         if (!streams.IsJson)
         {
             var (legacy, legacyModel) = LegacyFormats.ReadFidEvaluator(streams, device);
-            return new FidEvaluatorTransformer(legacyModel, legacy);
+            return ComponentErrors.Loading(() => new FidEvaluatorTransformer(legacyModel, legacy), streams.Format, LegacyFormats.SettingsStream);
         }
         var settings = ComponentCodec.ReadSettings<Settings>(streams);
         ComponentErrors.Loading(() => { ComponentCodec.CheckWeightsFit(streams, WeightsStream, ClassifierModel.ParameterCount(settings.Classifier)); return 0; }, streams.Format);

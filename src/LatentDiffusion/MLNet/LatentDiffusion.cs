@@ -241,6 +241,8 @@ public sealed class LatentDiffusionTransformer : ITransformer
 
     internal LatentDiffusionTransformer(DiffusionModel model, Settings settings)
     {
+        OptionChecks.ColumnName(settings.SeedColumn, nameof(settings.SeedColumn), nameof(LatentDiffusionTransformer));
+        OptionChecks.ColumnName(settings.OutputColumn, nameof(settings.OutputColumn), nameof(LatentDiffusionTransformer));
         model.Validate(settings.Sampling);
         Model = model;
         this.settings = settings with { Model = model.Config, LabelColumn = model.Classes == 0 ? null : settings.LabelColumn };
@@ -344,7 +346,7 @@ public sealed class LatentDiffusionTransformer : ITransformer
         if (!streams.IsJson)
         {
             var (legacy, legacyModel) = LegacyFormats.ReadLatentDiffusion(streams, device);
-            return ComponentErrors.Loading(() => new LatentDiffusionTransformer(legacyModel, legacy), streams.Format);
+            return ComponentErrors.Loading(() => new LatentDiffusionTransformer(legacyModel, legacy), streams.Format, LegacyFormats.SettingsStream);
         }
         var settings = ComponentCodec.ReadSettings<Settings>(streams);
         var model = ReadModel(streams, settings.Model, settings.History, settings.AutoguidanceHistory, device);

@@ -210,6 +210,9 @@ public sealed class VaeEncoderTransformer : ITransformer
 
     internal VaeEncoderTransformer(VaeModel model, Settings settings)
     {
+        OptionChecks.ColumnName(settings.ImageColumn, nameof(settings.ImageColumn), nameof(VaeEncoderTransformer));
+        OptionChecks.ColumnName(settings.LatentColumn, nameof(settings.LatentColumn), nameof(VaeEncoderTransformer));
+        OptionChecks.Defined(settings.Output, nameof(settings.Output), nameof(VaeEncoderTransformer));
         Model = model;
         this.settings = settings with { Vae = model.Config };
         History = new TrainingHistory(settings.History);
@@ -313,7 +316,7 @@ public sealed class VaeEncoderTransformer : ITransformer
         if (!streams.IsJson)
         {
             var (legacy, legacyModel) = LegacyFormats.ReadVaeEncoder(streams, device);
-            return new VaeEncoderTransformer(legacyModel, legacy);
+            return ComponentErrors.Loading(() => new VaeEncoderTransformer(legacyModel, legacy), streams.Format, LegacyFormats.SettingsStream);
         }
         var settings = ComponentCodec.ReadSettings<Settings>(streams);
         ComponentErrors.Loading(() => { ComponentCodec.CheckWeightsFit(streams, WeightsStream, VaeModel.ParameterCount(settings.Vae)); return 0; }, ComponentFormats.VaeEncoder);

@@ -12,6 +12,11 @@ public static class SampleQuality
     /// </summary>
     public static (double Mean, double Std) KernelDistance(float[] generated, float[] reference, int dims, int subsets = 50, int subsetSize = 1000, int seed = 0)
     {
+        ArgumentNullException.ThrowIfNull(generated);
+        ArgumentNullException.ThrowIfNull(reference);
+        if (dims < 1) throw new ArgumentOutOfRangeException(nameof(dims), dims, $"KID needs features of at least 1 dimension, got {dims}.");
+        if (subsets < 1) throw new ArgumentOutOfRangeException(nameof(subsets), subsets, $"KID needs at least 1 subset, got {subsets}.");
+        if (subsetSize < 2) throw new ArgumentOutOfRangeException(nameof(subsetSize), subsetSize, $"KID's subsets need at least 2 rows, got {subsetSize}.");
         int n = generated.Length / dims, m = reference.Length / dims;
         int size = Math.Min(subsetSize, Math.Min(n, m));
         if (size < 2) throw new ArgumentException("KID needs at least 2 rows in each set.");
@@ -97,9 +102,17 @@ public static class SampleQuality
     /// <summary>Entropy (nats) of the distribution of predicted labels; ln(classes) when perfectly balanced.</summary>
     public static double LabelEntropy(IEnumerable<int> predicted, int classes)
     {
+        ArgumentNullException.ThrowIfNull(predicted);
+        if (classes < 1) throw new ArgumentOutOfRangeException(nameof(classes), classes, $"Label entropy needs at least 1 class, got {classes}.");
         var counts = new long[classes];
         long total = 0;
-        foreach (var p in predicted) { counts[p]++; total++; }
+        foreach (var p in predicted)
+        {
+            if (p < 0 || p >= classes)
+                throw new ArgumentOutOfRangeException(nameof(predicted), p, $"Predicted label {p} is not one of the {classes} classes (0..{classes - 1}).");
+            counts[p]++;
+            total++;
+        }
         if (total == 0) return 0;
         return -counts.Where(c => c > 0).Sum(c => (double)c / total * Math.Log((double)c / total));
     }

@@ -98,7 +98,11 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         { "generate --model . ", 2, "--model '.' is a folder" },
         { "generate --model MODEL --png /proc/forbidden/out.png", 2, "--png '/proc/forbidden/out.png' cannot be written" },
         { "generate --model MODEL --labels 3,12", 2, "--labels '3,12': each label must be a whole number in 0..9" },
-        { "generate --model MODEL --steps 5000", 2, "Steps" },
+        { "generate --model MODEL --steps 5000", 2, "got 5000" },
+        // Issue 32: a file where a folder of the path should be passed the check, and the option lost its first dash.
+        { "colour --out FILE/sub", 2, "--out 'a-file/sub' cannot be written" },
+        { "generate --model MODEL --png FILE/out.png", 2, "--png 'a-file/out.png' cannot be written: " },
+        { "evaluate --model MODEL --classifier CLASSIFIER --json FILE/out.json", 2, "--json 'a-file/out.json' cannot be written" },
         { "generate --model MODEL --autoguidance 2", 2, "autoguidance" },
         { "generate --model NOTAZIP", 1, "Failed to open a zip archive" },
         { "--out /proc/forbidden --preset smoke", 2, "--out '/proc/forbidden' cannot be written" },
@@ -117,6 +121,7 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
             "MODEL" or "CLASSIFIER" => SavedModelRelativeTo(work),
             "NOTAZIP" => Write(work, "not-a-model.zip", "hello"),
             "FILE" => Write(work, "a-file", "x"),
+            _ when a.StartsWith("FILE/", StringComparison.Ordinal) => Path.Combine(Path.GetFileName(Write(work, "a-file", "x")), a["FILE/".Length..]),
             _ => a,
         }).ToArray();
         var before = Directory.GetFileSystemEntries(work).ToHashSet();

@@ -79,6 +79,31 @@ public class ModelFileTests(TinyModels models) : IClassFixture<TinyModels>, IDis
     }
 
     [Fact]
+    public void An_old_format_file_names_its_own_entries_and_checks_declared_sizes_before_building()
+    {
+        // Issue 32: a format-4 file (Settings.bin, no Config.json) with its settings zeroed was blamed on Config.json,
+        // and a declared width of 4096 allocated the whole network before its weights were looked at.
+        string Copy(string name)
+        {
+            string path = Path.Combine(folder, name);
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "Fixtures", "chain-v4.zip"), path);
+            return path;
+        }
+        var zeroed = Copy("zeroed.zip");
+        Rewrite(zeroed, "Settings.bin", bytes => new byte[bytes.Length]);
+        var settings = Assert.Throws<ModelFileException>(() => Fresh().Model.Load(zeroed, out _));
+        Assert.Equal("Settings.bin", settings.Entry);
+        Assert.DoesNotContain("Config.json", settings.Message);
+
+        var wide = Copy("wide.zip");
+        // Denoiser.weights: schedule, timesteps, objective, rank, three sides, then the width.
+        Rewrite(wide, "Denoiser.weights", bytes => { BitConverter.TryWriteBytes(bytes.AsSpan(28, 4), 4096); return bytes; });
+        var size = Assert.Throws<ModelFileException>(() => Fresh().Model.Load(wide, out _));
+        Assert.Equal("Denoiser.weights", size.Entry);
+        Assert.Contains("declares a network of", size.Message);
+    }
+
+    [Fact]
     public void A_model_whose_weights_are_not_finite_is_refused()
     {
         var transformer = models.Generator;

@@ -133,7 +133,10 @@ internal static class ComponentCodec
 /// <summary>Turns a failure to build a model from a file's settings into an error that names the file's entry.</summary>
 internal static class ComponentErrors
 {
-    public static T Loading<T>(Func<T> build, ComponentFormat format)
+    /// <param name="build">What the settings describe.</param>
+    /// <param name="format">The component's format.</param>
+    /// <param name="entry">The entry that holds the settings: Config.json, or Settings.bin in the formats before it.</param>
+    public static T Loading<T>(Func<T> build, ComponentFormat format, string entry = ComponentCodec.ConfigStream)
     {
         try
         {
@@ -141,8 +144,8 @@ internal static class ComponentErrors
         }
         catch (ArgumentException e)
         {
-            throw new ModelFileException(format.Loader.Name, ComponentCodec.ConfigStream,
-                $"The '{ComponentCodec.ConfigStream}' entry of {format.Loader.Name} describes a model this library cannot build: {e.Message}", e);
+            throw new ModelFileException(format.Loader.Name, entry,
+                $"The '{entry}' entry of {format.Loader.Name} describes a model this library cannot build: {e.Message}", e);
         }
     }
 }

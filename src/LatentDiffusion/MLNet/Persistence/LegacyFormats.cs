@@ -13,6 +13,9 @@ namespace LatentDiffusion.MLNet.Persistence;
 /// </summary>
 internal static class LegacyFormats
 {
+    /// <summary>The entry that held these formats' settings (today's Config.json).</summary>
+    public const string SettingsStream = "Settings.bin";
+
     public static (VaeEncoderTransformer.Settings Settings, VaeModel Model) ReadVaeEncoder(ModelStreams streams, Device device)
     {
         var settings = new VaeEncoderTransformer.Settings();
@@ -67,9 +70,14 @@ internal static class LegacyFormats
                 History = ReadHistory(r),
             };
         });
-        var model = ClassifierModel.Build(settings.Classifier, device, "the 'Settings.bin' entry");
-        streams.Read("Classifier.weights", r => WeightArchive.Read(r, model.Network, "Classifier.weights"));
-        return (settings, model);
+        ClassifierModel? model = null;
+        streams.Read("Classifier.weights", r =>
+        {
+            int length = Fits(r, Built(() => ClassifierModel.ParameterCount(settings.Classifier)));
+            model = Built(() => ClassifierModel.Build(settings.Classifier, device, "the 'Settings.bin' entry"));
+            WeightArchive.Read(r, model.Network, "Classifier.weights", length);
+        });
+        return (settings, model!);
     }
 
     /// <summary>Version-1 VAE weights: image side, latent channels, latent side, width, per-channel shift and scale, then the archive.</summary>
@@ -81,8 +89,9 @@ internal static class LegacyFormats
         var shift = Enumerable.Range(0, channels).Select(_ => r.ReadSingle()).ToArray();
         var scale = Enumerable.Range(0, channels).Select(_ => r.ReadSingle()).ToArray();
         var config = new VaeConfig { ImageShape = [1, side, side], LatentChannels = channels, Downsampling = side / latentSide, Width = width, LatentShift = shift, LatentScale = scale };
-        var model = VaeModel.Build(config, device, "the 'Vae.weights' entry");
-        WeightArchive.Read(r, model.Network, "Vae.weights");
+        int length = Fits(r, Built(() => VaeModel.ParameterCount(config)));
+        var model = Built(() => VaeModel.Build(config, device, "the 'Vae.weights' entry"));
+        WeightArchive.Read(r, model.Network, "Vae.weights", length);
         return model;
     }
 
@@ -113,9 +122,10 @@ internal static class LegacyFormats
                 Denoiser = new DenoiserConfig { Kind = DenoiserKind.UNet, DataShape = shape, Width = width, Classes = classes },
                 Schedule = schedule, Timesteps = timesteps, Objective = objective,
             };
-            config.Validate("the 'Denoiser.weights' entry");
+            Built(() => { config.Validate("the 'Denoiser.weights' entry"); return 0; });
+            int length = Fits(r, Built(() => Denoisers.ParameterCount(config.Denoiser)));
             denoiser = Denoisers.Create(config.Denoiser, device);
-            WeightArchive.Read(r, denoiser, "Denoiser.weights");
+            WeightArchive.Read(r, denoiser, "Denoiser.weights", length);
         });
         Denoiser? weak = null;
         var weakHistory = Array.Empty<EpochRecord>();
@@ -123,9 +133,10 @@ internal static class LegacyFormats
         {
             var weakConfig = config!.Denoiser with { Width = r.ReadInt32() };
             config = config with { Autoguidance = weakConfig };
-            config.Validate("the 'Guide.weights' entry");
+            Built(() => { config.Validate("the 'Guide.weights' entry"); return 0; });
+            int length = Fits(r, Built(() => Denoisers.ParameterCount(weakConfig)));
             weak = Denoisers.Create(weakConfig, device);
-            WeightArchive.Read(r, weak, "Guide.weights");
+            WeightArchive.Read(r, weak, "Guide.weights", length);
             weakHistory = ReadHistory(r);
         });
         return new DiffusionModel(config!, denoiser!, weak, device) { History = new TrainingHistory(history), AutoguidanceHistory = new TrainingHistory(weakHistory) };
@@ -143,6 +154,32 @@ internal static class LegacyFormats
         int n = r.ReadInt32();
         if (n is < 0 or > 1_000_000) throw new InvalidDataException($"it declares a training history of {n} epochs.");
         return Enumerable.Range(0, n).Select(_ => new EpochRecord(r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble())).ToArray();
+    }
+
+    /// <summary>
+    /// Reads the weight archive's declared length and checks that it has room for <paramref name="parameters"/> float32
+    /// weights, before the network is built: a file that declares a huge network in a small archive is refused without
+    /// allocating it. Returns the length for <see cref="WeightArchive.Read(BinaryReader, TorchSharp.torch.nn.Module, string, int)"/>.
+    /// </summary>
+    private static int Fits(BinaryReader r, long parameters)
+    {
+        int length = WeightArchive.ReadLength(r);
+        if (parameters * sizeof(float) > length)
+            throw new InvalidDataException($"it declares a network of {parameters:N0} weights ({parameters * sizeof(float):N0} bytes) but holds {length:N0} bytes of weights.");
+        return length;
+    }
+
+    /// <summary>A network or a count from the declared sizes; sizes no network can have become a file error of the entry being read.</summary>
+    private static T Built<T>(Func<T> build)
+    {
+        try
+        {
+            return build();
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"it declares a network this library cannot build: {e.Message}", e);
+        }
     }
 
     private static T Enum<T>(int value, string entry) where T : struct, Enum =>
