@@ -120,7 +120,8 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             Epochs = settings.VaeEpochs, LatentChannels = settings.VaeLatentChannels, Architecture = settings.VaeArchitecture, Attention = settings.VaeAttention,
             Regularization = settings.VaeRegularization, CodebookSize = settings.VaeCodebookSize, Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = CheckpointDirectory, ResumeFromCheckpoint = Resume,
         });
-        var diffusionTrainer = ml.Transforms.TrainLatentDiffusion(DiffusionOptions(settings.DiffusionWidth, settings.DiffusionEpochs, settings.AutoguidanceEpochs, "Label", sampling, device, logger, progress, CheckpointDirectory, cancellationToken));
+        var diffusionTrainer = ml.Transforms.TrainLatentDiffusion(DiffusionOptions(settings.DiffusionWidth, settings.DiffusionEpochs,
+            settings.AutoguidanceScale == 1 ? 0 : settings.AutoguidanceEpochs, "Label", sampling, device, logger, progress, CheckpointDirectory, cancellationToken));
         var pipeline = vaeEstimator
             .Append(diffusionTrainer)
             .Append(ml.Transforms.GenerateDigits(diffusionTrainer, vaeEstimator, new DigitGeneratorOptions { Sampling = sampling, Seed = settings.Seed }));
@@ -266,7 +267,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
                 ["chosenBy"] = guidanceRule, ["minimumTuningAccuracy"] = settings.MinimumTuningAccuracy,
                 ["unconstrainedBest"] = new JsonObject { ["guidanceScale"] = unconstrainedGuidance.Scale, ["guidanceMinNoise"] = unconstrainedGuidance.MinNoise, ["guidanceMaxNoise"] = unconstrainedGuidance.MaxNoise },
                 ["tuningSeeds"] = $"{ConditionalTuningSeed:N0} + i, labels i mod 10, {tuneCount} samples per choice against the first {tuneCount} test digits",
-                ["tunedOn"] = "the guidance scale and band were chosen in this run on the tuning set; the sampler and its steps by the solver sweep (docs/results.md, issue 31: guidance tuned per solver on seeds 8,000,000 + i, chosen on held-out sets 101..103,000,000 + i of a model trained by this preset, as the cheapest setting within the floor's noise of the best); the autoguidance scale and band in earlier sessions on request sets with seeds 1,000,000-5,009,999; none on this run's held-out sets",
+                ["tunedOn"] = "the guidance scale and band were chosen in this run on the tuning set; the sampler and its steps by the solver sweep (docs/results.md, issue 31: guidance tuned per solver on seeds 8,000,000 + i, chosen on held-out sets 101..103,000,000 + i of a model trained by this preset, as the cheapest setting within the floor's noise of the best); autoguidance off (RunSettings.AutoguidanceScale 1): decided on request sets 300..302 x 1,000,003 + i and 400..402 x 1,000,003 + i of the previous default run's model (docs/results.md); none on this run's held-out sets",
             },
             ["classifier"] = new JsonObject
             {
@@ -292,7 +293,8 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             {
                 ["epochs"] = settings.DiffusionEpochs, ["width"] = settings.DiffusionWidth, ["schedule"] = settings.Schedule.ToString(),
                 ["objective"] = settings.Objective.ToString(), ["minSnrGamma"] = settings.MinSnrGamma,
-                ["autoguidanceWidth"] = settings.AutoguidanceWidth, ["autoguidanceEpochs"] = settings.AutoguidanceWidth > 0 ? settings.AutoguidanceEpochs : 0,
+                ["autoguidanceWidth"] = diffusion.AutoguidanceHistory.Epochs.Count == 0 ? 0 : settings.AutoguidanceWidth,
+                ["autoguidanceEpochs"] = diffusion.AutoguidanceHistory.Epochs.Count == 0 ? 0 : settings.AutoguidanceEpochs,
             },
             ["unconditionalModel"] = new JsonObject
             {
@@ -340,7 +342,9 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
     private LatentDiffusionOptions DiffusionOptions(int width, int epochs, int autoguidanceEpochs, string? labelColumn, SamplingOptions sampling, ComputeDevice device, ILogger logger,
         IProgress<TrainingProgress>? progress, string? checkpoints, CancellationToken cancellationToken) => new()
     {
-        LabelColumnName = labelColumn, Epochs = epochs, Width = width, AutoguidanceWidth = settings.AutoguidanceWidth, AutoguidanceEpochs = autoguidanceEpochs,
+        LabelColumnName = labelColumn, Epochs = epochs, Width = width,
+        // No autoguidance epochs: no autoguidance denoiser at all.
+        AutoguidanceWidth = autoguidanceEpochs > 0 ? settings.AutoguidanceWidth : 0, AutoguidanceEpochs = Math.Max(1, autoguidanceEpochs),
         Schedule = settings.Schedule, Objective = settings.Objective, LossWeighting = LossWeighting.MinSnr, MinSnrGamma = settings.MinSnrGamma,
         Precision = settings.TrainingPrecision, Seed = settings.Seed, Device = device, Sampling = sampling,
         Logger = logger, Progress = progress, CancellationToken = cancellationToken, CheckpointDirectory = checkpoints, ResumeFromCheckpoint = Resume && checkpoints is not null,

@@ -68,7 +68,8 @@ public sealed class VaeVariants(MLContext ml, FidEvaluatorTransformer classifier
             rows.Add(new JsonObject
             {
                 ["name"] = name, ["architecture"] = vae.Config.Architecture.ToString(), ["attention"] = vae.Config.Attention, ["width"] = vae.Config.Width,
-                ["klWeight"] = options.KlWeight, ["perceptualWeight"] = options.PerceptualWeight, ["epochs"] = epochs,
+                ["klWeight"] = options.KlWeight, ["perceptualWeight"] = options.PerceptualWeight, ["adversarialWeight"] = options.AdversarialWeight,
+                ["adversarialStart"] = options.AdversarialStart, ["epochs"] = epochs,
                 ["reconstructionFid"] = new JsonArray(fid.Select(v => (JsonNode)v).ToArray()), ["reconstructionFidMean"] = mean, ["reconstructionFidStd"] = std,
                 ["overFloor"] = mean / floorMean, ["testMse"] = mse,
                 ["regularization"] = vae.Config.Regularization.ToString(), ["codebookSize"] = vae.Config.CodebookSize,
