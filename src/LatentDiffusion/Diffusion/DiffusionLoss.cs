@@ -8,7 +8,7 @@ public enum DiffusionLossKind
 {
     /// <summary>Mean squared error (Ho et al.).</summary>
     MeanSquaredError,
-    /// <summary>Huber (smooth L1 with threshold 1), less swayed by outliers; seed 001 uses it with x0 prediction.</summary>
+    /// <summary>Huber (smooth L1 with threshold 1), less swayed by outliers; the point-cloud experiments use it with x0 prediction.</summary>
     Huber,
 }
 
@@ -24,7 +24,7 @@ public enum LossWeighting
     /// </summary>
     MinSnr,
     /// <summary>
-    /// Seed 001's weighting, from the ELBO: the loss is measured between w x0 and w x0-hat with
+    /// The point-cloud experiments' weighting, from the ELBO: the loss is measured between w x0 and w x0-hat with
     /// w = sqrt((SNR(t-1) - SNR(t)) / 2), in x0 space whatever the objective predicts. SNR(-1) is infinite, so t = 0
     /// takes t = 1's weight.
     /// </summary>

@@ -9,7 +9,7 @@ public enum DiffusionObjective
 {
     /// <summary>The noise epsilon (Ho et al., "Denoising diffusion probabilistic models").</summary>
     Epsilon = 0,
-    /// <summary>The clean sample x0 (seed 001 trains this with an SNR-weighted Huber loss).</summary>
+    /// <summary>The clean sample x0 (the point-cloud experiments train this with an SNR-weighted Huber loss).</summary>
     Sample = 1,
     /// <summary>The velocity v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans and Ho, "Progressive distillation").</summary>
     Velocity = 2,

@@ -7,7 +7,7 @@ namespace LatentDiffusion.Models;
 
 /// <summary>
 /// A pre-norm residual MLP block conditioned on the (time + class) embedding: h + W2 GELU(W1 GELU(norm h) + P silu(emb)).
-/// GELU as in seed 001's denoiser.
+/// GELU, as the reference point-cloud denoiser has.
 /// </summary>
 internal sealed class ResidualMlpBlock : Module<Tensor, Tensor, Tensor>
 {
@@ -31,7 +31,7 @@ internal sealed class ResidualMlpBlock : Module<Tensor, Tensor, Tensor>
 }
 
 /// <summary>
-/// The denoiser for plain vectors (seed 001): the noisy vector and the timestep go through residual MLP blocks. It has
+/// The denoiser for plain vectors (the point-cloud experiments): the noisy vector and the timestep go through residual MLP blocks. It has
 /// the UNet's sinusoidal time embedding and class embedding with a null class for label dropout, so guidance and
 /// unconditional sampling work the same way. Data of any shape is taken flat.
 /// </summary>

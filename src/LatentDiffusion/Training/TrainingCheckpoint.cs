@@ -5,36 +5,6 @@ using static TorchSharp.torch;
 
 namespace LatentDiffusion.Training;
 
-/// <summary>Where a training loop writes its checkpoint, how often, and whether it starts from one.</summary>
-/// <param name="Path">The checkpoint file.</param>
-/// <param name="Interval">Time between checkpoints while training (one is also written when training is cancelled and when it ends).</param>
-/// <param name="Resume">Continue from the file when it exists.</param>
-internal sealed record CheckpointSettings(string Path, TimeSpan Interval, bool Resume);
-
-/// <summary>Where a training loop stands: enough to continue it exactly as if it had never stopped.</summary>
-internal sealed record LoopPosition
-{
-    public string Model { get; init; } = "";
-    public long Rows { get; init; }
-    public int BatchSize { get; init; }
-    public int Epochs { get; init; }
-    public int Seed { get; init; }
-    public TrainingPrecision Precision { get; init; }
-    /// <summary>The peak learning rate; 0 in checkpoints written before it was recorded (not compared then).</summary>
-    public double LearningRate { get; init; }
-    /// <summary>The epoch under way (from 1) and the next minibatch of it; a finished run has <see cref="Complete"/> set.</summary>
-    public int Epoch { get; init; }
-    public long Batch { get; init; }
-    public long Step { get; init; }
-    public long TotalSteps { get; init; }
-    /// <summary>Sum of the losses of the epoch under way so far.</summary>
-    public double LossSum { get; init; }
-    public double EpochSeconds { get; init; }
-    public long AverageUpdates { get; init; }
-    public bool Complete { get; init; }
-    public EpochRecord[] History { get; init; } = [];
-}
-
 /// <summary>
 /// A training checkpoint file: the loop's position and every tensor its future depends on (weights, float32 masters,
 /// optimiser state, weight average, the random generators' states, the epoch's shuffle). Written atomically with a
@@ -135,27 +105,4 @@ internal static class TrainingCheckpoint
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
     };
-}
-
-/// <summary>Thrown when a training loss stops being a finite number; the last checkpoint (if any) is from before that step.</summary>
-public sealed class TrainingDivergedException : InvalidOperationException
-{
-    internal TrainingDivergedException(string model, int epoch, long step, double loss, string? checkpoint)
-        : base($"{model} training diverged at epoch {epoch}, step {step}: the loss is {loss}. Lower the learning rate"
-            + (checkpoint is null ? "." : $"; the last good checkpoint, '{checkpoint}', is from before this step."))
-    {
-        Model = model;
-        Epoch = epoch;
-        Step = step;
-        CheckpointPath = checkpoint;
-    }
-
-    /// <summary>The model whose training diverged ("vae", "diffusion", "autoguidance", "classifier").</summary>
-    public string Model { get; }
-    /// <summary>The epoch, from 1.</summary>
-    public int Epoch { get; }
-    /// <summary>The optimiser step, from 0.</summary>
-    public long Step { get; }
-    /// <summary>The checkpoint kept from before the step, or null when none was written.</summary>
-    public string? CheckpointPath { get; }
 }

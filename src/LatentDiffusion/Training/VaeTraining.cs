@@ -72,7 +72,7 @@ internal static class VaeTraining
     }
 
     /// <summary>
-    /// The perceptual term's feature network: seed 000's small digit classifier, trained here for a few epochs on these
+    /// The perceptual term's feature network: the small reference digit classifier, trained here for a few epochs on these
     /// training images and their labels (another seed than the run's, float32, no augmentation) and then frozen. It
     /// exists only while the VAE trains; it is not the FID instrument and scores nothing.
     /// </summary>

@@ -105,6 +105,8 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         { "evaluate --model MODEL --classifier CLASSIFIER --json FILE/out.json", 2, "--json 'a-file/out.json' cannot be written" },
         { "generate --model MODEL --autoguidance 2", 2, "autoguidance" },
         { "generate --model NOTAZIP", 1, "Failed to open a zip archive" },
+        // Issue 32: a damaged saved chain printed "unexpected TargetInvocationException".
+        { "generate --model DAMAGED", 1, "'Denoiser.weights' entry" },
         { "--out /proc/forbidden --preset smoke", 2, "--out '/proc/forbidden' cannot be written" },
         { "--out FILE --preset smoke", 2, "--out 'a-file' is a file" },
         { "--preset smoke --resume", 2, "--resume: " },
@@ -120,6 +122,7 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         {
             "MODEL" or "CLASSIFIER" => SavedModelRelativeTo(work),
             "NOTAZIP" => Write(work, "not-a-model.zip", "hello"),
+            "DAMAGED" => Damaged(work),
             "FILE" => Write(work, "a-file", "x"),
             _ when a.StartsWith("FILE/", StringComparison.Ordinal) => Path.Combine(Path.GetFileName(Write(work, "a-file", "x")), a["FILE/".Length..]),
             _ => a,
@@ -142,6 +145,22 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         string saved = Path.Combine(folder, "saved", "model.zip");
         if (!File.Exists(saved)) SavedModel();
         return Path.GetRelativePath(work, saved);
+    }
+
+    /// <summary>A copy of the saved chain in <paramref name="work"/> with one byte of its first denoiser's weights flipped.</summary>
+    private string Damaged(string work)
+    {
+        string path = Path.Combine(work, "damaged.zip");
+        File.Copy(Path.Combine(work, SavedModelRelativeTo(work)), path);
+        using var archive = System.IO.Compression.ZipFile.Open(path, System.IO.Compression.ZipArchiveMode.Update);
+        var entry = archive.Entries.First(e => e.FullName.EndsWith("Denoiser.weights"));
+        byte[] content;
+        using (var s = entry.Open()) { using var m = new MemoryStream(); s.CopyTo(m); content = m.ToArray(); }
+        string name = entry.FullName;
+        entry.Delete();
+        content[content.Length / 2] ^= 0xFF;
+        using (var w = archive.CreateEntry(name).Open()) w.Write(content);
+        return "damaged.zip";
     }
 
     private static string Write(string work, string name, string text)

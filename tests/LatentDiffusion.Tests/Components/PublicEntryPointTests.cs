@@ -44,6 +44,19 @@ public class PublicEntryPointTests
     }
 
     [Fact]
+    public void Kid_and_label_entropy_refuse_impossible_arguments_by_name()
+    {
+        float[] features = [.. Enumerable.Range(0, 40).Select(i => (float)Math.Sin(i))];
+        var subsets = Assert.Throws<ArgumentOutOfRangeException>(() => SampleQuality.KernelDistance(features, features, 2, subsets: 0));
+        Assert.Equal("subsets", subsets.ParamName);
+        Assert.Contains("got 0", subsets.Message);
+        Assert.Equal("dims", Assert.Throws<ArgumentOutOfRangeException>(() => SampleQuality.KernelDistance(features, features, 0)).ParamName);
+        var label = Assert.Throws<ArgumentOutOfRangeException>(() => SampleQuality.LabelEntropy([0, 3, 10], 10));
+        Assert.Contains("Predicted label 10", label.Message);
+        Assert.Equal(Math.Log(2), SampleQuality.LabelEntropy([0, 1, 0, 1], 10), 12);
+    }
+
+    [Fact]
     public void SamplePrior_and_LoadToyData_refuse_counts_out_of_range_by_name()
     {
         var vae = ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 1, Width = 8, BatchSize = 64 }).Fit(ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Train), 200));

@@ -26,4 +26,22 @@ public class LayeringTests
         // The test can fail: the ML.NET layer itself is full of such references.
         Assert.Contains(Directory.EnumerateFiles(Path.Combine(source, "MLNet"), "*.cs"), f => File.ReadLines(f).Any(MLNet.IsMatch));
     }
+
+    private static readonly Regex Declaration = new(
+        @"^(?:public|internal|file)\s+(?:(?:static|sealed|abstract|readonly|partial)\s+)*(?:class|record struct|record|enum|interface|struct)\s+(\w+)",
+        RegexOptions.Compiled | RegexOptions.Multiline);
+
+    [Fact]
+    public void Every_source_file_is_named_after_a_type_it_declares()
+    {
+        // The one exception: an MSBuild task compiled from this path by the package's build targets, which name its class.
+        string[] exempt = [Path.Combine("Runtime", "ElfVersionNeedPatcher.cs")];
+        string source = Path.Combine(CommandLineTests.RepositoryRoot(), "src", "LatentDiffusion");
+        var misnamed = Directory.EnumerateFiles(source, "*.cs", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(source, f))
+            .Where(f => !f.StartsWith("obj", StringComparison.Ordinal) && !f.StartsWith("bin", StringComparison.Ordinal) && !exempt.Contains(f))
+            .Where(f => !Declaration.Matches(File.ReadAllText(Path.Combine(source, f))).Select(m => m.Groups[1].Value).Contains(Path.GetFileNameWithoutExtension(f)))
+            .ToList();
+        Assert.True(misnamed.Count == 0, "Files not named after a type they declare:\n" + string.Join("\n", misnamed));
+    }
 }

@@ -2,7 +2,7 @@ using static TorchSharp.torch;
 
 namespace LatentDiffusion.Diffusion;
 
-/// <summary>The variance of each DDPM ancestral step (seed 000, equation 6).</summary>
+/// <summary>The variance of each DDPM ancestral step (the DDPM paper's choices).</summary>
 public enum DdpmVariance
 {
     /// <summary>sigma^2 = beta-tilde, the posterior variance.</summary>

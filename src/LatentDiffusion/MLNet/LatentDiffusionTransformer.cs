@@ -1,0 +1,148 @@
+using Microsoft.Extensions.Logging;
+using LatentDiffusion.Diffusion;
+using LatentDiffusion.MLNet.Persistence;
+using LatentDiffusion.Models;
+using LatentDiffusion.Runtime;
+using LatentDiffusion.Training;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+
+namespace LatentDiffusion.MLNet;
+
+/// <summary>
+/// The fitted diffusion model: request rows (optional label column, -1 = unconditional; optional seed column) to
+/// generated samples, streamed in batches.
+/// </summary>
+public sealed class LatentDiffusionTransformer : ITransformer
+{
+    /// <summary>What is saved besides the weights (the <c>Config.json</c> block; see <see cref="ComponentFormats"/>).</summary>
+    internal sealed record Settings
+    {
+        public string? LabelColumn { get; init; } = "Label";
+        public string SeedColumn { get; init; } = "Seed";
+        public string OutputColumn { get; init; } = "GeneratedLatent";
+        public int Seed { get; init; }
+        public SamplingOptions Sampling { get; init; } = new();
+        public DiffusionModelConfig Model { get; init; } = new();
+        public EpochRecord[] History { get; init; } = [];
+        public EpochRecord[] AutoguidanceHistory { get; init; } = [];
+    }
+
+    internal const string DenoiserStream = "Denoiser.weights", AutoguidanceStream = "Autoguidance.weights";
+    private readonly Settings settings;
+
+    internal LatentDiffusionTransformer(DiffusionModel model, Settings settings)
+    {
+        OptionChecks.ColumnName(settings.SeedColumn, nameof(settings.SeedColumn), nameof(LatentDiffusionTransformer));
+        OptionChecks.ColumnName(settings.OutputColumn, nameof(settings.OutputColumn), nameof(LatentDiffusionTransformer));
+        model.Validate(settings.Sampling);
+        Model = model;
+        this.settings = settings with { Model = model.Config, LabelColumn = model.Classes == 0 ? null : settings.LabelColumn };
+    }
+
+    internal DiffusionModel Model { get; }
+    /// <summary>How samples are drawn (a copy; use <see cref="WithSampling"/> to change).</summary>
+    public SamplingOptions Sampling => settings.Sampling.Clone();
+    /// <summary>Request label column, or null for an unconditional model.</summary>
+    public string? LabelColumnName => settings.LabelColumn;
+    /// <summary>Request seed column (optional in the input).</summary>
+    public string SeedColumnName => settings.SeedColumn;
+    /// <summary>Output column of generated samples.</summary>
+    public string OutputColumnName => settings.OutputColumn;
+    /// <summary>Seed used when the input has no seed column.</summary>
+    public int Seed => settings.Seed;
+    /// <summary>The networks, schedule and objective.</summary>
+    public DiffusionModelConfig Config => Model.Config;
+    /// <summary>Per-epoch losses of the denoiser.</summary>
+    public TrainingHistory History => Model.History;
+    /// <summary>Per-epoch losses of the autoguidance denoiser (empty when none was trained).</summary>
+    public TrainingHistory AutoguidanceHistory => Model.AutoguidanceHistory;
+    /// <summary>Width of the autoguidance denoiser, 0 when none was trained.</summary>
+    public int AutoguidanceWidth => Model.Config.Autoguidance?.Width ?? 0;
+    /// <summary>Shape of one generated sample.</summary>
+    public IReadOnlyList<int> DataShape => Model.DataShape;
+    /// <summary>Number of classes (0 = unconditional).</summary>
+    public int Classes => Model.Classes;
+
+    internal static OutputColumn OutputColumn(string name, int[] shape) =>
+        new(name, shape.Aggregate(1, (a, b) => a * b), shape.Length > 1 ? a => ShapeAnnotation.Add(a, shape) : null);
+
+    /// <summary>The same model with other sampling settings (checked against the model).</summary>
+    public LatentDiffusionTransformer WithSampling(SamplingOptions sampling) => new(Model, settings with { Sampling = sampling.Clone() });
+
+    /// <summary>Samples directly: one per (label, seed); label -1 = unconditional. Returns rows x sample size floats.</summary>
+    public float[] Sample(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
+    {
+        RequestValidation.Check(labels, seeds.Length, Classes, LabelColumnName ?? "label");
+        return Model.Sample(labels, seeds, settings.Sampling);
+    }
+
+    /// <summary>
+    /// The denoising trajectory: for each sampler step, the noisy state it starts from (<c>Noisy</c>) and the clean
+    /// sample the denoiser predicts there (<c>Predicted</c>), each rows x sample size floats in the data's units; the
+    /// last step's prediction is the final sample.
+    /// </summary>
+    public (float[] Noisy, float[] Predicted)[] Trajectory(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
+    {
+        RequestValidation.Check(labels, seeds.Length, Classes, LabelColumnName ?? "label");
+        var steps = new List<(float[], float[])>();
+        Model.Sample(labels, seeds, settings.Sampling, (_, xt, x0) => steps.Add((Host(xt), Host(x0))));
+        return [.. steps];
+
+        static float[] Host(TorchSharp.torch.Tensor t) => t.cpu().flatten().data<float>().ToArray();
+    }
+
+    /// <inheritdoc/>
+    public bool IsRowToRowMapper => true;
+    /// <inheritdoc/>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => CreateMapper().OutputSchema(inputSchema);
+    /// <inheritdoc/>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new BatchRowMapper(inputSchema, CreateMapper());
+    /// <inheritdoc/>
+    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, CreateMapper());
+
+    private RequestMapper CreateMapper() => new(LabelColumnName, SeedColumnName, Seed, Classes, settings.Sampling.BatchSize,
+        [OutputColumn(OutputColumnName, Model.DataShape)],
+        (labels, seeds, output) => Model.Sample(labels, seeds, settings.Sampling).CopyTo(output, 0));
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => ComponentCodec.Save(ctx, ComponentFormats.LatentDiffusion,
+        settings with { History = [.. History.Epochs], AutoguidanceHistory = [.. AutoguidanceHistory.Epochs] }, Networks(Model));
+
+    /// <summary>The weight streams of a diffusion model: the denoiser, and the autoguidance denoiser when there is one.</summary>
+    internal static IEnumerable<(string, TorchSharp.torch.nn.Module)> Networks(DiffusionModel model) =>
+        model.AutoguidanceDenoiser is { } weak ? [(DenoiserStream, model.Denoiser), (AutoguidanceStream, weak)] : [(DenoiserStream, model.Denoiser)];
+
+    /// <summary>Rebuilds a diffusion model from its config and fills its networks from the weight streams.</summary>
+    internal static DiffusionModel ReadModel(ModelStreams streams, DiffusionModelConfig config, EpochRecord[] history, EpochRecord[] autoguidanceHistory,
+        TorchSharp.torch.Device device)
+    {
+        ComponentErrors.Loading(() =>
+        {
+            config.Validate($"'{ComponentCodec.ConfigStream}'");
+            ComponentCodec.CheckWeightsFit(streams, DenoiserStream, Denoisers.ParameterCount(config.Denoiser));
+            if (config.Autoguidance is { } weak) ComponentCodec.CheckWeightsFit(streams, AutoguidanceStream, Denoisers.ParameterCount(weak));
+            return 0;
+        }, streams.Format);
+        var built = ComponentErrors.Loading(() => DiffusionModel.Build(config, device, $"'{ComponentCodec.ConfigStream}'"), streams.Format);
+        ComponentCodec.ReadWeights(streams, DenoiserStream, built.Denoiser);
+        if (built.AutoguidanceDenoiser is { } weak) ComponentCodec.ReadWeights(streams, AutoguidanceStream, weak);
+        return new DiffusionModel(built.Config, built.Denoiser, built.AutoguidanceDenoiser, device)
+        {
+            History = new TrainingHistory(history), AutoguidanceHistory = new TrainingHistory(autoguidanceHistory),
+        };
+    }
+
+    private static LatentDiffusionTransformer Create(IHostEnvironment env, object ctx)
+    {
+        var (streams, device) = ComponentCodec.Open(env, ctx, ComponentFormats.LatentDiffusion);
+        if (!streams.IsJson)
+        {
+            var (legacy, legacyModel) = LegacyFormats.ReadLatentDiffusion(streams, device);
+            return ComponentErrors.Loading(() => new LatentDiffusionTransformer(legacyModel, legacy), streams.Format, LegacyFormats.SettingsStream);
+        }
+        var settings = ComponentCodec.ReadSettings<Settings>(streams);
+        var model = ReadModel(streams, settings.Model, settings.History, settings.AutoguidanceHistory, device);
+        return ComponentErrors.Loading(() => new LatentDiffusionTransformer(model, settings), streams.Format);
+    }
+}

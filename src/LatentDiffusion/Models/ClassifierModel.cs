@@ -1,0 +1,52 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace LatentDiffusion.Models;
+
+/// <summary>A trained feature classifier on its device: features, class probabilities and predictions for flat images.</summary>
+internal sealed class ClassifierModel
+{
+    private readonly object gate = new();
+
+    public ClassifierModel(FeatureClassifier network, Device device)
+    {
+        Network = network;
+        Device = device;
+        network.eval();
+    }
+
+    /// <summary>An untrained classifier of <paramref name="config"/> on <paramref name="device"/>, ready for its weights.</summary>
+    public static ClassifierModel Build(ClassifierConfig config, Device device, string source)
+    {
+        config.Validate(source);
+        return new ClassifierModel(FeatureClassifier.Create(config, device), device);
+    }
+
+    /// <summary>The number of weights the classifier of <paramref name="config"/> has, counted on the "meta" device (nothing is allocated).</summary>
+    public static long ParameterCount(ClassifierConfig config)
+    {
+        config.Validate("the classifier");
+        using var network = FeatureClassifier.Create(config, new Device("meta"));
+        return network.parameters().Sum(p => p.numel());
+    }
+
+    public FeatureClassifier Network { get; }
+    public ClassifierConfig Config => Network.Config;
+    public Device Device { get; }
+
+    /// <summary>Features [rows x 128], class probabilities [rows x classes] and predicted classes of <paramref name="rows"/> flat images.</summary>
+    public (float[] Features, float[] Probabilities, int[] Predicted) Run(float[] images, int rows)
+    {
+        lock (gate)
+        {
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var (f, logits) = Network.FeaturesAndLogits(tensor(images, [rows, Config.ImageSize], device: Device));
+            var probabilities = nn.functional.softmax(logits, 1).cpu();
+            return (f.cpu().flatten().data<float>().ToArray(), probabilities.flatten().data<float>().ToArray(),
+                probabilities.argmax(1).to_type(int32).data<int>().ToArray());
+        }
+    }
+}
