@@ -8,6 +8,7 @@ using Microsoft.ML.Data;
 namespace LatentDiffusion.Tests.Autoencoder;
 
 /// <summary>The VAE's patch-adversarial term (issue 26): its discriminator learns, it starts at its step and not before, and bad settings are refused.</summary>
+[Trait("Data", "MNIST")]
 public partial class AdversarialVaeTests
 {
     private readonly MLContext ml = new(1);

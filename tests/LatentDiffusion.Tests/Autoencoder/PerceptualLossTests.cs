@@ -6,6 +6,7 @@ using Microsoft.ML;
 namespace LatentDiffusion.Tests.Autoencoder;
 
 /// <summary>The VAE's perceptual term (issue 26): it pulls reconstructions towards their images in its network's feature space, and bad settings are refused by name.</summary>
+[Trait("Data", "MNIST")]
 public class PerceptualLossTests
 {
     private readonly MLContext ml = new(1);

@@ -7,6 +7,7 @@ using Microsoft.ML.Data;
 namespace LatentDiffusion.Tests.Autoencoder;
 
 /// <summary>The residual autoencoder (issue 26): it learns, it saves and loads exactly, and the plain one is untouched.</summary>
+[Trait("Data", "MNIST")]
 public class ResidualVaeTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ld-residual-").FullName;

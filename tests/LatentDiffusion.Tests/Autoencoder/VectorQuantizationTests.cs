@@ -7,6 +7,7 @@ using Microsoft.ML.Data;
 namespace LatentDiffusion.Tests.Autoencoder;
 
 /// <summary>The VQ autoencoder (issue 26): it learns with its codebook in use, saves and loads exactly, and its decoder quantises.</summary>
+[Trait("Data", "MNIST")]
 public class VectorQuantizationTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ld-vq-").FullName;

@@ -11,6 +11,7 @@ namespace LatentDiffusion.Tests.CommandLine;
 /// The example app run as a user runs it: a separate process in an empty working folder, relative paths, output
 /// redirected. Each mistake must give one line on stderr, a non-zero exit code, no stack trace, and leave the folder empty.
 /// </summary>
+[Trait("Data", "MNIST")]
 public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ld-cli-").FullName;

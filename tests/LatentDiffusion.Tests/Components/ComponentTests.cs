@@ -7,6 +7,7 @@ using Microsoft.ML.Data;
 
 namespace LatentDiffusion.Tests.Components;
 
+[Trait("Data", "MNIST")]
 public class ComponentTests(TinyModels models) : IClassFixture<TinyModels>
 {
     [Fact]

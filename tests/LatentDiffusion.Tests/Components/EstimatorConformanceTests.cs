@@ -6,6 +6,7 @@ using Microsoft.ML.Data;
 namespace LatentDiffusion.Tests.Components;
 
 /// <summary>Every estimator of the library through <see cref="EstimatorContract"/>; a new estimator adds a case here.</summary>
+[Trait("Data", "MNIST")]
 public class EstimatorConformanceTests(TinyModels models) : IClassFixture<TinyModels>, IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ld-contract-").FullName;

@@ -6,6 +6,7 @@ using Microsoft.ML.Transforms.Image;
 
 namespace LatentDiffusion.Tests.Components;
 
+[Trait("Data", "MNIST")]
 public class ImageAnalyticsTests(TinyModels models) : IClassFixture<TinyModels>, IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ld-png-").FullName;

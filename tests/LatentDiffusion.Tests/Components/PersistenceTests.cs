@@ -8,6 +8,7 @@ using Microsoft.ML.Data;
 
 namespace LatentDiffusion.Tests.Components;
 
+[Trait("Data", "MNIST")]
 public class PersistenceTests(TinyModels models) : IClassFixture<TinyModels>, IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ld-persist-").FullName;

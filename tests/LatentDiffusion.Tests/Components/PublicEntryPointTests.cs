@@ -10,6 +10,7 @@ namespace LatentDiffusion.Tests.Components;
 /// Public functions outside the estimators (issue 32): each bad argument gets one sentence naming it, the expected and
 /// the actual, instead of a bare runtime error, a silent repair or a misleading figure.
 /// </summary>
+[Trait("Data", "MNIST")]
 public class PublicEntryPointTests
 {
     private readonly MLContext ml = new(1);

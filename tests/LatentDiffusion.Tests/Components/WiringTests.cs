@@ -6,6 +6,7 @@ using Microsoft.ML.Data;
 namespace LatentDiffusion.Tests.Components;
 
 /// <summary>How the generator finds its models: given explicitly, whatever stands between them in the chain.</summary>
+[Trait("Data", "MNIST")]
 public class WiringTests(TinyModels models) : IClassFixture<TinyModels>, IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ld-wiring-").FullName;

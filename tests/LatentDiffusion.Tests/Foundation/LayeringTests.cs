@@ -44,4 +44,20 @@ public class LayeringTests
             .ToList();
         Assert.True(misnamed.Count == 0, "Files not named after a type they declare:\n" + string.Join("\n", misnamed));
     }
+
+    [Fact]
+    public void Every_test_class_that_loads_mnist_carries_the_mnist_trait()
+    {
+        // So that `dotnet test --filter "Data!=MNIST"` runs only tests that need neither MNIST nor a model trained on it.
+        var needsMnist = new Regex(@"LoadMnist|TinyModels|MnistSplit|MainJob|\bApp\(", RegexOptions.Compiled);
+        string tests = Path.Combine(CommandLineTests.RepositoryRoot(), "tests", "LatentDiffusion.Tests");
+        var unmarked = Directory.EnumerateFiles(tests, "*Tests.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"))
+            // This file names them only in the pattern above.
+            .Where(f => Path.GetFileName(f) != "LayeringTests.cs")
+            .Where(f => needsMnist.IsMatch(File.ReadAllText(f)) && !File.ReadAllText(f).Contains("[Trait(\"Data\", \"MNIST\")]"))
+            .Select(f => Path.GetRelativePath(tests, f))
+            .ToList();
+        Assert.True(unmarked.Count == 0, "Test files that use MNIST without the Data=MNIST trait:\n" + string.Join("\n", unmarked));
+    }
 }

@@ -4,6 +4,7 @@ using Microsoft.ML.Data;
 
 namespace LatentDiffusion.Tests.Foundation;
 
+[Trait("Data", "MNIST")]
 public class MnistTests
 {
     [Theory]

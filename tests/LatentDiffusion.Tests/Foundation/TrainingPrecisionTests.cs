@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 
 namespace LatentDiffusion.Tests.Foundation;
 
+[Trait("Data", "MNIST")]
 public class TrainingPrecisionTests
 {
     /// <summary>y = x W + b with a known W and b; returns the trained layer.</summary>

@@ -9,6 +9,7 @@ using MnistLatentDiffusion;
 namespace LatentDiffusion.Tests.Images;
 
 /// <summary>Images of any shape: colour and grey, sides that are not equal or divisible by 4, through every component and ImageAnalytics both ways.</summary>
+[Trait("Data", "MNIST")]
 public class AnyShapeTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ld-shapes-").FullName;

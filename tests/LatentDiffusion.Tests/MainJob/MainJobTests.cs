@@ -5,6 +5,7 @@ using MnistLatentDiffusion;
 
 namespace LatentDiffusion.Tests.MainJob;
 
+[Trait("Data", "MNIST")]
 public class MainJobTests
 {
     [Fact]

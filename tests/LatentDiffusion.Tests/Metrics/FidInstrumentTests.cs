@@ -11,6 +11,7 @@ using static TorchSharp.torch;
 namespace LatentDiffusion.Tests.Metrics;
 
 /// <summary>The FID instrument: the normalised network is the default, old files keep the network they were saved with, augmentation is per image and repeatable.</summary>
+[Trait("Data", "MNIST")]
 public class FidInstrumentTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ld-instrument-").FullName;

@@ -18,6 +18,7 @@ namespace LatentDiffusion.Tests.Persistence;
 /// instruction sets.
 /// </para>
 /// </summary>
+[Trait("Data", "MNIST")]
 [Trait("Category", "CrossCpu")]
 public class LegacyModelTests : IDisposable
 {

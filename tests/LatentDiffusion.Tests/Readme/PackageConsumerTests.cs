@@ -9,6 +9,7 @@ namespace LatentDiffusion.Tests.Readme;
 /// (taken from the README text, so the README cannot drift) and its documented --quick switch. A second app whose
 /// first statement is a TorchSharp call runs too: the package's build targets make TorchSharp loadable from line one.
 /// </summary>
+[Trait("Data", "MNIST")]
 public class PackageConsumerTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ld-consumer-").FullName;

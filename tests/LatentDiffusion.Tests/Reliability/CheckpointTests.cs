@@ -11,6 +11,7 @@ namespace LatentDiffusion.Tests.Reliability;
 /// Training of every component writes checkpoints, and a run stopped at any step and resumed ends with exactly the
 /// weights of a run that never stopped.
 /// </summary>
+[Trait("Data", "MNIST")]
 public class CheckpointTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ld-checkpoint-").FullName;

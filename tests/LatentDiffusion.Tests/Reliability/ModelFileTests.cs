@@ -9,6 +9,7 @@ using static TorchSharp.torch;
 namespace LatentDiffusion.Tests.Reliability;
 
 /// <summary>Model files are data: whatever a file holds, loading it either gives a working model or a <see cref="ModelFileException"/> that says what is wrong.</summary>
+[Trait("Data", "MNIST")]
 public class ModelFileTests(TinyModels models) : IClassFixture<TinyModels>, IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ld-modelfile-").FullName;

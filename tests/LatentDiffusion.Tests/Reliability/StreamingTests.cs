@@ -5,6 +5,7 @@ using Microsoft.ML;
 namespace LatentDiffusion.Tests.Reliability;
 
 /// <summary>Long runs: memory stays flat while requests stream through, and evaluation takes every size its message allows.</summary>
+[Trait("Data", "MNIST")]
 public class StreamingTests(TinyModels models) : IClassFixture<TinyModels>
 {
     private static long ResidentBytes()
