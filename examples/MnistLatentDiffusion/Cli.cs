@@ -2,8 +2,6 @@ using LatentDiffusion.Diffusion;
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
-using LatentDiffusion.MLNet;
-using LatentDiffusion.Training;
 
 namespace MnistLatentDiffusion;
 

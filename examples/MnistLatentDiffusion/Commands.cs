@@ -6,7 +6,6 @@ using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.IO;
 using LatentDiffusion.MLNet;
-using LatentDiffusion.Training;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using Microsoft.ML.Data;

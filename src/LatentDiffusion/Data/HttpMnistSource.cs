@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Formats.Tar;
 using System.IO.Compression;
 using LatentDiffusion.IO;
 

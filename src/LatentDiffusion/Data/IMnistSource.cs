@@ -1,8 +1,3 @@
-using System.Diagnostics;
-using System.Formats.Tar;
-using System.IO.Compression;
-using LatentDiffusion.IO;
-
 namespace LatentDiffusion.Data;
 
 /// <summary>A place the four raw MNIST IDX files can be fetched from.</summary>

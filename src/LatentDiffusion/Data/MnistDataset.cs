@@ -1,8 +1,3 @@
-using System.Security.Cryptography;
-using LatentDiffusion.IO;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-
 namespace LatentDiffusion.Data;
 
 /// <summary>One MNIST split held as raw bytes (47 MB for train); pixels are scaled to [0,1] as rows are read.</summary>

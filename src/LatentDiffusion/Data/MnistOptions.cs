@@ -1,7 +1,4 @@
-using System.Security.Cryptography;
-using LatentDiffusion.IO;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LatentDiffusion.Data;
 

@@ -1,5 +1,4 @@
 using LatentDiffusion.Models;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Diffusion;

@@ -1,7 +1,6 @@
 using LatentDiffusion.Models;
 using LatentDiffusion.Training;
 using Microsoft.Extensions.Logging;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Diffusion;

@@ -1,12 +1,5 @@
 using LatentDiffusion.Diffusion;
-using LatentDiffusion.MLNet.Persistence;
-using LatentDiffusion.Models;
-using LatentDiffusion.Runtime;
-using LatentDiffusion.Training;
 using Microsoft.ML;
-using Microsoft.ML.Data;
-using Microsoft.ML.Runtime;
-using static TorchSharp.torch;
 
 namespace LatentDiffusion.MLNet;
 

@@ -1,12 +1,3 @@
-using LatentDiffusion.Metrics;
-using LatentDiffusion.MLNet.Persistence;
-using LatentDiffusion.Models;
-using LatentDiffusion.Runtime;
-using LatentDiffusion.Training;
-using Microsoft.ML;
-using Microsoft.ML.Data;
-using Microsoft.ML.Runtime;
-
 namespace LatentDiffusion.MLNet;
 
 /// <summary>Features of one set of images, computed once and reusable across evaluations.</summary>

@@ -1,11 +1,6 @@
-using LatentDiffusion.Metrics;
-using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
-using LatentDiffusion.Runtime;
 using LatentDiffusion.Training;
 using Microsoft.ML;
-using Microsoft.ML.Data;
-using Microsoft.ML.Runtime;
 
 namespace LatentDiffusion.MLNet;
 

@@ -1,12 +1,7 @@
 using Microsoft.Extensions.Logging;
 using LatentDiffusion.Diffusion;
-using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
-using LatentDiffusion.Runtime;
-using LatentDiffusion.Training;
 using Microsoft.ML;
-using Microsoft.ML.Data;
-using Microsoft.ML.Runtime;
 
 namespace LatentDiffusion.MLNet;
 

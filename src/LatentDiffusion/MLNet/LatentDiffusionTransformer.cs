@@ -1,8 +1,6 @@
-using Microsoft.Extensions.Logging;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
-using LatentDiffusion.Runtime;
 using LatentDiffusion.Training;
 using Microsoft.ML;
 using Microsoft.ML.Data;

@@ -1,11 +1,7 @@
 using Microsoft.Extensions.Logging;
-using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
-using LatentDiffusion.Runtime;
 using LatentDiffusion.Training;
 using Microsoft.ML;
-using Microsoft.ML.Data;
-using Microsoft.ML.Runtime;
 
 namespace LatentDiffusion.MLNet;
 

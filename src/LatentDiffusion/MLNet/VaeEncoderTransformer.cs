@@ -1,7 +1,5 @@
-using Microsoft.Extensions.Logging;
 using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
-using LatentDiffusion.Runtime;
 using LatentDiffusion.Training;
 using Microsoft.ML;
 using Microsoft.ML.Data;

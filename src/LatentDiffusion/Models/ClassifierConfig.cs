@@ -1,8 +1,3 @@
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-using static TorchSharp.torch.nn;
-
 namespace LatentDiffusion.Models;
 
 /// <summary>The network behind the FID features.</summary>

@@ -1,7 +1,4 @@
-using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
-using static TorchSharp.torch.nn;
 
 namespace LatentDiffusion.Models;
 

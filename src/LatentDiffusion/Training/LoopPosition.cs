@@ -1,8 +1,3 @@
-using System.Security.Cryptography;
-using System.Text.Json;
-using LatentDiffusion.IO;
-using static TorchSharp.torch;
-
 namespace LatentDiffusion.Training;
 
 /// <summary>Where a training loop writes its checkpoint, how often, and whether it starts from one.</summary>

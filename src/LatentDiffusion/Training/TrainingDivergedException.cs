@@ -1,8 +1,3 @@
-using System.Security.Cryptography;
-using System.Text.Json;
-using LatentDiffusion.IO;
-using static TorchSharp.torch;
-
 namespace LatentDiffusion.Training;
 
 /// <summary>Thrown when a training loss stops being a finite number; the last checkpoint (if any) is from before that step.</summary>

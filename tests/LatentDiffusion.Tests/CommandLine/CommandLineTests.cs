@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using LatentDiffusion.Tests.Components;
-using LatentDiffusion.MLNet;
 using Microsoft.ML;
 using MnistLatentDiffusion;
 using ImageRow = LatentDiffusion.Tests.Components.ImageRow;

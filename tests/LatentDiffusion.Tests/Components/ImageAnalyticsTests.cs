@@ -1,4 +1,3 @@
-using LatentDiffusion.Data;
 using LatentDiffusion.MLNet;
 using Microsoft.ML;
 using Microsoft.ML.Data;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.IO.Compression;
-using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.MLNet;
 using Microsoft.ML;

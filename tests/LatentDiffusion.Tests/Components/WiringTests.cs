@@ -1,4 +1,3 @@
-using LatentDiffusion.Diffusion;
 using LatentDiffusion.MLNet;
 using Microsoft.ML;
 using Microsoft.ML.Data;

@@ -1,7 +1,6 @@
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Models;
 using LatentDiffusion.Training;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Tests.Engine;

@@ -1,5 +1,4 @@
 using LatentDiffusion.Runtime;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Tests.Foundation;

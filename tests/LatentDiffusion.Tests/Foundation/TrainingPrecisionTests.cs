@@ -3,7 +3,6 @@ using LatentDiffusion.MLNet;
 using LatentDiffusion.Training;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Tests.Foundation;

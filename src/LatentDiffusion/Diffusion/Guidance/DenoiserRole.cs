@@ -1,5 +1,3 @@
-using static TorchSharp.torch;
-
 namespace LatentDiffusion.Diffusion;
 
 /// <summary>Which network of a diffusion model makes a prediction.</summary>

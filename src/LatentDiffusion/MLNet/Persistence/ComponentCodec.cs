@@ -3,7 +3,6 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using LatentDiffusion.IO;
 using Microsoft.ML;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.MLNet.Persistence;

@@ -1,11 +1,3 @@
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Serialization;
-using LatentDiffusion.IO;
-using Microsoft.ML;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace LatentDiffusion.MLNet.Persistence;
 
 /// <summary>Turns a failure to build a model from a file's settings into an error that names the file's entry.</summary>

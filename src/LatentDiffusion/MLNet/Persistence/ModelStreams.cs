@@ -1,11 +1,3 @@
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Serialization;
-using LatentDiffusion.IO;
-using Microsoft.ML;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace LatentDiffusion.MLNet.Persistence;
 
 /// <summary>The streams of one component in a model file being loaded (see <see cref="ComponentFormats"/>).</summary>
