@@ -55,7 +55,7 @@ public sealed class ColourJob(string outputDirectory, int seed, ILogger logger)
             Classes = Classes, Width = 32, Epochs = 40, BatchSize = 64, Schedule = NoiseScheduleKind.Cosine, Objective = DiffusionObjective.Velocity,
             LossWeighting = LossWeighting.MinSnr, Seed = seed, Sampling = sampling, Logger = logger, CancellationToken = token,
         });
-        var model = vae.Append(diffusion).Append(ml.Transforms.GenerateDigits(diffusion, vae, new DigitGeneratorOptions { Sampling = sampling, Seed = seed })).Fit(train);
+        var model = ml.Transforms.GenerateDigits(diffusion, vae, new DigitGeneratorOptions { Sampling = sampling, Seed = seed }).Fit(train);
         AtomicFile.Write(Path.Combine(outputDirectory, "model.zip"), s => ml.Model.Save(model, train.Schema, s));
         var classifier = ml.Transforms.FidEvaluator(new FidEvaluatorOptions
         {
@@ -65,7 +65,7 @@ public sealed class ColourJob(string outputDirectory, int seed, ILogger logger)
         }).Fit(train);
 
         // The sample grid: one row per colour, ten samples each; beside it, training images for comparison.
-        var generator = model.LastTransformer;
+        var generator = model;
         var labels = Enumerable.Range(0, 30).Select(i => i / 10).ToArray();
         var images = generator.Generate(labels, labels.Select((_, i) => 7_000_000L + i).ToArray());
         int size = 3 * Height * Width;
@@ -82,7 +82,7 @@ public sealed class ColourJob(string outputDirectory, int seed, ILogger logger)
         logger.LogInformation("Colour shapes: FID {Fid:F2} (held-out shapes against training shapes: {Floor:F2}), accuracy {Accuracy:P1}", metrics.Fid, floor.Fid, metrics.ConditionalAccuracy);
         var report = new JsonObject
         {
-            ["imageShape"] = new JsonArray(3, Height, Width), ["latentShape"] = new JsonArray([.. model.OfType<VaeEncoderTransformer>().Single().LatentShape.Select(d => (JsonNode)d)]),
+            ["imageShape"] = new JsonArray(3, Height, Width), ["latentShape"] = new JsonArray([.. model.Vae!.LatentShape.Select(d => (JsonNode)d)]),
             ["trainImages"] = TrainImages, ["testImages"] = TestImages, ["classifierTestAccuracy"] = classifier.ComputeFeatures(test, labelColumn: "Label").Accuracy,
             ["fid"] = metrics.Fid, ["fidHeldOutShapes"] = floor.Fid, ["conditionalAccuracy"] = metrics.ConditionalAccuracy,
             ["totalSeconds"] = total.Elapsed.TotalSeconds,

@@ -86,7 +86,7 @@ internal static class Commands
     {
         try
         {
-            return loaded.WithSampling(Override(loaded.Sampling, flags));
+            return loaded.WithSampling(Override(loaded.Diffusion.Sampling, flags));
         }
         catch (ArgumentOutOfRangeException e)
         {
@@ -113,7 +113,7 @@ internal static class Commands
         string? rawPath = raw is null ? null : PathChecks.WritableFile(raw, "--raw");
         var ml = Context();
         var generator = WithFlags(LoadGenerator(ml, modelPath, "--model"), flags);
-        var cycle = ParseLabels(labelText, generator.Classes);
+        var cycle = ParseLabels(labelText, generator.Diffusion.Classes);
         var labels = Enumerable.Range(0, count).Select(i => cycle[i % cycle.Length]).ToArray();
         var seeds = Enumerable.Range(0, count).Select(i => (long)seed * 1_000_003 + i).ToArray();
         var clock = Stopwatch.StartNew();
@@ -126,14 +126,14 @@ internal static class Commands
         }
         int size = generator.ImageSize;
         Pictures.SaveGrid(pngPath, Enumerable.Range(0, count).Select(i => images[(i * size)..((i + 1) * size)]).ToList(), Math.Min(10, count), generator.ImageShape);
-        Console.WriteLine($"{count} images in {clock.Elapsed.TotalSeconds:F1} s ({Describe(generator.Sampling)}) -> {pngPath}" + (rawPath is null ? "" : $" and {rawPath}"));
+        Console.WriteLine($"{count} images in {clock.Elapsed.TotalSeconds:F1} s ({Describe(generator.Diffusion.Sampling)}) -> {pngPath}" + (rawPath is null ? "" : $" and {rawPath}"));
         return 0;
     }
 
     /// <summary>Generates batch by batch, reporting progress and stopping between batches when cancelled.</summary>
     private static float[] GenerateInBatches(DigitGeneratorTransformer generator, int[] labels, long[] seeds, IProgress<StageProgress>? stages, CancellationToken token)
     {
-        int size = generator.ImageSize, batch = generator.Sampling.BatchSize;
+        int size = generator.ImageSize, batch = generator.Diffusion.Sampling.BatchSize;
         var images = new float[labels.Length * size];
         for (int start = 0; start < labels.Length; start += batch)
         {
@@ -173,16 +173,16 @@ internal static class Commands
         else
         {
             var generator = WithFlags(LoadGenerator(ml, modelPath!, "--model"), flags);
-            var labels = Enumerable.Range(0, count).Select(i => generator.Classes > 0 ? i % generator.Classes : -1).ToArray();
+            var labels = Enumerable.Range(0, count).Select(i => generator.Diffusion.Classes > 0 ? i % generator.Diffusion.Classes : -1).ToArray();
             var seeds = Enumerable.Range(0, count).Select(i => (long)seed * 1_000_003 + i).ToArray();
             var images = await Ui.RunAsync(verbose, "evaluate", (_, _, stages) => Task.FromResult(GenerateInBatches(generator, labels, seeds, stages, token)));
             int size = generator.ImageSize;
             var schema = SchemaDefinition.Create(typeof(LabeledImageRow));
             schema[nameof(LabeledImageRow.Image)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, size);
             generated = ml.Data.LoadFromEnumerable(labels.Select((l, i) => new LabeledImageRow { Label = l, Image = images[(i * size)..((i + 1) * size)] }), schema);
-            (column, labelColumn) = (nameof(LabeledImageRow.Image), generator.Classes > 0 ? nameof(LabeledImageRow.Label) : null);
-            source = $"{count} images from {Path.GetFullPath(modelPath!)} ({Describe(generator.Sampling)}, request seeds {seed} x 1,000,003 + i)";
-            passes = generator.DenoiserPassesPerSample + generator.AutoguidancePassesPerSample;
+            (column, labelColumn) = (nameof(LabeledImageRow.Image), generator.Diffusion.Classes > 0 ? nameof(LabeledImageRow.Label) : null);
+            source = $"{count} images from {Path.GetFullPath(modelPath!)} ({Describe(generator.Diffusion.Sampling)}, request seeds {seed} x 1,000,003 + i)";
+            passes = generator.Diffusion.DenoiserPassesPerSample + generator.Diffusion.AutoguidancePassesPerSample;
         }
         token.ThrowIfCancellationRequested();
         var features = classifier.ComputeFeatures(generated, column, labelColumn);
@@ -334,19 +334,19 @@ internal static class Commands
         var generator = WithFlags(LoadGenerator(ml, modelPath, "--model"), new SamplingFlags(Precision: precision));
         var results = new JsonArray();
         double best50 = 0;
-        var ceiling = ComputeCeiling.Measure(generator.DiffusionConfig, token);
+        var ceiling = ComputeCeiling.Measure(generator.Diffusion.Config, token);
         Console.WriteLine(ceiling.Describe());
         // The saved setting at batch 1 and 256, and in the other number format at 256; then every solver at 10, 20 and 50
         // evaluations with the saved guidance.
         var cells = new List<(SamplingOptions Options, int Batch)>();
-        foreach (int batch in new[] { 1, 256 }) cells.Add((generator.Sampling, batch));
-        var otherFormat = generator.Sampling;
+        foreach (int batch in new[] { 1, 256 }) cells.Add((generator.Diffusion.Sampling, batch));
+        var otherFormat = generator.Diffusion.Sampling;
         otherFormat.Precision = otherFormat.Precision == SamplingPrecision.BFloat16 ? SamplingPrecision.Float32 : SamplingPrecision.BFloat16;
         cells.Add((otherFormat, 256));
         foreach (var solver in new[] { SamplerKind.Ddim, SamplerKind.DpmSolverPlusPlus2M, SamplerKind.UniPc, SamplerKind.Heun })
             foreach (int evaluations in new[] { 10, 20, 50 })
             {
-                var options = generator.Sampling;
+                var options = generator.Diffusion.Sampling;
                 (options.Sampler, options.Steps) = (solver, SolverSweep.StepsFor(solver, evaluations));
                 cells.Add((options, 256));
             }
@@ -364,20 +364,20 @@ internal static class Commands
             do
             {
                 token.ThrowIfCancellationRequested();
-                g.Generate(Enumerable.Range(generated, n).Select(i => i % Math.Max(g.Classes, 1)).ToArray(), Enumerable.Range(generated, n).Select(i => (long)seed + i).ToArray());
+                g.Generate(Enumerable.Range(generated, n).Select(i => i % Math.Max(g.Diffusion.Classes, 1)).ToArray(), Enumerable.Range(generated, n).Select(i => (long)seed + i).ToArray());
                 generated += n;
             }
             while (clock.Elapsed.TotalSeconds < MinBenchSeconds);
             double rate = generated / clock.Elapsed.TotalSeconds;
-            double gflops = rate * g.SamplingFlopsPerSample / 1e9;
+            double gflops = rate * g.Diffusion.SamplingFlopsPerSample / 1e9;
             double reference = options.Precision == SamplingPrecision.BFloat16 ? ceiling.ConvBFloat16 : ceiling.ConvFloat32;
             int evaluationsPerImage = Samplers.Evaluations(options.Sampler, options.Steps);
             if (ReferenceEquals(options, cells[1].Options) && batch == 256) best50 = rate;
-            Console.WriteLine($"{Describe(options)}, batch {batch,3}: {evaluationsPerImage,2} evaluations, {g.DenoiserPassesPerSample + g.AutoguidancePassesPerSample,2} passes, "
+            Console.WriteLine($"{Describe(options)}, batch {batch,3}: {evaluationsPerImage,2} evaluations, {g.Diffusion.DenoiserPassesPerSample + g.Diffusion.AutoguidancePassesPerSample,2} passes, "
                 + $"{rate,8:F1} decoded images/s, denoiser {gflops:F1} GFLOP/s ({gflops / reference:P0} of the measured conv ceiling)");
             results.Add(new JsonObject { ["sampler"] = options.Sampler.ToString(), ["steps"] = options.Steps, ["evaluations"] = evaluationsPerImage, ["batchSize"] = batch,
                 ["precision"] = options.Precision.ToString(), ["imagesPerSecond"] = rate, ["denoiserGflops"] = gflops, ["shareOfConvCeiling"] = gflops / reference,
-                ["denoiserPassesPerImage"] = g.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = g.AutoguidancePassesPerSample });
+                ["denoiserPassesPerImage"] = g.Diffusion.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = g.Diffusion.AutoguidancePassesPerSample });
         }
         var memory = memoryImages > 0 ? StreamingMemory(ml, generator, memoryImages, seed, token) : null;
         string reportPath = Path.Combine(directory, "report.json");
@@ -386,7 +386,7 @@ internal static class Commands
         {
             ["generation"] = results,
             ["streamingMemory"] = memory,
-            ["denoiserForwardFlops"] = generator.DenoiserFlops,
+            ["denoiserForwardFlops"] = generator.Diffusion.DenoiserFlops,
             ["cpuPeakGflops"] = CpuPeakGflops(),
             ["ceiling"] = ceiling.ToJson(),
             ["peakWorkingSetMegabytes"] = Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0,
@@ -406,10 +406,10 @@ internal static class Commands
     /// </summary>
     private static JsonObject StreamingMemory(MLContext ml, DigitGeneratorTransformer generator, int images, int seed, CancellationToken token)
     {
-        var sampling = generator.Sampling;
+        var sampling = generator.Diffusion.Sampling;
         sampling.Steps = 10;
         var fast = generator.WithSampling(sampling);
-        var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, images).Select(i => new GenerationRequest { Label = i % Math.Max(fast.Classes, 1), Seed = (long)seed * 7_000_003 + i }));
+        var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, images).Select(i => new GenerationRequest { Label = i % Math.Max(fast.Diffusion.Classes, 1), Seed = (long)seed * 7_000_003 + i }));
         var view = fast.Transform(requests);
         var readings = new JsonArray();
         var clock = Stopwatch.StartNew();

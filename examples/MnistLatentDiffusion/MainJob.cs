@@ -107,7 +107,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         var noised = classifier.Evaluate(classifier.ComputeFeatures(ImageView(ml, AddNoise(testImages, 0.1, settings.Seed))), blockFeatures[0]);
         logger.LogInformation("Floor: FID {Mean:F4} +- {Std:F4} over {Blocks} blocks; blurred test digits {Blur:F3}, noised {Noise:F3}", floor.Fid.Mean, floor.Fid.Std, blocks, blurred.Fid, noised.Fid);
 
-        // 2. VAE -> latent diffusion -> generator, as one .Append chain fitted on the training split.
+        // 2. VAE -> latent diffusion -> generator: one composite estimator fitted on the training split.
         var sampling = new SamplingOptions
         {
             Sampler = settings.Sampler, Steps = settings.SamplingSteps,
@@ -122,15 +122,12 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         });
         var diffusionTrainer = ml.Transforms.TrainLatentDiffusion(DiffusionOptions(settings.DiffusionWidth, settings.DiffusionEpochs,
             settings.AutoguidanceScale == 1 ? 0 : settings.AutoguidanceEpochs, "Label", sampling, device, logger, progress, CheckpointDirectory, cancellationToken));
-        var pipeline = vaeEstimator
-            .Append(diffusionTrainer)
-            .Append(ml.Transforms.GenerateDigits(diffusionTrainer, vaeEstimator, new DigitGeneratorOptions { Sampling = sampling, Seed = settings.Seed }));
+        var pipeline = ml.Transforms.GenerateDigits(diffusionTrainer, vaeEstimator, new DigitGeneratorOptions { Sampling = sampling, Seed = settings.Seed });
         clock.Restart();
-        var model = pipeline.Fit(train);
+        var generator = pipeline.Fit(train);
         double chainSeconds = clock.Elapsed.TotalSeconds;
-        var vae = model.OfType<VaeEncoderTransformer>().Single();
-        var diffusion = model.OfType<LatentDiffusionTransformer>().Single();
-        var generator = model.LastTransformer;
+        var vae = generator.Vae!;
+        var diffusion = generator.Diffusion;
         double reconstructionMse = vae.ReconstructionMse(test);
         logger.LogInformation("VAE: test reconstruction MSE {Mse:F5}; latent channel scales {Scales}", reconstructionMse, string.Join(", ", vae.Config.LatentScale.Select(v => v.ToString("F3"))));
 
@@ -143,7 +140,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         var tried = new List<(GuidanceChoice Choice, double Fid, double Accuracy)>();
         foreach (var choice in settings.GuidanceChoices)
         {
-            var candidate = generator.Sampling.Clone();
+            var candidate = generator.Diffusion.Sampling.Clone();
             (candidate.GuidanceScale, candidate.GuidanceMinNoise, candidate.GuidanceMaxNoise) = (choice.Scale, choice.MinNoise, choice.MaxNoise);
             var images = GenerateSet(ml, generator.WithSampling(candidate), Enumerable.Range(0, tuneCount).Select(i => new GenerationRequest { Label = i % Classes, Seed = ConditionalTuningSeed + i }),
                 $"tuning guidance {choice}", tuneCount, stages, cancellationToken);
@@ -155,11 +152,11 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         }
         var (bestGuidance, unconstrainedGuidance, guidanceRule) = ChooseGuidance(tried, settings.MinimumTuningAccuracy);
         logger.LogInformation("Guidance chosen: {Choice}, {Rule}", bestGuidance, guidanceRule);
-        var tunedSampling = generator.Sampling.Clone();
+        var tunedSampling = generator.Diffusion.Sampling.Clone();
         (tunedSampling.GuidanceScale, tunedSampling.GuidanceMinNoise, tunedSampling.GuidanceMaxNoise) = (bestGuidance.Scale, bestGuidance.MinNoise, bestGuidance.MaxNoise);
         generator = generator.WithSampling(tunedSampling);
         // The saved chain samples with the chosen settings.
-        AtomicFile.Write(Path.Combine(outputDirectory, "model.zip"), s => ml.Model.Save(new TransformerChain<DigitGeneratorTransformer>(vae, diffusion, generator), train.Schema, s));
+        AtomicFile.Write(Path.Combine(outputDirectory, "model.zip"), s => ml.Model.Save(generator, train.Schema, s));
 
         // 3. The seed's task: a diffusion model trained with no label column at all, on the same VAE's latents.
         var unconditionalSampling = new SamplingOptions
@@ -262,7 +259,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
                 ["guidanceMinNoise"] = bestGuidance.MinNoise, ["guidanceMaxNoise"] = bestGuidance.MaxNoise, ["autoguidanceScale"] = settings.AutoguidanceScale,
                 ["autoguidanceMinNoise"] = settings.AutoguidanceMinNoise, ["autoguidanceMaxNoise"] = settings.AutoguidanceMaxNoise,
                 ["precision"] = settings.SamplingPrecision.ToString(),
-                ["denoiserPassesPerImage"] = generator.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = generator.AutoguidancePassesPerSample,
+                ["denoiserPassesPerImage"] = generator.Diffusion.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = generator.Diffusion.AutoguidancePassesPerSample,
                 ["tuning"] = conditionalTuning,
                 ["chosenBy"] = guidanceRule, ["minimumTuningAccuracy"] = settings.MinimumTuningAccuracy,
                 ["unconstrainedBest"] = new JsonObject { ["guidanceScale"] = unconstrainedGuidance.Scale, ["guidanceMinNoise"] = unconstrainedGuidance.MinNoise, ["guidanceMaxNoise"] = unconstrainedGuidance.MaxNoise },
@@ -302,7 +299,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
                 ["epochs"] = settings.UnconditionalEpochs, ["width"] = settings.UnconditionalWidth,
                 ["autoguidanceWidth"] = settings.AutoguidanceWidth, ["autoguidanceEpochs"] = settings.UnconditionalAutoguidanceEpochs,
                 ["autoguidanceScale"] = bestScale, ["tuning"] = tuning, ["tuningSeeds"] = $"{UnconditionalTuningSeed:N0} + i, {tuneCount} samples per scale against the first {tuneCount} test digits",
-                ["denoiserPassesPerImage"] = unconditional.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = unconditional.AutoguidancePassesPerSample,
+                ["denoiserPassesPerImage"] = unconditional.Diffusion.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = unconditional.Diffusion.AutoguidancePassesPerSample,
             },
             ["rows"] = new JsonObject
             {

@@ -68,17 +68,17 @@ public sealed class PathsBenchmark(IReadOnlyList<double> budgetMinutes, int samp
                 Epochs = 1000, MaxTrainingTime = budget * VaeShare, Precision = TrainingPrecision.BFloat16, Seed = seed, Logger = logger, CancellationToken = token,
             });
             var latent = ml.Transforms.TrainLatentDiffusion(Diffusion("Latent", 48, 2, budget * (1 - VaeShare), token));
-            var latentModel = vae.Append(latent).Append(ml.Transforms.GenerateDigits(latent, vae, new DigitGeneratorOptions { Sampling = Sampling })).Fit(train);
+            var latentModel = ml.Transforms.GenerateDigits(latent, vae, new DigitGeneratorOptions { Sampling = Sampling }).Fit(train);
             double latentSeconds = clock.Elapsed.TotalSeconds;
-            runs.Add(Score("latent", minutes, latentSeconds, latentModel.OfType<LatentDiffusionTransformer>().Single(), latentModel.LastTransformer, ml, classifier, reference, requests, floor,
-                latentModel.OfType<VaeEncoderTransformer>().Single().History));
+            runs.Add(Score("latent", minutes, latentSeconds, latentModel.Diffusion, latentModel, ml, classifier, reference, requests, floor,
+                latentModel.Vae!.History));
 
             // Pixels: the UNet takes the whole budget.
             clock.Restart();
             var pixel = ml.Transforms.TrainLatentDiffusion(Diffusion("Image", 32, 3, budget, token));
-            var pixelModel = pixel.Append(ml.Transforms.GenerateDigits(pixel, new DigitGeneratorOptions { Sampling = Sampling })).Fit(train);
+            var pixelModel = ml.Transforms.GenerateDigits(pixel, new DigitGeneratorOptions { Sampling = Sampling }).Fit(train);
             double pixelSeconds = clock.Elapsed.TotalSeconds;
-            runs.Add(Score("pixel", minutes, pixelSeconds, pixelModel.OfType<LatentDiffusionTransformer>().Single(), pixelModel.LastTransformer, ml, classifier, reference, requests, floor, null));
+            runs.Add(Score("pixel", minutes, pixelSeconds, pixelModel.Diffusion, pixelModel, ml, classifier, reference, requests, floor, null));
             Save(runs, floor, total.Elapsed.TotalSeconds);
         }
         return Save(runs, floor, total.Elapsed.TotalSeconds);

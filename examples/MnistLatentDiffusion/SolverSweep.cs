@@ -55,7 +55,7 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
         var (floorMean, floorStd) = Stat(floor);
         logger.LogInformation("Floor at {Count} images: {Mean:F4} +- {Std:F4}", settings.Count, floorMean, floorStd);
 
-        var saved = generator.Sampling;
+        var saved = generator.Diffusion.Sampling;
         var rows = new List<Row> { HeldOut("saved setting", saved.Sampler, saved, reference, token) };
         var tuning = new JsonArray();
         foreach (var solver in settings.Solvers)
@@ -180,7 +180,7 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
             seconds += time;
         }
         var g = generator.WithSampling(options);
-        var row = new Row(name, solver, options, Samplers.Evaluations(options.Sampler, options.Steps), g.DenoiserPassesPerSample + g.AutoguidancePassesPerSample,
+        var row = new Row(name, solver, options, Samplers.Evaluations(options.Sampler, options.Steps), g.Diffusion.DenoiserPassesPerSample + g.Diffusion.AutoguidancePassesPerSample,
             fids, accuracies, settings.Sets * settings.Count / seconds);
         logger.LogInformation("{Name}: {Evaluations} evaluations, {Passes} passes; FID {Fid:F4} +- {Std:F4}, accuracy {Accuracy:P2}, {Rate:F0} images/s",
             name, row.Evaluations, row.Passes, Stat(fids).Mean, Stat(fids).Std, accuracies.Average(), row.ImagesPerSecond);

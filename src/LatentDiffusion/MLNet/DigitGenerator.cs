@@ -20,60 +20,48 @@ public sealed class DigitGeneratorOptions
 
 /// <summary>
 /// Turns a diffusion model into a generator of images: with the VAE whose latents it learned (latent diffusion), or
-/// alone when it learned pixels. It learns nothing itself. It is given its models explicitly: either the estimators,
-/// when it follows them in the same chain (<c>vae.Append(diffusion).Append(mlContext.Transforms.GenerateDigits(diffusion, vae))</c>:
-/// it takes what they fitted), or transformers fitted or loaded earlier.
+/// alone when it learned pixels. Given the estimators, it is one composite estimator: it fits the VAE on the images,
+/// the diffusion trainer on the VAE's latents, and wraps both (<c>mlContext.Transforms.GenerateDigits(diffusion, vae).Fit(images)</c>).
+/// Given transformers fitted or loaded earlier, it learns nothing and only wraps them.
 /// </summary>
 public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
 {
     private const string Owner = nameof(DigitGeneratorOptions);
-    private readonly Func<LatentDiffusionTransformer?> diffusion;
-    private readonly Func<VaeEncoderTransformer?> vae;
+    private readonly LatentDiffusionTrainer? trainer;
+    private readonly VaeEncoderEstimator? vaeEstimator;
+    private readonly LatentDiffusionTransformer? diffusion;
+    private readonly VaeEncoderTransformer? vae;
     private readonly DigitGeneratorOptions options;
 
-    /// <summary>A latent generator from the estimators fitted before it in the same chain; prefer <c>mlContext.Transforms.GenerateDigits(diffusion, vae)</c>.</summary>
-    public DigitGenerator(LatentDiffusionTrainer diffusion, VaeEncoderEstimator vae, DigitGeneratorOptions? options = null)
-        : this(Checked(diffusion), vae is null ? throw new ArgumentNullException(nameof(vae)) : () => vae.LastFitted, true, options)
+    /// <summary>
+    /// A latent generator that fits <paramref name="vae"/> on the images and <paramref name="diffusion"/> on its latents;
+    /// prefer <c>mlContext.Transforms.GenerateDigits(diffusion, vae)</c>.
+    /// </summary>
+    public DigitGenerator(LatentDiffusionTrainer diffusion, VaeEncoderEstimator vae, DigitGeneratorOptions? options = null) : this(options)
     {
+        (trainer, vaeEstimator) = (NotNull(diffusion), NotNull(vae));
     }
 
     /// <summary>A latent generator from fitted (or loaded) transformers; prefer <c>mlContext.Transforms.GenerateDigits(diffusion, vae)</c>.</summary>
-    public DigitGenerator(LatentDiffusionTransformer diffusion, VaeEncoderTransformer vae, DigitGeneratorOptions? options = null)
-        : this(Checked(diffusion), vae is null ? throw new ArgumentNullException(nameof(vae)) : () => vae, true, options)
+    public DigitGenerator(LatentDiffusionTransformer diffusion, VaeEncoderTransformer vae, DigitGeneratorOptions? options = null) : this(options)
     {
+        (this.diffusion, this.vae) = (NotNull(diffusion), NotNull(vae));
     }
 
-    /// <summary>A pixel-space generator from the diffusion trainer fitted before it in the same chain (no VAE: the trainer learned the images themselves).</summary>
-    public DigitGenerator(LatentDiffusionTrainer diffusion, DigitGeneratorOptions? options = null)
-        : this(Checked(diffusion), () => null, false, options)
+    /// <summary>A pixel-space generator that fits <paramref name="diffusion"/> on the images themselves (no VAE).</summary>
+    public DigitGenerator(LatentDiffusionTrainer diffusion, DigitGeneratorOptions? options = null) : this(options)
     {
+        trainer = NotNull(diffusion);
     }
 
     /// <summary>A pixel-space generator from a fitted (or loaded) diffusion model that learned the images themselves.</summary>
-    public DigitGenerator(LatentDiffusionTransformer diffusion, DigitGeneratorOptions? options = null)
-        : this(Checked(diffusion), () => null, false, options)
+    public DigitGenerator(LatentDiffusionTransformer diffusion, DigitGeneratorOptions? options = null) : this(options)
     {
+        this.diffusion = NotNull(diffusion);
     }
 
-    private static Func<LatentDiffusionTransformer?> Checked(LatentDiffusionTransformer diffusion)
+    private DigitGenerator(DigitGeneratorOptions? options)
     {
-        ArgumentNullException.ThrowIfNull(diffusion);
-        return () => diffusion;
-    }
-
-    private static Func<LatentDiffusionTransformer?> Checked(LatentDiffusionTrainer diffusion)
-    {
-        ArgumentNullException.ThrowIfNull(diffusion);
-        return () => diffusion.LastFitted;
-    }
-
-    private readonly bool latent;
-
-    private DigitGenerator(Func<LatentDiffusionTransformer?> diffusion, Func<VaeEncoderTransformer?> vae, bool latent, DigitGeneratorOptions? options)
-    {
-        this.latent = latent;
-        this.diffusion = diffusion;
-        this.vae = vae;
         this.options = options ?? new DigitGeneratorOptions();
         var o = this.options;
         OptionChecks.ColumnName(o.LabelColumnName, nameof(o.LabelColumnName), Owner);
@@ -83,30 +71,50 @@ public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
         o.Sampling.Validate(DiffusionModelConfig.MaxTimesteps);
     }
 
+    private static T NotNull<T>(T value) where T : class => value ?? throw new ArgumentNullException(typeof(T).Name);
+
     /// <inheritdoc/>
     public DigitGeneratorTransformer Fit(IDataView input)
     {
-        var fittedDiffusion = diffusion() ?? throw new InvalidOperationException(
-            "GenerateDigits was given the LatentDiffusionTrainer, which has not been fitted yet: put the trainer before GenerateDigits in the same chain, or pass its fitted LatentDiffusionTransformer.");
-        var fittedVae = vae();
-        if (latent && fittedVae is null)
-            throw new InvalidOperationException(
-                "GenerateDigits was given the VaeEncoderEstimator, which has not been fitted yet: put it before GenerateDigits in the same chain, or pass its fitted VaeEncoderTransformer.");
-        var transformer = new DigitGeneratorTransformer(fittedVae?.Model, fittedDiffusion.Model, new DigitGeneratorTransformer.Settings
+        if (trainer is null)
         {
-            LabelColumn = options.LabelColumnName, SeedColumn = options.SeedColumnName, OutputColumn = options.OutputColumnName, Seed = options.Seed,
-            Sampling = options.Sampling.Clone(),
-        });
-        transformer.GetOutputSchema(input.Schema);   // the requests' label and seed columns, checked now rather than at the first cursor
-        return transformer;
+            var wrapped = Wrap(diffusion!, vae);
+            wrapped.GetOutputSchema(input.Schema);   // the requests' label and seed columns, checked now rather than at the first cursor
+            return wrapped;
+        }
+        // Every column both models need, checked before either trains.
+        GetOutputSchema(MLNetInternals.ShapeOf(input.Schema));
+        var fittedVae = vaeEstimator?.Fit(input);
+        return Wrap(trainer.Fit(fittedVae?.Transform(input) ?? input), fittedVae);
+    }
+
+    private DigitGeneratorTransformer Wrap(LatentDiffusionTransformer fitted, VaeEncoderTransformer? decoder) =>
+        new(fitted.WithRequests(options.LabelColumnName, options.SeedColumnName, options.Seed, options.Sampling), decoder, options.OutputColumnName);
+
+    /// <summary>
+    /// Refuses the chain <c>vae.Append(diffusion).Append(GenerateDigits(diffusion, vae))</c> of earlier versions, which
+    /// would now train both models twice: the input then already holds the trainer's output column.
+    /// </summary>
+    private void RefuseFittedParts(SchemaShape input)
+    {
+        if (trainer is not null && input.Any(c => c.Name == trainer.OutputColumnName))
+            throw new InvalidOperationException(
+                $"GenerateDigits was given the estimators, and its input already has the column '{trainer.OutputColumnName}' that the "
+                + "LatentDiffusionTrainer writes: given estimators, GenerateDigits fits them itself. Fit it on the images alone "
+                + "(ml.Transforms.GenerateDigits(diffusion, vae).Fit(images)) instead of appending it to vae.Append(diffusion), or give it "
+                + "the fitted transformers (model.OfType<LatentDiffusionTransformer>().Single() and the VaeEncoderTransformer).");
     }
 
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
+        RefuseFittedParts(inputSchema);
+        if (trainer is not null)
+            trainer.GetOutputSchema(vaeEstimator?.GetOutputSchema(inputSchema) ?? inputSchema);
         ComponentSupport.OptionalIntegerShape(inputSchema, options.LabelColumnName, "requested labels");
         ComponentSupport.OptionalIntegerShape(inputSchema, options.SeedColumnName, "request seeds");
-        var shape = vae()?.ImageShape.ToArray() ?? diffusion()?.DataShape.ToArray() ?? [1];
-        return ComponentSupport.Append(inputSchema, [DigitGeneratorTransformer.ImageColumn(options.OutputColumnName, shape)]);
+        // The image size is known once the models are fitted.
+        var shape = vae?.ImageShape ?? diffusion?.DataShape ?? [1];
+        return ComponentSupport.Append(inputSchema, [LatentDiffusionTransformer.OutputColumn(options.OutputColumnName, shape)]);
     }
 }

@@ -22,7 +22,7 @@ public sealed record GeneratorMetrics(double Fid, double KidMean, double KidStd,
     double? ConditionalAccuracy, double LabelEntropy, int GeneratedCount, int ReferenceCount);
 
 /// <summary>The fitted FID classifier: adds features, predicted label and class scores; evaluates generators.</summary>
-public sealed class FidEvaluatorTransformer : ITransformer
+public sealed class FidEvaluatorTransformer : BatchTransformer
 {
     /// <summary>What is saved besides the weights (the <c>Config.json</c> block; see <see cref="ComponentFormats"/>).</summary>
     internal sealed record Settings
@@ -79,16 +79,16 @@ public sealed class FidEvaluatorTransformer : ITransformer
     internal static OutputColumn[] OutputColumns(string features, string predicted, string score, int classes) =>
         [new(features, FeatureClassifier.FeatureSize), new(predicted, 0), new(score, classes)];
 
-    /// <inheritdoc/>
-    public bool IsRowToRowMapper => true;
-    /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => CreateMapper(ImageColumnName).OutputSchema(inputSchema);
-    /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new BatchRowMapper(inputSchema, CreateMapper(ImageColumnName));
-    /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, CreateMapper(ImageColumnName));
+    private protected override BatchMapper CreateMapper() => CreateMapper(ImageColumnName);
 
-    private Mapper CreateMapper(string imageColumn) => new(this, imageColumn);
+    private ImageColumnMapper CreateMapper(string imageColumn) => new(imageColumn, ImageSize, "images to classify", 512,
+        OutputColumns(FeaturesColumnName, PredictedLabelColumnName, ScoreColumnName, Classes), (images, rows, _, vectors, scalars) =>
+        {
+            var (features, probabilities, predicted) = model.Run(images, rows);
+            features.CopyTo(vectors[0], 0);
+            predicted.CopyTo(scalars[1], 0);
+            probabilities.CopyTo(vectors[2], 0);
+        });
 
     /// <summary>Features, predictions and carried labels of every row of <paramref name="data"/>.</summary>
     /// <param name="data">Images to score.</param>
@@ -156,9 +156,7 @@ public sealed class FidEvaluatorTransformer : ITransformer
         string? requestedLabelColumn = null, string? referenceImageColumn = null)
         => Evaluate(ComputeFeatures(generated, generatedImageColumn, requestedLabelColumn), ComputeFeatures(reference, referenceImageColumn));
 
-    private (float[] Features, float[] Probabilities, int[] Predicted) Run(float[] images, int rows) => model.Run(images, rows);
-
-    void ICanSaveModel.Save(ModelSaveContext ctx) =>
+    private protected override void Save(ModelSaveContext ctx) =>
         ComponentCodec.Save(ctx, ComponentFormats.FidEvaluator, settings with { History = [.. History.Epochs] }, [(WeightsStream, model.Network)]);
 
     private static FidEvaluatorTransformer Create(IHostEnvironment env, object ctx)
@@ -170,46 +168,8 @@ public sealed class FidEvaluatorTransformer : ITransformer
             return ComponentErrors.Loading(() => new FidEvaluatorTransformer(legacyModel, legacy), streams.Format, LegacyFormats.SettingsStream);
         }
         var settings = ComponentCodec.ReadSettings<Settings>(streams);
-        ComponentErrors.Loading(() => { ComponentCodec.CheckWeightsFit(streams, WeightsStream, ClassifierModel.ParameterCount(settings.Classifier)); return 0; }, streams.Format);
-        var model = ComponentErrors.Loading(() => ClassifierModel.Build(settings.Classifier, device, $"'{ComponentCodec.ConfigStream}'"), streams.Format);
-        ComponentCodec.ReadWeights(streams, WeightsStream, model.Network);
+        var model = ComponentCodec.ReadModel(streams, WeightsStream, () => ClassifierModel.ParameterCount(settings.Classifier),
+            where => ClassifierModel.Build(settings.Classifier, device, where), m => m.Network);
         return new FidEvaluatorTransformer(model, settings);
-    }
-
-    private sealed class Mapper(FidEvaluatorTransformer parent, string imageColumn) : BatchMapper
-    {
-        private readonly OutputColumn[] outputs = OutputColumns(parent.FeaturesColumnName, parent.PredictedLabelColumnName, parent.ScoreColumnName, parent.Classes);
-        public override IReadOnlyList<OutputColumn> Outputs => outputs;
-        public override int BatchSize => 512;
-
-        public override void Validate(DataViewSchema input) =>
-            ColumnReader.RequireFloatVector(input, imageColumn, "images to classify", parent.ImageSize);
-
-        public override IEnumerable<DataViewSchema.Column> Dependencies(DataViewSchema input) => [input[imageColumn]];
-
-        public override BatchReader CreateReader(DataViewRow row, int capacity) => new Reader(parent, row, imageColumn, capacity);
-
-        private sealed class Reader(FidEvaluatorTransformer parent, DataViewRow row, string imageColumn, int capacity) : BatchReader
-        {
-            private readonly ValueGetter<VBuffer<float>> getter = row.GetGetter<VBuffer<float>>(row.Schema[imageColumn]);
-            private readonly float[] images = new float[capacity * parent.ImageSize];
-            private VBuffer<float> cell;
-
-            public override void ReadRow(int slot, long position)
-            {
-                getter(ref cell);
-                int size = parent.ImageSize;
-                ColumnReader.CopyFinite(cell, images.AsSpan(slot * size, size), imageColumn, position);
-            }
-
-            public override void Compute(int rows, float[][] vectors, int[][] scalars)
-            {
-                if (rows == 0) return;
-                var (f, p, predicted) = parent.Run(rows == capacity ? images : images[..(rows * parent.ImageSize)], rows);
-                f.CopyTo(vectors[0], 0);
-                predicted.CopyTo(scalars[1], 0);
-                p.CopyTo(vectors[2], 0);
-            }
-        }
     }
 }

@@ -144,8 +144,8 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
             throw new ArgumentOutOfRangeException(option, width, $"{Owner}.{option} must be an even number in 8..{Denoisers.MaxWidth}{(allowZero ? ", or 0 for none" : "")}.");
     }
 
-    /// <summary>The transformer of the last <see cref="Fit"/>, which a <see cref="DigitGenerator"/> built from this trainer samples with.</summary>
-    internal LatentDiffusionTransformer? LastFitted { get; private set; }
+    /// <summary>The column the fitted transformer writes.</summary>
+    internal string OutputColumnName => options.OutputColumnName;
 
     /// <inheritdoc/>
     public LatentDiffusionTransformer Fit(IDataView input)
@@ -194,7 +194,7 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
             },
         };
         var model = DiffusionTraining.Fit(config, values, labels, rows, settings, options.Run(log));
-        return LastFitted = new LatentDiffusionTransformer(model, new LatentDiffusionTransformer.Settings
+        return new LatentDiffusionTransformer(model, new LatentDiffusionTransformer.Settings
         {
             LabelColumn = options.LabelColumnName, SeedColumn = options.SeedColumnName, OutputColumn = options.OutputColumnName, Seed = options.Seed,
             Sampling = options.Sampling.Clone(),

@@ -3,7 +3,6 @@ using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
 using LatentDiffusion.Training;
 using Microsoft.ML;
-using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 
 namespace LatentDiffusion.MLNet;
@@ -12,7 +11,7 @@ namespace LatentDiffusion.MLNet;
 /// The fitted diffusion model: request rows (optional label column, -1 = unconditional; optional seed column) to
 /// generated samples, streamed in batches.
 /// </summary>
-public sealed class LatentDiffusionTransformer : ITransformer
+public sealed class LatentDiffusionTransformer : BatchTransformer
 {
     /// <summary>What is saved besides the weights (the <c>Config.json</c> block; see <see cref="ComponentFormats"/>).</summary>
     internal sealed record Settings
@@ -62,17 +61,33 @@ public sealed class LatentDiffusionTransformer : ITransformer
     public IReadOnlyList<int> DataShape => Model.DataShape;
     /// <summary>Number of classes (0 = unconditional).</summary>
     public int Classes => Model.Classes;
+    /// <summary>Analytic FLOPs of one denoiser forward pass for one sample (for achieved-GFLOP/s benchmarks).</summary>
+    public double DenoiserFlops => Model.Denoiser.ForwardFlops();
+    /// <summary>Denoiser passes per sample under <see cref="Sampling"/>: one per step, two on guided steps.</summary>
+    public int DenoiserPassesPerSample => Model.Passes(settings.Sampling).Denoiser;
+    /// <summary>Autoguidance denoiser passes per sample under <see cref="Sampling"/> (0 without autoguidance).</summary>
+    public int AutoguidancePassesPerSample => Model.Passes(settings.Sampling).Autoguidance;
+    /// <summary>Analytic FLOPs of drawing one sample under <see cref="Sampling"/>: all denoiser passes.</summary>
+    public double SamplingFlopsPerSample => Model.SamplingFlops(settings.Sampling);
 
-    internal static OutputColumn OutputColumn(string name, int[] shape) =>
-        new(name, shape.Aggregate(1, (a, b) => a * b), shape.Length > 1 ? a => ShapeAnnotation.Add(a, shape) : null);
+    /// <summary>The sampling settings themselves, for the components that wrap this one (not a copy: never change them).</summary>
+    internal SamplingOptions SamplingSettings => settings.Sampling;
+
+    /// <summary>A vector column of the given shape, annotated with it when it has more than one dimension.</summary>
+    internal static OutputColumn OutputColumn(string name, IReadOnlyList<int> shape) =>
+        new(name, shape.Aggregate(1, (a, b) => a * b), shape.Count > 1 ? a => ShapeAnnotation.Add(a, [.. shape]) : null);
 
     /// <summary>The same model with other sampling settings (checked against the model).</summary>
     public LatentDiffusionTransformer WithSampling(SamplingOptions sampling) => new(Model, settings with { Sampling = sampling.Clone() });
 
+    /// <summary>The same model reading requests from other columns, with another default seed and other sampling settings.</summary>
+    internal LatentDiffusionTransformer WithRequests(string? labelColumn, string seedColumn, int seed, SamplingOptions sampling) =>
+        new(Model, settings with { LabelColumn = labelColumn, SeedColumn = seedColumn, Seed = seed, Sampling = sampling.Clone() });
+
     /// <summary>Samples directly: one per (label, seed); label -1 = unconditional. Returns rows x sample size floats.</summary>
     public float[] Sample(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
     {
-        RequestValidation.Check(labels, seeds.Length, Classes, LabelColumnName ?? "label");
+        CheckRequests(labels, seeds);
         return Model.Sample(labels, seeds, settings.Sampling);
     }
 
@@ -83,7 +98,7 @@ public sealed class LatentDiffusionTransformer : ITransformer
     /// </summary>
     public (float[] Noisy, float[] Predicted)[] Trajectory(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
     {
-        RequestValidation.Check(labels, seeds.Length, Classes, LabelColumnName ?? "label");
+        CheckRequests(labels, seeds);
         var steps = new List<(float[], float[])>();
         Model.Sample(labels, seeds, settings.Sampling, (_, xt, x0) => steps.Add((Host(xt), Host(x0))));
         return [.. steps];
@@ -91,21 +106,21 @@ public sealed class LatentDiffusionTransformer : ITransformer
         static float[] Host(TorchSharp.torch.Tensor t) => t.cpu().flatten().data<float>().ToArray();
     }
 
-    /// <inheritdoc/>
-    public bool IsRowToRowMapper => true;
-    /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => CreateMapper().OutputSchema(inputSchema);
-    /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new BatchRowMapper(inputSchema, CreateMapper());
-    /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, CreateMapper());
+    /// <summary>Refuses requests whose labels and seeds differ in number or whose labels the model does not know.</summary>
+    internal void CheckRequests(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds) =>
+        RequestValidation.Check(labels, seeds.Length, Classes, LabelColumnName ?? "label");
 
-    private RequestMapper CreateMapper() => new(LabelColumnName, SeedColumnName, Seed, Classes, settings.Sampling.BatchSize,
-        [OutputColumn(OutputColumnName, Model.DataShape)],
+    private protected override BatchMapper CreateMapper() => CreateMapper(OutputColumn(OutputColumnName, Model.DataShape),
         (labels, seeds, output) => Model.Sample(labels, seeds, settings.Sampling).CopyTo(output, 0));
 
-    void ICanSaveModel.Save(ModelSaveContext ctx) => ComponentCodec.Save(ctx, ComponentFormats.LatentDiffusion,
-        settings with { History = [.. History.Epochs], AutoguidanceHistory = [.. AutoguidanceHistory.Epochs] }, Networks(Model));
+    /// <summary>A mapper that reads this model's requests in batches of its sampling batch size and fills one output column.</summary>
+    internal RequestMapper CreateMapper(OutputColumn output, Action<int[], long[], float[]> fill) =>
+        new(LabelColumnName, SeedColumnName, Seed, Classes, settings.Sampling.BatchSize, [output], fill);
+
+    /// <summary>What a model file holds besides the weights; the generator saves it too, with its image column.</summary>
+    internal Settings SavedSettings => settings with { History = [.. History.Epochs], AutoguidanceHistory = [.. AutoguidanceHistory.Epochs] };
+
+    private protected override void Save(ModelSaveContext ctx) => ComponentCodec.Save(ctx, ComponentFormats.LatentDiffusion, SavedSettings, Networks(Model));
 
     /// <summary>The weight streams of a diffusion model: the denoiser, and the autoguidance denoiser when there is one.</summary>
     internal static IEnumerable<(string, TorchSharp.torch.nn.Module)> Networks(DiffusionModel model) =>

@@ -139,9 +139,6 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
         o.ValidateShared(Owner);
     }
 
-    /// <summary>The transformer of the last <see cref="Fit"/>, which a <see cref="DigitGenerator"/> built from this estimator decodes with.</summary>
-    internal VaeEncoderTransformer? LastFitted { get; private set; }
-
     /// <inheritdoc/>
     public VaeEncoderTransformer Fit(IDataView input)
     {
@@ -169,7 +166,7 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
             CommitmentWeight = options.CommitmentWeight, AdversarialWeight = options.AdversarialWeight, AdversarialStart = options.AdversarialStart,
         };
         var (model, history) = VaeTraining.Fit(config, images, rows, settings, options.Run(log));
-        return LastFitted = new VaeEncoderTransformer(model, new VaeEncoderTransformer.Settings
+        return new VaeEncoderTransformer(model, new VaeEncoderTransformer.Settings
         {
             ImageColumn = options.ImageColumnName, LatentColumn = options.LatentColumnName, Output = options.Output, Seed = options.Seed,
             Vae = model.Config, History = [.. history.Epochs],

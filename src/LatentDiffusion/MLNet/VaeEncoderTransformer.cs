@@ -8,7 +8,7 @@ using Microsoft.ML.Runtime;
 namespace LatentDiffusion.MLNet;
 
 /// <summary>The fitted VAE: image column to standardised latent column; decodes latents back to images.</summary>
-public sealed class VaeEncoderTransformer : ITransformer
+public sealed class VaeEncoderTransformer : BatchTransformer
 {
     /// <summary>What is saved besides the weights (the <c>Config.json</c> block; see <see cref="ComponentFormats"/>).</summary>
     internal sealed record Settings
@@ -114,17 +114,22 @@ public sealed class VaeEncoderTransformer : ITransformer
         return total / count;
     }
 
-    /// <inheritdoc/>
-    public bool IsRowToRowMapper => true;
-    /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => new Mapper(this).OutputSchema(inputSchema);
-    /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new BatchRowMapper(inputSchema, new Mapper(this));
-    /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => new BatchMappedDataView(input, new Mapper(this));
+    private protected override BatchMapper CreateMapper() => new ImageColumnMapper(ImageColumnName, Model.ImageSize, "images to encode", 256,
+        [LatentColumn(LatentColumnName, Model.LatentShape)], (images, rows, positions, vectors, _) =>
+        {
+            long[]? seeds = Output == LatentOutput.Sample ? [.. positions[..rows].Select(p => ComponentSupport.RowSeed(Seed, p))] : null;
+            Model.Encode(images, rows, seeds).CopyTo(vectors[0], 0);
+        });
 
-    void ICanSaveModel.Save(ModelSaveContext ctx) =>
-        ComponentCodec.Save(ctx, ComponentFormats.VaeEncoder, settings with { History = [.. History.Epochs] }, [(WeightsStream, Model.Network)]);
+    /// <summary>What a model file holds besides the weights; the generator keeps it for the VAE it decodes with.</summary>
+    internal Settings SavedSettings => settings with { History = [.. History.Epochs] };
+
+    private protected override void Save(ModelSaveContext ctx) =>
+        ComponentCodec.Save(ctx, ComponentFormats.VaeEncoder, SavedSettings, [(WeightsStream, Model.Network)]);
+
+    /// <summary>A VAE rebuilt from its config, its weights read from <paramref name="stream"/>.</summary>
+    internal static VaeModel ReadVae(ModelStreams streams, string stream, VaeConfig config, TorchSharp.torch.Device device) =>
+        ComponentCodec.ReadModel(streams, stream, () => VaeModel.ParameterCount(config), where => VaeModel.Build(config, device, where), m => m.Network);
 
     private static VaeEncoderTransformer Create(IHostEnvironment env, object ctx)
     {
@@ -135,46 +140,7 @@ public sealed class VaeEncoderTransformer : ITransformer
             return ComponentErrors.Loading(() => new VaeEncoderTransformer(legacyModel, legacy), streams.Format, LegacyFormats.SettingsStream);
         }
         var settings = ComponentCodec.ReadSettings<Settings>(streams);
-        ComponentErrors.Loading(() => { ComponentCodec.CheckWeightsFit(streams, WeightsStream, VaeModel.ParameterCount(settings.Vae)); return 0; }, ComponentFormats.VaeEncoder);
-        var model = ComponentErrors.Loading(() => VaeModel.Build(settings.Vae, device, $"'{ComponentCodec.ConfigStream}'"), ComponentFormats.VaeEncoder);
-        ComponentCodec.ReadWeights(streams, WeightsStream, model.Network);
+        var model = ReadVae(streams, WeightsStream, settings.Vae, device);
         return new VaeEncoderTransformer(model, settings);
-    }
-
-    private sealed class Mapper(VaeEncoderTransformer parent) : BatchMapper
-    {
-        private readonly OutputColumn[] outputs = [LatentColumn(parent.LatentColumnName, parent.Model.LatentShape)];
-        public override IReadOnlyList<OutputColumn> Outputs => outputs;
-        public override int BatchSize => 256;
-
-        public override void Validate(DataViewSchema input) =>
-            ColumnReader.RequireFloatVector(input, parent.ImageColumnName, "images to encode", parent.Model.ImageSize);
-
-        public override IEnumerable<DataViewSchema.Column> Dependencies(DataViewSchema input) => [input[parent.ImageColumnName]];
-
-        public override BatchReader CreateReader(DataViewRow row, int capacity) => new Reader(parent, row, capacity);
-
-        private sealed class Reader(VaeEncoderTransformer parent, DataViewRow row, int capacity) : BatchReader
-        {
-            private readonly ValueGetter<VBuffer<float>> getter = row.GetGetter<VBuffer<float>>(row.Schema[parent.ImageColumnName]);
-            private readonly float[] images = new float[capacity * parent.Model.ImageSize];
-            private readonly long[] seeds = new long[capacity];
-            private VBuffer<float> cell;
-
-            public override void ReadRow(int slot, long position)
-            {
-                getter(ref cell);
-                ColumnReader.CopyFinite(cell, images.AsSpan(slot * parent.Model.ImageSize, parent.Model.ImageSize), parent.ImageColumnName, position);
-                seeds[slot] = ComponentSupport.RowSeed(parent.Seed, position);
-            }
-
-            public override void Compute(int rows, float[][] vectors, int[][] scalars)
-            {
-                if (rows == 0) return;
-                var latents = parent.Model.Encode(images[..(rows * parent.Model.ImageSize)], rows,
-                    parent.Output == LatentOutput.Sample ? seeds[..rows] : null);
-                latents.CopyTo(vectors[0], 0);
-            }
-        }
     }
 }

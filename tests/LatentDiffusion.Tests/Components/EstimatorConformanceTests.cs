@@ -49,12 +49,33 @@ public class EstimatorConformanceTests(TinyModels models) : IClassFixture<TinyMo
     }
 
     [Fact]
+    public void Digit_generator_given_the_estimators_keeps_the_estimator_contract()
+    {
+        var ml = models.Context;
+        // Invalid: the label column holds text (which its fitted generator refuses in requests too).
+        var invalid = ml.Data.LoadFromEnumerable(new[] { new TextLabelledImage { Label = "three", Image = new float[784] } });
+        var vae = ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 1, Width = 8, BatchSize = 32 });
+        var diffusion = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
+        {
+            Epochs = 1, Width = 8, Timesteps = 50, BatchSize = 16, Sampling = new SamplingOptions { Steps = 3, BatchSize = 16 },
+        });
+        var generator = ml.Transforms.GenerateDigits(diffusion, vae, new DigitGeneratorOptions { Sampling = new SamplingOptions { Steps = 3, BatchSize = 16 } });
+        EstimatorContract.Check(generator, Digits(64), invalid, folder);
+    }
+
+    [Fact]
     public void Fid_evaluator_keeps_the_estimator_contract()
     {
         var ml = models.Context;
         // Invalid: the image column holds integers.
         var invalid = ml.Data.LoadFromEnumerable(new[] { new IntImage { Image = new int[784] } });
         EstimatorContract.Check(ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Epochs = 1, BatchSize = 32 }), Digits(64), invalid, folder);
+    }
+
+    private sealed class TextLabelledImage
+    {
+        public string Label { get; set; } = "";
+        [VectorType(784)] public float[] Image { get; set; } = [];
     }
 
     private sealed class IntImage

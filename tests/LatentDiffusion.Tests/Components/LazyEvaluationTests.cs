@@ -48,7 +48,7 @@ public class LazyEvaluationTests
         var counter = new CountingDenoiser(network);
         var sampling = new SamplingOptions { Steps = 4, GuidanceScale = 2, BatchSize = 5 };
         var diffusion = new DiffusionModel(config, counter, null, CPU);
-        var generator = new DigitGeneratorTransformer(null, diffusion, new DigitGeneratorTransformer.Settings { Model = config, Sampling = sampling, OutputColumn = "Image" });
+        var generator = new DigitGeneratorTransformer(new LatentDiffusionTransformer(diffusion, new LatentDiffusionTransformer.Settings { Sampling = sampling }), null, "Image");
         var random = new Random(2);
         var digits = Enumerable.Range(0, 48).Select(i => new Digit { Label = i % 3, Image = Enumerable.Range(0, 64).Select(_ => (float)random.NextDouble()).ToArray() });
         var fid = ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Epochs = 1, BatchSize = 16, Classes = 3 }).Fit(ml.Data.LoadFromEnumerable(digits));

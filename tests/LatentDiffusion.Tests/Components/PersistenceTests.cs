@@ -48,7 +48,7 @@ public class PersistenceTests(TinyModels models) : IClassFixture<TinyModels>, ID
         });
         var generatorPath = Save(guided, requests.Schema, "generator.zip");
         var generator = (DigitGeneratorTransformer)FreshContext().Model.Load(generatorPath, out _);
-        Assert.Equivalent(guided.Sampling, generator.Sampling, strict: true);
+        Assert.Equivalent(guided.Diffusion.Sampling, generator.Diffusion.Sampling, strict: true);
         Assert.Equal(TinyModels.Images(guided.Transform(requests)), TinyModels.Images(generator.Transform(requests)));
 
         var evaluator = models.Context.Transforms.FidEvaluator(new FidEvaluatorOptions { Epochs = 1 }).Fit(models.Context.Data.TakeRows(models.Train, 200));
@@ -189,8 +189,8 @@ public class PersistenceTests(TinyModels models) : IClassFixture<TinyModels>, ID
         root["sampling"]!.AsObject().Remove("guidanceMinNoise");
         WriteEntry(path, "Config.json", root.ToJsonString());
         var loaded = (DigitGeneratorTransformer)FreshContext().Model.Load(path, out _);
-        Assert.Equal(0, loaded.Sampling.GuidanceMinNoise);
-        Assert.Equal(2, loaded.Sampling.GuidanceScale);
+        Assert.Equal(0, loaded.Diffusion.Sampling.GuidanceMinNoise);
+        Assert.Equal(2, loaded.Diffusion.Sampling.GuidanceScale);
 
         // A field this library does not know means the file is not ours: refused, naming the entry.
         root["sampling"]!.AsObject().Add("mystery", 1);

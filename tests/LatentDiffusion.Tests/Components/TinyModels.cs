@@ -16,15 +16,17 @@ public sealed class TinyModels
         Test = Context.Data.TakeRows(Context.Data.LoadMnist(MnistSplit.Test), 300);
         var vae = Context.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 3, Width = 16, BatchSize = 32 });
         var diffusion = Context.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Epochs = 1, Width = 8, Timesteps = 100, Sampling = Sampling });
-        Pipeline = vae.Append(diffusion).Append(Context.Transforms.GenerateDigits(diffusion, vae, new DigitGeneratorOptions { Sampling = Sampling }));
-        Model = Pipeline.Fit(Train);
+        // The two learners as a chain, and the generator wrapping what they fitted: the chain a user saves whole.
+        var parts = vae.Append(diffusion).Fit(Train);
+        var generator = Context.Transforms.GenerateDigits(parts.LastTransformer, parts.OfType<VaeEncoderTransformer>().Single(),
+            new DigitGeneratorOptions { Sampling = Sampling }).Fit(Requests(1));
+        Model = new TransformerChain<DigitGeneratorTransformer>([.. parts, generator]);
     }
 
     public static SamplingOptions Sampling => new() { Steps = 4, BatchSize = 16 };
     public MLContext Context { get; }
     public IDataView Train { get; }
     public IDataView Test { get; }
-    public EstimatorChain<DigitGeneratorTransformer> Pipeline { get; }
     public TransformerChain<DigitGeneratorTransformer> Model { get; }
     public VaeEncoderTransformer Vae => Model.OfType<VaeEncoderTransformer>().Single();
     public LatentDiffusionTransformer Diffusion => Model.OfType<LatentDiffusionTransformer>().Single();

@@ -82,8 +82,8 @@ public class AnyShapeTests : IDisposable
         {
             Classes = 3, Width = 8, Epochs = 2, Timesteps = 50, BatchSize = 16, Sampling = new SamplingOptions { Steps = 4, GuidanceScale = 2 },
         });
-        var model = vae.Append(diffusion).Append(ml.Transforms.GenerateDigits(diffusion, vae, new DigitGeneratorOptions { Sampling = new SamplingOptions { Steps = 4, GuidanceScale = 2 } })).Fit(data);
-        var encoder = model.OfType<VaeEncoderTransformer>().Single();
+        var model = ml.Transforms.GenerateDigits(diffusion, vae, new DigitGeneratorOptions { Sampling = new SamplingOptions { Steps = 4, GuidanceScale = 2 } }).Fit(data);
+        var encoder = model.Vae!;
         Assert.Equal([3, height, width], encoder.ImageShape);
         Assert.Equal([4, 5, 7], encoder.LatentShape);   // padded to 10 x 14, halved
         var pixels = data.GetColumn<float[]>("Image").SelectMany(v => v).ToArray();
@@ -92,7 +92,7 @@ public class AnyShapeTests : IDisposable
         Assert.InRange(encoder.ReconstructionMse(data), 0, variance / 2);
 
         var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 6).Select(i => new Components.Request { Label = i % 3, Seed = i }));
-        var generated = model.LastTransformer.Transform(requests);
+        var generated = model.Transform(requests);
         var column = generated.Schema["GeneratedImage"];
         Assert.Equal(3 * height * width, ((VectorDataViewType)column.Type).Size);
         Assert.Equal([3, height, width], ShapeAnnotation.Read(column)!);
@@ -103,8 +103,8 @@ public class AnyShapeTests : IDisposable
         ml.Model.Save(model, data.Schema, path);
         var fresh = new MLContext(2);
         fresh.ComponentCatalog.RegisterLatentDiffusion();
-        var loaded = (TransformerChain<ITransformer>)fresh.Model.Load(path, out _);
-        Assert.Equal(outputs, loaded.LastTransformer.Transform(requests).GetColumn<float[]>("GeneratedImage").ToArray());
+        var loaded = fresh.Model.Load(path, out _);
+        Assert.Equal(outputs, loaded.Transform(requests).GetColumn<float[]>("GeneratedImage").ToArray());
 
         // The FID instrument on the same shape of image.
         var fid = ml.Transforms.FidEvaluator(new FidEvaluatorOptions { ImageShape = [3, height, width], Classes = 3, Epochs = 2, BatchSize = 16 }).Fit(data);
@@ -131,13 +131,13 @@ public class AnyShapeTests : IDisposable
         {
             InputColumnName = "Image", Width = 8, Levels = 3, Epochs = 1, Timesteps = 50, BatchSize = 32, Sampling = new SamplingOptions { Steps = 4 },
         });
-        var model = diffusion.Append(ml.Transforms.GenerateDigits(diffusion, new DigitGeneratorOptions { Sampling = new SamplingOptions { Steps = 4 } })).Fit(train);
-        var trained = model.OfType<LatentDiffusionTransformer>().Single();
+        var model = ml.Transforms.GenerateDigits(diffusion, new DigitGeneratorOptions { Sampling = new SamplingOptions { Steps = 4 } }).Fit(train);
+        var trained = model.Diffusion;
         Assert.Equal(LatentDiffusion.Models.DenoiserKind.UNet, trained.Config.Denoiser.Kind);
         Assert.Equal(3, trained.Config.Denoiser.Levels);
         Assert.Single(trained.Config.DataShift);       // pixels standardised per channel: one channel
-        var generator = model.LastTransformer;
-        Assert.Null(generator.VaeConfig);
+        var generator = model;
+        Assert.Null(generator.Vae);
         Assert.Equal([1, 28, 28], generator.ImageShape);
 
         var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 5).Select(i => new Components.Request { Label = i, Seed = i }));

@@ -49,12 +49,12 @@ public class MainJobTests
             Assert.Null(json["rows"]!["unconditionalModel"]!["accuracy"]);
             // The unconditional model was trained without labels, its autoguidance scale chosen on the tuning set among those tried.
             var unconditional = (LatentDiffusion.MLNet.DigitGeneratorTransformer)TestContext().Model.Load(Path.Combine(folder, "unconditional.zip"), out _);
-            Assert.Equal(0, unconditional.Classes);
+            Assert.Equal(0, unconditional.Diffusion.Classes);
             var tried = json["unconditionalModel"]!["tuning"]!.AsArray();
             Assert.Equal(2, tried.Count);
             Assert.Equal(tried.MinBy(t => t!["fid"]!.GetValue<double>())!["autoguidanceScale"]!.GetValue<double>(), json["unconditionalModel"]!["autoguidanceScale"]!.GetValue<double>());
             // unconditional.zip samples with the chosen scale (it was saved before the choice until issue 31's session).
-            Assert.Equal(json["unconditionalModel"]!["autoguidanceScale"]!.GetValue<double>(), unconditional.Sampling.AutoguidanceScale);
+            Assert.Equal(json["unconditionalModel"]!["autoguidanceScale"]!.GetValue<double>(), unconditional.Diffusion.Sampling.AutoguidanceScale);
             Assert.Equal("Normalized", json["classifier"]!["kind"]!.GetValue<string>());
             // The conditional model's guidance is chosen the same way, and model.zip samples with the choice.
             var guidance = json["sampler"]!["tuning"]!.AsArray();
@@ -64,8 +64,10 @@ public class MainJobTests
             var best = (accurate.Count > 0 ? accurate : guidance.ToList()).MinBy(t => t!["fid"]!.GetValue<double>())!;
             Assert.False(string.IsNullOrEmpty(json["sampler"]!["chosenBy"]!.GetValue<string>()));
             Assert.Equal(best["guidanceScale"]!.GetValue<double>(), json["sampler"]!["guidanceScale"]!.GetValue<double>());
-            var saved = (Microsoft.ML.Data.TransformerChain<Microsoft.ML.ITransformer>)TestContext().Model.Load(Path.Combine(folder, "model.zip"), out _);
-            var savedSampling = ((LatentDiffusion.MLNet.DigitGeneratorTransformer)saved.LastTransformer).Sampling;
+            // model.zip holds the generator alone: the diffusion model and the VAE it decodes with are inside it.
+            var saved = (LatentDiffusion.MLNet.DigitGeneratorTransformer)TestContext().Model.Load(Path.Combine(folder, "model.zip"), out _);
+            Assert.NotNull(saved.Vae);
+            var savedSampling = saved.Diffusion.Sampling;
             Assert.Equal((best["guidanceScale"]!.GetValue<double>(), best["guidanceMinNoise"]!.GetValue<double>(), best["guidanceMaxNoise"]!.GetValue<double>()),
                 (savedSampling.GuidanceScale, savedSampling.GuidanceMinNoise, savedSampling.GuidanceMaxNoise));
             Assert.InRange(json["classifier"]!["testAccuracy"]!.GetValue<double>(), 0, 1);
@@ -86,8 +88,7 @@ public class MainJobTests
                 TuneCount = 100, Count = 100, Sets = 2, GuidanceScales = [1.5], Bands = [new(0, 0.3, 0.9)],
             };
             var sweepFolder = Directory.CreateDirectory(Path.Combine(folder, "sweep")).FullName;
-            var generator = (LatentDiffusion.MLNet.DigitGeneratorTransformer)((Microsoft.ML.Data.TransformerChain<Microsoft.ML.ITransformer>)ml.Model.Load(
-                Path.Combine(folder, "model.zip"), out _)).LastTransformer;
+            var generator = (LatentDiffusion.MLNet.DigitGeneratorTransformer)ml.Model.Load(Path.Combine(folder, "model.zip"), out _);
             var classifier = (LatentDiffusion.MLNet.FidEvaluatorTransformer)ml.Model.Load(Path.Combine(folder, "classifier.zip"), out _);
             var sweep = new SolverSweep(ml, generator, classifier, sweepSettings, sweepFolder, NullLogger.Instance).Run(CancellationToken.None);
             var rows = sweep["rows"]!.AsArray();

@@ -108,8 +108,7 @@ public class ModelFileTests(TinyModels models) : IClassFixture<TinyModels>, IDis
     public void A_model_whose_weights_are_not_finite_is_refused()
     {
         var transformer = models.Generator;
-        var diffusion = (LatentDiffusion.Diffusion.DiffusionModel)typeof(DigitGeneratorTransformer)
-            .GetField("diffusion", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(transformer)!;
+        var diffusion = transformer.Diffusion.Model;
         var weight = diffusion.Denoiser.parameters().First();
         using var saved = weight.detach().clone();
         try

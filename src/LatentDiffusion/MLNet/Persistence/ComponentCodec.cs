@@ -87,6 +87,18 @@ internal static class ComponentCodec
     public static void ReadWeights(ModelStreams streams, string stream, nn.Module network) =>
         streams.Read(stream, r => WeightArchive.Read(r, network, stream));
 
+    /// <summary>
+    /// Builds a model from its settings and fills its one network from weight stream <paramref name="stream"/>: the
+    /// stream's size checked against <paramref name="parameters"/> first, every failure named as this file's.
+    /// </summary>
+    public static T ReadModel<T>(ModelStreams streams, string stream, Func<long> parameters, Func<string, T> build, Func<T, nn.Module> network)
+    {
+        ComponentErrors.Loading(() => { CheckWeightsFit(streams, stream, parameters()); return 0; }, streams.Format);
+        var model = ComponentErrors.Loading(() => build($"'{ConfigStream}'"), streams.Format);
+        ReadWeights(streams, stream, network(model));
+        return model;
+    }
+
     /// <summary>The settings as JSON text, for tests and diagnostics.</summary>
     public static string ToJson<T>(T settings) => Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(settings, Json));
 }

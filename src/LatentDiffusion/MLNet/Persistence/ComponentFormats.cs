@@ -37,7 +37,9 @@ internal sealed record ComponentFormat(string LoaderSignature, string ModelSigna
 /// weak denoiser was trained, Guide.weights (its width, archive and history). 5: Config.json + Denoiser.weights +
 /// Autoguidance.weights (when trained).</item>
 /// <item>Digit generator (LDDIGGEN). 1 to 4: as latent diffusion, plus Vae.weights in the VAE's version-1 form.
-/// 5: Config.json + Denoiser.weights + Autoguidance.weights (when trained) + Vae.weights.</item>
+/// 5: Config.json + Denoiser.weights + Autoguidance.weights (when trained) + Vae.weights. 6: the settings gain a
+/// <c>vaeEncoder</c> block (the VAE's columns, output, seed and history, as its own file holds them), so that a
+/// loaded generator's VAE encodes from the columns it was trained on; a version-5 file gets the defaults.</item>
 /// <item>FID evaluator (LDFIDEVL). 1: Settings.bin (side, classes, columns, history) and Classifier.weights (the
 /// archive). 2: Config.json + Classifier.weights. 3: the classifier config gains its network kind (Small, the reference MNIST
 /// network; Normalized, the batch-normalised default); a file without one (version 2) reads as Small, the network
@@ -48,7 +50,7 @@ internal static class ComponentFormats
 {
     public static readonly ComponentFormat VaeEncoder = new("LatDiffVaeEncoder", "LDVAEENC", 2, typeof(VaeEncoderTransformer), 1, 2);
     public static readonly ComponentFormat LatentDiffusion = new("LatDiffDenoiser", "LDDIFFUS", 5, typeof(LatentDiffusionTransformer), 1, 5);
-    public static readonly ComponentFormat DigitGenerator = new("LatDiffDigitGenerator", "LDDIGGEN", 5, typeof(DigitGeneratorTransformer), 1, 5);
+    public static readonly ComponentFormat DigitGenerator = new("LatDiffDigitGenerator", "LDDIGGEN", 6, typeof(DigitGeneratorTransformer), 1, 5);
     public static readonly ComponentFormat FidEvaluator = new("LatDiffFidEvaluator", "LDFIDEVL", 3, typeof(FidEvaluatorTransformer), 1, 2);
 
     public static readonly ComponentFormat[] All = [VaeEncoder, LatentDiffusion, DigitGenerator, FidEvaluator];
