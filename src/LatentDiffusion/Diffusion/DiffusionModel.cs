@@ -79,14 +79,14 @@ public sealed record DiffusionModelConfig
 /// on <see cref="Device"/>; noise is drawn on the CPU from each request's own generator and moved there, so a seed
 /// gives the same noise on every device.
 /// </summary>
-internal sealed class DiffusionModel
+internal sealed class DiffusionModel : IModelFamily<DiffusionModelConfig, DiffusionModel>
 {
     private readonly object gate = new();
     private readonly Dictionary<(DenoiserRole, SamplingPrecision), Denoiser> copies = [];
 
+    /// <summary>A model of networks built from <paramref name="config"/>, which its source validated (the trainer, a file reader, <see cref="Build"/>).</summary>
     public DiffusionModel(DiffusionModelConfig config, Denoiser denoiser, Denoiser? autoguidance, Device device)
     {
-        config.Validate("the diffusion model");
         if ((autoguidance is null) != (config.Autoguidance is null))
             throw new ArgumentException("The autoguidance denoiser and the config disagree on whether there is one.", nameof(autoguidance));
         Config = config;
@@ -98,13 +98,16 @@ internal sealed class DiffusionModel
         autoguidance?.eval();
     }
 
-    /// <summary>The networks of <paramref name="config"/>, untrained, on <paramref name="device"/>: ready for saved weights.</summary>
-    public static DiffusionModel Build(DiffusionModelConfig config, Device device, string source)
-    {
-        config.Validate(source);
-        return new DiffusionModel(config, Denoisers.Create(config.Denoiser, device),
-            config.Autoguidance is null ? null : Denoisers.Create(config.Autoguidance, device), device);
-    }
+    /// <inheritdoc/>
+    public static void Validate(DiffusionModelConfig config, string source) => config.Validate(source);
+
+    /// <inheritdoc/>
+    public static long ParameterCount(DiffusionModelConfig config) =>
+        Denoisers.ParameterCount(config.Denoiser) + (config.Autoguidance is { } weak ? Denoisers.ParameterCount(weak) : 0);
+
+    /// <inheritdoc/>
+    public static DiffusionModel Build(DiffusionModelConfig config, Device device) => new(config, Denoisers.Create(config.Denoiser, device),
+        config.Autoguidance is null ? null : Denoisers.Create(config.Autoguidance, device), device);
 
     public DiffusionModelConfig Config { get; }
     public Denoiser Denoiser { get; }
@@ -116,10 +119,10 @@ internal sealed class DiffusionModel
     public int Classes => Config.Denoiser.Classes;
 
     /// <summary>Per-epoch losses of the denoiser.</summary>
-    public TrainingHistory History { get; init; } = new();
+    public TrainingHistory History { get; set; } = new();
 
     /// <summary>Per-epoch losses of the autoguidance denoiser (empty without one).</summary>
-    public TrainingHistory AutoguidanceHistory { get; init; } = new();
+    public TrainingHistory AutoguidanceHistory { get; set; } = new();
 
     /// <summary>Checks <paramref name="options"/> against this model: each setting, and what each guidance method needs.</summary>
     public void Validate(SamplingOptions options)

@@ -103,37 +103,26 @@ public sealed class SamplingOptions
     /// <summary>Checks every setting on its own, naming it, against a schedule of <paramref name="timesteps"/> steps.</summary>
     internal void Validate(int timesteps)
     {
-        if (!Enum.IsDefined(Sampler))
-            throw new ArgumentOutOfRangeException(nameof(Sampler), Sampler, $"SamplingOptions.Sampler must be one of {Samplers.Names}.");
-        if (!Enum.IsDefined(Spacing))
-            throw new ArgumentOutOfRangeException(nameof(Spacing), Spacing, $"SamplingOptions.Spacing must be one of {string.Join(", ", Enum.GetNames<TimestepSpacing>())}.");
-        if (!double.IsFinite(LogSnrFloor))
-            throw new ArgumentOutOfRangeException(nameof(LogSnrFloor), LogSnrFloor, "SamplingOptions.LogSnrFloor must be a finite number (a log signal-to-noise ratio, e.g. -5.1).");
-        if (Steps < 1 || Steps > timesteps)
-            throw new ArgumentOutOfRangeException(nameof(Steps), Steps, $"SamplingOptions.Steps must be between 1 and the schedule's {timesteps} timesteps, got {Steps}.");
+        const string Owner = nameof(SamplingOptions);
+        OptionChecks.Defined(Sampler, nameof(Sampler), Owner);
+        OptionChecks.Defined(Spacing, nameof(Spacing), Owner);
+        OptionChecks.Finite(LogSnrFloor, nameof(LogSnrFloor), Owner, "a log signal-to-noise ratio, e.g. -5.1");
+        OptionChecks.InRange(Steps, 1, timesteps, nameof(Steps), Owner, "the schedule's timesteps");
         // Above 1 DDIM's noise would exceed the variance the step has room for (its direction term becomes imaginary).
-        if (!double.IsFinite(Eta) || Eta < 0 || Eta > 1)
-            throw new ArgumentOutOfRangeException(nameof(Eta), Eta, "SamplingOptions.Eta must be a number in [0, 1] (0 = deterministic DDIM, 1 = DDPM-like noise).");
-        if (!Enum.IsDefined(Variance))
-            throw new ArgumentOutOfRangeException(nameof(Variance), Variance, "SamplingOptions.Variance must be BetaTilde or Beta.");
-        if (!double.IsFinite(GuidanceScale) || GuidanceScale < 0)
-            throw new ArgumentOutOfRangeException(nameof(GuidanceScale), GuidanceScale, "SamplingOptions.GuidanceScale must be a finite number >= 0.");
+        OptionChecks.InRange(Eta, 0, 1, nameof(Eta), Owner, why: "0 = deterministic DDIM, 1 = DDPM-like noise");
+        OptionChecks.Defined(Variance, nameof(Variance), Owner);
+        OptionChecks.AtLeast(GuidanceScale, 0, nameof(GuidanceScale), Owner);
         CheckBand(nameof(GuidanceMinNoise), GuidanceMinNoise, nameof(GuidanceMaxNoise), GuidanceMaxNoise);
-        if (!double.IsFinite(AutoguidanceScale) || AutoguidanceScale < 1)
-            throw new ArgumentOutOfRangeException(nameof(AutoguidanceScale), AutoguidanceScale, "SamplingOptions.AutoguidanceScale must be a finite number >= 1 (1 = off).");
+        OptionChecks.AtLeast(AutoguidanceScale, 1, nameof(AutoguidanceScale), Owner, "1 = off");
         CheckBand(nameof(AutoguidanceMinNoise), AutoguidanceMinNoise, nameof(AutoguidanceMaxNoise), AutoguidanceMaxNoise);
-        if (!Enum.IsDefined(Precision))
-            throw new ArgumentOutOfRangeException(nameof(Precision), Precision, "SamplingOptions.Precision must be Float32 or BFloat16.");
-        if (BatchSize is < 1 or > 1 << 20)
-            throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, $"SamplingOptions.BatchSize must be between 1 and 1048576, got {BatchSize}.");
+        OptionChecks.Defined(Precision, nameof(Precision), Owner);
+        OptionChecks.InRange(BatchSize, 1, 1 << 20, nameof(BatchSize), Owner);
     }
 
     private static void CheckBand(string lowName, double low, string highName, double high)
     {
-        if (!(low >= 0 && low <= 1))
-            throw new ArgumentOutOfRangeException(lowName, low, $"SamplingOptions.{lowName} must be a noise level in [0, 1].");
-        if (!(high >= 0 && high <= 1))
-            throw new ArgumentOutOfRangeException(highName, high, $"SamplingOptions.{highName} must be a noise level in [0, 1].");
+        OptionChecks.InRange(low, 0, 1, lowName, nameof(SamplingOptions), why: "a noise level");
+        OptionChecks.InRange(high, 0, 1, highName, nameof(SamplingOptions), why: "a noise level");
         if (low > high)
             throw new ArgumentOutOfRangeException(lowName, low, $"SamplingOptions.{lowName} must not exceed {highName} ({high}).");
     }

@@ -12,11 +12,19 @@ internal static class ColumnReader
     public static DataViewSchema.Column Require(DataViewSchema schema, string name, string purpose)
     {
         var column = schema.GetColumnOrNull(name);
-        if (column is null)
-            throw new ArgumentOutOfRangeException(name,
-                $"Column '{name}' ({purpose}) was not found in the input. Available columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}'"))}.");
-        return column.Value;
+        return column ?? throw Missing(name, purpose, schema.Where(c => !c.IsHidden).Select(c => c.Name));
     }
+
+    /// <summary>The one message for a missing column, whether a schema or a schema shape (before fitting) lacks it.</summary>
+    public static ArgumentOutOfRangeException Missing(string name, string purpose, IEnumerable<string> available) =>
+        new(name, $"Column '{name}' ({purpose}) was not found in the input. Available columns: {string.Join(", ", available.Select(c => $"'{c}'"))}.");
+
+    /// <summary>The one message for a column of the wrong type: what it must be and what it is.</summary>
+    public static ArgumentOutOfRangeException WrongType(string name, string purpose, string expected, string actual) =>
+        new(name, $"Column '{name}' ({purpose}) must be {expected}, but is {actual}.");
+
+    /// <summary>What an integer column may be.</summary>
+    public const string IntegerTypes = "an integer type (Int32, Int64, UInt32, Byte, or a key)";
 
     /// <summary>Requires a known-size vector of Single; <paramref name="expectedSize"/> 0 accepts any known size.</summary>
     public static int RequireFloatVector(DataViewSchema schema, string name, string purpose, int expectedSize = 0)
@@ -29,7 +37,7 @@ internal static class ColumnReader
     {
         string expected = expectedSize > 0 ? $"Vector<Single, {expectedSize}>" : "a Vector<Single> of known size";
         if (type is not VectorDataViewType vector || vector.ItemType != NumberDataViewType.Single || !vector.IsKnownSize)
-            throw new ArgumentOutOfRangeException(name, $"Column '{name}' ({purpose}) must be {expected}, but is {type}.");
+            throw WrongType(name, purpose, expected, type.ToString());
         if (expectedSize > 0 && vector.Size != expectedSize)
             throw new ArgumentOutOfRangeException(name, $"Column '{name}' ({purpose}) must be {expected}, but has size {vector.Size}.");
         return vector.Size;
@@ -131,7 +139,7 @@ internal static class ColumnReader
     {
         var column = Require(schema, name, purpose);
         if (!IsInteger(column.Type))
-            throw new ArgumentOutOfRangeException(name, $"Column '{name}' ({purpose}) must be an integer type (Int32, Int64, UInt32, Byte, or a key), but is {column.Type}.");
+            throw WrongType(name, purpose, IntegerTypes, column.Type.ToString());
     }
 
     /// <summary>

@@ -29,21 +29,21 @@ internal static class ComponentSupport
     {
         foreach (var column in input)
             if (column.Name == name) return column;
-        throw new ArgumentOutOfRangeException(name, $"Column '{name}' ({purpose}) was not found in the input. Available columns: {string.Join(", ", input.Select(c => $"'{c.Name}'"))}.");
+        throw ColumnReader.Missing(name, purpose, input.Select(c => c.Name));
     }
 
     public static void RequireFloatVectorShape(SchemaShape input, string name, string purpose)
     {
         var c = RequireShape(input, name, purpose);
         if (c.Kind != SchemaShape.Column.VectorKind.Vector || c.ItemType != NumberDataViewType.Single)
-            throw new ArgumentOutOfRangeException(name, $"Column '{name}' ({purpose}) must be a Vector<Single> of known size, but is {c.Kind} of {c.ItemType}.");
+            throw ColumnReader.WrongType(name, purpose, "a Vector<Single> of known size", $"{c.Kind} of {c.ItemType}");
     }
 
     public static void RequireIntegerShape(SchemaShape input, string name, string purpose)
     {
         var c = RequireShape(input, name, purpose);
         if (c.Kind != SchemaShape.Column.VectorKind.Scalar || !(c.IsKey || ColumnReader.IsInteger(c.ItemType)))
-            throw new ArgumentOutOfRangeException(name, $"Column '{name}' ({purpose}) must be an integer scalar (Int32, Int64, UInt32, Byte, or a key), but is {c.Kind} of {c.ItemType}.");
+            throw ColumnReader.WrongType(name, purpose, ColumnReader.IntegerTypes, $"{c.Kind} of {c.ItemType}");
     }
 
     /// <summary>Checks a column that may be absent (request labels, seeds): when present it must be an integer scalar.</summary>

@@ -1,22 +1,6 @@
-using LatentDiffusion.Diffusion;
 using Microsoft.ML;
 
 namespace LatentDiffusion.MLNet;
-
-/// <summary>Options of <see cref="DigitGenerator"/>.</summary>
-public sealed class DigitGeneratorOptions
-{
-    /// <summary>Optional integer label column of requests (-1 or absent = unconditional). Default "Label".</summary>
-    public string LabelColumnName { get; set; } = "Label";
-    /// <summary>Optional integer seed column; without it seeds come from <see cref="Seed"/> and the row position. Default "Seed".</summary>
-    public string SeedColumnName { get; set; } = "Seed";
-    /// <summary>Output: images as Vector&lt;Single, image size&gt; in [0,1]. Default "GeneratedImage".</summary>
-    public string OutputColumnName { get; set; } = "GeneratedImage";
-    /// <summary>Sampler, steps, guidance and batch size. Default DDIM, 50 steps, guidance 1, batches of 256.</summary>
-    public SamplingOptions Sampling { get; set; } = new();
-    /// <summary>Seed used when the requests have no seed column. Default 1.</summary>
-    public int Seed { get; set; } = 1;
-}
 
 /// <summary>
 /// Turns a diffusion model into a generator of images: with the VAE whose latents it learned (latent diffusion), or
@@ -26,7 +10,6 @@ public sealed class DigitGeneratorOptions
 /// </summary>
 public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
 {
-    private const string Owner = nameof(DigitGeneratorOptions);
     private readonly LatentDiffusionTrainer? trainer;
     private readonly VaeEncoderEstimator? vaeEstimator;
     private readonly LatentDiffusionTransformer? diffusion;
@@ -63,12 +46,7 @@ public sealed class DigitGenerator : IEstimator<DigitGeneratorTransformer>
     private DigitGenerator(DigitGeneratorOptions? options)
     {
         this.options = options ?? new DigitGeneratorOptions();
-        var o = this.options;
-        OptionChecks.ColumnName(o.LabelColumnName, nameof(o.LabelColumnName), Owner);
-        OptionChecks.ColumnName(o.SeedColumnName, nameof(o.SeedColumnName), Owner);
-        OptionChecks.ColumnName(o.OutputColumnName, nameof(o.OutputColumnName), Owner);
-        OptionChecks.NotNull(o.Sampling, nameof(o.Sampling), Owner);
-        o.Sampling.Validate(DiffusionModelConfig.MaxTimesteps);
+        this.options.Validate();
     }
 
     private static T NotNull<T>(T value) where T : class => value ?? throw new ArgumentNullException(typeof(T).Name);

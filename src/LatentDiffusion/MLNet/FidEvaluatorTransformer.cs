@@ -168,8 +168,8 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
             return ComponentErrors.Loading(() => new FidEvaluatorTransformer(legacyModel, legacy), streams.Format, LegacyFormats.SettingsStream);
         }
         var settings = ComponentCodec.ReadSettings<Settings>(streams);
-        var model = ComponentCodec.ReadModel(streams, WeightsStream, () => ClassifierModel.ParameterCount(settings.Classifier),
-            where => ClassifierModel.Build(settings.Classifier, device, where), m => m.Network);
+        var model = ComponentCodec.ReadModel<ClassifierConfig, ClassifierModel>(streams, settings.Classifier, device,
+            (WeightsStream, ClassifierModel.ParameterCount, m => m.Network));
         return new FidEvaluatorTransformer(model, settings);
     }
 }

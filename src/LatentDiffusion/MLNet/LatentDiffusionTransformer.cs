@@ -130,20 +130,15 @@ public sealed class LatentDiffusionTransformer : BatchTransformer
     internal static DiffusionModel ReadModel(ModelStreams streams, DiffusionModelConfig config, EpochRecord[] history, EpochRecord[] autoguidanceHistory,
         TorchSharp.torch.Device device)
     {
-        ComponentErrors.Loading(() =>
-        {
-            config.Validate($"'{ComponentCodec.ConfigStream}'");
-            ComponentCodec.CheckWeightsFit(streams, DenoiserStream, Denoisers.ParameterCount(config.Denoiser));
-            if (config.Autoguidance is { } weak) ComponentCodec.CheckWeightsFit(streams, AutoguidanceStream, Denoisers.ParameterCount(weak));
-            return 0;
-        }, streams.Format);
-        var built = ComponentErrors.Loading(() => DiffusionModel.Build(config, device, $"'{ComponentCodec.ConfigStream}'"), streams.Format);
-        ComponentCodec.ReadWeights(streams, DenoiserStream, built.Denoiser);
-        if (built.AutoguidanceDenoiser is { } weak) ComponentCodec.ReadWeights(streams, AutoguidanceStream, weak);
-        return new DiffusionModel(built.Config, built.Denoiser, built.AutoguidanceDenoiser, device)
-        {
-            History = new TrainingHistory(history), AutoguidanceHistory = new TrainingHistory(autoguidanceHistory),
-        };
+        (string, Func<DiffusionModelConfig, long>, Func<DiffusionModel, TorchSharp.torch.nn.Module>) denoiser =
+            (DenoiserStream, c => Denoisers.ParameterCount(c.Denoiser), m => m.Denoiser);
+        var model = config.Autoguidance is null
+            ? ComponentCodec.ReadModel<DiffusionModelConfig, DiffusionModel>(streams, config, device, denoiser)
+            : ComponentCodec.ReadModel<DiffusionModelConfig, DiffusionModel>(streams, config, device, denoiser,
+                (AutoguidanceStream, c => Denoisers.ParameterCount(c.Autoguidance!), m => m.AutoguidanceDenoiser!));
+        model.History = new TrainingHistory(history);
+        model.AutoguidanceHistory = new TrainingHistory(autoguidanceHistory);
+        return model;
     }
 
     private static LatentDiffusionTransformer Create(IHostEnvironment env, object ctx)

@@ -129,7 +129,7 @@ public sealed class VaeEncoderTransformer : BatchTransformer
 
     /// <summary>A VAE rebuilt from its config, its weights read from <paramref name="stream"/>.</summary>
     internal static VaeModel ReadVae(ModelStreams streams, string stream, VaeConfig config, TorchSharp.torch.Device device) =>
-        ComponentCodec.ReadModel(streams, stream, () => VaeModel.ParameterCount(config), where => VaeModel.Build(config, device, where), m => m.Network);
+        ComponentCodec.ReadModel<VaeConfig, VaeModel>(streams, config, device, (stream, VaeModel.ParameterCount, m => m.Network));
 
     private static VaeEncoderTransformer Create(IHostEnvironment env, object ctx)
     {

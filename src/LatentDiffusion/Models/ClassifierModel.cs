@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace LatentDiffusion.Models;
 
 /// <summary>A trained feature classifier on its device: features, class probabilities and predictions for flat images.</summary>
-internal sealed class ClassifierModel
+internal sealed class ClassifierModel : IModelFamily<ClassifierConfig, ClassifierModel>
 {
     private readonly object gate = new();
 
@@ -14,20 +14,14 @@ internal sealed class ClassifierModel
         network.eval();
     }
 
-    /// <summary>An untrained classifier of <paramref name="config"/> on <paramref name="device"/>, ready for its weights.</summary>
-    public static ClassifierModel Build(ClassifierConfig config, Device device, string source)
-    {
-        config.Validate(source);
-        return new ClassifierModel(FeatureClassifier.Create(config, device), device);
-    }
+    /// <inheritdoc/>
+    public static void Validate(ClassifierConfig config, string source) => config.Validate(source);
 
-    /// <summary>The number of weights the classifier of <paramref name="config"/> has, counted on the "meta" device (nothing is allocated).</summary>
-    public static long ParameterCount(ClassifierConfig config)
-    {
-        config.Validate("the classifier");
-        using var network = FeatureClassifier.Create(config, new Device("meta"));
-        return network.parameters().Sum(p => p.numel());
-    }
+    /// <inheritdoc/>
+    public static long ParameterCount(ClassifierConfig config) => ModelFamily.CountOnMeta(device => FeatureClassifier.Create(config, device));
+
+    /// <inheritdoc/>
+    public static ClassifierModel Build(ClassifierConfig config, Device device) => new(FeatureClassifier.Create(config, device), device);
 
     public FeatureClassifier Network { get; }
     public ClassifierConfig Config => Network.Config;

@@ -25,7 +25,6 @@ internal sealed class DenoisingUnet : Denoiser
 
     public DenoisingUnet(DenoiserConfig config, Device device) : base(nameof(DenoisingUnet), config)
     {
-        Validate(config, "the UNet");
         (channels, height, width) = (config.DataShape[0], config.DataShape[1], config.DataShape[2]);
         int w = config.Width, emb = w * 2;
         timeEmbedding = new SinusoidalTimeEmbedding(w);
@@ -54,14 +53,15 @@ internal sealed class DenoisingUnet : Denoiser
         }
     }
 
-    /// <summary>What the UNet needs of its config: (channels, height, width) data and an even width of at least 4 (the time embedding takes width / 2 frequencies).</summary>
+    /// <summary>Resolution levels the UNet can have.</summary>
+    public const int MinLevels = 2, MaxLevels = 3;
+
+    /// <summary>What the UNet needs of its config beyond every denoiser's rules: (channels, height, width) data, 2 or 3 levels.</summary>
     public static void Validate(DenoiserConfig config, string data)
     {
         if (config.DataShape.Length != 3)
             throw new ArgumentOutOfRangeException(data, $"The UNet denoiser needs data shaped (channels, height, width), but {data} is shaped [{string.Join(", ", config.DataShape)}].");
-        if (config.Width < 4 || config.Width % 2 != 0)
-            throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Width), config.Width, $"The UNet width for {data} must be an even number of at least 4.");
-        if (config.Levels is not (2 or 3))
+        if (config.Levels is < MinLevels or > MaxLevels)
             throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Levels), config.Levels, $"The UNet for {data} has 2 or 3 resolution levels.");
     }
 

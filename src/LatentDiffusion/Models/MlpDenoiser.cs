@@ -47,7 +47,6 @@ internal sealed class MlpDenoiser : Denoiser
 
     public MlpDenoiser(DenoiserConfig config, Device device) : base(nameof(MlpDenoiser), config)
     {
-        Validate(config, "the MLP");
         shape = config.DataShape.Select(d => (long)d).ToArray();
         int w = config.Width, emb = 2 * w, size = config.DataSize;
         timeEmbedding = new SinusoidalTimeEmbedding(w);
@@ -66,11 +65,9 @@ internal sealed class MlpDenoiser : Denoiser
         }
     }
 
-    /// <summary>What the MLP needs of its config: an even width of at least 4 (the time embedding takes width / 2 frequencies) and 1..64 blocks.</summary>
+    /// <summary>What the MLP needs of its config beyond every denoiser's rules: 1..64 blocks and a first layer that fits.</summary>
     public static void Validate(DenoiserConfig config, string data)
     {
-        if (config.Width < 4 || config.Width % 2 != 0)
-            throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Width), config.Width, $"The MLP width for {data} must be an even number of at least 4.");
         if (config.Depth is < 1 or > Denoisers.MaxDepth)
             throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Depth), config.Depth, $"The MLP depth for {data} must be in 1..{Denoisers.MaxDepth}.");
         if ((long)config.DataSize * config.Width > 1L << 28)

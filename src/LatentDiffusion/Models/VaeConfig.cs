@@ -91,31 +91,37 @@ public sealed record VaeConfig
     /// <summary>Largest accepted side, channel count and width.</summary>
     internal const int MaxSide = 4096, MaxChannels = 1024, MaxWidth = 4096, MaxCodes = 65536;
 
-    /// <summary>Checks the config before anything is allocated; <paramref name="source"/> names where it came from.</summary>
+    /// <summary>
+    /// Checks the config before anything is allocated: the one owner of the VAE's architecture bounds, for options
+    /// (<paramref name="source"/> "VaeEncoderOptions") and files ("the VAE in 'Config.json'") alike.
+    /// </summary>
     internal void Validate(string source)
     {
         if (ImageShape is not { Length: 3 } || ImageShape[0] is < 1 or > MaxChannels || ImageShape[1] is < 1 or > MaxSide || ImageShape[2] is < 1 or > MaxSide)
             throw new ArgumentOutOfRangeException(nameof(ImageShape), $"[{string.Join(", ", ImageShape ?? [])}]",
-                $"The VAE of {source} needs an image shaped (channels, height, width) with 1..{MaxChannels} channels and sides in 1..{MaxSide}.");
+                $"{OptionChecks.Subject(nameof(ImageShape), source)} must be (channels, height, width) with 1..{MaxChannels} channels "
+                + $"and sides in 1..{MaxSide}, got [{string.Join(", ", ImageShape ?? [])}].");
         if (Downsampling is not (2 or 4))
-            throw new ArgumentOutOfRangeException(nameof(Downsampling), Downsampling, $"The VAE of {source} shrinks the image sides by 2 or 4.");
-        if (LatentChannels is < 1 or > MaxChannels)
-            throw new ArgumentOutOfRangeException(nameof(LatentChannels), LatentChannels, $"The VAE of {source} needs 1..{MaxChannels} latent channels.");
-        if (Width is < 2 or > MaxWidth)
-            throw new ArgumentOutOfRangeException(nameof(Width), Width, $"The VAE width of {source} must be in 2..{MaxWidth}.");
-        if (!Enum.IsDefined(Architecture))
-            throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, $"The VAE of {source} has an unknown architecture; known: {string.Join(", ", Enum.GetNames<VaeArchitecture>())}.");
+            throw new ArgumentOutOfRangeException(nameof(Downsampling), Downsampling,
+                $"{OptionChecks.Subject(nameof(Downsampling), source)} must be 2 or 4 (how much each image side shrinks), got {Downsampling}.");
+        OptionChecks.InRange(LatentChannels, 1, MaxChannels, nameof(LatentChannels), source);
+        OptionChecks.InRange(Width, 2, MaxWidth, nameof(Width), source);
+        OptionChecks.Defined(Architecture, nameof(Architecture), source);
         if (Attention && Architecture != VaeArchitecture.Residual)
-            throw new ArgumentOutOfRangeException(nameof(Attention), Attention, $"The VAE of {source} asks for self-attention, which only the {VaeArchitecture.Residual} architecture has.");
-        if (!Enum.IsDefined(Regularization))
-            throw new ArgumentOutOfRangeException(nameof(Regularization), Regularization, $"The VAE of {source} has an unknown regularisation; known: {string.Join(", ", Enum.GetNames<VaeRegularization>())}.");
-        if (Regularization == VaeRegularization.Vq ? CodebookSize is < 2 or > MaxCodes : CodebookSize != 0)
+            throw new ArgumentOutOfRangeException(nameof(Attention), Attention,
+                $"{OptionChecks.Subject(nameof(Attention), source)} must not be set without Architecture = {VaeArchitecture.Residual} "
+                + $"(only it has self-attention), got {Architecture}.");
+        OptionChecks.Defined(Regularization, nameof(Regularization), source);
+        if (Regularization == VaeRegularization.Vq)
+            OptionChecks.InRange(CodebookSize, 2, MaxCodes, nameof(CodebookSize), source, "the codebook of a VQ VAE");
+        else if (CodebookSize != 0)
             throw new ArgumentOutOfRangeException(nameof(CodebookSize), CodebookSize,
-                $"The VAE of {source} needs a codebook of 2..{MaxCodes} codes with VQ, and none (0) with KL; it has {Regularization}.");
+                $"{OptionChecks.Subject(nameof(CodebookSize), source)} must be 0 with {Regularization} (only VQ has a codebook), got {CodebookSize}.");
         if (LatentShift.Length != LatentScale.Length || LatentShift.Length is not 0 && LatentShift.Length != LatentChannels)
             throw new ArgumentOutOfRangeException(nameof(LatentShift), LatentShift.Length,
                 $"The VAE of {source} needs one latent shift and scale per channel ({LatentChannels}), or none.");
         if (LatentShift.Any(v => !float.IsFinite(v)) || LatentScale.Any(v => !float.IsFinite(v) || v <= 0))
-            throw new ArgumentOutOfRangeException(nameof(LatentScale), $"The VAE of {source} has a latent shift or scale that is not a finite number (scales must be positive).");
+            throw new ArgumentOutOfRangeException(nameof(LatentScale),
+                $"The VAE of {source} has a latent shift or scale that is not a finite number (scales must be positive).");
     }
 }

@@ -7,7 +7,7 @@ namespace LatentDiffusion.Models;
 /// diffusion sees standardised latents and decoding undoes the standardisation. Calls are serialised: TorchSharp
 /// modules are not documented as safe for concurrent forward passes. Every tensor it makes lives on its device.
 /// </summary>
-internal sealed class VaeModel
+internal sealed class VaeModel : IModelFamily<VaeConfig, VaeModel>
 {
     private readonly object gate = new();
     private readonly float[] shift, scale;
@@ -22,20 +22,14 @@ internal sealed class VaeModel
         network.eval();
     }
 
-    /// <summary>An untrained VAE of <paramref name="config"/> on <paramref name="device"/>, ready for its weights.</summary>
-    public static VaeModel Build(VaeConfig config, Device device, string source)
-    {
-        config.Validate(source);
-        return new VaeModel(VaeNetwork.Create(config, device), config, device);
-    }
+    /// <inheritdoc/>
+    public static void Validate(VaeConfig config, string source) => config.Validate(source);
 
-    /// <summary>The number of weights the VAE of <paramref name="config"/> has, counted on the "meta" device (nothing is allocated).</summary>
-    public static long ParameterCount(VaeConfig config)
-    {
-        config.Validate("the VAE");
-        using var network = VaeNetwork.Create(config, new Device("meta"));
-        return network.parameters().Sum(p => p.numel());
-    }
+    /// <inheritdoc/>
+    public static long ParameterCount(VaeConfig config) => ModelFamily.CountOnMeta(device => VaeNetwork.Create(config, device));
+
+    /// <inheritdoc/>
+    public static VaeModel Build(VaeConfig config, Device device) => new(VaeNetwork.Create(config, device), config, device);
 
     public VaeNetwork Network { get; }
     /// <summary>The architecture and the latent standardisation.</summary>

@@ -6,17 +6,14 @@ namespace LatentDiffusion.Training;
 /// <param name="Resume">Continue from the file when it exists.</param>
 internal sealed record CheckpointSettings(string Path, TimeSpan Interval, bool Resume);
 
+/// <summary>What identifies a training loop's run: a checkpoint resumes only a loop with the same (see <see cref="MinibatchLoop.Identity"/>).</summary>
+internal sealed record LoopIdentity(string Model, long Rows, int BatchSize, int Epochs, int Seed, TrainingPrecision Precision, double LearningRate);
+
 /// <summary>Where a training loop stands: enough to continue it exactly as if it had never stopped.</summary>
 internal sealed record LoopPosition
 {
-    public string Model { get; init; } = "";
-    public long Rows { get; init; }
-    public int BatchSize { get; init; }
-    public int Epochs { get; init; }
-    public int Seed { get; init; }
-    public TrainingPrecision Precision { get; init; }
-    /// <summary>The peak learning rate; 0 in checkpoints written before it was recorded (not compared then).</summary>
-    public double LearningRate { get; init; }
+    /// <summary>The run the checkpoint belongs to; resuming needs the same.</summary>
+    public LoopIdentity Run { get; init; } = new("", 0, 0, 0, 0, default, 0);
     /// <summary>The epoch under way (from 1) and the next minibatch of it; a finished run has <see cref="Complete"/> set.</summary>
     public int Epoch { get; init; }
     public long Batch { get; init; }

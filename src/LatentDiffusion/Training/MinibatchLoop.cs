@@ -12,30 +12,39 @@ namespace LatentDiffusion.Training;
 /// </summary>
 internal sealed class MinibatchLoop
 {
+    /// <summary>The run's settings: batch size, learning rate, seed, precision, device, reporting, budget, checkpoints.</summary>
+    public required TrainingRun Settings { get; init; }
+    /// <summary>The network trained, in logs, progress reports and the checkpoint's file name.</summary>
     public required string Model { get; init; }
     public required long Rows { get; init; }
-    public required int BatchSize { get; init; }
     public required int Epochs { get; init; }
-    public required double LearningRate { get; init; }
+    /// <summary>Whether the run's time budget applies to this loop (it applies to a component's main network only).</summary>
+    public bool Budgeted { get; init; } = true;
     public double WeightDecay { get; init; } = 1e-4;
     public int WarmupSteps { get; init; } = 200;
-    public required int Seed { get; init; }
-    public TrainingPrecision Precision { get; init; }
-    public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-    public IProgress<TrainingProgress>? Progress { get; init; }
+
+    /// <summary>What a checkpoint must have been written with for this loop to resume from it.</summary>
+    public LoopIdentity Identity => new(Model, Rows, Settings.BatchSize, Epochs, Settings.Seed, Settings.Precision, Settings.LearningRate);
+
+    private int BatchSize => Settings.BatchSize;
+    private double LearningRate => Settings.LearningRate;
+    private ILogger Logger => Settings.Logger;
 
     /// <summary>
     /// Wall-clock limit: after <see cref="BudgetProbeSteps"/> steps the loop measures its speed and shortens the plan
     /// (and the learning-rate schedule with it) to the steps that fit; it also stops when the time is up. Null: the
     /// epochs decide. A budgeted run is not reproducible: how far it gets depends on the machine's speed.
     /// </summary>
-    public TimeSpan? TimeBudget { get; init; }
+    private TimeSpan? TimeBudget => Budgeted ? Settings.TimeBudget : null;
+
+    /// <summary>Where and how often to write checkpoints, and whether to resume from one; null: none.</summary>
+    private CheckpointSettings? Checkpoints => Settings.CheckpointDirectory is { } folder
+        ? new CheckpointSettings(Path.Combine(folder, $"{Model}.checkpoint"), Settings.CheckpointInterval, Settings.ResumeFromCheckpoint)
+        : null;
 
     /// <summary>Steps timed before a budgeted run fits its plan to the budget.</summary>
     public const int BudgetProbeSteps = 30;
 
-    /// <summary>Where and how often to write checkpoints, and whether to resume from one; null: none.</summary>
-    public CheckpointSettings? Checkpoints { get; init; }
 
     /// <summary>The optimiser step the loss being computed belongs to (0-based, counted over the whole run, resumed runs included).</summary>
     public long CurrentStep { get; private set; }
@@ -57,9 +66,9 @@ internal sealed class MinibatchLoop
         long plannedSteps = stepsPerEpoch * Epochs, totalSteps = plannedSteps;
         int warmup = (int)Math.Min(WarmupSteps, plannedSteps / 10);
         var schedule = new WarmupCosineSchedule(LearningRate, warmup, totalSteps);
-        using var weights = new TrainingWeights(module, Precision);
+        using var weights = new TrainingWeights(module, Settings.Precision);
         using var optimizer = optim.AdamW(weights.Parameters, LearningRate, weight_decay: WeightDecay);
-        using var generator = new Generator((ulong)Seed, CPU);
+        using var generator = new Generator((ulong)Settings.Seed, CPU);
 
         var history = new TrainingHistory();
         long step = 0;
@@ -89,8 +98,7 @@ internal sealed class MinibatchLoop
             if (Checkpoints is not { } where) return;
             var position = new LoopPosition
             {
-                Model = Model, Rows = Rows, BatchSize = BatchSize, Epochs = Epochs, Seed = Seed, Precision = Precision, LearningRate = LearningRate,
-                Epoch = epoch, Batch = batch, Step = step, TotalSteps = totalSteps, LossSum = lossSum, EpochSeconds = seconds,
+                Run = Identity, Epoch = epoch, Batch = batch, Step = step, TotalSteps = totalSteps, LossSum = lossSum, EpochSeconds = seconds,
                 AverageUpdates = average?.Updates ?? 0, Complete = complete, History = [.. history.Epochs],
             };
             var blobs = new Dictionary<string, Action<BinaryWriter>>
@@ -161,7 +169,7 @@ internal sealed class MinibatchLoop
                         Logger.LogInformation("{Model}: {Steps} steps fit the time budget of {Budget} at {Rate:F1} steps/s", Model, totalSteps, budget, rate);
                     }
                 }
-                Progress?.Report(new TrainingProgress(Model, step, totalSteps, epoch, lossSum / (b + 1)));
+                Settings.Progress?.Report(new TrainingProgress(Model, step, totalSteps, epoch, lossSum / (b + 1)));
                 if (Checkpoints is { } every && sinceCheckpoint.Elapsed >= every.Interval && b + 1 < stepsPerEpoch)
                 {
                     // Saved in float32 (buffers included); going back to the training format rounds the masters as each step does.
@@ -195,20 +203,19 @@ internal sealed class MinibatchLoop
         return history;
     }
 
+    /// <summary>"BatchSize" as "batch size".</summary>
+    private static string Words(string name) => System.Text.RegularExpressions.Regex.Replace(name, "(?<=[a-z])([A-Z])", " $1").ToLowerInvariant();
+
     /// <summary>Loads a checkpoint into the run's state, after checking it belongs to this run.</summary>
     private LoopPosition Restore(string path, TrainingWeights weights, optim.Optimizer optimizer, ExponentialMovingAverage? average, Generator generator,
         IReadOnlyDictionary<string, CheckpointPart>? extraState, out Tensor? order)
     {
         var (position, blobs) = TrainingCheckpoint.Read(path);
-        var differences = new List<string>();
-        void Compare<T>(string what, T saved, T now) { if (!EqualityComparer<T>.Default.Equals(saved, now)) differences.Add($"{what} {saved} (now {now})"); }
-        Compare("model", position.Model, Model);
-        Compare("rows", position.Rows, Rows);
-        Compare("batch size", position.BatchSize, BatchSize);
-        Compare("epochs", position.Epochs, Epochs);
-        Compare("seed", position.Seed, Seed);
-        Compare("precision", position.Precision, Precision);
-        if (position.LearningRate != 0) Compare("learning rate", position.LearningRate, LearningRate);
+        var differences = typeof(LoopIdentity).GetProperties()
+            .Select(p => (p.Name, Saved: p.GetValue(position.Run), Now: p.GetValue(Identity)))
+            .Where(d => !Equals(d.Saved, d.Now))
+            .Select(d => $"{Words(d.Name)} {d.Saved} (now {d.Now})")
+            .ToList();
         if (differences.Count > 0)
             throw new InvalidDataException($"Checkpoint '{path}' belongs to another run: {string.Join(", ", differences)}. Delete it to start afresh, or resume with the settings it was written with.");
         string Blob(string name) => blobs.ContainsKey(name) ? name : throw new InvalidDataException($"Checkpoint '{path}' lacks its {name}.");

@@ -11,14 +11,15 @@ namespace LatentDiffusion.Training;
 /// SHA-256, so a file is either the whole checkpoint or refused.
 /// </summary>
 /// <remarks>
-/// *** Binary format *** "LDCHECKPOINT" (length-prefixed), int32 version (1), the position as UTF-8 JSON
+/// *** Binary format *** "LDCHECKPOINT" (length-prefixed), int32 version (2; 1 had the run's identity as flat
+/// fields of the position rather than its <c>run</c> object), the position as UTF-8 JSON
 /// (length-prefixed bytes), int32 count of named blobs, each a name and length-prefixed bytes (weight archives, the
 /// optimiser's own state format, generator states), then the SHA-256 of everything before it.
 /// </remarks>
 internal static class TrainingCheckpoint
 {
     private const string Magic = "LDCHECKPOINT";
-    private const int Version = 1;
+    private const int Version = 2;
     private const int MaxBytes = int.MaxValue - 64;
 
     public static void Write(string path, LoopPosition position, IReadOnlyDictionary<string, Action<BinaryWriter>> blobs)

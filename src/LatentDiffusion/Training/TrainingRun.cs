@@ -15,7 +15,7 @@ internal sealed record TrainingRun
     public ILogger Logger { get; init; } = NullLogger.Instance;
     public IProgress<TrainingProgress>? Progress { get; init; }
     public CancellationToken CancellationToken { get; init; }
-    /// <summary>Wall-clock limit of the main network's loop (see <see cref="MinibatchLoop.TimeBudget"/>); null: none.</summary>
+    /// <summary>Wall-clock limit of the main network's loop (a budgeted <see cref="MinibatchLoop"/> shortens its plan to fit it); null: none.</summary>
     public TimeSpan? TimeBudget { get; init; }
     /// <summary>Folder of the loops' checkpoints (one file per loop, named after its model); null: none.</summary>
     public string? CheckpointDirectory { get; init; }
@@ -23,13 +23,8 @@ internal sealed record TrainingRun
     public bool ResumeFromCheckpoint { get; init; }
 
     /// <summary>The minibatch loop of <paramref name="epochs"/> epochs over <paramref name="rows"/> rows, reported as <paramref name="model"/>.</summary>
-    public MinibatchLoop Loop(string model, long rows, int epochs, bool budgeted = true) => new()
-    {
-        Model = model, Rows = rows, BatchSize = BatchSize, Epochs = epochs, LearningRate = LearningRate, Seed = Seed, Precision = Precision,
-        Logger = Logger, Progress = Progress, TimeBudget = budgeted ? TimeBudget : null,
-        Checkpoints = CheckpointDirectory is null ? null
-            : new CheckpointSettings(Path.Combine(CheckpointDirectory, $"{model}.checkpoint"), CheckpointInterval, ResumeFromCheckpoint),
-    };
+    public MinibatchLoop Loop(string model, long rows, int epochs, bool budgeted = true) =>
+        new() { Settings = this, Model = model, Rows = rows, Epochs = epochs, Budgeted = budgeted };
 
     /// <summary>Rows held out for validation: the last <paramref name="fraction"/> of them, in input order.</summary>
     public static (int Train, int Validation) Split(int rows, double fraction)

@@ -251,10 +251,10 @@ internal static class VaeTraining
             weight = settings.AdversarialWeight;
             // Its own seed, and the global generator left as it was: the VAE's start does not depend on whether there is a discriminator.
             using var saved = torch.random.get_rng_state();
-            manual_seed(loop.Seed + 2);
+            manual_seed(loop.Settings.Seed + 2);
             discriminator = new PatchDiscriminator(model.Config.ImageShape, settings.DiscriminatorWidth, device);
             torch.random.set_rng_state(saved);
-            optimizer = optim.Adam(discriminator.parameters(), loop.LearningRate, beta1: 0.5, beta2: 0.9);
+            optimizer = optim.Adam(discriminator.parameters(), loop.Settings.LearningRate, beta1: 0.5, beta2: 0.9);
             State = new Dictionary<string, CheckpointPart>
             {
                 ["discriminator"] = new(w => IO.WeightArchive.Write(w, discriminator), r => IO.WeightArchive.Read(r, discriminator, "discriminator")),

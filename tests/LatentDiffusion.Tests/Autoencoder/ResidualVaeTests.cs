@@ -97,7 +97,7 @@ public class ResidualVaeTests : IDisposable
     [Fact]
     public void Attention_without_the_residual_architecture_is_refused_naming_both_options()
     {
-        var e = Assert.Throws<ArgumentException>(() => ml.Transforms.EncodeToLatent(Options(VaeArchitecture.Plain, attention: true)));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.EncodeToLatent(Options(VaeArchitecture.Plain, attention: true)));
         Assert.Contains("VaeEncoderOptions.Attention", e.Message);
         Assert.Contains("Residual", e.Message);
         var unknown = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.EncodeToLatent(Options((VaeArchitecture)7)));

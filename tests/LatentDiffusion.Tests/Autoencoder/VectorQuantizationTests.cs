@@ -61,6 +61,6 @@ public class VectorQuantizationTests : IDisposable
         Assert.Equal("CommitmentWeight", commitment.ParamName);
         // A config that says KL but carries a codebook (a damaged file) is refused before anything is built.
         var config = new VaeConfig { CodebookSize = 16 };
-        Assert.Throws<ArgumentOutOfRangeException>(() => VaeModel.ParameterCount(config));
+        Assert.Throws<ArgumentOutOfRangeException>(() => VaeModel.Validate(config, "a damaged file"));
     }
 }

@@ -94,7 +94,7 @@ public class AutoguidanceTests : IDisposable
         Assert.Equal("AutoguidanceScale", noGuide.ParamName);
         Assert.Contains("AutoguidanceWidth", noGuide.Message);
 
-        var tooNarrow = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.TrainLatentDiffusion(Options(guideWidth: 4)));
+        var tooNarrow = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.TrainLatentDiffusion(Options(guideWidth: 2)));
         Assert.Equal("AutoguidanceWidth", tooNarrow.ParamName);
 
         var belowOne = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.TrainLatentDiffusion(Options(guideWidth: 8, autoguidance: 0.5)));

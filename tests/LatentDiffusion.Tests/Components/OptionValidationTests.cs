@@ -32,7 +32,7 @@ public class OptionValidationTests
 
         yield return Case("Timesteps", 1, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Timesteps = 1 }));
         yield return Case("Width", 9, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Width = 9 }));
-        yield return Case("Width", 4, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Width = 4 }));
+        yield return Case("Width", 2, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Width = 2 }));
         yield return Case("Epochs", -1, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Epochs = -1 }));
         yield return Case("EmaDecay", 1.0, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { EmaDecay = 1 }));
         yield return Case("LabelDropout", 1.5, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { LabelDropout = 1.5 }));

@@ -21,7 +21,8 @@ public class TrainingPrecisionTests
         var layer = nn.Linear(8, 3);
         var loop = new MinibatchLoop
         {
-            Model = "linear", Rows = 2048, BatchSize = 64, Epochs = 30, LearningRate = 0.05, WeightDecay = 0, WarmupSteps = 10, Seed = 3, Precision = precision,
+            Settings = new TrainingRun { Device = CPU, BatchSize = 64, LearningRate = 0.05, Seed = 3, Precision = precision },
+            Model = "linear", Rows = 2048, Epochs = 30, WeightDecay = 0, WarmupSteps = 10,
         };
         var history = loop.Run(layer, (rows, _) => nn.functional.mse_loss(layer.forward(x[rows].to_type(layer.weight!.dtype)).to_type(float32), y[rows]));
         losses?.AddRange(history.Epochs.Select(e => e.TrainLoss));

@@ -151,7 +151,7 @@ public class FidInstrumentTests : IDisposable
         long small = ClassifierModel.ParameterCount(new ClassifierConfig { Kind = FidClassifierKind.Small });
         long normalized = ClassifierModel.ParameterCount(new ClassifierConfig { Kind = FidClassifierKind.Normalized });
         Assert.True(small > 0 && normalized > 0 && small != normalized);
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ClassifierModel.ParameterCount(new ClassifierConfig { Kind = (FidClassifierKind)7 }));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ClassifierModel.Validate(new ClassifierConfig { Kind = (FidClassifierKind)7 }, "a file"));
         Assert.Equal("Kind", e.ParamName);
     }
 }

@@ -88,14 +88,21 @@ internal static class ComponentCodec
         streams.Read(stream, r => WeightArchive.Read(r, network, stream));
 
     /// <summary>
-    /// Builds a model from its settings and fills its one network from weight stream <paramref name="stream"/>: the
-    /// stream's size checked against <paramref name="parameters"/> first, every failure named as this file's.
+    /// Rebuilds a model from the config a file holds and fills its networks from their weight streams: the config
+    /// validated, each stream's size checked against its network, every failure named as this file's.
     /// </summary>
-    public static T ReadModel<T>(ModelStreams streams, string stream, Func<long> parameters, Func<string, T> build, Func<T, nn.Module> network)
+    public static TModel ReadModel<TConfig, TModel>(ModelStreams streams, TConfig config, Device device,
+        params (string Stream, Func<TConfig, long> Parameters, Func<TModel, nn.Module> Network)[] weights)
+        where TModel : Models.IModelFamily<TConfig, TModel>
     {
-        ComponentErrors.Loading(() => { CheckWeightsFit(streams, stream, parameters()); return 0; }, streams.Format);
-        var model = ComponentErrors.Loading(() => build($"'{ConfigStream}'"), streams.Format);
-        ReadWeights(streams, stream, network(model));
+        ComponentErrors.Loading(() =>
+        {
+            TModel.Validate(config, $"'{ConfigStream}'");
+            foreach (var (stream, parameters, _) in weights) CheckWeightsFit(streams, stream, parameters(config));
+            return 0;
+        }, streams.Format);
+        var model = ComponentErrors.Loading(() => TModel.Build(config, device), streams.Format);
+        foreach (var (stream, _, network) in weights) ReadWeights(streams, stream, network(model));
         return model;
     }
 

@@ -73,8 +73,9 @@ internal static class LegacyFormats
         ClassifierModel? model = null;
         streams.Read("Classifier.weights", r =>
         {
+            Built(() => { ClassifierModel.Validate(settings.Classifier, "the 'Settings.bin' entry"); return 0; });
             int length = Fits(r, Built(() => ClassifierModel.ParameterCount(settings.Classifier)));
-            model = Built(() => ClassifierModel.Build(settings.Classifier, device, "the 'Settings.bin' entry"));
+            model = Built(() => ClassifierModel.Build(settings.Classifier, device));
             WeightArchive.Read(r, model.Network, "Classifier.weights", length);
         });
         return (settings, model!);
@@ -89,8 +90,9 @@ internal static class LegacyFormats
         var shift = Enumerable.Range(0, channels).Select(_ => r.ReadSingle()).ToArray();
         var scale = Enumerable.Range(0, channels).Select(_ => r.ReadSingle()).ToArray();
         var config = new VaeConfig { ImageShape = [1, side, side], LatentChannels = channels, Downsampling = side / latentSide, Width = width, LatentShift = shift, LatentScale = scale };
+        Built(() => { VaeModel.Validate(config, "the 'Vae.weights' entry"); return 0; });
         int length = Fits(r, Built(() => VaeModel.ParameterCount(config)));
-        var model = Built(() => VaeModel.Build(config, device, "the 'Vae.weights' entry"));
+        var model = Built(() => VaeModel.Build(config, device));
         WeightArchive.Read(r, model.Network, "Vae.weights", length);
         return model;
     }
