@@ -27,12 +27,14 @@ internal sealed record DiffusionTrainingSettings
 internal static class DiffusionTraining
 {
     /// <summary>
-    /// Trains the networks of <paramref name="config"/> on <paramref name="rows"/> samples (row-major in
-    /// <paramref name="data"/>, each of the denoiser's data shape) with optional labels in 0..classes-1. The last
+    /// Trains the networks of the validated <paramref name="config"/> on <paramref name="samples"/> (each of the
+    /// denoiser's data shape) and their optional labels. The config gains the data's standardisation and range. The last
     /// <see cref="DiffusionTrainingSettings.ValidationFraction"/> of the rows give the validation loss.
     /// </summary>
-    public static DiffusionModel Fit(DiffusionModelConfig config, float[] data, int[]? labels, int rows, DiffusionTrainingSettings settings, TrainingRun run)
+    public static (DiffusionModel Model, TrainingHistory History) Fit(DiffusionModelConfig config, TrainingData samples, DiffusionTrainingSettings settings,
+        TrainingRun run)
     {
+        var (data, labels, rows) = samples;
         if (settings.Standardise)
         {
             var (shift, scale) = Standardisation(data, rows, config.Denoiser.DataShape);
@@ -81,7 +83,7 @@ internal static class DiffusionTraining
         }
         network.Dispose();
         weakNetwork?.Dispose();
-        return new DiffusionModel(config, ema, weak, device) { History = history, AutoguidanceHistory = weakHistory };
+        return (new DiffusionModel(config, ema, weak, device) { History = history, AutoguidanceHistory = weakHistory }, history);
     }
 
     /// <summary>Mean and standard deviation per index of the first data dimension over all rows (a constant index keeps scale 1).</summary>

@@ -1,3 +1,4 @@
+using LatentDiffusion.MLNet.Persistence;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

@@ -1,3 +1,4 @@
+using LatentDiffusion.MLNet.Persistence;
 using Microsoft.ML;
 
 namespace LatentDiffusion.MLNet;

@@ -33,8 +33,9 @@ public sealed class FidEvaluator : IEstimator<FidEvaluatorTransformer>
 
         using var log = new ComponentLogger(context, options.Logger, nameof(FidEvaluator));
         var config = new ClassifierConfig { Kind = options.Classifier, ImageShape = shape, Classes = options.Classes, BatchNormRecalibrated = true };
-        var (model, history) = ClassifierTraining.Fit(config, images, labels!, rows, options.Epochs, options.Run(log),
-            options.Augmentation ? new ClassifierAugmentation() : null);
+        ClassifierModel.Validate(config, $"the classifier for column '{options.ImageColumnName}'");
+        var training = new ClassifierTrainingSettings { Epochs = options.Epochs, Augmentation = options.Augmentation ? new ClassifierAugmentation() : null };
+        var (model, history) = ClassifierTraining.Fit(config, new TrainingData(images, labels, rows), training, options.Run(log));
         return new FidEvaluatorTransformer(model, new FidEvaluatorTransformer.Settings
         {
             ImageColumn = options.ImageColumnName, FeaturesColumn = options.FeaturesColumnName, PredictedLabelColumn = options.PredictedLabelColumnName,

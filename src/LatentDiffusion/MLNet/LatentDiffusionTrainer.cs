@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Models;
+using LatentDiffusion.Training;
 using Microsoft.ML;
 
 namespace LatentDiffusion.MLNet;
@@ -72,7 +73,7 @@ public sealed class LatentDiffusionTrainer : IEstimator<LatentDiffusionTransform
                 var s => s == DataStandardization.PerChannel,
             },
         };
-        var model = DiffusionTraining.Fit(config, values, labels, rows, settings, options.Run(log));
+        var (model, _) = DiffusionTraining.Fit(config, new TrainingData(values, labels, rows), settings, options.Run(log));
         return new LatentDiffusionTransformer(model, new LatentDiffusionTransformer.Settings
         {
             LabelColumn = options.LabelColumnName, SeedColumn = options.SeedColumnName, OutputColumn = options.OutputColumnName, Seed = options.Seed,

@@ -46,10 +46,10 @@ public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
         var settings = new VaeTrainingSettings
         {
             Epochs = options.Epochs, BinaryCrossEntropy = options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy, KlWeight = options.KlWeight,
-            ValidationFraction = options.ValidationFraction, PerceptualWeight = options.PerceptualWeight, PerceptualLabels = labels, PerceptualClasses = options.PerceptualClasses,
+            ValidationFraction = options.ValidationFraction, PerceptualWeight = options.PerceptualWeight, PerceptualClasses = options.PerceptualClasses,
             CommitmentWeight = options.CommitmentWeight, AdversarialWeight = options.AdversarialWeight, AdversarialStart = options.AdversarialStart,
         };
-        var (model, history) = VaeTraining.Fit(config, images, rows, settings, options.Run(log));
+        var (model, history) = VaeTraining.Fit(config, new TrainingData(images, labels, rows), settings, options.Run(log));
         return new VaeEncoderTransformer(model, new VaeEncoderTransformer.Settings
         {
             ImageColumn = options.ImageColumnName, LatentColumn = options.LatentColumnName, Output = options.Output, Seed = options.Seed,

@@ -27,6 +27,24 @@ public class LayeringTests
         Assert.Contains(Directory.EnumerateFiles(Path.Combine(source, "MLNet"), "*.cs"), f => File.ReadLines(f).Any(MLNet.IsMatch));
     }
 
+    [Fact]
+    public void The_persistence_layer_names_no_type_of_the_components_that_use_it()
+    {
+        // One direction: the components (MLNet/*.cs) save through Persistence/, which knows nothing of them.
+        string mlnet = Path.Combine(CommandLineTests.RepositoryRoot(), "src", "LatentDiffusion", "MLNet");
+        var componentTypes = Directory.EnumerateFiles(mlnet, "*.cs")
+            .SelectMany(f => Declaration.Matches(File.ReadAllText(f)).Select(m => m.Groups[1].Value))
+            .ToHashSet();
+        Assert.Contains("DigitGeneratorTransformer", componentTypes);
+        var offenders = Directory.EnumerateFiles(Path.Combine(mlnet, "Persistence"), "*.cs")
+            .SelectMany(file => File.ReadLines(file).Select((line, i) => (file, line, i)))
+            .Where(x => !x.line.TrimStart().StartsWith("//", StringComparison.Ordinal))
+            .SelectMany(x => Regex.Matches(x.line, @"\b[A-Z]\w+\b").Select(m => m.Value).Where(componentTypes.Contains)
+                .Select(type => $"{Path.GetFileName(x.file)}:{x.i + 1}: {type}"))
+            .ToList();
+        Assert.True(offenders.Count == 0, "Persistence names component types:\n" + string.Join("\n", offenders));
+    }
+
     private static readonly Regex Declaration = new(
         @"^(?:public|internal|file)\s+(?:(?:static|sealed|abstract|readonly|partial)\s+)*(?:class|record struct|record|enum|interface|struct)\s+(\w+)",
         RegexOptions.Compiled | RegexOptions.Multiline);

@@ -1,10 +1,10 @@
-using LatentDiffusion.Models;
+using LatentDiffusion.Training;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Training;
+namespace LatentDiffusion.Models;
 
 /// <summary>The settings of VAE training beyond <see cref="TrainingRun"/>.</summary>
 internal sealed record VaeTrainingSettings
@@ -17,8 +17,6 @@ internal sealed record VaeTrainingSettings
     public double ValidationFraction { get; init; } = 0.02;
     /// <summary>Weight of the perceptual term; 0 = none.</summary>
     public double PerceptualWeight { get; init; }
-    /// <summary>Labels of the training images, which train the perceptual term's feature network (needed when its weight is above 0).</summary>
-    public int[]? PerceptualLabels { get; init; }
     public int PerceptualClasses { get; init; } = 10;
     /// <summary>Epochs of the perceptual feature network.</summary>
     public int PerceptualEpochs { get; init; } = 2;
@@ -37,10 +35,14 @@ internal sealed record VaeTrainingSettings
 /// </summary>
 internal static class VaeTraining
 {
-    public static (VaeModel Model, TrainingHistory History) Fit(VaeConfig config, float[] images, int rows, VaeTrainingSettings settings, TrainingRun run)
+    /// <summary>
+    /// Trains a VAE of the validated <paramref name="config"/> on the images of <paramref name="data"/> (their labels
+    /// train the perceptual term's feature network, needed when its weight is above 0).
+    /// </summary>
+    public static (VaeModel Model, TrainingHistory History) Fit(VaeConfig config, TrainingData data, VaeTrainingSettings settings, TrainingRun run)
     {
-        config.Validate("the training data");
-        using var perceptual = settings.PerceptualWeight > 0 ? PerceptualNetwork(config, images, rows, settings, run) : null;
+        var (images, rows) = (data.Values, data.Rows);
+        using var perceptual = settings.PerceptualWeight > 0 ? PerceptualNetwork(config, data, settings, run) : null;
         manual_seed(run.Seed);
         var network = VaeNetwork.Create(config, run.Device);
         var (trainRows, validationRows) = TrainingRun.Split(rows, settings.ValidationFraction);
@@ -76,12 +78,13 @@ internal static class VaeTraining
     /// training images and their labels (another seed than the run's, float32, no augmentation) and then frozen. It
     /// exists only while the VAE trains; it is not the FID instrument and scores nothing.
     /// </summary>
-    private static FeatureClassifier PerceptualNetwork(VaeConfig config, float[] images, int rows, VaeTrainingSettings settings, TrainingRun run)
+    private static FeatureClassifier PerceptualNetwork(VaeConfig config, TrainingData data, VaeTrainingSettings settings, TrainingRun run)
     {
-        var labels = settings.PerceptualLabels ?? throw new ArgumentException("The perceptual term needs the training images' labels.", nameof(settings));
+        if (data.Labels is null) throw new ArgumentException("The perceptual term needs the training images' labels.", nameof(data));
         var classifier = new ClassifierConfig { Kind = FidClassifierKind.Small, ImageShape = config.ImageShape, Classes = settings.PerceptualClasses };
-        var (model, _) = ClassifierTraining.Fit(classifier, images, labels, rows, settings.PerceptualEpochs,
-            run with { Seed = run.Seed + 1, Precision = TrainingPrecision.Float32, TimeBudget = null }, loop: "vae-perceptual", purpose: "perceptual feature network");
+        var (model, _) = ClassifierTraining.Fit(classifier, data,
+            new ClassifierTrainingSettings { Epochs = settings.PerceptualEpochs, Loop = "vae-perceptual", Purpose = "perceptual feature network" },
+            run with { Seed = run.Seed + 1, Precision = TrainingPrecision.Float32, TimeBudget = null });
         var network = model.Network;
         network.eval();
         foreach (var p in network.parameters()) p.requires_grad = false;

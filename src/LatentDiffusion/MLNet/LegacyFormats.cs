@@ -4,7 +4,9 @@ using LatentDiffusion.Models;
 using LatentDiffusion.Training;
 using static TorchSharp.torch;
 
-namespace LatentDiffusion.MLNet.Persistence;
+using LatentDiffusion.MLNet.Persistence;
+
+namespace LatentDiffusion.MLNet;
 
 /// <summary>
 /// Readers for the binary formats written before the JSON settings block (see <see cref="ComponentFormats"/> for

@@ -3,9 +3,8 @@ using System.Runtime.CompilerServices;
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
 
-namespace LatentDiffusion.MLNet;
+namespace LatentDiffusion.MLNet.Persistence;
 
-using LatentDiffusion.MLNet.Persistence;
 
 /// <summary>
 /// The single place that touches ML.NET internals: its model format, schema shapes and the context behind a catalog.
