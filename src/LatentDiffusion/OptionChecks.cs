@@ -41,7 +41,8 @@ internal static class OptionChecks
     public static void Defined<T>(T value, string option, string owner) where T : struct, Enum
     {
         if (!Enum.IsDefined(value))
-            throw new ArgumentOutOfRangeException(option, value, $"{Subject(option, owner)} must be one of {string.Join(", ", Enum.GetNames<T>())}, got {value}.");
+            throw new ArgumentOutOfRangeException(option, value,
+                $"{Subject(option, owner)} must be one of {string.Join(", ", Enum.GetNames<T>())}, got {value}.");
     }
 
     public static void ColumnName(string? value, string option, string owner)

@@ -34,7 +34,8 @@ public static class IdxFile
             throw new InvalidDataException($"IDX file '{path}' is truncated: {data.Length} bytes, shorter than its {headerLength}-byte header.");
         int actualMagic = BinaryPrimitives.ReadInt32BigEndian(data);
         if (actualMagic != magic)
-            throw new InvalidDataException($"IDX file '{path}' has magic number 0x{actualMagic:X8}; expected 0x{magic:X8} (unsigned bytes, {rank} dimension(s)).");
+            throw new InvalidDataException($"IDX file '{path}' has magic number 0x{actualMagic:X8}; expected 0x{magic:X8} (unsigned bytes, "
+                + $"{rank} dimension(s)).");
         var dims = new int[rank];
         for (int i = 0; i < rank; i++)
         {

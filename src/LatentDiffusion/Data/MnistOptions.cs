@@ -29,5 +29,6 @@ public sealed class MnistOptions
     internal string ResolveCacheDirectory() =>
         CacheDirectory
         ?? (Environment.GetEnvironmentVariable(CacheEnvironmentVariable) is { Length: > 0 } fromEnv ? fromEnv : null)
-        ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "LatentDiffusion", "mnist");
+        ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create),
+            "LatentDiffusion", "mnist");
 }

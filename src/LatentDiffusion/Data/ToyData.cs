@@ -38,7 +38,8 @@ public static class ToyData
         if (rows < 2) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"A toy data set needs at least 2 rows, got {rows}.");
         // Its values are one array of rows x dimensions floats.
         int most = Array.MaxLength / Dimensions(set);
-        if (rows > most) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"A toy data set of {Dimensions(set)} dimensions holds at most {most:N0} rows, got {rows}.");
+        if (rows > most) throw new ArgumentOutOfRangeException(nameof(rows), rows,
+            $"A toy data set of {Dimensions(set)} dimensions holds at most {most:N0} rows, got {rows}.");
         var random = new Random(seed);
         if (set == ToyDataSet.Parabola)
         {
@@ -85,7 +86,10 @@ public static class ToyData
         return ShuffleWithNoise(points, noise, random);
     }
 
-    /// <summary>scikit-learn's make_circles: a unit circle and one scaled by <paramref name="factor"/>, points evenly spaced, with Gaussian noise; shuffled.</summary>
+    /// <summary>
+    /// scikit-learn's make_circles: a unit circle and one scaled by <paramref name="factor"/>, points evenly spaced,
+    /// with Gaussian noise; shuffled.
+    /// </summary>
     private static (double[] Points, int[] Labels) Circles(int n, double noise, double factor, Random random)
     {
         int outer = n / 2, inner = n - outer;

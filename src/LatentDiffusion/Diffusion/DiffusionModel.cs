@@ -60,11 +60,13 @@ public sealed record DiffusionModelConfig
             throw new ArgumentOutOfRangeException(nameof(DataShift), DataShift.Length,
                 $"The diffusion model of {source} needs one data shift and scale per index of the first data dimension ({Denoiser.DataShape[0]}), or none.");
         if (DataShift.Any(v => !float.IsFinite(v)) || DataScale.Any(v => !float.IsFinite(v) || v <= 0))
-            throw new ArgumentOutOfRangeException(nameof(DataScale), $"The diffusion model of {source} has a data shift or scale that is not a finite number (scales must be positive).");
+            throw new ArgumentOutOfRangeException(nameof(DataScale),
+                $"The diffusion model of {source} has a data shift or scale that is not a finite number (scales must be positive).");
         if (DataMin.Length != DataMax.Length || DataMin.Length is not 0 && DataMin.Length != Denoiser.DataShape[0]
             || DataMin.Zip(DataMax).Any(p => !float.IsFinite(p.First) || !float.IsFinite(p.Second) || p.First > p.Second))
             throw new ArgumentOutOfRangeException(nameof(DataMin), DataMin.Length,
-                $"The diffusion model of {source} needs a finite data range (min <= max) per index of the first data dimension ({Denoiser.DataShape[0]}), or none.");
+                $"The diffusion model of {source} needs a finite data range (min <= max) per index of the first data dimension "
+                    + $"({Denoiser.DataShape[0]}), or none.");
         if (Autoguidance is null) return;
         Denoisers.Validate(Autoguidance, source);
         if (!Autoguidance.DataShape.SequenceEqual(Denoiser.DataShape) || Autoguidance.Classes != Denoiser.Classes)
@@ -84,7 +86,10 @@ internal sealed class DiffusionModel : IModelFamily<DiffusionModelConfig, Diffus
     private readonly object gate = new();
     private readonly Dictionary<(DenoiserRole, SamplingPrecision), Denoiser> copies = [];
 
-    /// <summary>A model of networks built from <paramref name="config"/>, which its source validated (the trainer, a file reader, <see cref="Build"/>).</summary>
+    /// <summary>
+    /// A model of networks built from <paramref name="config"/>, which its source validated (the trainer, a file
+    /// reader, <see cref="Build"/>).
+    /// </summary>
     public DiffusionModel(DiffusionModelConfig config, Denoiser denoiser, Denoiser? autoguidance, Device device)
     {
         if ((autoguidance is null) != (config.Autoguidance is null))
@@ -171,10 +176,15 @@ internal sealed class DiffusionModel : IModelFamily<DiffusionModelConfig, Diffus
     private Tensor PerIndex(float[] values) =>
         tensor(values, device: Device).view([1, values.Length, .. Enumerable.Repeat(1L, DataShape.Length - 1)]);
 
-    /// <summary>The network of <paramref name="role"/> in <paramref name="precision"/>: itself, or a bfloat16 copy made on first use. Call under the gate.</summary>
+    /// <summary>
+    /// The network of <paramref name="role"/> in <paramref name="precision"/>: itself, or a bfloat16 copy made on first
+    /// use. Call under the gate.
+    /// </summary>
     private Denoiser NetworkIn(DenoiserRole role, SamplingPrecision precision)
     {
-        var network = role == DenoiserRole.Main ? Denoiser : AutoguidanceDenoiser ?? throw new InvalidOperationException("The model has no autoguidance denoiser.");
+        var network = role == DenoiserRole.Main
+            ? Denoiser
+            : AutoguidanceDenoiser ?? throw new InvalidOperationException("The model has no autoguidance denoiser.");
         if (precision == SamplingPrecision.Float32) return network;
         if (!copies.TryGetValue((role, precision), out var copy))
         {

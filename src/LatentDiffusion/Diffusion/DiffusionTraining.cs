@@ -12,7 +12,10 @@ internal sealed record DiffusionTrainingSettings
     public double LabelDropout { get; init; } = 0.1;
     public double EmaDecay { get; init; } = 0.999;
     public DiffusionLoss Loss { get; init; } = new(DiffusionLossKind.MeanSquaredError);
-    /// <summary>Whether to standardise the data per index of its first dimension before training (stored in the model's config and undone on samples).</summary>
+    /// <summary>
+    /// Whether to standardise the data per index of its first dimension before training (stored in the model's config
+    /// and undone on samples).
+    /// </summary>
     public bool Standardise { get; init; }
     public double ValidationFraction { get; init; } = 0.02;
     public int AutoguidanceEpochs { get; init; } = 6;
@@ -72,7 +75,8 @@ internal static class DiffusionTraining
             var y = labels is null ? null : tensor(labels.Select(l => (long)l).ToArray(), device: device);
             var (trainX, trainY) = (all.narrow(0, 0, trainRows), y?.narrow(0, 0, trainRows));
             var (validX, validY) = (all.narrow(0, trainRows, validationRows), y?.narrow(0, trainRows, validationRows));
-            history = Train(network, ema, schedule, config.Objective, trainX, trainY, validX, validY, settings, run.Loop("diffusion", trainRows, settings.Epochs), run.CancellationToken);
+            history = Train(network, ema, schedule, config.Objective, trainX, trainY, validX, validY, settings, run.Loop("diffusion", trainRows,
+                settings.Epochs), run.CancellationToken);
             if (weakNetwork is not null && weak is not null)
             {
                 run.Logger.LogInformation("Training the autoguidance denoiser (width {Width}, {Parameters} parameters) for {Epochs} epochs",

@@ -5,7 +5,10 @@ namespace LatentDiffusion.Diffusion;
 /// <summary>The variance schedule of the forward process.</summary>
 public enum NoiseScheduleKind
 {
-    /// <summary>Betas linear from 1e-4 to 2e-2 at T = 1000 (Ho et al.); for other T both ends scale by 1000 / T, as in Nichol and Dhariwal, so that x_T is still pure noise.</summary>
+    /// <summary>
+    /// Betas linear from 1e-4 to 2e-2 at T = 1000 (Ho et al.); for other T both ends scale by 1000 / T, as in Nichol
+    /// and Dhariwal, so that x_T is still pure noise.
+    /// </summary>
     Linear,
     /// <summary>The cosine alpha-bar of Nichol and Dhariwal (s = 0.008), betas clipped at 0.999.</summary>
     Cosine,
@@ -109,7 +112,10 @@ public sealed class NoiseSchedule
         _ => throw new ArgumentOutOfRangeException(nameof(objective)),
     };
 
-    /// <summary>The noise that takes <paramref name="x0"/> to <paramref name="xt"/> at timestep <paramref name="t"/>: (x_t - sqrt(abar) x0) / sqrt(1 - abar).</summary>
+    /// <summary>
+    /// The noise that takes <paramref name="x0"/> to <paramref name="xt"/> at timestep <paramref name="t"/>: (x_t -
+    /// sqrt(abar) x0) / sqrt(1 - abar).
+    /// </summary>
     public Tensor NoiseFor(Tensor xt, Tensor x0, int t) => (xt - Math.Sqrt(AlphaBars[t]) * x0) / Math.Sqrt(1 - AlphaBars[t]);
 
     /// <summary>

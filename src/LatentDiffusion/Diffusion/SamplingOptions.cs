@@ -43,7 +43,10 @@ public sealed class SamplingOptions
     /// <summary>DDPM step variance. Default beta-tilde.</summary>
     public DdpmVariance Variance { get; set; } = DdpmVariance.BetaTilde;
 
-    /// <summary>Classifier-free guidance: 0 = unconditional, 1 = conditional (one network pass per step), above 1 = stronger conditioning (two passes). Default 1.</summary>
+    /// <summary>
+    /// Classifier-free guidance: 0 = unconditional, 1 = conditional (one network pass per step), above 1 = stronger
+    /// conditioning (two passes). Default 1.
+    /// </summary>
     public double GuidanceScale { get; set; } = 1.0;
 
     /// <summary>

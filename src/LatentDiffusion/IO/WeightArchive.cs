@@ -65,7 +65,8 @@ internal static class WeightArchive
 
     private static void Read(BinaryReader reader, IReadOnlyDictionary<string, Tensor> targets, string entry, int length)
     {
-        if (length <= 0 || length > MaxBytes) throw new InvalidDataException($"Weight entry '{entry}' declares an impossible length {length} (at most {MaxBytes} bytes).");
+        if (length <= 0 || length > MaxBytes) throw new InvalidDataException($"Weight entry '{entry}' declares an impossible length {length} (at most "
+            + $"{MaxBytes} bytes).");
         var payload = reader.ReadBytes(length);
         var hash = reader.ReadBytes(32);
         if (payload.Length != length || !SHA256.HashData(payload).AsSpan().SequenceEqual(hash))
@@ -89,7 +90,8 @@ internal static class WeightArchive
             if (!targets.TryGetValue(name, out var target))
                 throw new InvalidDataException($"Weight entry '{entry}' holds '{name}', which the model does not have.");
             if (target.dtype != dtype || !target.shape.SequenceEqual(shape))
-                throw new InvalidDataException($"Weight '{name}' in '{entry}' is {dtype}[{string.Join(",", shape)}]; the model expects {target.dtype}[{string.Join(",", target.shape)}].");
+                throw new InvalidDataException($"Weight '{name}' in '{entry}' is {dtype}[{string.Join(",", shape)}]; the model expects "
+                    + $"{target.dtype}[{string.Join(",", target.shape)}].");
             int byteCount = r.ReadInt32();
             if (byteCount != target.ElementSize * target.numel())
                 throw new InvalidDataException($"Weight '{name}' in '{entry}' holds {byteCount} bytes; its shape needs {target.ElementSize * target.numel()}.");
@@ -97,7 +99,8 @@ internal static class WeightArchive
             using var loaded = empty(shape, dtype);
             loaded.bytes = bytes;
             if (loaded.is_floating_point() && !loaded.isfinite().all().item<bool>())
-                throw new InvalidDataException($"Weight '{name}' in '{entry}' holds values that are not finite numbers (NaN or infinity); the model cannot be used.");
+                throw new InvalidDataException($"Weight '{name}' in '{entry}' holds values that are not finite numbers (NaN or infinity); the model "
+                    + $"cannot be used.");
             target.copy_(loaded);
             seen.Add(name);
         }

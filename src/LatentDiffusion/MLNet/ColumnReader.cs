@@ -84,10 +84,12 @@ internal static class ColumnReader
         if (source == ShapeSource.ColumnType && shape[2] <= 4 && shape[0] > 4)
             throw new ArgumentOutOfRangeException(column.Name, $"[{string.Join(", ", shape)}]",
                 $"Column '{column.Name}' is typed [{string.Join(", ", shape)}], which reads as interleaved pixels (height, width, colours); "
-                + $"extract them with interleavePixelColors: false (ExtractPixels' default), or set {optionName} if [{string.Join(", ", shape)}] really is (channels, height, width).");
+                + $"extract them with interleavePixelColors: false (ExtractPixels' default), or set {optionName} if [{string.Join(", ", shape)}] "
+                    + $"really is (channels, height, width).");
         if ((long)shape[0] * shape[1] * shape[2] != size)
             throw new ArgumentOutOfRangeException(at, $"[{string.Join(", ", shape)}]",
-                $"Column '{column.Name}' holds {size} values per row, but the image shape [{string.Join(", ", shape)}] (from {Describe(source, optionName)}) has {(long)shape[0] * shape[1] * shape[2]}.");
+                $"Column '{column.Name}' holds {size} values per row, but the image shape [{string.Join(", ", shape)}] (from "
+                    + $"{Describe(source, optionName)}) has {(long)shape[0] * shape[1] * shape[2]}.");
         return shape;
     }
 
@@ -120,7 +122,10 @@ internal static class ColumnReader
     /// <summary>ML.NET's annotation (AnnotationUtils.Kinds.IsNormalized) that marks a column as already normalised.</summary>
     public const string IsNormalizedAnnotation = "IsNormalized";
 
-    /// <summary>Whether <paramref name="column"/> carries ML.NET's <c>IsNormalized</c> annotation set to true (normalisers and the VAE's latent column do).</summary>
+    /// <summary>
+    /// Whether <paramref name="column"/> carries ML.NET's <c>IsNormalized</c> annotation set to true (normalisers and
+    /// the VAE's latent column do).
+    /// </summary>
     public static bool IsNormalized(DataViewSchema.Column column)
     {
         if (column.Annotations.Schema.GetColumnOrNull(ColumnReader.IsNormalizedAnnotation) is not { Type: BooleanDataViewType }) return false;
@@ -151,15 +156,16 @@ internal static class ColumnReader
     {
         switch (column.Type)
         {
-            case KeyDataViewType key when key.RawType == typeof(uint): { var g = row.GetGetter<uint>(column); uint v = 0; return () => { g(ref v); return (long)v - 1; }; }
-            case KeyDataViewType key when key.RawType == typeof(ulong): { var g = row.GetGetter<ulong>(column); ulong v = 0; return () => { g(ref v); return (long)v - 1; }; }
-            case KeyDataViewType key when key.RawType == typeof(ushort): { var g = row.GetGetter<ushort>(column); ushort v = 0; return () => { g(ref v); return (long)v - 1; }; }
-            case KeyDataViewType key when key.RawType == typeof(byte): { var g = row.GetGetter<byte>(column); byte v = 0; return () => { g(ref v); return (long)v - 1; }; }
+            // Keys count from 1 (0 = missing): key k is label k - 1.
+            case KeyDataViewType key when key.RawType == typeof(uint): return Getter<uint>(row, column, v => (long)v - 1);
+            case KeyDataViewType key when key.RawType == typeof(ulong): return Getter<ulong>(row, column, v => (long)v - 1);
+            case KeyDataViewType key when key.RawType == typeof(ushort): return Getter<ushort>(row, column, v => v - 1);
+            case KeyDataViewType key when key.RawType == typeof(byte): return Getter<byte>(row, column, v => v - 1);
         }
         var t = column.Type.RawType;
-        if (t == typeof(int)) { var g = row.GetGetter<int>(column); int v = 0; return () => { g(ref v); return v; }; }
-        if (t == typeof(long)) { var g = row.GetGetter<long>(column); long v = 0; return () => { g(ref v); return v; }; }
-        if (t == typeof(uint)) { var g = row.GetGetter<uint>(column); uint v = 0; return () => { g(ref v); return v; }; }
+        if (t == typeof(int)) return Getter<int>(row, column, v => v);
+        if (t == typeof(long)) return Getter<long>(row, column, v => v);
+        if (t == typeof(uint)) return Getter<uint>(row, column, v => v);
         if (t == typeof(ulong))
         {
             var g = row.GetGetter<ulong>(column);
@@ -169,15 +175,27 @@ internal static class ColumnReader
             {
                 g(ref v);
                 if (!bits && v > long.MaxValue)
-                    throw new ArgumentOutOfRangeException(name, $"Column '{name}' holds the UInt64 value {v}, above the largest value it can hold here ({long.MaxValue}).");
+                    throw new ArgumentOutOfRangeException(name,
+                        $"Column '{name}' holds the UInt64 value {v}, above the largest value it can hold here ({long.MaxValue}).");
                 return unchecked((long)v);
             };
         }
-        if (t == typeof(short)) { var g = row.GetGetter<short>(column); short v = 0; return () => { g(ref v); return v; }; }
-        if (t == typeof(ushort)) { var g = row.GetGetter<ushort>(column); ushort v = 0; return () => { g(ref v); return v; }; }
-        if (t == typeof(byte)) { var g = row.GetGetter<byte>(column); byte v = 0; return () => { g(ref v); return v; }; }
-        if (t == typeof(sbyte)) { var g = row.GetGetter<sbyte>(column); sbyte v = 0; return () => { g(ref v); return v; }; }
+        if (t == typeof(short)) return Getter<short>(row, column, v => v);
+        if (t == typeof(ushort)) return Getter<ushort>(row, column, v => v);
+        if (t == typeof(byte)) return Getter<byte>(row, column, v => v);
+        if (t == typeof(sbyte)) return Getter<sbyte>(row, column, v => v);
         throw new ArgumentOutOfRangeException(column.Name, $"Column '{column.Name}' must be an integer type, but is {column.Type}.");
+    }
+
+    private static Func<long> Getter<T>(DataViewRow row, DataViewSchema.Column column, Func<T, long> value)
+    {
+        var getter = row.GetGetter<T>(column);
+        T v = default!;
+        return () =>
+        {
+            getter(ref v);
+            return value(v);
+        };
     }
 
     /// <summary>Copies a float vector cell into <paramref name="destination"/>, rejecting NaN and infinity.</summary>
@@ -220,7 +238,8 @@ internal static class ColumnReader
             {
                 long label = labelGetter();
                 if (label < 0 || label >= classes)
-                    throw new ArgumentOutOfRangeException(labelColumn, $"Column '{labelColumn}', row {row}: label {label} is outside the declared range 0..{classes - 1}.");
+                    throw new ArgumentOutOfRangeException(labelColumn,
+                        $"Column '{labelColumn}', row {row}: label {label} is outside the declared range 0..{classes - 1}.");
                 labels!.Add((int)label);
             }
             row++;

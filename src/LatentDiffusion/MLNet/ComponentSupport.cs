@@ -7,7 +7,10 @@ namespace LatentDiffusion.MLNet;
 /// <summary>Small pieces every estimator shares: schema-shape propagation and finding the MLContext behind a catalog.</summary>
 internal static class ComponentSupport
 {
-    /// <summary>The input shape plus <paramref name="outputs"/>; ML.NET's SchemaShape.Column constructor is internal, so the new columns go through a real schema.</summary>
+    /// <summary>
+    /// The input shape plus <paramref name="outputs"/>; ML.NET's SchemaShape.Column constructor is internal, so the new
+    /// columns go through a real schema.
+    /// </summary>
     public static SchemaShape Append(SchemaShape input, IEnumerable<OutputColumn> outputs)
     {
         var builder = new DataViewSchema.Builder();

@@ -110,7 +110,8 @@ public sealed class DigitGeneratorTransformer : BatchTransformer
     private float[] ToImages(float[] samples, int rows) => Vae is not null ? Vae.Model.Decode(samples, rows) : Clip(samples);
 
     private protected override BatchMapper CreateMapper() =>
-        Diffusion.CreateMapper(LatentDiffusionTransformer.OutputColumn(OutputColumnName, ImageShape), (labels, seeds, output) => GenerateBatch(labels, seeds, output));
+        Diffusion.CreateMapper(LatentDiffusionTransformer.OutputColumn(OutputColumnName, ImageShape), (labels, seeds, output) => GenerateBatch(labels,
+            seeds, output));
 
     private protected override void Save(ModelSaveContext ctx)
     {
@@ -126,8 +127,9 @@ public sealed class DigitGeneratorTransformer : BatchTransformer
     }
 
     /// <summary>A generator from a file's settings and the models read beside them.</summary>
-    private static DigitGeneratorTransformer Assemble(Settings settings, DiffusionModel diffusion, VaeModel? vae)
+    private static DigitGeneratorTransformer Assemble(Settings settings, (DiffusionModel Diffusion, VaeModel? Vae) models)
     {
+        var (diffusion, vae) = models;
         var requests = new LatentDiffusionTransformer.Settings
         {
             LabelColumn = settings.LabelColumn, SeedColumn = settings.SeedColumn, Seed = settings.Seed, Sampling = settings.Sampling,
@@ -136,17 +138,11 @@ public sealed class DigitGeneratorTransformer : BatchTransformer
         return new DigitGeneratorTransformer(new LatentDiffusionTransformer(diffusion, requests), encoder, settings.OutputColumn);
     }
 
-    private static DigitGeneratorTransformer Create(IHostEnvironment env, object ctx)
-    {
-        var (streams, device) = ComponentCodec.Open(env, ctx, ComponentFormats.DigitGenerator);
-        if (!streams.IsJson)
-        {
-            var (legacy, legacyDiffusion, legacyVae) = LegacyFormats.ReadDigitGenerator(streams, device);
-            return ComponentErrors.Loading(() => Assemble(legacy, legacyDiffusion, legacyVae), streams.Format, LegacyFormats.SettingsStream);
-        }
-        var settings = ComponentCodec.ReadSettings<Settings>(streams);
-        var diffusion = LatentDiffusionTransformer.ReadModel(streams, settings.Model, settings.History, settings.AutoguidanceHistory, device);
-        var vae = settings.Vae is { } config ? VaeEncoderTransformer.ReadVae(streams, VaeStream, config, device) : null;
-        return ComponentErrors.Loading(() => Assemble(settings, diffusion, vae), streams.Format);
-    }
+    private static DigitGeneratorTransformer Create(IHostEnvironment env, object ctx) => ComponentCodec.Load(env, ctx, ComponentFormats.DigitGenerator,
+        LegacyFormats.ReadDigitGenerator, (streams, settings, device) =>
+        (
+            LatentDiffusionTransformer.ReadModel(streams, settings.Model, settings.History, settings.AutoguidanceHistory, device),
+            settings.Vae is { } config ? VaeEncoderTransformer.ReadVae(streams, VaeStream, config, device) : null
+        ),
+        (models, settings) => Assemble(settings, models));
 }

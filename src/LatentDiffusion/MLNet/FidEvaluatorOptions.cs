@@ -39,7 +39,7 @@ public sealed class FidEvaluatorOptions : TrainingOptions
     public int Epochs { get; set; } = 6;
 
     /// <summary>Checks every option on its own.</summary>
-    internal void Validate()
+    internal override void Validate()
     {
         const string Owner = nameof(FidEvaluatorOptions);
         OptionChecks.ColumnName(ImageColumnName, nameof(ImageColumnName), Owner);

@@ -126,11 +126,14 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
                 long label = labelGetter();
                 // A label the classifier cannot predict would count as a miss and make the accuracy meaningless.
                 if (label >= Classes)
-                    throw new ArgumentOutOfRangeException(labelColumn, label, $"Column '{labelColumn}', row {predicted.Count - 1}: requested label {label} is not a class of this classifier (0..{Classes - 1}; negative = no label).");
+                    throw new ArgumentOutOfRangeException(labelColumn, label,
+                        $"Column '{labelColumn}', row {predicted.Count - 1}: requested label {label} is not a class of this classifier "
+                        + $"(0..{Classes - 1}; negative = no label).");
                 requested!.Add((int)Math.Max(-1, label));
             }
         }
-        if (predicted.Count == 0) throw new ArgumentException($"The view has no rows: column '{imageColumn ?? ImageColumnName}' needs at least 2 images to evaluate.", nameof(data));
+        if (predicted.Count == 0) throw new ArgumentException($"The view has no rows: column '{imageColumn ?? ImageColumnName}' needs at least 2 "
+            + $"images to evaluate.", nameof(data));
         return new FeatureSet(features.ToArray(), predicted.ToArray(), requested?.ToArray(), FeatureSize);
     }
 
@@ -159,17 +162,8 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
     private protected override void Save(ModelSaveContext ctx) =>
         ComponentCodec.Save(ctx, ComponentFormats.FidEvaluator, settings with { History = [.. History.Epochs] }, [(WeightsStream, model.Network)]);
 
-    private static FidEvaluatorTransformer Create(IHostEnvironment env, object ctx)
-    {
-        var (streams, device) = ComponentCodec.Open(env, ctx, ComponentFormats.FidEvaluator);
-        if (!streams.IsJson)
-        {
-            var (legacy, legacyModel) = LegacyFormats.ReadFidEvaluator(streams, device);
-            return ComponentErrors.Loading(() => new FidEvaluatorTransformer(legacyModel, legacy), streams.Format, LegacyFormats.SettingsStream);
-        }
-        var settings = ComponentCodec.ReadSettings<Settings>(streams);
-        var model = ComponentCodec.ReadModel<ClassifierConfig, ClassifierModel>(streams, settings.Classifier, device,
-            (WeightsStream, ClassifierModel.ParameterCount, m => m.Network));
-        return new FidEvaluatorTransformer(model, settings);
-    }
+    private static FidEvaluatorTransformer Create(IHostEnvironment env, object ctx) => ComponentCodec.Load(env, ctx, ComponentFormats.FidEvaluator,
+        LegacyFormats.ReadFidEvaluator, (streams, settings, device) => ComponentCodec.ReadModel<ClassifierConfig, ClassifierModel>(streams,
+            settings.Classifier, device, (WeightsStream, ClassifierModel.ParameterCount, m => m.Network)),
+        (model, settings) => new FidEvaluatorTransformer(model, settings));
 }

@@ -37,16 +37,21 @@ public static class LatentDiffusionCatalog
         => new(Context(catalog), options);
 
     /// <summary>
-    /// Turns generation requests (label, seed) into decoded images, with the diffusion model and the VAE that
-    /// <paramref name="diffusion"/> and <paramref name="vae"/> fit earlier in the same chain.
+    /// One estimator that fits <paramref name="vae"/> on the images, then <paramref name="diffusion"/> on the VAE's
+    /// latents; its transformer turns generation requests (label, seed) into decoded images. Fit it on the images
+    /// (<c>GenerateDigits(diffusion, vae).Fit(images)</c>), not after <c>vae.Append(diffusion)</c>, which it refuses.
     /// </summary>
-    public static DigitGenerator GenerateDigits(this TransformsCatalog catalog, LatentDiffusionTrainer diffusion, VaeEncoderEstimator vae, DigitGeneratorOptions? options = null)
+    public static DigitGenerator GenerateDigits(this TransformsCatalog catalog, LatentDiffusionTrainer diffusion, VaeEncoderEstimator vae,
+        DigitGeneratorOptions? options = null)
     {
         Context(catalog);
         return new DigitGenerator(diffusion, vae, options);
     }
 
-    /// <summary>Turns generation requests (label, seed) into images with the pixel-space diffusion model that <paramref name="diffusion"/> fits earlier in the same chain (no VAE).</summary>
+    /// <summary>
+    /// One estimator that fits <paramref name="diffusion"/> on the images themselves (no VAE); its transformer turns
+    /// generation requests (label, seed) into images.
+    /// </summary>
     public static DigitGenerator GenerateDigits(this TransformsCatalog catalog, LatentDiffusionTrainer diffusion, DigitGeneratorOptions? options = null)
     {
         Context(catalog);
@@ -61,7 +66,8 @@ public static class LatentDiffusionCatalog
     }
 
     /// <summary>Turns generation requests (label, seed) into decoded images, with a diffusion model and its VAE fitted or loaded before.</summary>
-    public static DigitGenerator GenerateDigits(this TransformsCatalog catalog, LatentDiffusionTransformer diffusion, VaeEncoderTransformer vae, DigitGeneratorOptions? options = null)
+    public static DigitGenerator GenerateDigits(this TransformsCatalog catalog, LatentDiffusionTransformer diffusion, VaeEncoderTransformer vae,
+        DigitGeneratorOptions? options = null)
     {
         Context(catalog);
         return new DigitGenerator(diffusion, vae, options);

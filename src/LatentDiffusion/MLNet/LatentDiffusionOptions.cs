@@ -6,7 +6,10 @@ namespace LatentDiffusion.MLNet;
 /// <summary>Whether the diffusion trainer standardises its data first.</summary>
 public enum DataStandardization
 {
-    /// <summary>Standardise unless the column is marked as normalised (ML.NET's <c>IsNormalized</c> annotation, which the VAE's latent column carries).</summary>
+    /// <summary>
+    /// Standardise unless the column is marked as normalised (ML.NET's <c>IsNormalized</c> annotation, which the VAE's
+    /// latent column carries).
+    /// </summary>
     Auto,
     /// <summary>Learn the data as it comes.</summary>
     None,
@@ -31,7 +34,10 @@ public sealed class LatentDiffusionOptions : TrainingOptions
     /// <see cref="ShapeAnnotation"/>, else takes the column as a plain vector.
     /// </summary>
     public int[]? DataShape { get; set; }
-    /// <summary>The denoiser network. Default <see cref="DenoiserKind.Auto"/>: the UNet for (channels, height, width) data, the MLP for anything else.</summary>
+    /// <summary>
+    /// The denoiser network. Default <see cref="DenoiserKind.Auto"/>: the UNet for (channels, height, width) data, the
+    /// MLP for anything else.
+    /// </summary>
     public DenoiserKind Denoiser { get; set; } = DenoiserKind.Auto;
     /// <summary>Residual blocks of the MLP denoiser, 1..64. Default 4.</summary>
     public int Depth { get; set; } = 4;
@@ -79,11 +85,14 @@ public sealed class LatentDiffusionOptions : TrainingOptions
     public SamplingOptions Sampling { get; set; } = new();
     /// <summary>Output column of generated samples. Default "GeneratedLatent".</summary>
     public string OutputColumnName { get; set; } = "GeneratedLatent";
-    /// <summary>Optional integer seed column of requests; without it, seeds come from <see cref="TrainingOptions.Seed"/> and the row position. Default "Seed".</summary>
+    /// <summary>
+    /// Optional integer seed column of requests; without it, seeds come from <see cref="TrainingOptions.Seed"/> and the
+    /// row position. Default "Seed".
+    /// </summary>
     public string SeedColumnName { get; set; } = "Seed";
 
     /// <summary>Checks every option on its own; the denoiser's width rule is <see cref="Denoisers.CheckWidth"/>'s.</summary>
-    internal void Validate()
+    internal override void Validate()
     {
         const string Owner = nameof(LatentDiffusionOptions);
         OptionChecks.ColumnName(InputColumnName, nameof(InputColumnName), Owner);
@@ -93,7 +102,8 @@ public sealed class LatentDiffusionOptions : TrainingOptions
             OptionChecks.InRange(Classes, 1, Denoisers.MaxClasses, nameof(Classes), Owner);
         }
         if (DataShape is { } shape && (shape.Length == 0 || shape.Any(d => d is < 1 or > Denoisers.MaxSide)))
-            throw new ArgumentOutOfRangeException(nameof(DataShape), $"[{string.Join(", ", shape)}]", $"{Owner}.DataShape must have at least one dimension, each in 1..{Denoisers.MaxSide}.");
+            throw new ArgumentOutOfRangeException(nameof(DataShape), $"[{string.Join(", ", shape)}]",
+                $"{Owner}.DataShape must have at least one dimension, each in 1..{Denoisers.MaxSide}.");
         OptionChecks.Defined(Denoiser, nameof(Denoiser), Owner);
         OptionChecks.InRange(Timesteps, 2, DiffusionModelConfig.MaxTimesteps, nameof(Timesteps), Owner);
         OptionChecks.Defined(Schedule, nameof(Schedule), Owner);

@@ -141,16 +141,8 @@ public sealed class LatentDiffusionTransformer : BatchTransformer
         return model;
     }
 
-    private static LatentDiffusionTransformer Create(IHostEnvironment env, object ctx)
-    {
-        var (streams, device) = ComponentCodec.Open(env, ctx, ComponentFormats.LatentDiffusion);
-        if (!streams.IsJson)
-        {
-            var (legacy, legacyModel) = LegacyFormats.ReadLatentDiffusion(streams, device);
-            return ComponentErrors.Loading(() => new LatentDiffusionTransformer(legacyModel, legacy), streams.Format, LegacyFormats.SettingsStream);
-        }
-        var settings = ComponentCodec.ReadSettings<Settings>(streams);
-        var model = ReadModel(streams, settings.Model, settings.History, settings.AutoguidanceHistory, device);
-        return ComponentErrors.Loading(() => new LatentDiffusionTransformer(model, settings), streams.Format);
-    }
+    private static LatentDiffusionTransformer Create(IHostEnvironment env, object ctx) => ComponentCodec.Load(env, ctx, ComponentFormats.LatentDiffusion,
+        LegacyFormats.ReadLatentDiffusion, (streams, settings, device) => ReadModel(streams, settings.Model, settings.History,
+            settings.AutoguidanceHistory, device),
+        (model, settings) => new LatentDiffusionTransformer(model, settings));
 }

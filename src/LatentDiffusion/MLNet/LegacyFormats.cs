@@ -16,7 +16,7 @@ namespace LatentDiffusion.MLNet;
 internal static class LegacyFormats
 {
     /// <summary>The entry that held these formats' settings (today's Config.json).</summary>
-    public const string SettingsStream = "Settings.bin";
+    public const string SettingsStream = ComponentCodec.LegacySettingsStream;
 
     public static (VaeEncoderTransformer.Settings Settings, VaeModel Model) ReadVaeEncoder(ModelStreams streams, Device device)
     {
@@ -39,14 +39,16 @@ internal static class LegacyFormats
         {
             string label = r.ReadString();
             bool conditional = r.ReadBoolean();
-            settings = settings with { LabelColumn = conditional ? label : null, SeedColumn = r.ReadString(), OutputColumn = r.ReadString(), Seed = r.ReadInt32(), Sampling = ReadSampling(r) };
+            settings = settings with { LabelColumn = conditional ? label : null, SeedColumn = r.ReadString(), OutputColumn = r.ReadString(),
+                Seed = r.ReadInt32(), Sampling = ReadSampling(r) };
             history = ReadHistory(r);
         });
         var model = ReadDiffusion(streams, settings.Sampling, device, history);
         return (settings with { Model = model.Config, History = history, AutoguidanceHistory = [.. model.AutoguidanceHistory.Epochs] }, model);
     }
 
-    public static (DigitGeneratorTransformer.Settings Settings, DiffusionModel Diffusion, VaeModel Vae) ReadDigitGenerator(ModelStreams streams, Device device)
+    public static (DigitGeneratorTransformer.Settings Settings, (DiffusionModel Diffusion,
+        VaeModel? Vae) Models) ReadDigitGenerator(ModelStreams streams, Device device)
     {
         var settings = new DigitGeneratorTransformer.Settings();
         streams.Read("Settings.bin", r => settings = settings with
@@ -56,7 +58,8 @@ internal static class LegacyFormats
         VaeModel? vae = null;
         streams.Read("Vae.weights", r => vae = ReadVae(r, device));
         var diffusion = ReadDiffusion(streams, settings.Sampling, device, []);
-        return (settings with { Model = diffusion.Config, Vae = vae!.Config, AutoguidanceHistory = [.. diffusion.AutoguidanceHistory.Epochs] }, diffusion, vae);
+        return (settings with { Model = diffusion.Config, Vae = vae!.Config, AutoguidanceHistory = [.. diffusion.AutoguidanceHistory.Epochs] },
+            (diffusion, vae));
     }
 
     public static (FidEvaluatorTransformer.Settings Settings, ClassifierModel Model) ReadFidEvaluator(ModelStreams streams, Device device)
@@ -88,10 +91,12 @@ internal static class LegacyFormats
     {
         int side = r.ReadInt32(), channels = r.ReadInt32(), latentSide = r.ReadInt32(), width = r.ReadInt32();
         if (side is < 4 or > VaeConfig.MaxSide || channels is < 1 or > VaeConfig.MaxChannels || latentSide < 1 || side % latentSide != 0)
-            throw new InvalidDataException($"it declares an impossible VAE shape (side {side}, {channels} latent channels, latent side {latentSide}, width {width}).");
+            throw new InvalidDataException($"it declares an impossible VAE shape (side {side}, {channels} latent channels, latent side {latentSide}, "
+                + $"width {width}).");
         var shift = Enumerable.Range(0, channels).Select(_ => r.ReadSingle()).ToArray();
         var scale = Enumerable.Range(0, channels).Select(_ => r.ReadSingle()).ToArray();
-        var config = new VaeConfig { ImageShape = [1, side, side], LatentChannels = channels, Downsampling = side / latentSide, Width = width, LatentShift = shift, LatentScale = scale };
+        var config = new VaeConfig { ImageShape = [1, side, side], LatentChannels = channels, Downsampling = side / latentSide, Width = width,
+            LatentShift = shift, LatentScale = scale };
         Built(() => { VaeModel.Validate(config, "the 'Vae.weights' entry"); return 0; });
         int length = Fits(r, Built(() => VaeModel.ParameterCount(config)));
         var model = Built(() => VaeModel.Build(config, device));
@@ -107,7 +112,8 @@ internal static class LegacyFormats
     {
         streams.ReadIfPresent("Guidance.bin", r => (sampling.GuidanceMinNoise, sampling.GuidanceMaxNoise) = (r.ReadDouble(), r.ReadDouble()));
         streams.ReadIfPresent("Precision.bin", r => sampling.Precision = Enum<SamplingPrecision>(r.ReadInt32(), "Precision.bin"));
-        streams.ReadIfPresent("Autoguidance.bin", r => (sampling.AutoguidanceScale, sampling.AutoguidanceMinNoise, sampling.AutoguidanceMaxNoise) = (r.ReadDouble(), r.ReadDouble(), r.ReadDouble()));
+        streams.ReadIfPresent("Autoguidance.bin", r => (sampling.AutoguidanceScale, sampling.AutoguidanceMinNoise,
+            sampling.AutoguidanceMaxNoise) = (r.ReadDouble(), r.ReadDouble(), r.ReadDouble()));
 
         DiffusionModelConfig? config = null;
         Denoiser? denoiser = null;
@@ -143,7 +149,8 @@ internal static class LegacyFormats
             WeightArchive.Read(r, weak, "Guide.weights", length);
             weakHistory = ReadHistory(r);
         });
-        return new DiffusionModel(config!, denoiser!, weak, device) { History = new TrainingHistory(history), AutoguidanceHistory = new TrainingHistory(weakHistory) };
+        return new DiffusionModel(config!, denoiser!, weak, device) { History = new TrainingHistory(history),
+            AutoguidanceHistory = new TrainingHistory(weakHistory) };
     }
 
     /// <summary>Version 1 to 4 sampling settings: sampler, steps, eta, DDPM variance, guidance scale, batch size.</summary>
@@ -169,7 +176,8 @@ internal static class LegacyFormats
     {
         int length = WeightArchive.ReadLength(r);
         if (parameters * sizeof(float) > length)
-            throw new InvalidDataException($"it declares a network of {parameters:N0} weights ({parameters * sizeof(float):N0} bytes) but holds {length:N0} bytes of weights.");
+            throw new InvalidDataException($"it declares a network of {parameters:N0} weights ({parameters * sizeof(float):N0} bytes) but holds "
+                + $"{length:N0} bytes of weights.");
         return length;
     }
 

@@ -31,7 +31,8 @@ public static class MLImages
             throw new ArgumentOutOfRangeException(nameof(width), width, $"The image width must be at least 1, got {width}.");
         // Four bytes a pixel in one array.
         if ((long)height * width > Array.MaxLength / 4)
-            throw new ArgumentOutOfRangeException(nameof(height), $"{height} x {width}", $"An image of {height} x {width} pixels is larger than one image can be here ({Array.MaxLength / 4:N0} pixels).");
+            throw new ArgumentOutOfRangeException(nameof(height), $"{height} x {width}",
+                $"An image of {height} x {width} pixels is larger than one image can be here ({Array.MaxLength / 4:N0} pixels).");
         int plane = height * width;
         if (pixels.Length != channels * plane)
             throw new ArgumentException($"Expected {channels} x {height} x {width} = {channels * plane} values, got {pixels.Length}.", nameof(pixels));

@@ -92,7 +92,8 @@ internal sealed class MnistDataView : IDataView
                 return (ValueGetter<TValue>)(Delegate)label;
             }
             if (typeof(TValue) != typeof(VBuffer<float>))
-                throw new InvalidOperationException($"Column '{column.Name}' is Vector<Single, {data.ImageSize}>; a getter of {typeof(TValue).Name} was asked for.");
+                throw new InvalidOperationException($"Column '{column.Name}' is Vector<Single, {data.ImageSize}>; a getter of "
+                    + $"{typeof(TValue).Name} was asked for.");
             ValueGetter<VBuffer<float>> image = (ref VBuffer<float> value) =>
             {
                 int size = data.ImageSize;

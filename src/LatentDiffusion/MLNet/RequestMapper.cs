@@ -34,7 +34,8 @@ internal sealed class RequestMapper : BatchMapper
     private readonly OutputColumn[] outputs;
     private readonly Action<int[], long[], float[]> sample;
 
-    public RequestMapper(string? labelColumn, string seedColumn, int seed, int classes, int batchSize, OutputColumn[] outputs, Action<int[], long[], float[]> sample)
+    public RequestMapper(string? labelColumn, string seedColumn, int seed, int classes, int batchSize, OutputColumn[] outputs, Action<int[], long[],
+        float[]> sample)
     {
         (this.labelColumn, this.seedColumn, this.seed, this.classes, this.batchSize, this.outputs, this.sample) =
             (labelColumn, seedColumn, seed, classes, batchSize, outputs, sample);

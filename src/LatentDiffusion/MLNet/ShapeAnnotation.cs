@@ -24,7 +24,8 @@ public static class ShapeAnnotation
     {
         if (column.Annotations.Schema.GetColumnOrNull(Name) is not { } annotation) return null;
         if (annotation.Type is not VectorDataViewType { ItemType: var item } || item != NumberDataViewType.Int32)
-            throw new ArgumentOutOfRangeException(column.Name, $"Column '{column.Name}' has a '{Name}' annotation of type {annotation.Type}; expected a vector of Int32.");
+            throw new ArgumentOutOfRangeException(column.Name,
+                $"Column '{column.Name}' has a '{Name}' annotation of type {annotation.Type}; expected a vector of Int32.");
         VBuffer<int> value = default;
         column.Annotations.GetValue(Name, ref value);
         return value.DenseValues().ToArray();

@@ -52,6 +52,9 @@ public abstract class TrainingOptions
     /// </summary>
     public bool ResumeFromCheckpoint { get; set; }
 
+    /// <summary>Checks every option on its own, naming it, what is allowed and what was given.</summary>
+    internal abstract void Validate();
+
     /// <summary>Checks the options every component shares, one at a time; <paramref name="owner"/> names the options class in messages.</summary>
     internal void ValidateShared(string owner)
     {
@@ -62,9 +65,11 @@ public abstract class TrainingOptions
         if (CheckpointInterval <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(CheckpointInterval), CheckpointInterval, $"{owner}.CheckpointInterval must be positive.");
         if (CheckpointDirectory is { } directory && string.IsNullOrWhiteSpace(directory))
-            throw new ArgumentOutOfRangeException(nameof(CheckpointDirectory), directory, $"{owner}.CheckpointDirectory must name a folder, or be null for no checkpoints; got '{directory}'.");
+            throw new ArgumentOutOfRangeException(nameof(CheckpointDirectory), directory,
+                $"{owner}.CheckpointDirectory must name a folder, or be null for no checkpoints; got '{directory}'.");
         if (ResumeFromCheckpoint && CheckpointDirectory is null)
-            throw new ArgumentOutOfRangeException(nameof(ResumeFromCheckpoint), ResumeFromCheckpoint, $"{owner}.ResumeFromCheckpoint needs {owner}.CheckpointDirectory, the folder to resume from.");
+            throw new ArgumentOutOfRangeException(nameof(ResumeFromCheckpoint), ResumeFromCheckpoint,
+                $"{owner}.ResumeFromCheckpoint needs {owner}.CheckpointDirectory, the folder to resume from.");
         if (MaxTrainingTime is { } limit && limit <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(MaxTrainingTime), limit, $"{owner}.MaxTrainingTime must be positive, or null for no limit.");
     }

@@ -10,60 +10,59 @@ namespace LatentDiffusion.MLNet;
 /// <see cref="VaeEncoderTransformer"/> maps images to standardised latents, records the latent shape in the column's
 /// <see cref="ShapeAnnotation"/>, and owns the decoder a <see cref="DigitGenerator"/> decodes with.
 /// </summary>
-public sealed class VaeEncoderEstimator : IEstimator<VaeEncoderTransformer>
+public sealed class VaeEncoderEstimator : TrainingEstimator<VaeEncoderOptions, VaeEncoderTransformer>
 {
     private const string Owner = nameof(VaeEncoderOptions);
-    private readonly MLContext? context;
-    private readonly VaeEncoderOptions options;
 
     /// <summary>Creates the estimator; prefer <c>mlContext.Transforms.EncodeToLatent(...)</c>.</summary>
     public VaeEncoderEstimator(MLContext? context, VaeEncoderOptions? options = null)
+        : base(context, options)
     {
-        this.context = context;
-        this.options = options ?? new VaeEncoderOptions();
-        this.options.Validate();
     }
 
     /// <inheritdoc/>
-    public VaeEncoderTransformer Fit(IDataView input)
+    public override VaeEncoderTransformer Fit(IDataView input)
     {
-        int size = ColumnReader.RequireFloatVector(input.Schema, options.ImageColumnName, "images to encode");
-        var shape = ColumnReader.ImageShape(input.Schema[options.ImageColumnName], size, options.ImageShape, $"{Owner}.{nameof(options.ImageShape)}");
-        string? labelColumn = options.PerceptualWeight > 0 ? options.PerceptualLabelColumnName : null;
+        int size = ColumnReader.RequireFloatVector(input.Schema, Options.ImageColumnName, "images to encode");
+        var shape = ColumnReader.ImageShape(input.Schema[Options.ImageColumnName], size, Options.ImageShape, $"{Owner}.{nameof(Options.ImageShape)}");
+        string? labelColumn = Options.PerceptualWeight > 0 ? Options.PerceptualLabelColumnName : null;
         if (labelColumn is not null) ColumnReader.RequireInteger(input.Schema, labelColumn, $"labels for {Owner}.PerceptualLabelColumnName");
-        var (images, labels, rows) = ColumnReader.ReadAll(input, options.ImageColumnName, size, labelColumn, options.PerceptualClasses, options.CancellationToken);
-        if (options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy && images.Any(v => v is < 0 or > 1))
-            throw new ArgumentOutOfRangeException(options.ImageColumnName, $"Column '{options.ImageColumnName}': binary cross-entropy needs pixels in [0,1], but values outside were found (min {images.Min()}, max {images.Max()}). Scale the pixels (ExtractPixels with scaleImage: 1/255f) or use MeanSquaredError.");
+        var (images, labels, rows) = ColumnReader.ReadAll(input, Options.ImageColumnName, size, labelColumn, Options.PerceptualClasses,
+            Options.CancellationToken);
+        if (Options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy && images.Any(v => v is < 0 or > 1))
+            throw new ArgumentOutOfRangeException(Options.ImageColumnName,
+                $"Column '{Options.ImageColumnName}': binary cross-entropy needs pixels in [0,1], but values outside were found (min {images.Min()}, "
+                + $"max {images.Max()}). Scale the pixels (ExtractPixels with scaleImage: 1/255f) or use MeanSquaredError.");
 
-        var config = options.ToVaeConfig(shape);
-        VaeModel.Validate(config, $"the VAE for column '{options.ImageColumnName}'");
-        MemoryCheck.Training(VaeModel.ParameterCount(config), nameof(options.Width), options.Width, Owner);
-        using var log = new ComponentLogger(context, options.Logger, nameof(VaeEncoderEstimator));
+        var config = Options.ToVaeConfig(shape);
+        VaeModel.Validate(config, $"the VAE for column '{Options.ImageColumnName}'");
+        MemoryCheck.Training(VaeModel.ParameterCount(config), nameof(Options.Width), Options.Width, Owner);
+        using var log = new ComponentLogger(Context, Options.Logger, nameof(VaeEncoderEstimator));
         if (ColumnReader.PlanesLookIdentical(images, rows, shape))
             log.LogWarning("Column '{Column}' holds three identical colour planes in its first rows: grey images extracted as red, green and blue "
                 + "(ExtractPixels' default, even after ConvertToGrayscale). Training a 3-channel VAE; extract one plane "
-                + "(colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Red) for a 1-channel model.", options.ImageColumnName);
+                + "(colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Red) for a 1-channel model.", Options.ImageColumnName);
         var settings = new VaeTrainingSettings
         {
-            Epochs = options.Epochs, BinaryCrossEntropy = options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy, KlWeight = options.KlWeight,
-            ValidationFraction = options.ValidationFraction, PerceptualWeight = options.PerceptualWeight, PerceptualClasses = options.PerceptualClasses,
-            CommitmentWeight = options.CommitmentWeight, AdversarialWeight = options.AdversarialWeight, AdversarialStart = options.AdversarialStart,
+            Epochs = Options.Epochs, BinaryCrossEntropy = Options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy, KlWeight = Options.KlWeight,
+            ValidationFraction = Options.ValidationFraction, PerceptualWeight = Options.PerceptualWeight, PerceptualClasses = Options.PerceptualClasses,
+            CommitmentWeight = Options.CommitmentWeight, AdversarialWeight = Options.AdversarialWeight, AdversarialStart = Options.AdversarialStart,
         };
-        var (model, history) = VaeTraining.Fit(config, new TrainingData(images, labels, rows), settings, options.Run(log));
+        var (model, history) = VaeTraining.Fit(config, new TrainingData(images, labels, rows), settings, Options.Run(log));
         return new VaeEncoderTransformer(model, new VaeEncoderTransformer.Settings
         {
-            ImageColumn = options.ImageColumnName, LatentColumn = options.LatentColumnName, Output = options.Output, Seed = options.Seed,
+            ImageColumn = Options.ImageColumnName, LatentColumn = Options.LatentColumnName, Output = Options.Output, Seed = Options.Seed,
             Vae = model.Config, History = [.. history.Epochs],
         });
     }
 
     /// <inheritdoc/>
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    public override SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
-        ComponentSupport.RequireFloatVectorShape(inputSchema, options.ImageColumnName, "images to encode");
-        if (options.PerceptualWeight > 0)
-            ComponentSupport.RequireIntegerShape(inputSchema, options.PerceptualLabelColumnName!, $"labels for {Owner}.PerceptualLabelColumnName");
+        ComponentSupport.RequireFloatVectorShape(inputSchema, Options.ImageColumnName, "images to encode");
+        if (Options.PerceptualWeight > 0)
+            ComponentSupport.RequireIntegerShape(inputSchema, Options.PerceptualLabelColumnName!, $"labels for {Owner}.PerceptualLabelColumnName");
         // The latent's size is known once the images are: announced as a vector with its shape and normalised marks.
-        return ComponentSupport.Append(inputSchema, [VaeEncoderTransformer.LatentColumn(options.LatentColumnName, [options.LatentChannels, 1, 1])]);
+        return ComponentSupport.Append(inputSchema, [VaeEncoderTransformer.LatentColumn(Options.LatentColumnName, [Options.LatentChannels, 1, 1])]);
     }
 }

@@ -38,7 +38,10 @@ public sealed class VaeEncoderOptions : TrainingOptions
     public int Downsampling { get; set; } = 4;
     /// <summary>Convolution width, 2..4096. Default 64.</summary>
     public int Width { get; set; } = 64;
-    /// <summary>The layers: plain convolutions (as every file before them) or residual blocks with group normalisation. Default <see cref="VaeArchitecture.Plain"/>.</summary>
+    /// <summary>
+    /// The layers: plain convolutions (as every file before them) or residual blocks with group normalisation. Default
+    /// <see cref="VaeArchitecture.Plain"/>.
+    /// </summary>
     public VaeArchitecture Architecture { get; set; } = VaeArchitecture.Plain;
     /// <summary>Self-attention at the latent resolution; needs <see cref="VaeArchitecture.Residual"/>. Default false.</summary>
     public bool Attention { get; set; }
@@ -52,7 +55,10 @@ public sealed class VaeEncoderOptions : TrainingOptions
     public int CodebookSize { get; set; } = 256;
     /// <summary>VQ's commitment weight (beta), &gt;= 0: how strongly the encoder's outputs are pulled to their codes. Default 0.25.</summary>
     public double CommitmentWeight { get; set; } = 0.25;
-    /// <summary>Weight of the KL term against the summed reconstruction loss, &gt;= 0. Default 0.05: small, so that reconstructions stay sharp; latents are standardised afterwards.</summary>
+    /// <summary>
+    /// Weight of the KL term against the summed reconstruction loss, &gt;= 0. Default 0.05: small, so that
+    /// reconstructions stay sharp; latents are standardised afterwards.
+    /// </summary>
     public double KlWeight { get; set; } = 0.05;
     /// <summary>
     /// Weight of a perceptual term, &gt;= 0: per image, the squared distance between the unit-length 128-feature vectors
@@ -62,7 +68,10 @@ public sealed class VaeEncoderOptions : TrainingOptions
     /// it is never an FID instrument. Default 0 (off).
     /// </summary>
     public double PerceptualWeight { get; set; }
-    /// <summary>The integer label column (0..<see cref="PerceptualClasses"/>-1) that trains the perceptual term's classifier; required when <see cref="PerceptualWeight"/> is above 0.</summary>
+    /// <summary>
+    /// The integer label column (0..<see cref="PerceptualClasses"/>-1) that trains the perceptual term's classifier;
+    /// required when <see cref="PerceptualWeight"/> is above 0.
+    /// </summary>
     public string? PerceptualLabelColumnName { get; set; }
     /// <summary>Classes of <see cref="PerceptualLabelColumnName"/>, 2..100000. Default 10.</summary>
     public int PerceptualClasses { get; set; } = 10;
@@ -74,7 +83,10 @@ public sealed class VaeEncoderOptions : TrainingOptions
     /// Default 0 (off): on 28x28 digits it was measured to cost more than it gives (docs/results.md).
     /// </summary>
     public double AdversarialWeight { get; set; }
-    /// <summary>The optimiser step from which the adversarial term and its discriminator train, &gt;= 0 (a warm-up on reconstruction alone). Default 500.</summary>
+    /// <summary>
+    /// The optimiser step from which the adversarial term and its discriminator train, &gt;= 0 (a warm-up on
+    /// reconstruction alone). Default 500.
+    /// </summary>
     public int AdversarialStart { get; set; } = 500;
     /// <summary>Reconstruction loss. Default binary cross-entropy.</summary>
     public ReconstructionLoss Reconstruction { get; set; } = ReconstructionLoss.BinaryCrossEntropy;
@@ -86,7 +98,7 @@ public sealed class VaeEncoderOptions : TrainingOptions
     public LatentOutput Output { get; set; } = LatentOutput.Mean;
 
     /// <summary>Checks every option on its own; the VAE's architecture bounds are its config's (<see cref="VaeConfig.Validate"/>).</summary>
-    internal void Validate()
+    internal override void Validate()
     {
         const string Owner = nameof(VaeEncoderOptions);
         OptionChecks.ColumnName(ImageColumnName, nameof(ImageColumnName), Owner);

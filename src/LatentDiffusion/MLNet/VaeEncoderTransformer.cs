@@ -70,7 +70,8 @@ public sealed class VaeEncoderTransformer : BatchTransformer
     {
         ArgumentNullException.ThrowIfNull(latents);
         if (rows < 1 || (long)rows * Model.LatentSize != latents.Length)
-            throw new ArgumentException($"Expected {rows} latents of {Model.LatentSize} floats ({rows * Model.LatentSize} values), got {latents.Length}.", nameof(latents));
+            throw new ArgumentException($"Expected {rows} latents of {Model.LatentSize} floats ({rows * Model.LatentSize} values), got "
+                + $"{latents.Length}.", nameof(latents));
         return Model.Decode(latents, rows);
     }
 
@@ -80,7 +81,8 @@ public sealed class VaeEncoderTransformer : BatchTransformer
         // One float array holds them all.
         long most = Array.MaxLength / Model.ImageSize;
         if (count < 1 || count > most)
-            throw new ArgumentOutOfRangeException(nameof(count), count, $"SamplePrior's count must be between 1 and {most:N0} (images of {Model.ImageSize} values in one array), got {count}.");
+            throw new ArgumentOutOfRangeException(nameof(count), count,
+                $"SamplePrior's count must be between 1 and {most:N0} (images of {Model.ImageSize} values in one array), got {count}.");
         return Model.SamplePrior(count, seed);
     }
 
@@ -131,16 +133,7 @@ public sealed class VaeEncoderTransformer : BatchTransformer
     internal static VaeModel ReadVae(ModelStreams streams, string stream, VaeConfig config, TorchSharp.torch.Device device) =>
         ComponentCodec.ReadModel<VaeConfig, VaeModel>(streams, config, device, (stream, VaeModel.ParameterCount, m => m.Network));
 
-    private static VaeEncoderTransformer Create(IHostEnvironment env, object ctx)
-    {
-        var (streams, device) = ComponentCodec.Open(env, ctx, ComponentFormats.VaeEncoder);
-        if (!streams.IsJson)
-        {
-            var (legacy, legacyModel) = LegacyFormats.ReadVaeEncoder(streams, device);
-            return ComponentErrors.Loading(() => new VaeEncoderTransformer(legacyModel, legacy), streams.Format, LegacyFormats.SettingsStream);
-        }
-        var settings = ComponentCodec.ReadSettings<Settings>(streams);
-        var model = ReadVae(streams, WeightsStream, settings.Vae, device);
-        return new VaeEncoderTransformer(model, settings);
-    }
+    private static VaeEncoderTransformer Create(IHostEnvironment env, object ctx) => ComponentCodec.Load(env, ctx, ComponentFormats.VaeEncoder,
+        LegacyFormats.ReadVaeEncoder, (streams, settings, device) => ReadVae(streams, WeightsStream, settings.Vae, device),
+        (model, settings) => new VaeEncoderTransformer(model, settings));
 }

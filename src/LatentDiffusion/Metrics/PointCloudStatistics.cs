@@ -27,7 +27,8 @@ public static class PointCloudStatistics
     public static (double[] Mean, double[,] Covariance) Moments(float[] data, int dims)
     {
         int rows = data.Length / dims;
-        if (rows < 2 || rows * dims != data.Length) throw new ArgumentException($"Expected at least 2 rows of {dims} numbers; got {data.Length} values.", nameof(data));
+        if (rows < 2 || rows * dims != data.Length) throw new ArgumentException($"Expected at least 2 rows of {dims} numbers; got "
+            + $"{data.Length} values.", nameof(data));
         var mean = new double[dims];
         for (int i = 0; i < data.Length; i++) mean[i % dims] += data[i];
         for (int d = 0; d < dims; d++) mean[d] /= rows;

@@ -10,7 +10,8 @@ public static class SampleQuality
     /// Kernel Inception Distance (Binkowski et al.): the unbiased MMD^2 with the cubic polynomial kernel
     /// k(x, y) = (x.y / d + 1)^3, averaged over random subsets; returns the mean and the standard deviation over subsets.
     /// </summary>
-    public static (double Mean, double Std) KernelDistance(float[] generated, float[] reference, int dims, int subsets = 50, int subsetSize = 1000, int seed = 0)
+    public static (double Mean, double Std) KernelDistance(float[] generated, float[] reference, int dims, int subsets = 50, int subsetSize = 1000,
+        int seed = 0)
     {
         ArgumentNullException.ThrowIfNull(generated);
         ArgumentNullException.ThrowIfNull(reference);

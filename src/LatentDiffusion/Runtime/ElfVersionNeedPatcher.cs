@@ -63,10 +63,14 @@ namespace LatentDiffusion.Runtime
 
         private static readonly string[] LibstdcxxPaths =
         {
-            "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/lib/x86_64-linux-gnu/libstdc++.so.6", "/usr/lib64/libstdc++.so.6", "/lib64/libstdc++.so.6", "/usr/lib/libstdc++.so.6",
+            "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/lib/x86_64-linux-gnu/libstdc++.so.6", "/usr/lib64/libstdc++.so.6", "/lib64/libstdc++.so.6",
+                "/usr/lib/libstdc++.so.6",
         };
 
-        /// <summary>Whether the system's libstdc++ (the first found in the usual folders) defines <paramref name="version"/>; true when none is found, so nothing is patched.</summary>
+        /// <summary>
+        /// Whether the system's libstdc++ (the first found in the usual folders) defines <paramref name="version"/>;
+        /// true when none is found, so nothing is patched.
+        /// </summary>
         public static bool SystemHas(string version)
         {
             string? path = LibstdcxxPaths.FirstOrDefault(File.Exists);

@@ -23,7 +23,8 @@ internal static class SeededGenerator
         using var state = generator.get_state();
         var bytes = state.data<byte>().ToArray();
         if (bytes.Length < StateOffset + StateWords * 8)
-            throw new InvalidOperationException($"libtorch's CPU generator state has {bytes.Length} bytes; a seed outside [0, 2^32) needs the {StateOffset + StateWords * 8}-byte layout it was written for.");
+            throw new InvalidOperationException($"libtorch's CPU generator state has {bytes.Length} bytes; a seed outside [0, 2^32) needs the "
+                + $"{StateOffset + StateWords * 8}-byte layout it was written for.");
         var words = InitByArray([(uint)((ulong)seed & uint.MaxValue), (uint)((ulong)seed >> 32)]);
         for (int i = 0; i < StateWords; i++) BitConverter.TryWriteBytes(bytes.AsSpan(StateOffset + 8 * i, 8), (ulong)words[i]);
         using var updated = tensor(bytes, dtype: ScalarType.Byte);

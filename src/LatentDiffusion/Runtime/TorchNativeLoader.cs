@@ -126,7 +126,8 @@ public static class TorchNativeLoader
         string hash = Convert.ToHexString(SHA256.HashData(bytes))[..16].ToLowerInvariant();
         string root = Environment.GetEnvironmentVariable(CacheEnvironmentVariable) is { Length: > 0 } overridden
             ? overridden
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create) is { Length: > 0 } local
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData,
+                Environment.SpecialFolderOption.Create) is { Length: > 0 } local
                 ? local : Path.GetTempPath(), "LatentDiffusion", "native");
         string dir = Path.Combine(root, hash);
         string target = Path.Combine(dir, FileName);

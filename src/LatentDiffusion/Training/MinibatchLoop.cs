@@ -199,7 +199,8 @@ internal sealed class MinibatchLoop
         }
         module.eval();
         if (step == 0 && TimeBudget is { } limit)
-            throw new TimeoutException($"Training '{Model}' took no optimiser step within MaxTrainingTime ({limit}): the time ran out before the first step. Allow more time, or none (null).");
+            throw new TimeoutException($"Training '{Model}' took no optimiser step within MaxTrainingTime ({limit}): the time ran out before the first "
+                + $"step. Allow more time, or none (null).");
         return history;
     }
 
@@ -217,7 +218,8 @@ internal sealed class MinibatchLoop
             .Select(d => $"{Words(d.Name)} {d.Saved} (now {d.Now})")
             .ToList();
         if (differences.Count > 0)
-            throw new InvalidDataException($"Checkpoint '{path}' belongs to another run: {string.Join(", ", differences)}. Delete it to start afresh, or resume with the settings it was written with.");
+            throw new InvalidDataException($"Checkpoint '{path}' belongs to another run: {string.Join(", ", differences)}. Delete it to start afresh, "
+                + $"or resume with the settings it was written with.");
         string Blob(string name) => blobs.ContainsKey(name) ? name : throw new InvalidDataException($"Checkpoint '{path}' lacks its {name}.");
         using (var r = new BinaryReader(new MemoryStream(blobs[Blob("weights")]))) IO.WeightArchive.Read(r, weights.State(), $"{path}: weights");
         weights.AfterRestore();

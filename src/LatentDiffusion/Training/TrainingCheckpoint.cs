@@ -53,7 +53,8 @@ internal static class TrainingCheckpoint
     public static (LoopPosition Position, Dictionary<string, byte[]> Blobs) Read(string path)
     {
         var bytes = File.ReadAllBytes(path);
-        if (bytes.Length < 32 || bytes.Length > MaxBytes) throw new InvalidDataException($"Checkpoint '{path}' is {bytes.Length} bytes long: not a checkpoint of this library.");
+        if (bytes.Length < 32 || bytes.Length > MaxBytes) throw new InvalidDataException($"Checkpoint '{path}' is {bytes.Length} bytes long: not a "
+            + $"checkpoint of this library.");
         var body = bytes.AsSpan(0, bytes.Length - 32);
         if (!SHA256.HashData(body).AsSpan().SequenceEqual(bytes.AsSpan(bytes.Length - 32)))
             throw new InvalidDataException($"Checkpoint '{path}' is truncated or corrupted (checksum mismatch).");
@@ -90,7 +91,8 @@ internal static class TrainingCheckpoint
         var dtype = (ScalarType)r.ReadInt32();
         long count = r.ReadInt64();
         var bytes = r.ReadBytes(r.ReadInt32());
-        var t = empty([bytes.Length == count * ElementSize(dtype) ? count : throw new InvalidDataException($"The checkpoint's {what} is damaged.")], dtype, device: CPU);
+        var t = empty([bytes.Length == count * ElementSize(dtype) ? count : throw new InvalidDataException($"The checkpoint's {what} is damaged.")],
+            dtype, device: CPU);
         t.bytes = bytes;
         return t;
 

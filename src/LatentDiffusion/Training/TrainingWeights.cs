@@ -43,7 +43,8 @@ internal sealed class TrainingWeights : IDisposable
     /// <summary>The float32 weights by name (parameters, then the module's buffers), for a weight average.</summary>
     public IEnumerable<(string Name, Tensor Value)> Current()
     {
-        var parameters = masters is null ? module.named_parameters().Select(p => (p.name, (Tensor)p.parameter)) : masters.Select(m => (m.Name, (Tensor)m.Master));
+        var parameters = masters is null ? module.named_parameters().Select(p => (p.name, (Tensor)p.parameter)) : masters.Select(m => (m.Name,
+            (Tensor)m.Master));
         return parameters.Concat(module.named_buffers().Select(b => (b.name, b.buffer)));
     }
 

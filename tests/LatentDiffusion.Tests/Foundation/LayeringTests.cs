@@ -64,6 +64,20 @@ public class LayeringTests
     }
 
     [Fact]
+    public void No_source_line_is_wider_than_a_reviewer_can_read()
+    {
+        const int Widest = 160;
+        string source = Path.Combine(CommandLineTests.RepositoryRoot(), "src", "LatentDiffusion");
+        var wide = Directory.EnumerateFiles(source, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !Path.GetRelativePath(source, f).StartsWith("obj", StringComparison.Ordinal))
+            .SelectMany(f => File.ReadLines(f).Select((line, i) => (f, line, i)))
+            .Where(x => x.line.Length > Widest)
+            .Select(x => $"{Path.GetRelativePath(source, x.f)}:{x.i + 1}: {x.line.Length} characters")
+            .ToList();
+        Assert.True(wide.Count == 0, $"Lines over {Widest} characters:\n" + string.Join("\n", wide));
+    }
+
+    [Fact]
     public void Every_test_class_that_loads_mnist_carries_the_mnist_trait()
     {
         // So that `dotnet test --filter "Data!=MNIST"` runs only tests that need neither MNIST nor a model trained on it.

@@ -27,6 +27,7 @@ internal sealed class Autoguidance(double scale, double minNoise, double maxNois
     {
         if (!hasAutoguidanceDenoiser)
             throw new ArgumentOutOfRangeException(nameof(SamplingOptions.AutoguidanceScale), scale,
-                "SamplingOptions.AutoguidanceScale differs from 1 but the model has no autoguidance denoiser: train one with LatentDiffusionOptions.AutoguidanceWidth > 0, or set the scale to 1.");
+                "SamplingOptions.AutoguidanceScale differs from 1 but the model has no autoguidance denoiser: train one with "
+                    + "LatentDiffusionOptions.AutoguidanceWidth > 0, or set the scale to 1.");
     }
 }

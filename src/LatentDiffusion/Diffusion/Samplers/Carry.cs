@@ -9,7 +9,10 @@ namespace LatentDiffusion.Diffusion;
 /// </summary>
 internal static class Carry
 {
-    /// <summary>Keeps <paramref name="next"/> past the current step's scope and disposes <paramref name="previous"/> (when there is one and it differs).</summary>
+    /// <summary>
+    /// Keeps <paramref name="next"/> past the current step's scope and disposes <paramref name="previous"/> (when there
+    /// is one and it differs).
+    /// </summary>
     public static Tensor Replace(Tensor? previous, Tensor next)
     {
         var kept = next.MoveToOuterDisposeScope();

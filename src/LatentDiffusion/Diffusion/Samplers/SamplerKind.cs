@@ -30,7 +30,10 @@ public enum SamplerKind
     Heun,
 }
 
-/// <summary>How the ODE solvers (<see cref="SamplerKind.DpmSolverPlusPlus2M"/>, <see cref="SamplerKind.UniPc"/>, <see cref="SamplerKind.Heun"/>) place their steps.</summary>
+/// <summary>
+/// How the ODE solvers (<see cref="SamplerKind.DpmSolverPlusPlus2M"/>, <see cref="SamplerKind.UniPc"/>,
+/// <see cref="SamplerKind.Heun"/>) place their steps.
+/// </summary>
 public enum TimestepSpacing
 {
     /// <summary>Evenly in the timestep t (DDIM's and DDPM's only spacing).</summary>

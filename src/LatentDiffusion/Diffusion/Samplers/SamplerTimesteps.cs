@@ -54,7 +54,8 @@ public static class SamplerTimesteps
     {
         if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "The number of sampling steps must be at least 1.");
         if (steps > start + 1)
-            throw new ArgumentOutOfRangeException(nameof(steps), steps, $"The number of sampling steps cannot exceed the {start + 1} timesteps of the schedule.");
+            throw new ArgumentOutOfRangeException(nameof(steps), steps,
+                $"The number of sampling steps cannot exceed the {start + 1} timesteps of the schedule.");
         if (steps == 1) return [start];
         return Enumerable.Range(0, steps).Select(i => (int)Math.Round(start * (1 - (double)i / (steps - 1)))).ToArray();
     }

@@ -60,7 +60,10 @@ public sealed class UniPcSampler(NoiseSchedule schedule, int[] timesteps) : Grid
         return result - alphaT * phi * 0.5 / r1 * (previous - current);
     }
 
-    /// <summary>UniC at <paramref name="t"/> for a step of <paramref name="order"/> from <paramref name="s0"/>, with the prediction <paramref name="mt"/> there.</summary>
+    /// <summary>
+    /// UniC at <paramref name="t"/> for a step of <paramref name="order"/> from <paramref name="s0"/>, with the
+    /// prediction <paramref name="mt"/> there.
+    /// </summary>
     private Tensor Correct(Tensor last, Tensor mt, Tensor ms0, Tensor? ms1, int s0, int s1, int t, int order)
     {
         double h = Schedule.LogSnr(t) - Schedule.LogSnr(s0), hh = -h, alphaT = Schedule.Alpha(t);

@@ -65,7 +65,8 @@ internal static class ComponentCodec
                 throw new InvalidDataException($"it is not valid settings JSON ({e.Message})", e);
             }
         });
-        return settings ?? throw new ModelFileException(streams.Format.Loader.Name, ConfigStream, $"The '{ConfigStream}' entry of {streams.Format.Loader.Name} is empty.");
+        return settings ?? throw new ModelFileException(streams.Format.Loader.Name, ConfigStream,
+            $"The '{ConfigStream}' entry of {streams.Format.Loader.Name} is empty.");
     }
 
     /// <summary>
@@ -80,7 +81,8 @@ internal static class ComponentCodec
         streams.Read(stream, r => declared = r.ReadInt32());
         if (needed > IO.WeightArchive.MaxBytes || declared < needed)
             throw new ModelFileException(streams.Format.Loader.Name, stream,
-                $"The '{ConfigStream}' entry of {streams.Format.Loader.Name} describes a network of {parameters:N0} weights ({needed:N0} bytes), but '{stream}' declares {declared:N0} bytes: the file is damaged or was not written by this library.");
+                $"The '{ConfigStream}' entry of {streams.Format.Loader.Name} describes a network of {parameters:N0} weights ({needed:N0} bytes), but "
+                    + $"'{stream}' declares {declared:N0} bytes: the file is damaged or was not written by this library.");
     }
 
     /// <summary>Fills <paramref name="network"/> (built from the settings) from weight stream <paramref name="stream"/>.</summary>
@@ -104,6 +106,29 @@ internal static class ComponentCodec
         var model = ComponentErrors.Loading(() => TModel.Build(config, device), streams.Format);
         foreach (var (stream, _, network) in weights) ReadWeights(streams, stream, network(model));
         return model;
+    }
+
+    /// <summary>The entry that held the settings of the formats before JSON (see the legacy readers).</summary>
+    public const string LegacySettingsStream = "Settings.bin";
+
+    /// <summary>
+    /// Loads a component from a model file: a JSON-version file through its settings and <paramref name="read"/>, an
+    /// older one through <paramref name="readLegacy"/>; <paramref name="create"/> makes the transformer, and its failures
+    /// are named as the file's (the settings entry that caused them).
+    /// </summary>
+    public static T Load<TSettings, TModel, T>(Microsoft.ML.Runtime.IHostEnvironment env, object context, ComponentFormat format,
+        Func<ModelStreams, Device, (TSettings Settings, TModel Model)> readLegacy, Func<ModelStreams, TSettings, Device, TModel> read,
+        Func<TModel, TSettings, T> create)
+    {
+        var (streams, device) = Open(env, context, format);
+        if (!streams.IsJson)
+        {
+            var (legacy, legacyModel) = readLegacy(streams, device);
+            return ComponentErrors.Loading(() => create(legacyModel, legacy), streams.Format, LegacySettingsStream);
+        }
+        var settings = ReadSettings<TSettings>(streams);
+        var model = read(streams, settings, device);
+        return ComponentErrors.Loading(() => create(model, settings), streams.Format);
     }
 
     /// <summary>The settings as JSON text, for tests and diagnostics.</summary>

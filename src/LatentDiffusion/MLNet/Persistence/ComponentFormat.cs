@@ -6,5 +6,6 @@ namespace LatentDiffusion.MLNet.Persistence;
 /// <param name="Version">Current format version; loading a newer one fails clearly.</param>
 /// <param name="Loader">The transformer type with a static <c>Create(IHostEnvironment, object)</c>.</param>
 /// <param name="OldestReadable">Oldest format version this library still reads.</param>
-/// <param name="FirstJsonVersion">The first version written as a JSON settings block plus weight streams; older ones are read by <see cref="LegacyFormats"/>.</param>
+/// <param name="FirstJsonVersion">The first version written as a JSON settings block plus weight streams; older ones
+/// are read by <see cref="LegacyFormats"/>.</param>
 internal sealed record ComponentFormat(string LoaderSignature, string ModelSignature, uint Version, Type Loader, uint OldestReadable, uint FirstJsonVersion);

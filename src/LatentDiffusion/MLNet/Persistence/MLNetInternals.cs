@@ -46,7 +46,8 @@ internal static class MLNetInternals
 
     /// <summary>The shape of a schema (ML.NET's SchemaShape.Create, internal): how an estimator announces new columns.</summary>
     public static SchemaShape ShapeOf(DataViewSchema schema) =>
-        (SchemaShape)(typeof(SchemaShape).GetMethod("Create", BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Static, null, [typeof(DataViewSchema)], null)
+        (SchemaShape)(typeof(SchemaShape).GetMethod("Create", BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Static, null,
+            [typeof(DataViewSchema)], null)
             ?? throw Incompatible("SchemaShape.Create")).Invoke(null, [schema])!;
 
     /// <summary>
@@ -96,14 +97,16 @@ internal static class MLNetInternals
         catch (TargetInvocationException e) when (e.InnerException is not null)
         {
             throw new ModelFileException(format.Loader.Name, null,
-                $"Cannot load {format.Loader.Name}: {e.InnerException.Message} (this library reads format versions {format.OldestReadable} to {format.Version}).", e.InnerException);
+                $"Cannot load {format.Loader.Name}: {e.InnerException.Message} (this library reads format versions {format.OldestReadable} to "
+                    + $"{format.Version}).", e.InnerException);
         }
         CheckDeclaredSizes(context, format);
         var header = Field(context, "Header");
         uint version = (uint)(header.GetType().GetField("ModelVerWritten", Any) ?? throw Incompatible("ModelHeader.ModelVerWritten")).GetValue(header)!;
         var reader = (BinaryReader)Field(context, "Reader");
         int count = reader.ReadInt32();
-        if (count is < 0 or > 1000) throw new ModelFileException(format.Loader.Name, null, $"{format.Loader.Name} lists {count} streams; the model file is corrupt.");
+        if (count is < 0 or > 1000) throw new ModelFileException(format.Loader.Name, null,
+            $"{format.Loader.Name} lists {count} streams; the model file is corrupt.");
         var names = new HashSet<string>();
         for (int i = 0; i < count; i++) names.Add(reader.ReadString());
         var tryLoad = Method(type, "TryLoadBinaryStream", typeof(string), typeof(Action<BinaryReader>));
@@ -131,11 +134,15 @@ internal static class MLNetInternals
             if (!name.StartsWith(prefix, StringComparison.Ordinal) || name.IndexOf('/', prefix.Length) >= 0) continue;
             if (entry.Length > MaxEntryBytes)
                 throw new ModelFileException(format.Loader.Name, name[prefix.Length..],
-                    $"The '{name[prefix.Length..]}' entry of {format.Loader.Name} declares {entry.Length:N0} bytes uncompressed; an entry of this library holds at most {MaxEntryBytes:N0}.");
+                    $"The '{name[prefix.Length..]}' entry of {format.Loader.Name} declares {entry.Length:N0} bytes uncompressed; an entry of this "
+                        + $"library holds at most {MaxEntryBytes:N0}.");
         }
     }
 
-    /// <summary>The device a model loaded into the MLContext behind <paramref name="env"/> should live on: its GpuDeviceId and FallbackToCpu settings.</summary>
+    /// <summary>
+    /// The device a model loaded into the MLContext behind <paramref name="env"/> should live on: its GpuDeviceId and
+    /// FallbackToCpu settings.
+    /// </summary>
     public static (int? GpuDeviceId, bool FallbackToCpu) DeviceSettings(IHostEnvironment env)
     {
         var settings = env.GetType().GetInterfaces().FirstOrDefault(i => i.FullName == "Microsoft.ML.Runtime.IHostEnvironmentInternal");
@@ -144,7 +151,8 @@ internal static class MLNetInternals
     }
 
     /// <summary>
-    /// Registers the loaders of <paramref name="formats"/> with <paramref name="catalog"/> (one per MLContext), once. ML.NET resolves loaders per MLContext, and ours cannot be declared with its internal attribute, so
+    /// Registers the loaders of <paramref name="formats"/> with <paramref name="catalog"/> (one per MLContext), once.
+    /// ML.NET resolves loaders per MLContext, and ours cannot be declared with its internal attribute, so
     /// they are added the way the attribute would add them.
     /// </summary>
     public static void Register(ComponentCatalog catalog, IEnumerable<ComponentFormat> formats)
@@ -210,7 +218,8 @@ internal static class MLNetInternals
             return System.Linq.Expressions.Expression.Lambda<Func<object?[], object?>>(body, arguments).Compile();
         }
 
-        public override object? Invoke(object? obj, BindingFlags invokeAttr, Binder? binder, object?[]? parameters, System.Globalization.CultureInfo? culture) =>
+        public override object? Invoke(object? obj, BindingFlags invokeAttr, Binder? binder, object?[]? parameters,
+            System.Globalization.CultureInfo? culture) =>
             call(parameters ?? []);
 
         public override ICustomAttributeProvider ReturnTypeCustomAttributes => method.ReturnTypeCustomAttributes;

@@ -23,10 +23,12 @@ internal sealed class ModelStreams(ComponentFormat format, uint version, IReadOn
         }
         catch (System.Reflection.TargetInvocationException e) when (e.InnerException is not null)
         {
-            throw new ModelFileException(format.Loader.Name, name, $"The '{name}' entry of {format.Loader.Name} is corrupt: {e.InnerException.Message}", e.InnerException);
+            throw new ModelFileException(format.Loader.Name, name,
+                $"The '{name}' entry of {format.Loader.Name} is corrupt: {e.InnerException.Message}", e.InnerException);
         }
         if (!found)
-            throw new ModelFileException(format.Loader.Name, name, $"The model file has no '{name}' entry for {format.Loader.Name}; it is incomplete or was not saved by this library.");
+            throw new ModelFileException(format.Loader.Name, name,
+                $"The model file has no '{name}' entry for {format.Loader.Name}; it is incomplete or was not saved by this library.");
     }
 
     /// <summary>Reads stream <paramref name="name"/> when the file has it; returns whether it did.</summary>

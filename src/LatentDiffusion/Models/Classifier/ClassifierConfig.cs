@@ -43,7 +43,8 @@ public sealed record ClassifierConfig
             throw new ArgumentOutOfRangeException(nameof(ImageShape), $"[{string.Join(", ", ImageShape ?? [])}]",
                 $"The classifier of {source} needs an image shaped (channels, height, width) with 1..1024 channels and sides in 1..4096.");
         if (!Enum.IsDefined(Kind))
-            throw new ArgumentOutOfRangeException(nameof(Kind), Kind, $"The classifier of {source} names an unknown network kind; expected {string.Join(" or ", Enum.GetNames<FidClassifierKind>())}.");
+            throw new ArgumentOutOfRangeException(nameof(Kind), Kind,
+                $"The classifier of {source} names an unknown network kind; expected {string.Join(" or ", Enum.GetNames<FidClassifierKind>())}.");
         if (Classes is < 2 or > 100_000)
             throw new ArgumentOutOfRangeException(nameof(Classes), Classes, $"The classifier of {source} needs 2..100000 classes.");
     }

@@ -21,13 +21,15 @@ internal sealed record ClassifierTrainingSettings
 internal static class ClassifierTraining
 {
     /// <summary>Trains a classifier of the validated <paramref name="config"/> on the labelled images of <paramref name="data"/>.</summary>
-    public static (ClassifierModel Model, TrainingHistory History) Fit(ClassifierConfig config, TrainingData data, ClassifierTrainingSettings settings, TrainingRun run)
+    public static (ClassifierModel Model, TrainingHistory History) Fit(ClassifierConfig config, TrainingData data, ClassifierTrainingSettings settings,
+        TrainingRun run)
     {
         var (images, rows, epochs, augmentation) = (data.Values, data.Rows, settings.Epochs, settings.Augmentation);
         var labels = data.Labels ?? throw new ArgumentException("A classifier needs the images' labels.", nameof(data));
         manual_seed(run.Seed);
         var network = FeatureClassifier.Create(config, run.Device);
-        run.Logger.LogInformation("Training the {Kind} {Purpose} on {Rows} images of {Shape} for {Epochs} epochs{Augmentation}", config.Kind, settings.Purpose, rows,
+        run.Logger.LogInformation("Training the {Kind} {Purpose} on {Rows} images of {Shape} for {Epochs} epochs{Augmentation}", config.Kind,
+            settings.Purpose, rows,
             string.Join("x", config.ImageShape), epochs, augmentation is null ? "" : " with augmentation");
         using var x = tensor(images, [rows, config.ImageSize], device: run.Device);
         using var y = tensor(labels.Select(l => (long)l).ToArray(), device: run.Device);
@@ -37,7 +39,8 @@ internal static class ClassifierTraining
             return functional.cross_entropy(network.forward(input), y[batch]);
         }, cancellationToken: run.CancellationToken);
         if (config.BatchNormRecalibrated && RecalibrateBatchNorm(network, x) is > 0 and var layers)
-            run.Logger.LogInformation("Batch-norm statistics of {Layers} layers recalibrated on the {Rows} training images as they are (no augmentation)", layers, rows);
+            run.Logger.LogInformation(
+                "Batch-norm statistics of {Layers} layers recalibrated on the {Rows} training images as they are (no augmentation)", layers, rows);
         return (new ClassifierModel(network, run.Device), history);
     }
 

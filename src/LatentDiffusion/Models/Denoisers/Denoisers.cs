@@ -49,9 +49,11 @@ internal static class Denoisers
     {
         ArgumentNullException.ThrowIfNull(config);
         if (!Registry.TryGetValue(config.Kind, out var entry))
-            throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Kind), config.Kind, $"Unknown denoiser kind for {data}; expected one of {string.Join(", ", Registry.Keys)}.");
+            throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Kind), config.Kind,
+                $"Unknown denoiser kind for {data}; expected one of {string.Join(", ", Registry.Keys)}.");
         if (config.DataShape is null || config.DataShape.Length == 0 || config.DataShape.Any(d => d is < 1 or > MaxSide))
-            throw new ArgumentOutOfRangeException(data, $"The data shape of {data}, [{string.Join(", ", config.DataShape ?? [])}], must have every dimension in 1..{MaxSide}.");
+            throw new ArgumentOutOfRangeException(data,
+                $"The data shape of {data}, [{string.Join(", ", config.DataShape ?? [])}], must have every dimension in 1..{MaxSide}.");
         CheckWidth(config.Width, nameof(DenoiserConfig.Width), $"The denoiser width for {data}");
         if (config.Classes is < 0 or > MaxClasses)
             throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Classes), config.Classes, $"The class count for {data} must be in 0..{MaxClasses}.");
@@ -65,6 +67,9 @@ internal static class Denoisers
     /// </summary>
     public static long ParameterCount(DenoiserConfig config) => ModelFamily.CountOnMeta(device => Registry[config.Kind].Build(config, device));
 
-    /// <summary>Builds the network of a validated <paramref name="config"/> (see <see cref="ParameterCount"/>) with its weights on <paramref name="device"/>.</summary>
+    /// <summary>
+    /// Builds the network of a validated <paramref name="config"/> (see <see cref="ParameterCount"/>) with its weights
+    /// on <paramref name="device"/>.
+    /// </summary>
     public static Denoiser Create(DenoiserConfig config, Device device) => Registry[config.Kind].Build(config, device);
 }

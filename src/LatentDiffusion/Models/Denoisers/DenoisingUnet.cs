@@ -60,7 +60,8 @@ internal sealed class DenoisingUnet : Denoiser
     public static void Validate(DenoiserConfig config, string data)
     {
         if (config.DataShape.Length != 3)
-            throw new ArgumentOutOfRangeException(data, $"The UNet denoiser needs data shaped (channels, height, width), but {data} is shaped [{string.Join(", ", config.DataShape)}].");
+            throw new ArgumentOutOfRangeException(data,
+                $"The UNet denoiser needs data shaped (channels, height, width), but {data} is shaped [{string.Join(", ", config.DataShape)}].");
         if (config.Levels is < MinLevels or > MaxLevels)
             throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Levels), config.Levels, $"The UNet for {data} has 2 or 3 resolution levels.");
     }

@@ -71,7 +71,8 @@ internal sealed class MlpDenoiser : Denoiser
         if (config.Depth is < 1 or > Denoisers.MaxDepth)
             throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Depth), config.Depth, $"The MLP depth for {data} must be in 1..{Denoisers.MaxDepth}.");
         if ((long)config.DataSize * config.Width > 1L << 28)
-            throw new ArgumentOutOfRangeException(data, $"An MLP of width {config.Width} over {config.DataSize} values per sample ({data}) would need more than 2^28 weights in its first layer.");
+            throw new ArgumentOutOfRangeException(data,
+                $"An MLP of width {config.Width} over {config.DataSize} values per sample ({data}) would need more than 2^28 weights in its first layer.");
     }
 
     public override ScalarType DataType => input.weight!.dtype;

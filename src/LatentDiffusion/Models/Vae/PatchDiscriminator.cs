@@ -40,7 +40,10 @@ internal sealed class PatchDiscriminator : Module<Tensor, Tensor>
     /// <summary>Patch logits [N, 1, h, w] for flat float32 images [N, image size]: above 0 says "real".</summary>
     public override Tensor forward(Tensor images) => layers.forward(images.view(shape));
 
-    /// <summary>The hinge loss that trains it: 0 when every real patch scores at least 1 and every reconstructed one at most -1; 1 when it cannot tell.</summary>
+    /// <summary>
+    /// The hinge loss that trains it: 0 when every real patch scores at least 1 and every reconstructed one at most -1;
+    /// 1 when it cannot tell.
+    /// </summary>
     public static Tensor HingeLoss(Tensor realLogits, Tensor fakeLogits) =>
         0.5 * (functional.relu(1 - realLogits).mean() + functional.relu(1 + fakeLogits).mean());
 }

@@ -7,7 +7,10 @@ public enum VaeArchitecture
 {
     /// <summary>Strided convolutions, transposed convolutions and SiLU, no normalisation (every file saved before residual VAEs).</summary>
     Plain,
-    /// <summary>The latent-diffusion autoencoder: residual blocks with group normalisation below the full resolution, optional self-attention at the latent resolution.</summary>
+    /// <summary>
+    /// The latent-diffusion autoencoder: residual blocks with group normalisation below the full resolution, optional
+    /// self-attention at the latent resolution.
+    /// </summary>
     Residual,
 }
 
@@ -30,7 +33,10 @@ public enum VaeRegularization
 /// </summary>
 public sealed record VaeConfig
 {
-    /// <summary>Image shape (channels, height, width), any sides: the network pads them up to a multiple of <see cref="Downsampling"/> and crops its output back.</summary>
+    /// <summary>
+    /// Image shape (channels, height, width), any sides: the network pads them up to a multiple of
+    /// <see cref="Downsampling"/> and crops its output back.
+    /// </summary>
     public int[] ImageShape { get; init; } = [1, 28, 28];
 
     /// <summary>Latent channels.</summary>
@@ -57,7 +63,10 @@ public sealed record VaeConfig
     /// <summary>Codes that at least one training image's latent uses, measured after training (VQ only).</summary>
     public int CodesUsed { get; init; }
 
-    /// <summary>The perplexity of code use over the training images (exp of the entropy; K when all K codes are used equally), measured after training (VQ only).</summary>
+    /// <summary>
+    /// The perplexity of code use over the training images (exp of the entropy; K when all K codes are used equally),
+    /// measured after training (VQ only).
+    /// </summary>
     public double CodebookPerplexity { get; init; }
 
     /// <summary>Channels the encoder outputs: mean and log-variance for KL, the latent itself for VQ.</summary>

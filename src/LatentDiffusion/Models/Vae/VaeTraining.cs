@@ -57,7 +57,8 @@ internal static class VaeTraining
         {
             history = Train(network, perceptual, train, validation, settings, run.Loop("vae", trainRows, settings.Epochs), run.Logger, run.CancellationToken);
             if (perceptual is not null && validationRows > 0)
-                run.Logger.LogInformation("Perceptual distance of the held-out images' reconstructions: {Distance:F5}", PerceptualDistance(network, perceptual, validation));
+                run.Logger.LogInformation("Perceptual distance of the held-out images' reconstructions: {Distance:F5}", PerceptualDistance(network,
+                    perceptual, validation));
         }
         var model = new VaeModel(network, config, run.Device);
         var (shift, scale, codes) = Standardisation(model, images, rows);
@@ -65,7 +66,8 @@ internal static class VaeTraining
         {
             double total = codes.Sum(), entropy = codes.Where(c => c > 0).Sum(c => -(c / total) * Math.Log(c / total));
             int used = codes.Count(c => c > 0);
-            run.Logger.LogInformation("Codebook: {Used} of {Codes} codes used by the training images, perplexity {Perplexity:F1}", used, codes.Length, Math.Exp(entropy));
+            run.Logger.LogInformation("Codebook: {Used} of {Codes} codes used by the training images, perplexity {Perplexity:F1}", used, codes.Length,
+                Math.Exp(entropy));
             model = new VaeModel(network, config with { CodesUsed = used, CodebookPerplexity = Math.Exp(entropy) }, run.Device);
         }
         run.Logger.LogInformation("Latent standardisation: shift [{Shift}], scale [{Scale}]",
@@ -302,7 +304,8 @@ internal static class VaeTraining
                 return;
             }
             logger.LogInformation("Adversarial term: {Steps} discriminator steps; over the last {Window}: hinge loss {Hinge:F4} (1 = cannot tell), "
-                + "generator term {Term:F4}, adaptive weight {Weight:F4}", steps, recent.Count, recent.Average(r => r.Hinge), recent.Average(r => r.Term), recent.Average(r => r.Weight));
+                + "generator term {Term:F4}, adaptive weight {Weight:F4}", steps, recent.Count, recent.Average(r => r.Hinge),
+                    recent.Average(r => r.Term), recent.Average(r => r.Weight));
         }
 
         public void Dispose()
