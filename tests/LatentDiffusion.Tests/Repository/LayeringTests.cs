@@ -1,0 +1,95 @@
+using System.Text.RegularExpressions;
+using LatentDiffusion.Tests.Examples;
+
+namespace LatentDiffusion.Tests.Repository;
+
+/// <summary>
+/// The engine (networks, diffusion, training, metrics, data, file and runtime helpers) knows nothing of ML.NET: only
+/// <c>src/LatentDiffusion/MLNet</c> may name <c>Microsoft.ML</c> or <c>LatentDiffusion.MLNet</c> (issue 27).
+/// </summary>
+public class LayeringTests
+{
+    private static readonly string[] EngineFolders = ["Models", "Diffusion", "Training", "Metrics", "Data", "IO", "Runtime"];
+    private static readonly Regex MLNet = new(@"\b(Microsoft\.ML|LatentDiffusion\.MLNet)\b", RegexOptions.Compiled);
+
+    [Fact]
+    public void No_engine_folder_references_ml_net_or_the_ml_net_layer()
+    {
+        string source = Path.Combine(CommandLineTests.RepositoryRoot(), "src", "LatentDiffusion");
+        var offenders = EngineFolders
+            .SelectMany(folder => Directory.EnumerateFiles(Path.Combine(source, folder), "*.cs", SearchOption.AllDirectories))
+            .SelectMany(file => File.ReadLines(file).Select((line, i) => (file, line, i)))
+            .Where(x => !x.line.TrimStart().StartsWith("//", StringComparison.Ordinal) && !x.line.TrimStart().StartsWith("///", StringComparison.Ordinal) && MLNet.IsMatch(x.line))
+            .Select(x => $"{Path.GetRelativePath(source, x.file)}:{x.i + 1}: {x.line.Trim()}")
+            .ToList();
+        Assert.True(offenders.Count == 0, "The engine references ML.NET:\n" + string.Join("\n", offenders));
+        // The test can fail: the ML.NET layer itself is full of such references.
+        Assert.Contains(Directory.EnumerateFiles(Path.Combine(source, "MLNet"), "*.cs"), f => File.ReadLines(f).Any(MLNet.IsMatch));
+    }
+
+    [Fact]
+    public void The_persistence_layer_names_no_type_of_the_components_that_use_it()
+    {
+        // One direction: the components (MLNet/*.cs) save through Persistence/, which knows nothing of them.
+        string mlnet = Path.Combine(CommandLineTests.RepositoryRoot(), "src", "LatentDiffusion", "MLNet");
+        var componentTypes = Directory.EnumerateFiles(mlnet, "*.cs")
+            .SelectMany(f => Declaration.Matches(File.ReadAllText(f)).Select(m => m.Groups[1].Value))
+            .ToHashSet();
+        Assert.Contains("DigitGeneratorTransformer", componentTypes);
+        var offenders = Directory.EnumerateFiles(Path.Combine(mlnet, "Persistence"), "*.cs")
+            .SelectMany(file => File.ReadLines(file).Select((line, i) => (file, line, i)))
+            .Where(x => !x.line.TrimStart().StartsWith("//", StringComparison.Ordinal))
+            .SelectMany(x => Regex.Matches(x.line, @"\b[A-Z]\w+\b").Select(m => m.Value).Where(componentTypes.Contains)
+                .Select(type => $"{Path.GetFileName(x.file)}:{x.i + 1}: {type}"))
+            .ToList();
+        Assert.True(offenders.Count == 0, "Persistence names component types:\n" + string.Join("\n", offenders));
+    }
+
+    private static readonly Regex Declaration = new(
+        @"^(?:public|internal|file)\s+(?:(?:static|sealed|abstract|readonly|partial)\s+)*(?:class|record struct|record|enum|interface|struct)\s+(\w+)",
+        RegexOptions.Compiled | RegexOptions.Multiline);
+
+    [Fact]
+    public void Every_source_file_is_named_after_a_type_it_declares()
+    {
+        // The one exception: an MSBuild task compiled from this path by the package's build targets, which name its class.
+        string[] exempt = [Path.Combine("Runtime", "ElfVersionNeedPatcher.cs")];
+        string source = Path.Combine(CommandLineTests.RepositoryRoot(), "src", "LatentDiffusion");
+        var misnamed = Directory.EnumerateFiles(source, "*.cs", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(source, f))
+            .Where(f => !f.StartsWith("obj", StringComparison.Ordinal) && !f.StartsWith("bin", StringComparison.Ordinal) && !exempt.Contains(f))
+            .Where(f => !Declaration.Matches(File.ReadAllText(Path.Combine(source, f))).Select(m => m.Groups[1].Value).Contains(Path.GetFileNameWithoutExtension(f)))
+            .ToList();
+        Assert.True(misnamed.Count == 0, "Files not named after a type they declare:\n" + string.Join("\n", misnamed));
+    }
+
+    [Fact]
+    public void No_source_line_is_wider_than_a_reviewer_can_read()
+    {
+        const int Widest = 160;
+        string source = Path.Combine(CommandLineTests.RepositoryRoot(), "src", "LatentDiffusion");
+        var wide = Directory.EnumerateFiles(source, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !Path.GetRelativePath(source, f).StartsWith("obj", StringComparison.Ordinal))
+            .SelectMany(f => File.ReadLines(f).Select((line, i) => (f, line, i)))
+            .Where(x => x.line.Length > Widest)
+            .Select(x => $"{Path.GetRelativePath(source, x.f)}:{x.i + 1}: {x.line.Length} characters")
+            .ToList();
+        Assert.True(wide.Count == 0, $"Lines over {Widest} characters:\n" + string.Join("\n", wide));
+    }
+
+    [Fact]
+    public void Every_test_class_that_loads_mnist_carries_the_mnist_trait()
+    {
+        // So that `dotnet test --filter "Data!=MNIST"` runs only tests that need neither MNIST nor a model trained on it.
+        var needsMnist = new Regex(@"LoadMnist|TinyModels|MnistSplit|MainJob|\bApp\(", RegexOptions.Compiled);
+        string tests = Path.Combine(CommandLineTests.RepositoryRoot(), "tests", "LatentDiffusion.Tests");
+        var unmarked = Directory.EnumerateFiles(tests, "*Tests.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"))
+            // This file names them only in the pattern above.
+            .Where(f => Path.GetFileName(f) != "LayeringTests.cs")
+            .Where(f => needsMnist.IsMatch(File.ReadAllText(f)) && !File.ReadAllText(f).Contains("[Trait(\"Data\", \"MNIST\")]"))
+            .Select(f => Path.GetRelativePath(tests, f))
+            .ToList();
+        Assert.True(unmarked.Count == 0, "Test files that use MNIST without the Data=MNIST trait:\n" + string.Join("\n", unmarked));
+    }
+}
