@@ -19,6 +19,3 @@ public sealed class GenerationRequest
     /// </remarks>
     public long Seed { get; set; }
 }
-
-/// <summary>Progress of a generator (see <see cref="DigitGeneratorTransformer.WithProgress"/>): images generated so far.</summary>
-public readonly record struct GenerationProgress(long Images);

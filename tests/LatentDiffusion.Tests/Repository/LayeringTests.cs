@@ -64,6 +64,28 @@ public class LayeringTests
     }
 
     [Fact]
+    public void The_readme_layout_names_every_source_folder_and_only_paths_that_exist()
+    {
+        string root = CommandLineTests.RepositoryRoot();
+        string readme = File.ReadAllText(Path.Combine(root, "README.md"));
+        int start = readme.IndexOf("## Repository layout", StringComparison.Ordinal);
+        Assert.True(start >= 0, "README.md has no 'Repository layout' section");
+        int end = readme.IndexOf("\n## ", start + 3, StringComparison.Ordinal);
+        string layout = readme[start..(end < 0 ? readme.Length : end)];
+        var named = Regex.Matches(layout, @"`((?:src|tests|examples|docs|nuget)/[^`]*)`").Select(m => m.Groups[1].Value.TrimEnd('/')).ToHashSet();
+        var missing = named.Where(p => !File.Exists(Path.Combine(root, p)) && !Directory.Exists(Path.Combine(root, p))).ToList();
+        Assert.True(missing.Count == 0, "The layout names paths that do not exist:\n" + string.Join("\n", missing));
+        string source = Path.Combine(root, "src", "LatentDiffusion");
+        var folders = Directory.EnumerateDirectories(source, "*", SearchOption.AllDirectories)
+            .Select(d => Path.GetRelativePath(root, d).Replace(Path.DirectorySeparatorChar, '/'))
+            .Where(d => !d.Contains("/bin") && !d.Contains("/obj") && !d.EndsWith("buildTransitive", StringComparison.Ordinal))
+            .ToList();
+        Assert.Contains("src/LatentDiffusion/Models/Vae", folders);
+        var unnamed = folders.Where(d => !named.Contains(d)).ToList();
+        Assert.True(unnamed.Count == 0, "The layout does not name these source folders:\n" + string.Join("\n", unnamed));
+    }
+
+    [Fact]
     public void No_source_line_is_wider_than_a_reviewer_can_read()
     {
         const int Widest = 160;
