@@ -42,13 +42,7 @@ public sealed class VaeEncoderEstimator : TrainingEstimator<VaeEncoderOptions, V
             log.LogWarning("Column '{Column}' holds three identical colour planes in its first rows: grey images extracted as red, green and blue "
                 + "(ExtractPixels' default, even after ConvertToGrayscale). Training a 3-channel VAE; extract one plane "
                 + "(colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Red) for a 1-channel model.", Options.ImageColumnName);
-        var settings = new VaeTrainingSettings
-        {
-            Epochs = Options.Epochs, BinaryCrossEntropy = Options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy, KlWeight = Options.KlWeight,
-            ValidationFraction = Options.ValidationFraction, PerceptualWeight = Options.PerceptualWeight, PerceptualClasses = Options.PerceptualClasses,
-            CommitmentWeight = Options.CommitmentWeight, AdversarialWeight = Options.AdversarialWeight, AdversarialStart = Options.AdversarialStart,
-        };
-        var (model, history) = VaeTraining.Fit(config, new TrainingData(images, labels, rows), settings, Options.Run(log));
+        var (model, history) = VaeTraining.Fit(config, new TrainingData(images, labels, rows), Options.ToTrainingSettings(), Options.Run(log));
         return new VaeEncoderTransformer(model, new VaeEncoderTransformer.Settings
         {
             ImageColumn = Options.ImageColumnName, LatentColumn = Options.LatentColumnName, Output = Options.Output, Seed = Options.Seed,

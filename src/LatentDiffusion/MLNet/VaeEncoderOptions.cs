@@ -125,6 +125,14 @@ public sealed class VaeEncoderOptions : TrainingOptions
         ValidateShared(Owner);
     }
 
+    /// <summary>How the VAE these options describe is trained (the loss terms and their weights).</summary>
+    internal VaeTrainingSettings ToTrainingSettings() => new()
+    {
+        Epochs = Epochs, BinaryCrossEntropy = Reconstruction == ReconstructionLoss.BinaryCrossEntropy, KlWeight = KlWeight,
+        ValidationFraction = ValidationFraction, PerceptualWeight = PerceptualWeight, PerceptualClasses = PerceptualClasses,
+        CommitmentWeight = CommitmentWeight, AdversarialWeight = AdversarialWeight, AdversarialStart = AdversarialStart,
+    };
+
     /// <summary>The VAE these options describe, for images shaped <paramref name="imageShape"/>.</summary>
     internal VaeConfig ToVaeConfig(int[] imageShape) => new()
     {
