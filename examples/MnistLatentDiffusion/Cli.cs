@@ -194,10 +194,22 @@ public static class Cli
         var labels = new Option<string>("--labels") { Description = "Comma-separated digits to cycle through, or 'none' for unconditional", DefaultValueFactory = _ => "0,1,2,3,4,5,6,7,8,9" };
         var png = new Option<string>("--png") { Description = "Output PNG grid", DefaultValueFactory = _ => "generated.png" };
         var raw = new Option<string?>("--raw") { Description = "Also write the images as raw little-endian float32 (count x image size) to this file" };
-        var generate = new Command("generate", "Generate digits from a saved model into a PNG grid.")
-            { model, count, labels, sampler, spacing, steps, guidance, band, autoguidance, autoguidanceBand, precision, png, raw, seed, verbose };
+        // Shards, as the pods of a Kubernetes Indexed Job run them (README, "Running on a cluster").
+        Option<string?> ShardOption() => new("--shard") { Description = "Only shard INDEX/COUNT of the requests (whole batches; 2/8 is the third of eight)" };
+        Option<int?> ShardIndex() => new("--shard-index") { Description = "This shard's index, 0..count-1 (default: $JOB_COMPLETION_INDEX)" };
+        Option<int?> ShardCount() => new("--shard-count") { Description = "The number of shards the requests are split into" };
+        var generateShard = ShardOption();
+        var generateShardIndex = ShardIndex();
+        var generateShardCount = ShardCount();
+        var generate = new Command("generate", "Generate digits from a saved model into a PNG grid ('{index}' in --png and --raw becomes the shard index).")
+        {
+            model, count, labels, sampler, spacing, steps, guidance, band, autoguidance, autoguidanceBand, precision, png, raw, seed,
+            generateShard, generateShardIndex, generateShardCount, verbose,
+        };
         generate.SetAction(Guarded(verbose, (p, token) => Commands.Generate(p.GetValue(model)!, p.GetValue(count), p.GetValue(labels)!, Flags(p),
-            p.GetValue(png)!, p.GetValue(raw), p.GetValue(seed), p.GetValue(verbose), token)));
+            p.GetValue(png)!, p.GetValue(raw), p.GetValue(seed),
+            Shard.From(p.GetValue(generateShard), p.GetValue(generateShardIndex), p.GetValue(generateShardCount), Environment.GetEnvironmentVariable),
+            p.GetValue(verbose), token)));
         root.Subcommands.Add(generate);
 
         var classifier = new Option<string>("--classifier") { Description = "The FID classifier zip written by a run", DefaultValueFactory = _ => "artifacts/default/classifier.zip" };
@@ -207,16 +219,44 @@ public static class Cli
         var evaluateCount = Integer("--count", "Images to generate with --model", 10_000, 2, 1_000_000);
         var referenceCount = Integer("--reference-count", "Test digits to compare with (the whole test split by default)", 10_000, 2, 10_000);
         var json = new Option<string>("--json") { Description = "Where to write the results as JSON", DefaultValueFactory = _ => "evaluation.json" };
-        var evaluate = new Command("evaluate", "FID, KID, precision/recall, accuracy and label entropy of a folder of images or a saved model (with the network passes per image it spent) against the MNIST test split.")
-            { classifier, folder, labelsFile, evaluatedModel, evaluateCount, referenceCount, sampler, spacing, steps, guidance, band, autoguidance, autoguidanceBand, precision, json, seed, verbose };
+        var evaluateShard = ShardOption();
+        var evaluateShardIndex = ShardIndex();
+        var evaluateShardCount = ShardCount();
+        var statsOut = new Option<string?>("--stats-out") { Description = "Write the evaluated images' FID statistics to this file ('{index}' becomes the shard index)" };
+        var referenceStatsOut = new Option<string?>("--reference-stats-out") { Description = "Write the test digits' FID statistics to this file (alone: only that)" };
+        var merge = new Option<string[]?>("--merge")
+        {
+            Description = "Statistics files of shards to merge and score against --reference (no model or classifier needed)",
+            AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore,
+        };
+        var reference = new Option<string?>("--reference") { Description = "Statistics of the real images to compare with, instead of computing them" };
+        var evaluate = new Command("evaluate", "FID, KID, precision/recall, accuracy and label entropy of a folder of images or a saved model (with the network "
+            + "passes per image it spent) against the MNIST test split; or one shard's statistics; or the merge of shards' statistics.")
+        {
+            classifier, folder, labelsFile, evaluatedModel, evaluateCount, referenceCount, sampler, spacing, steps, guidance, band, autoguidance,
+            autoguidanceBand, precision, json, seed, evaluateShard, evaluateShardIndex, evaluateShardCount, statsOut, referenceStatsOut, merge, reference, verbose,
+        };
         evaluate.Validators.Add(result =>
         {
             bool hasFolder = result.GetValue(folder) is not null, hasModel = result.GetValue(evaluatedModel) is not null;
-            if (hasFolder == hasModel) result.AddError("evaluate needs exactly one of --folder and --model.");
+            bool merging = result.GetValue(merge) is { Length: > 0 }, sharded = result.GetValue(evaluateShard) is not null || result.GetValue(evaluateShardCount) is not null;
+            if (merging)
+            {
+                if (hasFolder || hasModel || sharded) result.AddError("--merge scores statistics files alone: drop --folder, --model and the shard options.");
+                return;
+            }
+            if (hasFolder && hasModel) result.AddError("evaluate takes one of --folder and --model, not both.");
+            if (!hasFolder && !hasModel && result.GetValue(referenceStatsOut) is null)
+                result.AddError("evaluate needs --folder or --model (or --merge, or --reference-stats-out alone).");
             if (result.GetValue(labelsFile) is not null && !hasFolder) result.AddError("--labels-file goes with --folder.");
+            if (sharded && !hasModel) result.AddError("the shard options go with --model: a shard is a block of the model's requests.");
+            if (sharded && result.GetValue(statsOut) is null) result.AddError("a shard's result is its statistics: give --stats-out.");
         });
-        evaluate.SetAction(Guarded(verbose, (p, token) => Commands.Evaluate(p.GetValue(classifier)!, p.GetValue(folder), p.GetValue(labelsFile), p.GetValue(evaluatedModel),
-            p.GetValue(evaluateCount), p.GetValue(referenceCount), Flags(p), p.GetValue(json)!, p.GetValue(seed), p.GetValue(verbose), token)));
+        evaluate.SetAction(Guarded(verbose, (p, token) => Commands.Evaluate(new Commands.EvaluateRequest(p.GetValue(classifier)!, p.GetValue(folder),
+            p.GetValue(labelsFile), p.GetValue(evaluatedModel), p.GetValue(evaluateCount), p.GetValue(referenceCount), Flags(p), p.GetValue(json)!,
+            p.GetValue(seed), p.GetValue(verbose),
+            Shard.From(p.GetValue(evaluateShard), p.GetValue(evaluateShardIndex), p.GetValue(evaluateShardCount), Environment.GetEnvironmentVariable),
+            p.GetValue(statsOut), p.GetValue(referenceStatsOut), p.GetValue(merge) is { Length: > 0 } files ? files : null, p.GetValue(reference)), token)));
         root.Subcommands.Add(evaluate);
 
         var benchOut = new Option<string>("--out") { Description = "Folder whose report.json receives the figures", DefaultValueFactory = _ => "artifacts/default" };

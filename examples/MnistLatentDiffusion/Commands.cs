@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.IO;
+using LatentDiffusion.Metrics;
 using LatentDiffusion.MLNet;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
@@ -107,15 +108,24 @@ internal static class Commands
         return labels;
     }
 
-    public static async Task<int> Generate(string modelPath, int count, string labelText, SamplingFlags flags, string png, string? raw, int seed, bool verbose, CancellationToken token)
+    public static async Task<int> Generate(string modelPath, int total, string labelText, SamplingFlags flags, string png, string? raw, int seed, Shard shard,
+        bool verbose, CancellationToken token)
     {
-        string pngPath = PathChecks.WritableFile(png, "--png");
-        string? rawPath = raw is null ? null : PathChecks.WritableFile(raw, "--raw");
+        string pngPath = PathChecks.WritableFile(shard.Name(png), "--png");
+        string? rawPath = raw is null ? null : PathChecks.WritableFile(shard.Name(raw), "--raw");
         var ml = Context();
         var generator = WithFlags(LoadGenerator(ml, modelPath, "--model"), flags);
         var cycle = ParseLabels(labelText, generator.Diffusion.Classes);
-        var labels = Enumerable.Range(0, count).Select(i => cycle[i % cycle.Length]).ToArray();
-        var seeds = Enumerable.Range(0, count).Select(i => (long)seed * 1_000_003 + i).ToArray();
+        // A shard takes whole sampling batches of the requests, so its images equal the single run's.
+        var (start, end) = shard.Range(total, generator.Diffusion.Sampling.BatchSize);
+        int count = end - start;
+        if (count == 0)
+        {
+            Console.WriteLine($"{shard}: no requests (the {total} requests fill fewer batches than there are shards).");
+            return 0;
+        }
+        var labels = Enumerable.Range(start, count).Select(i => cycle[i % cycle.Length]).ToArray();
+        var seeds = Enumerable.Range(start, count).Select(i => (long)seed * 1_000_003 + i).ToArray();
         var clock = Stopwatch.StartNew();
         var images = await Ui.RunAsync(verbose, "generate", (_, _, stages) => Task.FromResult(GenerateInBatches(generator, labels, seeds, stages, token)));
         if (rawPath is not null)
@@ -126,7 +136,9 @@ internal static class Commands
         }
         int size = generator.ImageSize;
         Pictures.SaveGrid(pngPath, Enumerable.Range(0, count).Select(i => images[(i * size)..((i + 1) * size)]).ToList(), Math.Min(10, count), generator.ImageShape);
-        Console.WriteLine($"{count} images in {clock.Elapsed.TotalSeconds:F1} s ({Describe(generator.Diffusion.Sampling)}) -> {pngPath}" + (rawPath is null ? "" : $" and {rawPath}"));
+        string which = shard.IsWhole ? $"{count} images" : $"{shard}: images {start}..{end - 1} of {total}";
+        Console.WriteLine($"{which} in {clock.Elapsed.TotalSeconds:F1} s ({Describe(generator.Diffusion.Sampling)}) -> {pngPath}"
+            + (rawPath is null ? "" : $" and {rawPath}"));
         return 0;
     }
 
@@ -148,51 +160,134 @@ internal static class Commands
     /// <summary>Below this many images on either side FID reads clearly high: its estimate is biased upwards as the samples shrink.</summary>
     private const int FidMinimumImages = 2000;
 
-    public static async Task<int> Evaluate(string classifierPath, string? folder, string? labelsFile, string? modelPath, int count, int referenceCount,
-        SamplingFlags flags, string json, int seed, bool verbose, CancellationToken token)
+    /// <summary>What <c>evaluate</c> was asked to do (checked for form by <see cref="Cli"/>).</summary>
+    internal sealed record EvaluateRequest(string Classifier, string? Folder, string? LabelsFile, string? Model, int Count, int ReferenceCount,
+        SamplingFlags Flags, string Json, int Seed, bool Verbose, Shard Shard, string? StatsOut, string? ReferenceStatsOut,
+        IReadOnlyList<string>? Merge, string? Reference);
+
+    /// <summary>
+    /// Scores a folder or a model's images against the MNIST test split, or one shard of a model's images into a
+    /// statistics file, or merges shards' statistics files: the figures all come from <see cref="FidStatistics"/>, so a
+    /// merge prints what one process would have.
+    /// </summary>
+    public static async Task<int> Evaluate(EvaluateRequest request, CancellationToken token)
     {
+        if (request.Merge is { } parts) return Merge(request, parts);
         // Every path first, so that a mistake is reported before anything is loaded.
-        string? folderPath = folder is null ? null : PathChecks.ExistingFolder(folder, "--folder");
-        string? labelsPath = labelsFile is null ? null : PathChecks.ExistingFile(labelsFile, "--labels-file");
-        string? modelFile = modelPath is null ? null : PathChecks.ExistingFile(modelPath, "--model");
-        string classifierFile = PathChecks.ExistingFile(classifierPath, "--classifier");
-        string jsonPath = PathChecks.WritableFile(json, "--json");
+        string? folderPath = request.Folder is null ? null : PathChecks.ExistingFolder(request.Folder, "--folder");
+        string? labelsPath = request.LabelsFile is null ? null : PathChecks.ExistingFile(request.LabelsFile, "--labels-file");
+        string? modelFile = request.Model is null ? null : PathChecks.ExistingFile(request.Model, "--model");
+        string classifierFile = PathChecks.ExistingFile(request.Classifier, "--classifier");
+        string? referenceFile = request.Reference is null ? null : PathChecks.ExistingFile(request.Reference, "--reference");
+        string? statsPath = request.StatsOut is null ? null : PathChecks.WritableFile(request.Shard.Name(request.StatsOut), "--stats-out");
+        string? referenceStatsPath = request.ReferenceStatsOut is null ? null : PathChecks.WritableFile(request.ReferenceStatsOut, "--reference-stats-out");
+        string jsonPath = PathChecks.WritableFile(request.Json, "--json");
         var ml = Context();
         var classifier = ml.Model.Load(classifierFile, out _) as FidEvaluatorTransformer
-            ?? throw new CommandLineException($"--classifier '{classifierPath}' holds no FID classifier; give the classifier.zip a run writes.");
-        IDataView generated;
-        string column, source;
-        string? labelColumn = null;
-        int? passes = null;
-        if (folder is not null)
+            ?? throw new CommandLineException($"--classifier '{request.Classifier}' holds no FID classifier; give the classifier.zip a run writes.");
+
+        FidStatistics ReferenceStatistics()
         {
-            (generated, labelColumn) = FolderImages(ml, folderPath!, labelsPath, classifier.ImageShape);
-            column = "Image";
-            source = $"folder {Path.GetFullPath(folder)}";
+            var statistics = referenceFile is not null ? LoadStatistics(referenceFile, "--reference")
+                : classifier.ComputeStatistics(ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Test), request.ReferenceCount), labelColumn: "Label");
+            if (statistics.Instrument != classifier.InstrumentId)
+                throw new CommandLineException($"--reference '{request.Reference}' was written by another classifier ({statistics.Instrument}) than "
+                    + $"--classifier '{request.Classifier}' ({classifier.InstrumentId}).");
+            if (referenceStatsPath is not null) statistics.Save(referenceStatsPath);
+            return statistics;
+        }
+
+        if (folderPath is null && modelFile is null)
+        {
+            var only = ReferenceStatistics();
+            Console.WriteLine($"Reference statistics of {only.Count:N0} test digits -> {referenceStatsPath}");
+            return 0;
+        }
+        FidStatistics generated;
+        string source;
+        int? passes = null;
+        if (folderPath is not null)
+        {
+            var (view, labelColumn) = FolderImages(ml, folderPath, labelsPath, classifier.ImageShape);
+            generated = classifier.ComputeStatistics(view, "Image", labelColumn);
+            source = $"folder {Path.GetFullPath(request.Folder!)}";
         }
         else
         {
-            var generator = WithFlags(LoadGenerator(ml, modelPath!, "--model"), flags);
-            var labels = Enumerable.Range(0, count).Select(i => generator.Diffusion.Classes > 0 ? i % generator.Diffusion.Classes : -1).ToArray();
-            var seeds = Enumerable.Range(0, count).Select(i => (long)seed * 1_000_003 + i).ToArray();
-            var images = await Ui.RunAsync(verbose, "evaluate", (_, _, stages) => Task.FromResult(GenerateInBatches(generator, labels, seeds, stages, token)));
-            int size = generator.ImageSize;
-            var schema = SchemaDefinition.Create(typeof(LabeledImageRow));
-            schema[nameof(LabeledImageRow.Image)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, size);
-            generated = ml.Data.LoadFromEnumerable(labels.Select((l, i) => new LabeledImageRow { Label = l, Image = images[(i * size)..((i + 1) * size)] }), schema);
-            (column, labelColumn) = (nameof(LabeledImageRow.Image), generator.Diffusion.Classes > 0 ? nameof(LabeledImageRow.Label) : null);
-            source = $"{count} images from {Path.GetFullPath(modelPath!)} ({Describe(generator.Diffusion.Sampling)}, request seeds {seed} x 1,000,003 + i)";
+            var generator = WithFlags(LoadGenerator(ml, modelFile!, "--model"), request.Flags);
+            var (start, end) = request.Shard.Range(request.Count, generator.Diffusion.Sampling.BatchSize);
+            int classes = generator.Diffusion.Classes;
+            var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(start, end - start)
+                .Select(i => new GenerationRequest { Label = classes > 0 ? i % classes : -1, Seed = (long)request.Seed * 1_000_003 + i }));
+            generated = end == start
+                ? FidStatistics.Empty(classifier.InstrumentId, classifier.FeatureSize, classifier.Classes)
+                : await Ui.RunAsync(request.Verbose, "evaluate", (_, _, stages) => Task.FromResult(classifier.ComputeStatistics(
+                    generator.WithProgress(new Relay<GenerationProgress>(p =>
+                    {
+                        token.ThrowIfCancellationRequested();
+                        stages?.Report(new StageProgress("generating", p.Images, end - start));
+                    })).Transform(requests),
+                    generator.OutputColumnName, classes > 0 ? nameof(GenerationRequest.Label) : null, nameof(GenerationRequest.Seed))));
+            string range = request.Shard.IsWhole ? $"{request.Count} images" : $"{request.Shard}: images {start}..{end - 1} of {request.Count}";
+            source = $"{range} from {Path.GetFullPath(modelFile!)} ({Describe(generator.Diffusion.Sampling)}, request seeds {request.Seed} x 1,000,003 + i)";
             passes = generator.Diffusion.DenoiserPassesPerSample + generator.Diffusion.AutoguidancePassesPerSample;
         }
         token.ThrowIfCancellationRequested();
-        var features = classifier.ComputeFeatures(generated, column, labelColumn);
-        token.ThrowIfCancellationRequested();
-        var reference = classifier.ComputeFeatures(ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Test), referenceCount), labelColumn: "Label");
-        foreach (var (what, n) in new[] { ("evaluated", features.Count), ("reference", reference.Count) })
+        if (statsPath is not null) generated.Save(statsPath);
+        if (!request.Shard.IsWhole)
+        {
+            if (referenceStatsPath is not null) ReferenceStatistics();
+            Console.WriteLine($"{source}: statistics of {generated.Count:N0} images -> {statsPath}");
+            return 0;
+        }
+        PrintEvaluation(FidEvaluatorTransformer.Score(generated, ReferenceStatistics(), request.Seed), source, passes, jsonPath);
+        return 0;
+    }
+
+    /// <summary><c>evaluate --merge</c>: the shards' statistics merged and scored against the reference's, with no classifier or model.</summary>
+    private static int Merge(EvaluateRequest request, IReadOnlyList<string> parts)
+    {
+        var files = parts.Select(p => PathChecks.ExistingFile(p, "--merge")).ToArray();
+        string referenceFile = PathChecks.ExistingFile(request.Reference ?? throw new CommandLineException(
+            "--merge needs --reference, the statistics of the real images (evaluate --classifier C --reference-stats-out FILE writes them)."), "--reference");
+        string jsonPath = PathChecks.WritableFile(request.Json, "--json");
+        var reference = LoadStatistics(referenceFile, "--reference");
+        var merged = FidStatistics.Empty(reference.Instrument, reference.FeatureSize, reference.Classes, reference.SampleLimit);
+        foreach (var (file, name) in files.Zip(parts))
+        {
+            try
+            {
+                merged = merged.Merge(LoadStatistics(file, "--merge"));
+            }
+            catch (ArgumentException e)
+            {
+                throw new CommandLineException($"--merge '{name}': {e.Message.Split(" (Parameter")[0]}");
+            }
+        }
+        string source = $"{files.Length} statistics files merged ({merged.Count:N0} images): {string.Join(", ", parts)}";
+        PrintEvaluation(FidEvaluatorTransformer.Score(merged, reference, request.Seed), source, null, jsonPath);
+        return 0;
+    }
+
+    private static FidStatistics LoadStatistics(string path, string option)
+    {
+        try
+        {
+            return FidStatistics.Load(path);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CommandLineException($"{option} {e.Message}");
+        }
+    }
+
+    /// <summary>The evaluation table and its JSON: the same for one process and for merged shards.</summary>
+    private static void PrintEvaluation(GeneratorMetrics metrics, string source, int? passes, string jsonPath)
+    {
+        foreach (var (what, n) in new[] { ("evaluated", metrics.GeneratedCount), ("reference", metrics.ReferenceCount) })
             if (n < FidMinimumImages)
                 Console.Error.WriteLine($"warning: only {n} {what} images. FID is biased upwards for small samples (200 real test digits score about 150 "
                     + $"against 100 reference digits and 79 against 10,000); compare FIDs only at equal sizes, and use {FidMinimumImages:N0} or more on each side.");
-        var metrics = classifier.Evaluate(features, reference, seed);
         var result = new JsonObject
         {
             ["source"] = source, ["evaluatedImages"] = metrics.GeneratedCount, ["referenceImages"] = metrics.ReferenceCount,
@@ -211,7 +306,12 @@ internal static class Commands
         table.AddRow("label entropy (ln 10 = 2.303 when balanced)", metrics.LabelEntropy.ToString("F3", CultureInfo.InvariantCulture));
         AnsiConsole.Write(table);
         Console.WriteLine($"Wrote {jsonPath}");
-        return 0;
+    }
+
+    /// <summary>Reports on the calling thread (unlike <see cref="Progress{T}"/>, which posts to the thread pool).</summary>
+    private sealed class Relay<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
     }
 
     /// <summary>

@@ -30,6 +30,6 @@ public abstract class BatchTransformer : ITransformer
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => Save(ctx);
 
-    /// <summary>Writes the component's entry in a model file (see <see cref="Persistence.ComponentFormats"/>).</summary>
+    /// <summary>Writes the component's entry in a model file (see <see cref="ComponentFormats"/>).</summary>
     private protected abstract void Save(ModelSaveContext ctx);
 }

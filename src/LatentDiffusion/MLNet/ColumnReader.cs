@@ -37,7 +37,7 @@ internal static class ColumnReader
     {
         string expected = expectedSize > 0 ? $"Vector<Single, {expectedSize}>" : "a Vector<Single> of known size";
         if (type is not VectorDataViewType vector || vector.ItemType != NumberDataViewType.Single || !vector.IsKnownSize)
-            throw WrongType(name, purpose, expected, type.ToString());
+            throw WrongType(name, purpose, expected, $"{type}");
         if (expectedSize > 0 && vector.Size != expectedSize)
             throw new ArgumentOutOfRangeException(name, $"Column '{name}' ({purpose}) must be {expected}, but has size {vector.Size}.");
         return vector.Size;
@@ -144,7 +144,7 @@ internal static class ColumnReader
     {
         var column = Require(schema, name, purpose);
         if (!IsInteger(column.Type))
-            throw WrongType(name, purpose, IntegerTypes, column.Type.ToString());
+            throw WrongType(name, purpose, IntegerTypes, $"{column.Type}");
     }
 
     /// <summary>

@@ -33,6 +33,7 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
             OptionChecks.ColumnName(column, name, nameof(FidEvaluatorTransformer));
         this.model = model;
         this.settings = settings with { Classifier = model.Config };
+        instrumentId = new Lazy<string>(HashWeights);
         History = new TrainingHistory(settings.History);
     }
 
@@ -83,45 +84,140 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
     /// <param name="labelColumn">Optional integer column with the label each row asked for (or its true label); -1 = none.</param>
     public FeatureSet ComputeFeatures(IDataView data, string? imageColumn = null, string? labelColumn = null)
     {
+        var features = new List<float>();
+        var predicted = new List<int>();
+        var requested = labelColumn is null ? null : new List<int>();
+        Scan(data, imageColumn, labelColumn, null, 0, (chunk, rows) =>
+        {
+            features.AddRange(chunk.Features.AsSpan(0, rows * FeatureSize));
+            predicted.AddRange(chunk.Predicted.AsSpan(0, rows));
+            requested?.AddRange(chunk.Requested.AsSpan(0, rows));
+        });
+        return new FeatureSet(features.ToArray(), predicted.ToArray(), requested?.ToArray(), FeatureSize);
+    }
+
+    /// <summary>
+    /// The statistics of every row of <paramref name="data"/> (see <see cref="FidStatistics"/>), streamed: any number of
+    /// rows in the memory of one chunk. Shards of one set scored here merge into the set's statistics.
+    /// </summary>
+    /// <param name="data">Images to score.</param>
+    /// <param name="imageColumn">Their column (default: the column this classifier was trained on).</param>
+    /// <param name="labelColumn">Optional integer column with the label each row asked for; -1 = none.</param>
+    /// <param name="keyColumn">
+    /// Optional integer column of keys unique within the whole set (request seeds) that choose the rows of the bottom-k
+    /// sample; without it a row's key is <paramref name="firstKey"/> plus its position.
+    /// </param>
+    /// <param name="firstKey">The key of the first row when there is no key column (a shard's offset in the set).</param>
+    /// <param name="sampleLimit">Rows kept for KID and precision/recall.</param>
+    public FidStatistics ComputeStatistics(IDataView data, string? imageColumn = null, string? labelColumn = null, string? keyColumn = null,
+        long firstKey = 0, int sampleLimit = FidStatistics.DefaultSampleLimit)
+    {
+        var statistics = FidStatistics.Empty(InstrumentId, FeatureSize, Classes, sampleLimit);
+        Scan(data, imageColumn, labelColumn, keyColumn, firstKey, (chunk, rows) => statistics.Add(chunk.Features.AsSpan(0, rows * FeatureSize), rows,
+            chunk.Predicted.AsSpan(0, rows), labelColumn is null ? [] : chunk.Requested.AsSpan(0, rows), chunk.Keys.AsSpan(0, rows)));
+        return statistics;
+    }
+
+    /// <summary>
+    /// The instrument's identity: the SHA-256 of its weights (names, shapes and values), the same whether it was
+    /// trained in this process or loaded from its file. Statistics of different instruments never mix.
+    /// </summary>
+    public string InstrumentId => instrumentId.Value;
+
+    private readonly Lazy<string> instrumentId;
+
+    private string HashWeights()
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true)) IO.WeightArchive.Write(w, model.Network);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)));
+    }
+
+    private sealed record Chunk(float[] Features, int[] Predicted, int[] Requested, long[] Keys);
+
+    /// <summary>Runs the classifier over every row and hands on chunks of features, predictions, carried labels and keys.</summary>
+    private void Scan(IDataView data, string? imageColumn, string? labelColumn, string? keyColumn, long firstKey, Action<Chunk, int> take)
+    {
+        const int ChunkRows = 4096;
         var view = new BatchMappedDataView(data, CreateMapper(imageColumn ?? ImageColumnName));
         int inputs = data.Schema.Count;
         var featuresColumn = view.Schema[inputs];
         var predictedColumn = view.Schema[inputs + 1];
-        DataViewSchema.Column? labelCol = null;
-        if (labelColumn is not null)
+        var columns = new List<DataViewSchema.Column> { featuresColumn, predictedColumn };
+        DataViewSchema.Column? Input(string? name, string purpose)
         {
-            ColumnReader.RequireInteger(data.Schema, labelColumn, "requested labels");
-            labelCol = view.Schema[data.Schema[labelColumn].Index];
+            if (name is null) return null;
+            ColumnReader.RequireInteger(data.Schema, name, purpose);
+            columns.Add(view.Schema[data.Schema[name].Index]);
+            return columns[^1];
         }
-        var features = new List<float>();
-        var predicted = new List<int>();
-        var requested = labelCol is null ? null : new List<int>();
-        using var cursor = view.GetRowCursor(labelCol is null ? [featuresColumn, predictedColumn] : [featuresColumn, predictedColumn, labelCol.Value]);
+        var labelCol = Input(labelColumn, "requested labels");
+        var keyCol = Input(keyColumn, "sample keys");
+        using var cursor = view.GetRowCursor(columns);
         var featureGetter = cursor.GetGetter<VBuffer<float>>(featuresColumn);
         var predictedGetter = cursor.GetGetter<int>(predictedColumn);
         var labelGetter = labelCol is null ? null : ColumnReader.IntegerGetter(cursor, labelCol.Value);
+        var keyGetter = keyCol is null ? null : ColumnReader.IntegerGetter(cursor, keyCol.Value, bits: true);
+        var chunk = new Chunk(new float[ChunkRows * FeatureSize], new int[ChunkRows], new int[ChunkRows], new long[ChunkRows]);
         VBuffer<float> f = default;
-        int p = 0;
+        int p = 0, filled = 0;
+        long row = 0;
         while (cursor.MoveNext())
         {
             featureGetter(ref f);
-            foreach (var v in f.DenseValues()) features.Add(v);
+            f.DenseValues().ToArray().CopyTo(chunk.Features, filled * FeatureSize);
             predictedGetter(ref p);
-            predicted.Add(p);
+            chunk.Predicted[filled] = p;
             if (labelGetter is not null)
             {
                 long label = labelGetter();
                 // A label the classifier cannot predict would count as a miss and make the accuracy meaningless.
                 if (label >= Classes)
-                    throw new ArgumentOutOfRangeException(labelColumn, label,
-                        $"Column '{labelColumn}', row {predicted.Count - 1}: requested label {label} is not a class of this classifier "
-                        + $"(0..{Classes - 1}; negative = no label).");
-                requested!.Add((int)Math.Max(-1, label));
+                    throw new ArgumentOutOfRangeException(labelColumn, label, $"Column '{labelColumn}', row {row}: requested label {label} is not "
+                        + $"a class of this classifier (0..{Classes - 1}; negative = no label).");
+                chunk.Requested[filled] = (int)Math.Max(-1, label);
+            }
+            chunk.Keys[filled] = keyGetter?.Invoke() ?? firstKey + row;
+            row++;
+            if (++filled == ChunkRows)
+            {
+                take(chunk, filled);
+                filled = 0;
             }
         }
-        if (predicted.Count == 0) throw new ArgumentException($"The view has no rows: column '{imageColumn ?? ImageColumnName}' needs at least 2 "
-            + $"images to evaluate.", nameof(data));
-        return new FeatureSet(features.ToArray(), predicted.ToArray(), requested?.ToArray(), FeatureSize);
+        if (filled > 0) take(chunk, filled);
+        if (row == 0)
+            throw new ArgumentException($"The view has no rows: column '{imageColumn ?? ImageColumnName}' needs at least 2 images to evaluate.", nameof(data));
+    }
+
+    /// <summary>
+    /// Scores merged or single statistics against the reference's (both from <see cref="ComputeStatistics"/> of this
+    /// instrument, or from files it wrote): FID from the moments, accuracy and label entropy from the histograms, KID and
+    /// precision/recall on the two bottom-k samples.
+    /// </summary>
+    public GeneratorMetrics Evaluate(FidStatistics generated, FidStatistics reference, int seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(generated);
+        ArgumentNullException.ThrowIfNull(reference);
+        foreach (var (side, stats) in new[] { ("generated", generated), ("reference", reference) })
+            if (stats.Instrument != InstrumentId)
+                throw new ArgumentException($"The {side} statistics come from instrument {stats.Instrument}, not from this classifier ({InstrumentId}).");
+        return Score(generated, reference, seed);
+    }
+
+    /// <summary>Scores statistics of one instrument without the classifier itself (a merge step needs only the files).</summary>
+    public static GeneratorMetrics Score(FidStatistics generated, FidStatistics reference, int seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(generated);
+        ArgumentNullException.ThrowIfNull(reference);
+        if (generated.Count < 2 || reference.Count < 2)
+            throw new ArgumentException($"FID needs at least 2 rows on each side; got {generated.Count} generated and {reference.Count} reference rows.");
+        double fid = generated.FrechetDistanceTo(reference);
+        float[] g = generated.SampleFeatures(), r = reference.SampleFeatures();
+        var (kid, kidStd) = SampleQuality.KernelDistance(g, r, generated.FeatureSize, seed: seed);
+        var (precision, recall) = SampleQuality.PrecisionRecall(g, r, generated.FeatureSize);
+        return new GeneratorMetrics(fid, kid, kidStd, precision, recall, generated.Accuracy, generated.LabelEntropy,
+            checked((int)generated.Count), checked((int)reference.Count));
     }
 
     /// <summary>Scores <paramref name="generated"/> against <paramref name="reference"/> (both from <see cref="ComputeFeatures"/>).</summary>

@@ -106,14 +106,20 @@ public static class SampleQuality
         ArgumentNullException.ThrowIfNull(predicted);
         if (classes < 1) throw new ArgumentOutOfRangeException(nameof(classes), classes, $"Label entropy needs at least 1 class, got {classes}.");
         var counts = new long[classes];
-        long total = 0;
         foreach (var p in predicted)
         {
             if (p < 0 || p >= classes)
                 throw new ArgumentOutOfRangeException(nameof(predicted), p, $"Predicted label {p} is not one of the {classes} classes (0..{classes - 1}).");
             counts[p]++;
-            total++;
         }
+        return LabelEntropy(counts);
+    }
+
+    /// <summary>Entropy (nats) of a histogram of predicted labels; 0 for an empty one.</summary>
+    public static double LabelEntropy(IReadOnlyList<long> counts)
+    {
+        ArgumentNullException.ThrowIfNull(counts);
+        long total = counts.Sum();
         if (total == 0) return 0;
         return -counts.Where(c => c > 0).Sum(c => (double)c / total * Math.Log((double)c / total));
     }

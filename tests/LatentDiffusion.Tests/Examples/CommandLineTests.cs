@@ -21,10 +21,12 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
     internal sealed record Run(int ExitCode, string Out, string Error, TimeSpan Elapsed);
 
     /// <summary>Starts the app; <paramref name="interruptWhen"/> sends SIGINT once a line of its output contains that text.</summary>
-    internal static Run App(string workingDirectory, string[] args, string? interruptWhen = null, TimeSpan? timeout = null)
+    internal static Run App(string workingDirectory, string[] args, string? interruptWhen = null, TimeSpan? timeout = null,
+        Dictionary<string, string>? environment = null)
     {
         string app = typeof(Cli).Assembly.Location;
         var start = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (name, value) in environment ?? []) start.Environment[name] = value;
         start.ArgumentList.Add(app);
         foreach (var a in args) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
@@ -84,7 +86,9 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         { "generate --model m.zip --autoguidance-band half", 2, "--autoguidance-band must be LOW,HIGH" },
         { "generate --model m.zip --sampler euler", 2, "--sampler must be one of ddim, ddpm, dpmsolverplusplus2m, unipc, heun, got 'euler'" },
         { "generate --model m.zip --precision half", 2, "--precision must be one of float32, bfloat16, got 'half'" },
-        { "evaluate", 2, "evaluate needs exactly one of --folder and --model" },
+        { "evaluate", 2, "evaluate needs --folder or --model (or --merge, or --reference-stats-out alone)" },
+        { "evaluate --model m.zip --shard 2/8", 2, "a shard's result is its statistics: give --stats-out" },
+        { "evaluate --merge a.stats --model m.zip", 2, "--merge scores statistics files alone" },
         { "evaluate --model m.zip --labels-file l.csv", 2, "--labels-file goes with --folder" },
         { "evaluate --model m.zip --reference-count 1", 2, "--reference-count must be between 2 and 10000, got 1" },
         { "bench --model m.zip --memory-images -5", 2, "--memory-images must be between 0 and 10000000, got -5" },
@@ -95,6 +99,11 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         { "generate --model missing.zip", 2, "--model 'missing.zip': no such file" },
         { "bench --model missing.zip", 2, "--model 'missing.zip': no such file" },
         { "evaluate --model MODEL --classifier missing-classifier.zip", 2, "--classifier 'missing-classifier.zip': no such file" },
+        { "generate --model MODEL --shard 8/8", 2, "--shard: the shard index must be in 0..7 for 8 shards, got 8" },
+        { "generate --model MODEL --shard two/8", 2, "--shard must be INDEX/COUNT with whole numbers (shard 3 of 8 is 2/8), got 'two/8'" },
+        { "generate --model MODEL --shard-count 3", 2, "--shard-count 3 needs --shard-index, or JOB_COMPLETION_INDEX in the environment" },
+        { "evaluate --merge missing.stats --reference r.stats", 2, "--merge 'missing.stats': no such file" },
+        { "evaluate --merge MODEL", 2, "--merge needs --reference" },
         { "evaluate --folder no-such-folder --classifier CLASSIFIER", 2, "--folder 'no-such-folder': no such folder" },
         { "generate --model . ", 2, "--model '.' is a folder" },
         { "generate --model MODEL --png /proc/forbidden/out.png", 2, "--png '/proc/forbidden/out.png' cannot be written" },
