@@ -240,7 +240,7 @@ internal static class Commands
             Console.WriteLine($"{source}: statistics of {generated.Count:N0} images -> {statsPath}");
             return 0;
         }
-        PrintEvaluation(FidEvaluatorTransformer.Score(generated, ReferenceStatistics(), request.Seed), source, passes, jsonPath);
+        PrintEvaluation(FidEvaluatorTransformer.Score(generated, ReferenceStatistics()), source, passes, jsonPath);
         return 0;
     }
 
@@ -265,7 +265,7 @@ internal static class Commands
             }
         }
         string source = $"{files.Length} statistics files merged ({merged.Count:N0} images): {string.Join(", ", parts)}";
-        PrintEvaluation(FidEvaluatorTransformer.Score(merged, reference, request.Seed), source, null, jsonPath);
+        PrintEvaluation(FidEvaluatorTransformer.Score(merged, reference), source, null, jsonPath);
         return 0;
     }
 

@@ -32,7 +32,7 @@ public class ClusterTests(TinyModels models) : IClassFixture<TinyModels>, IDispo
             .Fit(models.Context.Data.TakeRows(models.Train, 600));
         models.Context.Model.Save(classifier, models.Train.Schema, Path.Combine(folder, "classifier.zip"));
         // 100 requests in batches of 16: 7 batches, the last one short; three pods take 2, 2 and 3 of them.
-        string[] common = ["evaluate", "--classifier", "classifier.zip", "--model", "model.zip", "--count", "100", "--steps", "4"];
+        string[] common = ["evaluate", "--classifier", "classifier.zip", "--model", "model.zip", "--count", "100", "--steps", "4", "--seed", "5"];
 
         App(folder, [.. common, "--reference-count", "300", "--json", "single.json"]);
         App(folder, ["evaluate", "--classifier", "classifier.zip", "--reference-count", "300", "--reference-stats-out", "stats/reference.stats"]);
