@@ -1,7 +1,6 @@
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
-using LatentDiffusion.Training;
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
 
@@ -16,18 +15,20 @@ namespace LatentDiffusion.MLNet;
 public sealed class DigitGeneratorTransformer : BatchTransformer
 {
     /// <summary>What is saved besides the weights (the <c>Config.json</c> block; see <see cref="ComponentFormats"/>).</summary>
-    internal sealed record Settings
+    internal sealed record Settings : RequestSettings
     {
-        public string? LabelColumn { get; init; } = "Label";
-        public string SeedColumn { get; init; } = "Seed";
+        public Settings()
+        {
+        }
+
+        /// <summary>The diffusion model's request and model settings, to which the generator adds its image column and VAE.</summary>
+        public Settings(RequestSettings requests) : base(requests)
+        {
+        }
+
         public string OutputColumn { get; init; } = "GeneratedImage";
-        public int Seed { get; init; }
-        public SamplingOptions Sampling { get; init; } = new();
-        public DiffusionModelConfig Model { get; init; } = new();
         /// <summary>The VAE that decodes the samples; null for a model that learned pixels.</summary>
         public VaeConfig? Vae { get; init; }
-        public EpochRecord[] History { get; init; } = [];
-        public EpochRecord[] AutoguidanceHistory { get; init; } = [];
         /// <summary>The VAE's columns, output, seed and history (version 6); files before it get the defaults.</summary>
         public VaeEncoderTransformer.Settings? VaeEncoder { get; init; }
     }
@@ -115,13 +116,7 @@ public sealed class DigitGeneratorTransformer : BatchTransformer
 
     private protected override void Save(ModelSaveContext ctx)
     {
-        var diffusion = Diffusion.SavedSettings;
-        var settings = new Settings
-        {
-            LabelColumn = diffusion.LabelColumn, SeedColumn = diffusion.SeedColumn, OutputColumn = OutputColumnName, Seed = diffusion.Seed,
-            Sampling = diffusion.Sampling, Model = diffusion.Model, Vae = Vae?.Config, History = diffusion.History,
-            AutoguidanceHistory = diffusion.AutoguidanceHistory, VaeEncoder = Vae?.SavedSettings,
-        };
+        var settings = new Settings(Diffusion.SavedSettings) { OutputColumn = OutputColumnName, Vae = Vae?.Config, VaeEncoder = Vae?.SavedSettings };
         var networks = LatentDiffusionTransformer.Networks(Diffusion.Model);
         ComponentCodec.Save(ctx, ComponentFormats.DigitGenerator, settings, Vae is null ? networks : [.. networks, (VaeStream, Vae.Model.Network)]);
     }
@@ -130,12 +125,9 @@ public sealed class DigitGeneratorTransformer : BatchTransformer
     private static DigitGeneratorTransformer Assemble(Settings settings, (DiffusionModel Diffusion, VaeModel? Vae) models)
     {
         var (diffusion, vae) = models;
-        var requests = new LatentDiffusionTransformer.Settings
-        {
-            LabelColumn = settings.LabelColumn, SeedColumn = settings.SeedColumn, Seed = settings.Seed, Sampling = settings.Sampling,
-        };
         var encoder = vae is null ? null : new VaeEncoderTransformer(vae, settings.VaeEncoder ?? new VaeEncoderTransformer.Settings());
-        return new DigitGeneratorTransformer(new LatentDiffusionTransformer(diffusion, requests), encoder, settings.OutputColumn);
+        return new DigitGeneratorTransformer(new LatentDiffusionTransformer(diffusion, new LatentDiffusionTransformer.Settings(settings)), encoder,
+            settings.OutputColumn);
     }
 
     private static DigitGeneratorTransformer Create(IHostEnvironment env, object ctx) => ComponentCodec.Load(env, ctx, ComponentFormats.DigitGenerator,

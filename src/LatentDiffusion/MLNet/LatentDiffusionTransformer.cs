@@ -14,16 +14,18 @@ namespace LatentDiffusion.MLNet;
 public sealed class LatentDiffusionTransformer : BatchTransformer
 {
     /// <summary>What is saved besides the weights (the <c>Config.json</c> block; see <see cref="ComponentFormats"/>).</summary>
-    internal sealed record Settings
+    internal sealed record Settings : RequestSettings
     {
-        public string? LabelColumn { get; init; } = "Label";
-        public string SeedColumn { get; init; } = "Seed";
+        public Settings()
+        {
+        }
+
+        /// <summary>The request and model settings of <paramref name="requests"/> (a generator's), with this transformer's output column.</summary>
+        public Settings(RequestSettings requests) : base(requests)
+        {
+        }
+
         public string OutputColumn { get; init; } = "GeneratedLatent";
-        public int Seed { get; init; }
-        public SamplingOptions Sampling { get; init; } = new();
-        public DiffusionModelConfig Model { get; init; } = new();
-        public EpochRecord[] History { get; init; } = [];
-        public EpochRecord[] AutoguidanceHistory { get; init; } = [];
     }
 
     internal const string DenoiserStream = "Denoiser.weights", AutoguidanceStream = "Autoguidance.weights";
