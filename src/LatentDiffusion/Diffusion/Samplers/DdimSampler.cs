@@ -25,10 +25,8 @@ public sealed class DdimSampler : GridSampler
     public override Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
     {
         var x = xT;
-        for (int i = 0; i < Timesteps.Count; i++)
+        foreach (var (i, t, s) in Steps())
         {
-            using var scope = NewDisposeScope();
-            int t = Timesteps[i], s = Next(i);
             var (x0, eps) = denoise(x, t);
             double at = Schedule.AlphaBar(t), a_s = Schedule.AlphaBar(s);
             double sigma = eta * Math.Sqrt((1 - a_s) / (1 - at) * (1 - at / a_s));

@@ -30,10 +30,8 @@ public sealed class DdpmSampler : GridSampler
     public override Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
     {
         var x = xT;
-        for (int i = 0; i < Timesteps.Count; i++)
+        foreach (var (i, t, s) in Steps())
         {
-            using var scope = NewDisposeScope();
-            int t = Timesteps[i], s = Next(i);
             var (x0, _) = denoise(x, t);
             double at = Schedule.AlphaBar(t), a_s = Schedule.AlphaBar(s);
             double alphaStep = at / a_s, betaStep = 1 - alphaStep;

@@ -23,10 +23,8 @@ public sealed class DpmSolverPlusPlusSampler(NoiseSchedule schedule, int[] times
         double previousLambda = 0;
         try
         {
-            for (int i = 0; i < Timesteps.Count; i++)
+            foreach (var (i, t, s) in Steps())
             {
-                using var scope = NewDisposeScope();
-                int t = Timesteps[i], s = Next(i);
                 var (x0, _) = denoise(x, t);
                 double lambdaT = Schedule.LogSnr(t);
                 Tensor next;

@@ -32,6 +32,20 @@ public abstract class GridSampler : IDiffusionSampler
     /// <summary>The timestep step <paramref name="i"/> ends at: the next on the grid, or -1 (the clean sample) after the last.</summary>
     protected int Next(int i) => i + 1 < timesteps.Length ? timesteps[i + 1] : -1;
 
+    /// <summary>
+    /// The grid's steps in order: the step's index, the timestep it starts from and the one it ends at (-1: the clean
+    /// sample). Each step runs inside its own dispose scope, closed when the next step begins (or the loop ends): what a
+    /// step keeps must leave it (<see cref="Carry.Replace"/> or <c>MoveToOuterDisposeScope</c>).
+    /// </summary>
+    protected IEnumerable<(int Index, int From, int To)> Steps()
+    {
+        for (int i = 0; i < timesteps.Length; i++)
+        {
+            using var scope = NewDisposeScope();
+            yield return (i, timesteps[i], Next(i));
+        }
+    }
+
     /// <inheritdoc/>
     public abstract Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null);
 }

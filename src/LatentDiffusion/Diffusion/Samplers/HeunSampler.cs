@@ -23,10 +23,8 @@ public sealed class HeunSampler(NoiseSchedule schedule, int[] timesteps) : GridS
     public override Tensor Sample(Tensor xT, DenoiseFunction denoise, NoiseSource noise, Action<int, Tensor, Tensor>? onStep = null)
     {
         var x = xT;
-        for (int i = 0; i < Timesteps.Count; i++)
+        foreach (var (i, t, s) in Steps())
         {
-            using var scope = NewDisposeScope();
-            int t = Timesteps[i], s = Next(i);
             var (x0, eps) = denoise(x, t);
             Tensor next;
             if (s < 0)

@@ -24,10 +24,8 @@ public sealed class UniPcSampler(NoiseSchedule schedule, int[] timesteps) : Grid
         int order = 0;
         try
         {
-            for (int i = 0; i < Timesteps.Count; i++)
+            foreach (var (i, t, s) in Steps())
             {
-                using var scope = NewDisposeScope();
-                int t = Timesteps[i], s = Next(i);
                 var (m, _) = denoise(x, t);
                 if (last is not null)
                     x = Carry.Replace(x, Correct(last, m, m0!, m1, Timesteps[i - 1], i >= 2 ? Timesteps[i - 2] : -1, t, order));
