@@ -165,7 +165,7 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
         while (cursor.MoveNext())
         {
             featureGetter(ref f);
-            f.DenseValues().ToArray().CopyTo(chunk.Features, filled * FeatureSize);
+            f.CopyTo(chunk.Features.AsSpan(filled * FeatureSize, FeatureSize));   // dense, with no copy per row
             predictedGetter(ref p);
             chunk.Predicted[filled] = p;
             if (labelGetter is not null)
