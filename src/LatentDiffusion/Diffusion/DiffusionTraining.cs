@@ -37,16 +37,20 @@ internal static class DiffusionTraining
     public static (DiffusionModel Model, TrainingHistory History) Fit(DiffusionModelConfig config, TrainingData samples, DiffusionTrainingSettings settings,
         TrainingRun run)
     {
-        var (data, labels, rows) = samples;
+        int rows = samples.Rows;
+        var shape = config.Denoiser.DataShape;
+        Action<Span<float>>? standardise = null;
+        (float[] Shift, float[] Scale)? standardisation = null;
         if (settings.Standardise)
         {
-            var (shift, scale) = Standardisation(data, rows, config.Denoiser.DataShape);
+            var (shift, scale) = Standardisation(samples, shape);
+            standardisation = (shift, scale);
             config = config with { DataShift = shift, DataScale = scale };
-            data = Standardised(data, config.Denoiser.DataShape, shift, scale);
+            standardise = row => Standardise(row, shape, shift, scale);
             run.Logger.LogInformation("Data standardisation: shift [{Shift}], scale [{Scale}]",
                 string.Join(", ", shift.Take(8).Select(v => v.ToString("G4"))), string.Join(", ", scale.Take(8).Select(v => v.ToString("G4"))));
         }
-        var (low, high) = Range(data, config.Denoiser.DataShape);
+        var (low, high) = Range(samples, shape, standardisation);
         config = config with { DataMin = low, DataMax = high };
         config.Validate("the training data");
         var device = run.Device;
@@ -69,19 +73,26 @@ internal static class DiffusionTraining
             config.Denoiser.Kind, config.Denoiser.Width, network.parameters().Sum(p => p.numel()), config.Schedule, config.Objective, trainRows,
             string.Join("x", config.Denoiser.DataShape), settings.Epochs, validationRows, settings.ValidationFraction);
         TrainingHistory history, weakHistory = new();
-        using (var scope = NewDisposeScope())
+        var rowShape = shape.Select(d => (long)d).ToArray();
+        using (var batches = samples.Batches(trainRows, rowShape, device, standardise))
         {
-            var all = tensor(data, [rows, .. config.Denoiser.DataShape.Select(d => (long)d)], device: device);
-            var y = labels is null ? null : tensor(labels.Select(l => (long)l).ToArray(), device: device);
-            var (trainX, trainY) = (all.narrow(0, 0, trainRows), y?.narrow(0, 0, trainRows));
-            var (validX, validY) = (all.narrow(0, trainRows, validationRows), y?.narrow(0, trainRows, validationRows));
-            history = Train(network, ema, schedule, config.Objective, trainX, trainY, validX, validY, settings, run.Loop("diffusion", trainRows,
+            IEnumerable<(Tensor X, Tensor? Y)> Validation()
+            {
+                foreach (var chunk in samples.Chunks(trainRows, validationRows, 512))
+                {
+                    if (standardise is not null)
+                        for (int r = 0; r < chunk.Rows; r++) standardise(chunk.Values.AsSpan(r * samples.Size, samples.Size));
+                    yield return (tensor(chunk.Values, [chunk.Rows, .. rowShape], device: device),
+                        chunk.Labels is null ? null : tensor(chunk.Labels.Select(l => (long)l).ToArray(), device: device));
+                }
+            }
+            history = Train(network, ema, schedule, config.Objective, batches, Validation, validationRows, settings, run.Loop("diffusion", trainRows,
                 settings.Epochs), run.CancellationToken);
             if (weakNetwork is not null && weak is not null)
             {
                 run.Logger.LogInformation("Training the autoguidance denoiser (width {Width}, {Parameters} parameters) for {Epochs} epochs",
                     config.Autoguidance!.Width, weakNetwork.parameters().Sum(p => p.numel()), settings.AutoguidanceEpochs);
-                weakHistory = Train(weakNetwork, weak, schedule, config.Objective, trainX, trainY, validX, validY, settings,
+                weakHistory = Train(weakNetwork, weak, schedule, config.Objective, batches, Validation, validationRows, settings,
                     run.Loop("autoguidance", trainRows, settings.AutoguidanceEpochs, budgeted: false), run.CancellationToken);
             }
         }
@@ -91,46 +102,54 @@ internal static class DiffusionTraining
     }
 
     /// <summary>Mean and standard deviation per index of the first data dimension over all rows (a constant index keeps scale 1).</summary>
-    private static (float[] Shift, float[] Scale) Standardisation(float[] data, int rows, int[] shape)
+    private static (float[] Shift, float[] Scale) Standardisation(TrainingData data, int[] shape)
     {
         var moments = new ChannelMoments(shape[0], shape.Skip(1).Aggregate(1, (a, b) => a * b));
-        moments.Add(data);
+        foreach (var chunk in data.All(4096)) moments.Add(chunk.Values);
         return (moments.Mean, moments.Variance.Select(v => Math.Sqrt(v) is var std && std > 1e-6 ? (float)std : 1f).ToArray());
     }
 
-    /// <summary>Smallest and largest value per index of the first data dimension.</summary>
-    private static (float[] Min, float[] Max) Range(float[] data, int[] shape)
+    /// <summary>
+    /// Smallest and largest value per index of the first data dimension, after the <paramref name="standardisation"/>
+    /// (monotone: positive scales, so the extremes of the standardised values are the standardised extremes, to the bit).
+    /// </summary>
+    private static (float[] Min, float[] Max) Range(TrainingData data, int[] shape, (float[] Shift, float[] Scale)? standardisation)
     {
         int channels = shape[0], inner = shape.Skip(1).Aggregate(1, (a, b) => a * b);
         var low = Enumerable.Repeat(float.MaxValue, channels).ToArray();
         var high = Enumerable.Repeat(float.MinValue, channels).ToArray();
-        for (int i = 0; i < data.Length; i++)
+        foreach (var chunk in data.All(4096))
         {
-            int c = i / inner % channels;
-            low[c] = Math.Min(low[c], data[i]);
-            high[c] = Math.Max(high[c], data[i]);
+            var values = chunk.Values;
+            for (int i = 0; i < values.Length; i++)
+            {
+                int c = i / inner % channels;
+                low[c] = Math.Min(low[c], values[i]);
+                high[c] = Math.Max(high[c], values[i]);
+            }
         }
+        if (standardisation is var (shift, scale))
+            for (int c = 0; c < channels; c++) (low[c], high[c]) = ((low[c] - shift[c]) / scale[c], (high[c] - shift[c]) / scale[c]);
         return (low, high);
     }
 
-    private static float[] Standardised(float[] data, int[] shape, float[] shift, float[] scale)
+    /// <summary>Standardises one row in place: (value - shift) / scale per index of the first dimension.</summary>
+    private static void Standardise(Span<float> row, int[] shape, float[] shift, float[] scale)
     {
-        int channels = shape[0], inner = shape.Skip(1).Aggregate(1, (a, b) => a * b);
-        var result = new float[data.Length];
-        for (int i = 0; i < data.Length; i++)
+        int channels = shape[0], inner = row.Length / channels;
+        for (int i = 0; i < row.Length; i++)
         {
-            int c = i / inner % channels;
-            result[i] = (data[i] - shift[c]) / scale[c];
+            int c = i / inner;
+            row[i] = (row[i] - shift[c]) / scale[c];
         }
-        return result;
     }
 
-    private static TrainingHistory Train(Denoiser model, Denoiser ema, NoiseSchedule schedule, DiffusionObjective objective,
-        Tensor data, Tensor? labels, Tensor validationData, Tensor? validationLabels, DiffusionTrainingSettings settings,
-        MinibatchLoop loop, CancellationToken cancellationToken)
+    private static TrainingHistory Train(Denoiser model, Denoiser ema, NoiseSchedule schedule, DiffusionObjective objective, IBatchSource batches,
+        Func<IEnumerable<(Tensor X, Tensor? Y)>> validation, int validationRows, DiffusionTrainingSettings settings, MinibatchLoop loop,
+        CancellationToken cancellationToken)
     {
         var average = new ExponentialMovingAverage(model, ema, settings.EmaDecay);
-        var device = data.device;
+        var device = loop.Settings.Device;
 
         Tensor Loss(Denoiser net, Tensor x0, Tensor? y, Generator generator)
         {
@@ -152,21 +171,16 @@ internal static class DiffusionTraining
 
         double ValidationLoss()
         {
-            if (validationData.shape[0] == 0) return double.NaN;
+            if (validationRows == 0) return double.NaN;
             // Fixed timesteps and noise, so that the curve measures the model and not the draw.
             using var generator = new Generator(12345, CPU);
             using var _ = no_grad();
             using var scope = NewDisposeScope();
             double total = 0;
-            long n = validationData.shape[0];
-            for (long i = 0; i < n; i += 512)
-            {
-                long m = Math.Min(512, n - i);
-                total += Loss(ema, validationData.narrow(0, i, m), validationLabels?.narrow(0, i, m), generator).item<float>() * m;
-            }
-            return total / n;
+            foreach (var (x, y) in validation()) total += Loss(ema, x, y, generator).item<float>() * x.shape[0];
+            return total / validationRows;
         }
 
-        return loop.Run(model, (rows, generator) => Loss(model, data[rows], labels?[rows], generator), ValidationLoss, average, cancellationToken);
+        return loop.Run(model, batches, (x, y, generator) => Loss(model, x, y, generator), ValidationLoss, average, cancellationToken);
     }
 }

@@ -216,36 +216,20 @@ internal static class ColumnReader
     public static (float[] Values, int[]? Labels, int Rows) ReadAll(IDataView data, string vectorColumn, int size, string? labelColumn, int classes,
         CancellationToken cancellationToken = default)
     {
-        var schema = data.Schema;
-        var vecCol = schema[vectorColumn];
-        DataViewSchema.Column? labelCol = labelColumn is null ? null : schema[labelColumn];
-        var active = labelCol is null ? new[] { vecCol } : new[] { vecCol, labelCol.Value };
         var values = new List<float>(checked((int)Math.Min((data.GetRowCount() ?? 1024) * size, int.MaxValue)));
-        var labels = labelCol is null ? null : new List<int>();
-        using var cursor = data.GetRowCursor(active);
-        var getter = cursor.GetGetter<VBuffer<float>>(vecCol);
-        var labelGetter = labelCol is null ? null : IntegerGetter(cursor, labelCol.Value);
+        var labels = labelColumn is null ? null : new List<int>();
+        using var reader = new TrainingRowReader(data, vectorColumn, labelColumn, classes, cancellationToken);
         var buffer = new float[size];
-        VBuffer<float> cell = default;
-        long row = 0;
-        while (cursor.MoveNext())
+        while (reader.Next(buffer, out int label))
         {
-            if ((row & 1023) == 0) cancellationToken.ThrowIfCancellationRequested();
-            getter(ref cell);
-            CopyFinite(cell, buffer, vectorColumn, row);
             values.AddRange(buffer);
-            if (labelGetter is not null)
-            {
-                long label = labelGetter();
-                if (label < 0 || label >= classes)
-                    throw new ArgumentOutOfRangeException(labelColumn,
-                        $"Column '{labelColumn}', row {row}: label {label} is outside the declared range 0..{classes - 1}.");
-                labels!.Add((int)label);
-            }
-            row++;
+            labels?.Add(label);
         }
-        if (row == 0)
-            throw new ArgumentException($"The input has no rows: column '{vectorColumn}' needs at least one row to train on.", nameof(data));
-        return (values.ToArray(), labels?.ToArray(), (int)row);
+        if (reader.Position == 0) throw NoRows(vectorColumn, nameof(data));
+        return (values.ToArray(), labels?.ToArray(), checked((int)reader.Position));
     }
+
+    /// <summary>The error for a view without rows to train on.</summary>
+    public static ArgumentException NoRows(string vectorColumn, string parameter) =>
+        new($"The input has no rows: column '{vectorColumn}' needs at least one row to train on.", parameter);
 }

@@ -1,5 +1,4 @@
 using LatentDiffusion.Models;
-using LatentDiffusion.Training;
 using Microsoft.ML;
 
 namespace LatentDiffusion.MLNet;
@@ -26,14 +25,12 @@ public sealed class FidEvaluator : TrainingEstimator<FidEvaluatorOptions, FidEva
         var shape = ColumnReader.ImageShape(input.Schema[Options.ImageColumnName], size, Options.ImageShape,
             $"{nameof(FidEvaluatorOptions)}.{nameof(Options.ImageShape)}");
         ColumnReader.RequireInteger(input.Schema, Options.LabelColumnName, "class labels");
-        var (images, labels, rows) = ColumnReader.ReadAll(input, Options.ImageColumnName, size, Options.LabelColumnName, Options.Classes,
-            Options.CancellationToken);
-
         using var log = new ComponentLogger(Context, Options.Logger, nameof(FidEvaluator));
+        var images = Options.ReadTrainingData(Context, input, Options.ImageColumnName, size, Options.LabelColumnName, Options.Classes, "classifier", log);
         var config = new ClassifierConfig { Kind = Options.Classifier, ImageShape = shape, Classes = Options.Classes, BatchNormRecalibrated = true };
         ClassifierModel.Validate(config, $"the classifier for column '{Options.ImageColumnName}'");
         var training = new ClassifierTrainingSettings { Epochs = Options.Epochs, Augmentation = Options.Augmentation ? new ClassifierAugmentation() : null };
-        var (model, history) = ClassifierTraining.Fit(config, new TrainingData(images, labels, rows), training, Options.Run(log));
+        var (model, history) = ClassifierTraining.Fit(config, images, training, Options.Run(log));
         return new FidEvaluatorTransformer(model, new FidEvaluatorTransformer.Settings
         {
             ImageColumn = Options.ImageColumnName, FeaturesColumn = Options.FeaturesColumnName, PredictedLabelColumn = Options.PredictedLabelColumnName,

@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Logging;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Models;
-using LatentDiffusion.Training;
 using Microsoft.ML;
 
 namespace LatentDiffusion.MLNet;
@@ -53,9 +52,8 @@ public sealed class LatentDiffusionTrainer : TrainingEstimator<LatentDiffusionOp
         };
         config.Validate(data);
         MemoryCheck.Training(DiffusionModel.ParameterCount(config), nameof(Options.Width), Options.Width, Owner);
-        var (values, labels, rows) = ColumnReader.ReadAll(input, column, size, Options.LabelColumnName, classes, Options.CancellationToken);
-
         using var log = new ComponentLogger(Context, Options.Logger, nameof(LatentDiffusionTrainer));
+        var samples = Options.ReadTrainingData(Context, input, column, size, Options.LabelColumnName, classes, "diffusion", log);
         string why = Options.Denoiser != DenoiserKind.Auto ? $"{nameof(Options.Denoiser)} asks for it"
             : declared is null ? $"a plain vector; set {shapeOption} to (channels, height, width) for images"
             : shape.Length == 3 ? "an image shape" : "not an image shape";
@@ -72,7 +70,7 @@ public sealed class LatentDiffusionTrainer : TrainingEstimator<LatentDiffusionOp
                 var s => s == DataStandardization.PerChannel,
             },
         };
-        var (model, _) = DiffusionTraining.Fit(config, new TrainingData(values, labels, rows), settings, Options.Run(log));
+        var (model, _) = DiffusionTraining.Fit(config, samples, settings, Options.Run(log));
         return new LatentDiffusionTransformer(model, new LatentDiffusionTransformer.Settings
         {
             LabelColumn = Options.LabelColumnName, SeedColumn = Options.SeedColumnName, OutputColumn = Options.OutputColumnName, Seed = Options.Seed,

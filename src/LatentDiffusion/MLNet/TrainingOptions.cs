@@ -1,6 +1,7 @@
 using LatentDiffusion.Runtime;
 using LatentDiffusion.Training;
 using Microsoft.Extensions.Logging;
+using Microsoft.ML;
 
 namespace LatentDiffusion.MLNet;
 
@@ -52,6 +53,24 @@ public abstract class TrainingOptions
     /// </summary>
     public bool ResumeFromCheckpoint { get; set; }
 
+    /// <summary>
+    /// Read the training rows from the input view on every epoch instead of once into memory: memory then holds a
+    /// shuffle buffer of <see cref="ShuffleBufferRows"/> rows, not the data, however many rows there are. Each epoch
+    /// shuffles with the view's own shuffling where the view supports it, and through a seeded buffer always; a run
+    /// resumed from a checkpoint continues with the same rows. One pass before training counts and checks the rows.
+    /// The view must give the same rows on every pass. Default false: rows are read into memory once.
+    /// </summary>
+    public bool StreamTrainingData { get; set; }
+    /// <summary>Rows of the shuffle buffer when <see cref="StreamTrainingData"/> is set. Default 16,384.</summary>
+    public int ShuffleBufferRows { get; set; } = 16_384;
+    /// <summary>
+    /// With <see cref="StreamTrainingData"/>: a folder where the columns to learn from are first written once, as an
+    /// ML.NET binary file ("&lt;network&gt;-data.idv", replaced atomically on every fit), that every epoch then reads. For
+    /// inputs that are expensive to compute on each pass, such as latents encoded by a VAE transformer. Null: every
+    /// epoch reads the input view itself. Default null.
+    /// </summary>
+    public string? StreamingCacheDirectory { get; set; }
+
     /// <summary>Checks every option on its own, naming it, what is allowed and what was given.</summary>
     internal abstract void Validate();
 
@@ -70,8 +89,45 @@ public abstract class TrainingOptions
         if (ResumeFromCheckpoint && CheckpointDirectory is null)
             throw new ArgumentOutOfRangeException(nameof(ResumeFromCheckpoint), ResumeFromCheckpoint,
                 $"{owner}.ResumeFromCheckpoint needs {owner}.CheckpointDirectory, the folder to resume from.");
+        OptionChecks.InRange(ShuffleBufferRows, 1, 1 << 24, nameof(ShuffleBufferRows), owner);
+        if (StreamingCacheDirectory is { } cache && (string.IsNullOrWhiteSpace(cache) || !StreamTrainingData))
+            throw new ArgumentOutOfRangeException(nameof(StreamingCacheDirectory), cache, string.IsNullOrWhiteSpace(cache)
+                ? $"{owner}.StreamingCacheDirectory must name a folder, or be null for no cache; got '{cache}'."
+                : $"{owner}.StreamingCacheDirectory caches streamed data: it needs {owner}.StreamTrainingData = true.");
         if (MaxTrainingTime is { } limit && limit <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(MaxTrainingTime), limit, $"{owner}.MaxTrainingTime must be positive, or null for no limit.");
+    }
+
+    /// <summary>
+    /// The rows to train <paramref name="network"/> on: the float vectors of <paramref name="column"/> (<paramref name="size"/>
+    /// values each) and, when <paramref name="labelColumn"/> is given, their labels in 0..classes-1: read into memory, or
+    /// streamed from the view (or from the cache written first) as <see cref="StreamTrainingData"/> says.
+    /// </summary>
+    internal TrainingData ReadTrainingData(MLContext context, IDataView input, string column, int size, string? labelColumn, int classes,
+        string network, ILogger log)
+    {
+        if (!StreamTrainingData)
+        {
+            var (values, labels, rows) = ColumnReader.ReadAll(input, column, size, labelColumn, classes, CancellationToken);
+            return TrainingData.InMemory(values, labels, rows);
+        }
+        var source = input;
+        if (StreamingCacheDirectory is { } folder)
+        {
+            string path = Path.GetFullPath(Path.Combine(folder, $"{network}-data.idv"));
+            Directory.CreateDirectory(folder);
+            var columns = labelColumn is null ? new[] { column } : [column, labelColumn];
+            var selected = context.Transforms.SelectColumns(columns).Fit(input).Transform(input);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            IO.AtomicFile.Write(path, stream => context.Data.SaveAsBinary(selected, stream, keepHidden: false));
+            log.LogInformation("Training data of column '{Column}' cached in '{Path}' ({Bytes:N0} bytes, {Seconds:F1} s); every epoch reads it", column, path,
+                new FileInfo(path).Length, clock.Elapsed.TotalSeconds);
+            source = context.Data.LoadFromBinary(path);
+        }
+        var data = new DataViewTrainingData(source, column, size, labelColumn, classes, ShuffleBufferRows, CancellationToken);
+        log.LogInformation("Streaming {Rows} rows of column '{Column}' through a shuffle buffer of {Buffer} rows{Shuffle}", data.Rows, column,
+            ShuffleBufferRows, source.CanShuffle ? " after the view's own shuffling" : "");
+        return data;
     }
 
     /// <summary>The engine's view of these options, on the resolved device, reporting to <paramref name="log"/>.</summary>

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using LatentDiffusion.Models;
-using LatentDiffusion.Training;
 using Microsoft.ML;
 
 namespace LatentDiffusion.MLNet;
@@ -27,22 +26,23 @@ public sealed class VaeEncoderEstimator : TrainingEstimator<VaeEncoderOptions, V
         var shape = ColumnReader.ImageShape(input.Schema[Options.ImageColumnName], size, Options.ImageShape, $"{Owner}.{nameof(Options.ImageShape)}");
         string? labelColumn = Options.PerceptualWeight > 0 ? Options.PerceptualLabelColumnName : null;
         if (labelColumn is not null) ColumnReader.RequireInteger(input.Schema, labelColumn, $"labels for {Owner}.PerceptualLabelColumnName");
-        var (images, labels, rows) = ColumnReader.ReadAll(input, Options.ImageColumnName, size, labelColumn, Options.PerceptualClasses,
-            Options.CancellationToken);
-        if (Options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy && images.Any(v => v is < 0 or > 1))
+        using var log = new ComponentLogger(Context, Options.Logger, nameof(VaeEncoderEstimator));
+        var images = Options.ReadTrainingData(Context, input, Options.ImageColumnName, size, labelColumn, Options.PerceptualClasses, "vae", log);
+        var (low, high) = images.Range();
+        if (Options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy && (low < 0 || high > 1))
             throw new ArgumentOutOfRangeException(Options.ImageColumnName,
-                $"Column '{Options.ImageColumnName}': binary cross-entropy needs pixels in [0,1], but values outside were found (min {images.Min()}, "
-                + $"max {images.Max()}). Scale the pixels (ExtractPixels with scaleImage: 1/255f) or use MeanSquaredError.");
+                $"Column '{Options.ImageColumnName}': binary cross-entropy needs pixels in [0,1], but values outside were found (min {low}, "
+                + $"max {high}). Scale the pixels (ExtractPixels with scaleImage: 1/255f) or use MeanSquaredError.");
 
         var config = Options.ToVaeConfig(shape);
         VaeModel.Validate(config, $"the VAE for column '{Options.ImageColumnName}'");
         MemoryCheck.Training(VaeModel.ParameterCount(config), nameof(Options.Width), Options.Width, Owner);
-        using var log = new ComponentLogger(Context, Options.Logger, nameof(VaeEncoderEstimator));
-        if (ColumnReader.PlanesLookIdentical(images, rows, shape))
+        var first = images.Chunks(0, Math.Min(images.Rows, 64), 64).First();
+        if (ColumnReader.PlanesLookIdentical(first.Values, first.Rows, shape))
             log.LogWarning("Column '{Column}' holds three identical colour planes in its first rows: grey images extracted as red, green and blue "
                 + "(ExtractPixels' default, even after ConvertToGrayscale). Training a 3-channel VAE; extract one plane "
                 + "(colorsToExtract: ImagePixelExtractingEstimator.ColorBits.Red) for a 1-channel model.", Options.ImageColumnName);
-        var (model, history) = VaeTraining.Fit(config, new TrainingData(images, labels, rows), Options.ToTrainingSettings(), Options.Run(log));
+        var (model, history) = VaeTraining.Fit(config, images, Options.ToTrainingSettings(), Options.Run(log));
         return new VaeEncoderTransformer(model, new VaeEncoderTransformer.Settings
         {
             ImageColumn = Options.ImageColumnName, LatentColumn = Options.LatentColumnName, Output = Options.Output, Seed = Options.Seed,

@@ -6,8 +6,12 @@ namespace LatentDiffusion.Training;
 /// <param name="Resume">Continue from the file when it exists.</param>
 internal sealed record CheckpointSettings(string Path, TimeSpan Interval, bool Resume);
 
-/// <summary>What identifies a training loop's run: a checkpoint resumes only a loop with the same (see <see cref="MinibatchLoop.Identity"/>).</summary>
-internal sealed record LoopIdentity(string Model, long Rows, int BatchSize, int Epochs, int Seed, TrainingPrecision Precision, double LearningRate);
+/// <summary>
+/// What identifies a training loop's run: a checkpoint resumes only a loop with the same (see <see cref="MinibatchLoop.Identity"/>).
+/// <paramref name="Shuffle"/> is <see cref="IBatchSource.Shuffle"/> (null, as in checkpoints written before streaming: rows in memory).
+/// </summary>
+internal sealed record LoopIdentity(string Model, long Rows, int BatchSize, int Epochs, int Seed, TrainingPrecision Precision, double LearningRate,
+    string? Shuffle = null);
 
 /// <summary>Where a training loop stands: enough to continue it exactly as if it had never stopped.</summary>
 internal sealed record LoopPosition

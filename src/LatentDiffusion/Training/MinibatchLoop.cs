@@ -24,7 +24,9 @@ internal sealed class MinibatchLoop
     public int WarmupSteps { get; init; } = 200;
 
     /// <summary>What a checkpoint must have been written with for this loop to resume from it.</summary>
-    public LoopIdentity Identity => new(Model, Rows, Settings.BatchSize, Epochs, Settings.Seed, Settings.Precision, Settings.LearningRate);
+    public LoopIdentity Identity => new(Model, Rows, Settings.BatchSize, Epochs, Settings.Seed, Settings.Precision, Settings.LearningRate, shuffle);
+
+    private string? shuffle;
 
     private int BatchSize => Settings.BatchSize;
     private double LearningRate => Settings.LearningRate;
@@ -50,18 +52,21 @@ internal sealed class MinibatchLoop
     public long CurrentStep { get; private set; }
 
     /// <summary>
-    /// Runs the loop. <paramref name="lossOf"/> maps a batch of row indices (on the CPU, as the shuffle and the
-    /// generator it also receives are) to a scalar float32 loss (with a graph); <paramref name="average"/>, when given,
+    /// Runs the loop over the minibatches of <paramref name="batches"/> (of <see cref="Rows"/> rows). <paramref name="lossOf"/>
+    /// maps a minibatch (its values and labels) and the run's CPU generator to a scalar float32 loss (with a graph);
+    /// <paramref name="average"/>, when given,
     /// is updated with the float32 weights after each optimiser step. The module must take and return float32 whatever
     /// its own number format (see <see cref="TrainingPrecision"/>); between epochs, when <paramref name="validationLoss"/>
     /// runs, it is float32. <paramref name="afterStep"/> runs after each optimiser step, inside the step's dispose scope;
     /// <paramref name="extraState"/> is state it keeps (a second network and its optimiser, say), written into every
     /// checkpoint and read back on resume under the given names.
     /// </summary>
-    public TrainingHistory Run(nn.Module module, Func<Tensor, Generator, Tensor> lossOf, Func<double>? validationLoss = null,
+    public TrainingHistory Run(nn.Module module, IBatchSource batches, Func<Tensor, Tensor?, Generator, Tensor> lossOf, Func<double>? validationLoss = null,
         ExponentialMovingAverage? average = null, CancellationToken cancellationToken = default, Action<TrainingWeights>? afterStep = null,
         IReadOnlyDictionary<string, CheckpointPart>? extraState = null)
     {
+        if (batches.Rows != Rows) throw new ArgumentException($"The loop runs over {Rows} rows, but its batches hold {batches.Rows}.", nameof(batches));
+        shuffle = batches.Shuffle;
         long stepsPerEpoch = (Rows + BatchSize - 1) / BatchSize;
         long plannedSteps = stepsPerEpoch * Epochs, totalSteps = plannedSteps;
         int warmup = (int)Math.Min(WarmupSteps, plannedSteps / 10);
@@ -126,8 +131,9 @@ internal sealed class MinibatchLoop
             var clock = Stopwatch.StartNew();
             double previousSeconds = resumed ? start.EpochSeconds : 0;
             double lossSum = resumed ? start.LossSum : 0;
-            using var order = resumed ? resumedOrder! : randperm(Rows, generator: generator, device: CPU);
+            using var order = resumed ? resumedOrder! : batches.DrawEpoch(generator);
             long b = resumed ? start.Batch : 0;
+            using var epochBatches = batches.Open(order, BatchSize, b);
             for (; b < stepsPerEpoch && step < totalSteps && !OutOfTime(); b++)
             {
                 if (cancellationToken.IsCancellationRequested)
@@ -139,10 +145,10 @@ internal sealed class MinibatchLoop
                 }
                 using (NewDisposeScope())
                 {
-                    var rows = order.narrow(0, b * BatchSize, Math.Min(BatchSize, Rows - b * BatchSize));
+                    var (values, labels) = epochBatches.Next();
                     WarmupCosineSchedule.Apply(optimizer, schedule.At(step));
                     CurrentStep = step;
-                    var loss = lossOf(rows, generator);
+                    var loss = lossOf(values, labels, generator);
                     double value = loss.item<float>();
                     if (!double.IsFinite(value)) throw new TrainingDivergedException(Model, epoch, step, value, lastCheckpoint);
                     optimizer.zero_grad();

@@ -59,7 +59,7 @@ public class DeviceOwnershipTests
         var samples = WithStrayTensorsOnMeta(() =>
         {
             var run = new TrainingRun { Device = CPU, BatchSize = 16, Precision = TrainingPrecision.BFloat16 };
-            var (model, _) = DiffusionTraining.Fit(config, new TrainingData(data, labels, rows), settings, run);
+            var (model, _) = DiffusionTraining.Fit(config, TrainingData.InMemory(data, labels, rows), settings, run);
             return model.Sample([0, 2, -1], [5, 6, 7], sampling);
         });
         Assert.Equal(3 * 32, samples.Length);
@@ -76,10 +76,10 @@ public class DeviceOwnershipTests
         var run = new TrainingRun { Device = CPU, BatchSize = 8 };
         var (latents, decoded, prior, features) = WithStrayTensorsOnMeta(() =>
         {
-            var (vae, _) = VaeTraining.Fit(new VaeConfig { ImageShape = [1, 8, 8], LatentChannels = 2, Downsampling = 2, Width = 4 }, new TrainingData(images, null, rows),
+            var (vae, _) = VaeTraining.Fit(new VaeConfig { ImageShape = [1, 8, 8], LatentChannels = 2, Downsampling = 2, Width = 4 }, TrainingData.InMemory(images, null, rows),
                 new VaeTrainingSettings { Epochs = 1, ValidationFraction = 0.1 }, run);
             var z = vae.Encode(images[..(3 * 64)], 3, seeds: [1, 2, 3]);
-            var (classifier, _) = ClassifierTraining.Fit(new ClassifierConfig { ImageShape = [1, 8, 8], Classes = 2 }, new TrainingData(images, labels, rows),
+            var (classifier, _) = ClassifierTraining.Fit(new ClassifierConfig { ImageShape = [1, 8, 8], Classes = 2 }, TrainingData.InMemory(images, labels, rows),
                 new ClassifierTrainingSettings { Epochs = 1 }, run);
             return (z, vae.Decode(z, 3), vae.SamplePrior(2, 4), classifier.Run(images[..64], 1).Features);
         });

@@ -24,7 +24,8 @@ public class TrainingPrecisionTests
             Settings = new TrainingRun { Device = CPU, BatchSize = 64, LearningRate = 0.05, Seed = 3, Precision = precision },
             Model = "linear", Rows = 2048, Epochs = 30, WeightDecay = 0, WarmupSteps = 10,
         };
-        var history = loop.Run(layer, (rows, _) => nn.functional.mse_loss(layer.forward(x[rows].to_type(layer.weight!.dtype)).to_type(float32), y[rows]));
+        using var batches = new TensorBatches(x, y);
+        var history = loop.Run(layer, batches, (xb, yb, _) => nn.functional.mse_loss(layer.forward(xb.to_type(layer.weight!.dtype)).to_type(float32), yb!));
         losses?.AddRange(history.Epochs.Select(e => e.TrainLoss));
         Assert.Equal(ScalarType.Float32, layer.weight!.dtype);
         var error = (layer.weight!.detach().t() - trueWeight).abs().max().item<float>();

@@ -24,21 +24,22 @@ internal static class ClassifierTraining
     public static (ClassifierModel Model, TrainingHistory History) Fit(ClassifierConfig config, TrainingData data, ClassifierTrainingSettings settings,
         TrainingRun run)
     {
-        var (images, rows, epochs, augmentation) = (data.Values, data.Rows, settings.Epochs, settings.Augmentation);
-        var labels = data.Labels ?? throw new ArgumentException("A classifier needs the images' labels.", nameof(data));
+        var (rows, epochs, augmentation) = (data.Rows, settings.Epochs, settings.Augmentation);
+        if (!data.HasLabels) throw new ArgumentException("A classifier needs the images' labels.", nameof(data));
         manual_seed(run.Seed);
         var network = FeatureClassifier.Create(config, run.Device);
         run.Logger.LogInformation("Training the {Kind} {Purpose} on {Rows} images of {Shape} for {Epochs} epochs{Augmentation}", config.Kind,
             settings.Purpose, rows,
             string.Join("x", config.ImageShape), epochs, augmentation is null ? "" : " with augmentation");
-        using var x = tensor(images, [rows, config.ImageSize], device: run.Device);
-        using var y = tensor(labels.Select(l => (long)l).ToArray(), device: run.Device);
-        var history = run.Loop(settings.Loop, rows, epochs).Run(network, (batch, generator) =>
-        {
-            var input = augmentation is null ? x[batch] : augmentation.Apply(x[batch], config.ImageShape, generator);
-            return functional.cross_entropy(network.forward(input), y[batch]);
-        }, cancellationToken: run.CancellationToken);
-        if (config.BatchNormRecalibrated && RecalibrateBatchNorm(network, x) is > 0 and var layers)
+        TrainingHistory history;
+        using (var batches = data.Batches(rows, [config.ImageSize], run.Device))
+            history = run.Loop(settings.Loop, rows, epochs).Run(network, batches, (x, y, generator) =>
+            {
+                var input = augmentation is null ? x : augmentation.Apply(x, config.ImageShape, generator);
+                return functional.cross_entropy(network.forward(input), y!);
+            }, cancellationToken: run.CancellationToken);
+        var chunks = data.All(RecalibrationBatch).Select(c => tensor(c.Values, [c.Rows, config.ImageSize], device: run.Device));
+        if (config.BatchNormRecalibrated && RecalibrateBatchNorm(network, chunks) is > 0 and var layers)
             run.Logger.LogInformation(
                 "Batch-norm statistics of {Layers} layers recalibrated on the {Rows} training images as they are (no augmentation)", layers, rows);
         return (new ClassifierModel(network, run.Device), history);
@@ -50,7 +51,15 @@ internal static class ClassifierTraining
     /// describe augmented digits, while features are computed in evaluation mode on plain ones. Returns the number of
     /// layers recalibrated.
     /// </summary>
-    internal static int RecalibrateBatchNorm(FeatureClassifier network, Tensor images)
+    internal static int RecalibrateBatchNorm(FeatureClassifier network, Tensor images) => RecalibrateBatchNorm(network,
+        Enumerable.Range(0, (int)((images.shape[0] + RecalibrationBatch - 1) / RecalibrationBatch))
+            .Select(b => images.narrow(0, (long)b * RecalibrationBatch, Math.Min(RecalibrationBatch, images.shape[0] - (long)b * RecalibrationBatch))));
+
+    /// <summary>Rows per batch of the batch-norm recalibration.</summary>
+    private const int RecalibrationBatch = 1000;
+
+    /// <summary>As above, over <paramref name="batches"/> (each disposed once used).</summary>
+    internal static int RecalibrateBatchNorm(FeatureClassifier network, IEnumerable<Tensor> batches)
     {
         var layers = network.modules().OfType<TorchSharp.Modules.BatchNorm>().ToArray();
         if (layers.Length == 0) return 0;
@@ -61,14 +70,15 @@ internal static class ClassifierTraining
             layer.reset_running_stats();
             layer.train();
         }
-        const int batch = 1000;
-        long rows = images.shape[0];
-        for (long start = 0, k = 1; start < rows; start += batch, k++)
+        long k = 0;
+        foreach (var batch in batches)
         {
+            using var input = batch;
             using var scope = NewDisposeScope();
             // Momentum 1/k makes each running statistic the plain average of the k batches' statistics.
+            k++;
             foreach (var layer in layers) layer.momentum = 1.0 / k;
-            network.FeaturesAndLogits(images.narrow(0, start, Math.Min(batch, rows - start)));
+            network.FeaturesAndLogits(input);
         }
         foreach (var layer in layers) layer.momentum = 0.1;
         network.eval();

@@ -41,7 +41,7 @@ internal static class VaeTraining
     /// </summary>
     public static (VaeModel Model, TrainingHistory History) Fit(VaeConfig config, TrainingData data, VaeTrainingSettings settings, TrainingRun run)
     {
-        var (images, rows) = (data.Values, data.Rows);
+        int rows = data.Rows;
         using var perceptual = settings.PerceptualWeight > 0 ? PerceptualNetwork(config, data, settings, run) : null;
         manual_seed(run.Seed);
         var network = VaeNetwork.Create(config, run.Device);
@@ -51,17 +51,18 @@ internal static class VaeTraining
             + "{Held} more held out for the validation loss (ValidationFraction {Fraction})",
             latent[0], latent[1], latent[2], trainRows, settings.Epochs, validationRows, settings.ValidationFraction);
         TrainingHistory history;
-        using (var all = tensor(images, [rows, config.ImageSize], device: run.Device))
-        using (var train = all.narrow(0, 0, trainRows))
-        using (var validation = all.narrow(0, trainRows, validationRows))
+        IEnumerable<Tensor> Validation() =>
+            data.Chunks(trainRows, validationRows, 512).Select(chunk => tensor(chunk.Values, [chunk.Rows, config.ImageSize], device: run.Device));
+        using (var batches = data.Batches(trainRows, [config.ImageSize], run.Device))
         {
-            history = Train(network, perceptual, train, validation, settings, run.Loop("vae", trainRows, settings.Epochs), run.Logger, run.CancellationToken);
+            history = Train(network, perceptual, batches, Validation, validationRows, settings, run.Loop("vae", trainRows, settings.Epochs), run.Logger,
+                run.CancellationToken);
             if (perceptual is not null && validationRows > 0)
                 run.Logger.LogInformation("Perceptual distance of the held-out images' reconstructions: {Distance:F5}", PerceptualDistance(network,
-                    perceptual, validation));
+                    perceptual, Validation(), validationRows));
         }
         var model = new VaeModel(network, config, run.Device);
-        var (shift, scale, codes) = Standardisation(model, images, rows);
+        var (shift, scale, codes) = Standardisation(model, data);
         if (codes is not null)
         {
             double total = codes.Sum(), entropy = codes.Where(c => c > 0).Sum(c => -(c / total) * Math.Log(c / total));
@@ -82,7 +83,7 @@ internal static class VaeTraining
     /// </summary>
     private static FeatureClassifier PerceptualNetwork(VaeConfig config, TrainingData data, VaeTrainingSettings settings, TrainingRun run)
     {
-        if (data.Labels is null) throw new ArgumentException("The perceptual term needs the training images' labels.", nameof(data));
+        if (!data.HasLabels) throw new ArgumentException("The perceptual term needs the training images' labels.", nameof(data));
         var classifier = new ClassifierConfig { Kind = FidClassifierKind.Small, ImageShape = config.ImageShape, Classes = settings.PerceptualClasses };
         var (model, _) = ClassifierTraining.Fit(classifier, data,
             new ClassifierTrainingSettings { Epochs = settings.PerceptualEpochs, Loop = "vae-perceptual", Purpose = "perceptual feature network" },
@@ -105,34 +106,34 @@ internal static class VaeTraining
         return (features - target).square().sum(1);
     }
 
-    /// <summary>The mean perceptual distance of the posterior-mean reconstructions of <paramref name="images"/>.</summary>
-    private static double PerceptualDistance(VaeNetwork model, FeatureClassifier perceptual, Tensor images)
+    /// <summary>The mean perceptual distance of the posterior-mean reconstructions of the <paramref name="rows"/> <paramref name="images"/>.</summary>
+    private static double PerceptualDistance(VaeNetwork model, FeatureClassifier perceptual, IEnumerable<Tensor> images, int rows)
     {
         using var _ = no_grad();
         double total = 0;
-        for (long i = 0; i < images.shape[0]; i += 512)
+        foreach (var x in images)
         {
+            using var input = x;
             using var scope = NewDisposeScope();
-            var x = images.narrow(0, i, Math.Min(512, images.shape[0] - i));
             total += PerceptualTerm(perceptual, x, functional.sigmoid(model.forward(x))).sum().item<float>();
         }
-        return total / images.shape[0];
+        return total / rows;
     }
 
     /// <summary>
-    /// Each latent channel's mean and standard deviation over the posterior means of all <paramref name="rows"/> images,
+    /// Each latent channel's mean and standard deviation over the posterior means of all images of <paramref name="data"/>,
     /// and for a VQ VAE how many of those latents' positions choose each code: one encoding pass for both.
     /// </summary>
-    private static (float[] Shift, float[] Scale, long[]? Codes) Standardisation(VaeModel unit, float[] images, int rows)
+    private static (float[] Shift, float[] Scale, long[]? Codes) Standardisation(VaeModel unit, TrainingData data)
     {
-        int channels = unit.Config.LatentChannels, size = unit.ImageSize;
+        int channels = unit.Config.LatentChannels;
         var moments = new ChannelMoments(channels, unit.LatentSize / channels);
         var codebook = unit.Network.Quantizer;
         var codes = codebook is null ? null : new long[codebook.Codes];
-        for (int start = 0; start < rows; start += 1024)
+        foreach (var chunk in data.All(1024))
         {
-            int n = Math.Min(1024, rows - start);
-            var latents = unit.Encode(images[(start * size)..((start + n) * size)], n);
+            int n = chunk.Rows;
+            var latents = unit.Encode(chunk.Values, n);
             moments.Add(latents);
             if (codebook is null) continue;
             using var _ = no_grad();
@@ -144,10 +145,10 @@ internal static class VaeTraining
         return (moments.Mean, moments.Variance.Select(v => (float)Math.Sqrt(Math.Max(v, 1e-12))).ToArray(), codes);
     }
 
-    private static TrainingHistory Train(VaeNetwork model, FeatureClassifier? perceptual, Tensor images, Tensor validation, VaeTrainingSettings settings,
-        MinibatchLoop loop, ILogger logger, CancellationToken cancellationToken)
+    private static TrainingHistory Train(VaeNetwork model, FeatureClassifier? perceptual, IBatchSource batches, Func<IEnumerable<Tensor>> validation,
+        int validationRows, VaeTrainingSettings settings, MinibatchLoop loop, ILogger logger, CancellationToken cancellationToken)
     {
-        var device = images.device;
+        var device = loop.Settings.Device;
         using var adversary = settings.AdversarialWeight > 0 ? new Adversary(model, settings, loop, device) : null;
 
         Tensor Loss(Tensor x, Generator? generator, bool sample)
@@ -206,16 +207,12 @@ internal static class VaeTraining
 
         double ValidationLoss()
         {
-            if (validation.shape[0] == 0) return double.NaN;
+            if (validationRows == 0) return double.NaN;
             using var _ = no_grad();
             using var scope = NewDisposeScope();
             double total = 0;
-            for (long i = 0; i < validation.shape[0]; i += 512)
-            {
-                var x = validation.narrow(0, i, Math.Min(512, validation.shape[0] - i));
-                total += Loss(x, null, false).item<float>() * x.shape[0];
-            }
-            return total / validation.shape[0];
+            foreach (var x in validation()) total += Loss(x, null, false).item<float>() * x.shape[0];
+            return total / validationRows;
         }
 
         Action<TrainingWeights>? afterStep = (model.Quantizer, adversary) switch
@@ -225,7 +222,7 @@ internal static class VaeTraining
             (null, _) => _ => adversary.DiscriminatorStep(),
             _ => w => { Restart(w); adversary.DiscriminatorStep(); },
         };
-        var history = loop.Run(model, (rows, generator) => Loss(images[rows], generator, true), ValidationLoss, cancellationToken: cancellationToken,
+        var history = loop.Run(model, batches, (x, _, generator) => Loss(x, generator, true), ValidationLoss, cancellationToken: cancellationToken,
             afterStep: afterStep, extraState: adversary?.State);
         adversary?.Report(logger);
         return history;
