@@ -343,6 +343,17 @@ public static class Cli
         colour.SetAction(Guarded(verbose, (p, token) => Commands.Colour(p.GetValue(colourOut)!, p.GetValue(seed), p.GetValue(verbose), token)));
         root.Subcommands.Add(colour);
 
+        var streamOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/stream-bench" };
+        var streamRows = new Option<string>("--rows") { Description = "Synthetic row counts, comma-separated", DefaultValueFactory = _ => "10000,100000,1000000" };
+        var streamChild = new Option<string?>("--child") { Hidden = true };
+        var streamData = new Option<string?>("--data") { Hidden = true };
+        var streamMode = new Option<bool>("--stream") { Hidden = true };
+        var streamBench = new Command("stream-bench", "Training data in memory against streamed: peak memory against rows (synthetic 1x16x16 rows), and training throughput on MNIST (VAE, then diffusion on cached latents); report.json, streaming.md.")
+            { streamOut, streamRows, streamChild, streamData, streamMode, seed, verbose };
+        streamBench.SetAction(Guarded(verbose, (p, token) => Commands.StreamBench(p.GetValue(streamOut)!, p.GetValue(streamRows)!, p.GetValue(streamChild),
+            p.GetValue(streamData), p.GetValue(streamMode), p.GetValue(seed), p.GetValue(verbose), token)));
+        root.Subcommands.Add(streamBench);
+
         var reportJson = new Argument<string>("report.json") { Description = "A run's report.json" };
         var render = new Command("render-report", "Write report.md again beside a run's report.json (after a change to how reports read).") { Hidden = true };
         render.Arguments.Add(reportJson);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -378,6 +379,24 @@ internal static class Commands
         string directory = PathChecks.WritableFolder(output, "--out");
         using var logging = Logging(verbose, quiet: false);
         var report = new ColourJob(directory, seed, logging.CreateLogger("colour")).Run(token);
+        Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {directory}");
+        return Task.FromResult(0);
+    }
+
+    public static Task<int> StreamBench(string output, string rows, string? child, string? data, bool stream, int seed, bool verbose, CancellationToken token)
+    {
+        string directory = PathChecks.WritableFolder(output, "--out");
+        if (child is not null)
+        {
+            if (child is not ("synthetic" or "mnist")) throw new CommandLineException($"--child must be synthetic or mnist; got '{child}'.");
+            if (child == "synthetic") PathChecks.ExistingFile(data ?? throw new CommandLineException("--child synthetic needs --data, the rows' .idv file."), "--data");
+            Console.WriteLine(new StreamingBenchmark(directory, seed, NullLogger.Instance).RunChild(child, data, stream, token).ToJsonString());
+            return Task.FromResult(0);
+        }
+        var counts = rows.Split(',').Select(t => int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n is >= 100 and <= 10_000_000 ? n
+            : throw new CommandLineException($"--rows must be row counts from 100 to 10000000, comma-separated; got '{rows}'.")).ToArray();
+        using var logging = Logging(verbose, quiet: false);
+        var report = new StreamingBenchmark(directory, seed, logging.CreateLogger("stream-bench")).Run(counts, token);
         Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {directory}");
         return Task.FromResult(0);
     }

@@ -175,9 +175,16 @@ internal static class DiffusionTraining
             // Fixed timesteps and noise, so that the curve measures the model and not the draw.
             using var generator = new Generator(12345, CPU);
             using var _ = no_grad();
-            using var scope = NewDisposeScope();
             double total = 0;
-            foreach (var (x, y) in validation()) total += Loss(ema, x, y, generator).item<float>() * x.shape[0];
+            // One dispose scope per chunk (the chunk's tensors are made inside it): memory stays that of one chunk.
+            using var chunks = validation().GetEnumerator();
+            while (true)
+            {
+                using var scope = NewDisposeScope();
+                if (!chunks.MoveNext()) break;
+                var (x, y) = chunks.Current;
+                total += Loss(ema, x, y, generator).item<float>() * x.shape[0];
+            }
             return total / validationRows;
         }
 

@@ -8,10 +8,10 @@ namespace LatentDiffusion.MLNet;
 /// <summary>
 /// Training data that stays in its <see cref="IDataView"/>: every pass opens a cursor, so memory holds a shuffle buffer
 /// and a chunk, never the rows. One pass on creation counts the rows and checks every value and label (errors surface
-/// before training, as they do in memory) and records the smallest and largest value. Epochs shuffle with the view's
-/// own shuffling where it <see cref="IDataView.CanShuffle"/> (the validation rows, the last ones in the view's order, are
-/// left out by their row ids) and always through a seeded buffer (<see cref="StreamedBatches"/>). The view must give
-/// the same rows on every pass.
+/// before training, as they do in memory) and records the smallest and largest value. Epochs go through a seeded
+/// buffer (<see cref="StreamedBatches"/>), over the view in its order or, when asked and the view
+/// <see cref="IDataView.CanShuffle"/>, in its own shuffled order (the validation rows, the last ones in the view's
+/// order, are then left out by their row ids). The view must give the same rows on every pass.
 /// </summary>
 internal sealed class DataViewTrainingData : TrainingData
 {
@@ -19,13 +19,16 @@ internal sealed class DataViewTrainingData : TrainingData
     private readonly string column;
     private readonly string? labelColumn;
     private readonly int classes, bufferRows;
+    private readonly bool shuffleSource;
     private readonly CancellationToken cancellationToken;
     private (int TrainRows, HashSet<DataViewRowId> Ids)? heldOut;
 
-    public DataViewTrainingData(IDataView data, string column, int size, string? labelColumn, int classes, int bufferRows, CancellationToken cancellationToken)
+    public DataViewTrainingData(IDataView data, string column, int size, string? labelColumn, int classes, int bufferRows, bool shuffleSource,
+        CancellationToken cancellationToken)
     {
-        (this.data, this.column, this.labelColumn, this.classes, this.bufferRows, this.cancellationToken, Size) =
-            (data, column, labelColumn, classes, bufferRows, cancellationToken, size);
+        if (shuffleSource && !data.CanShuffle) throw new ArgumentException("The view cannot shuffle itself.", nameof(shuffleSource));
+        (this.data, this.column, this.labelColumn, this.classes, this.bufferRows, this.shuffleSource, this.cancellationToken, Size) =
+            (data, column, labelColumn, classes, bufferRows, shuffleSource, cancellationToken, size);
         var (low, high) = (float.PositiveInfinity, float.NegativeInfinity);
         var row = new float[size];
         long rows = 0;
@@ -55,10 +58,12 @@ internal sealed class DataViewTrainingData : TrainingData
     {
         using var reader = Reader(limit: (long)start + count);
         for (int i = 0; i < start; i++) reader.Skip();
+        float[] values = [];
+        int[]? labels = null;
         for (int first = start; first < start + count; first += chunkRows)
         {
             int n = Math.Min(chunkRows, start + count - first);
-            var (values, labels) = (new float[n * Size], HasLabels ? new int[n] : null);
+            if (values.Length != n * Size) (values, labels) = (new float[n * Size], HasLabels ? new int[n] : null);
             for (int r = 0; r < n; r++)
             {
                 if (!reader.Next(values.AsSpan(r * Size, Size), out int label))
@@ -70,12 +75,13 @@ internal sealed class DataViewTrainingData : TrainingData
     }
 
     public override IBatchSource Batches(int trainRows, long[] rowShape, Device device, Action<Span<float>>? transform = null) =>
-        new StreamedBatches(seed => Open(seed, trainRows), trainRows, rowShape, HasLabels, device, bufferRows, transform);
+        new StreamedBatches(seed => Open(seed, trainRows), trainRows, rowShape, HasLabels, device, bufferRows, transform,
+            shuffleSource ? "the view's shuffling" : null);
 
-    /// <summary>A pass over the first <paramref name="trainRows"/> rows (in the view's order), shuffled by the view where it can.</summary>
+    /// <summary>A pass over the first <paramref name="trainRows"/> rows (in the view's order), shuffled by the view when asked.</summary>
     private IRowStream Open(int seed, int trainRows)
     {
-        if (!data.CanShuffle) return Reader(limit: trainRows);
+        if (!shuffleSource) return Reader(limit: trainRows);
         if (trainRows == Rows) return Reader(new Random(seed));
         return Reader(new Random(seed), skip: HeldOut(trainRows));
     }

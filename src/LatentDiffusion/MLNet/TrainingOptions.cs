@@ -56,11 +56,19 @@ public abstract class TrainingOptions
     /// <summary>
     /// Read the training rows from the input view on every epoch instead of once into memory: memory then holds a
     /// shuffle buffer of <see cref="ShuffleBufferRows"/> rows, not the data, however many rows there are. Each epoch
-    /// shuffles with the view's own shuffling where the view supports it, and through a seeded buffer always; a run
-    /// resumed from a checkpoint continues with the same rows. One pass before training counts and checks the rows.
+    /// reads the view in its order through a seeded buffer (and with <see cref="ShuffleSource"/>, in the view's own
+    /// shuffled order); a run resumed from a checkpoint continues with the same rows. One pass before training counts and checks the rows.
     /// The view must give the same rows on every pass. Default false: rows are read into memory once.
     /// </summary>
     public bool StreamTrainingData { get; set; }
+    /// <summary>
+    /// With <see cref="StreamTrainingData"/>: also shuffle each epoch with the view's own shuffling where it supports it
+    /// (<see cref="IDataView.CanShuffle"/>), as ML.NET's <c>ShuffleRows</c> does with <c>shuffleSource</c>: a uniform
+    /// order beyond the buffer's reach, but ML.NET's binary loader holds much of the file to give it (a shuffled pass over
+    /// a 900 MB .idv file needed more than 256 MB of managed memory, where an ordered pass needs a few MB), so memory is
+    /// no longer flat in the rows. The validation rows are still left out, by their row ids. Default false.
+    /// </summary>
+    public bool ShuffleSource { get; set; }
     /// <summary>Rows of the shuffle buffer when <see cref="StreamTrainingData"/> is set. Default 16,384.</summary>
     public int ShuffleBufferRows { get; set; } = 16_384;
     /// <summary>
@@ -90,6 +98,9 @@ public abstract class TrainingOptions
             throw new ArgumentOutOfRangeException(nameof(ResumeFromCheckpoint), ResumeFromCheckpoint,
                 $"{owner}.ResumeFromCheckpoint needs {owner}.CheckpointDirectory, the folder to resume from.");
         OptionChecks.InRange(ShuffleBufferRows, 1, 1 << 24, nameof(ShuffleBufferRows), owner);
+        if (ShuffleSource && !StreamTrainingData)
+            throw new ArgumentOutOfRangeException(nameof(ShuffleSource), ShuffleSource,
+                $"{owner}.ShuffleSource shuffles streamed data: it needs {owner}.StreamTrainingData = true.");
         if (StreamingCacheDirectory is { } cache && (string.IsNullOrWhiteSpace(cache) || !StreamTrainingData))
             throw new ArgumentOutOfRangeException(nameof(StreamingCacheDirectory), cache, string.IsNullOrWhiteSpace(cache)
                 ? $"{owner}.StreamingCacheDirectory must name a folder, or be null for no cache; got '{cache}'."
@@ -125,9 +136,12 @@ public abstract class TrainingOptions
                 new FileInfo(path).Length, clock.Elapsed.TotalSeconds);
             source = context.Data.LoadFromBinary(path);
         }
-        var data = new DataViewTrainingData(source, column, size, labelColumn, classes, ShuffleBufferRows, CancellationToken);
+        bool shuffleSource = ShuffleSource && source.CanShuffle;
+        if (ShuffleSource && !source.CanShuffle)
+            log.LogWarning("ShuffleSource: the view of column '{Column}' cannot shuffle itself; epochs are shuffled by the buffer alone", column);
+        var data = new DataViewTrainingData(source, column, size, labelColumn, classes, ShuffleBufferRows, shuffleSource, CancellationToken);
         log.LogInformation("Streaming {Rows} rows of column '{Column}' through a shuffle buffer of {Buffer} rows{Shuffle}", data.Rows, column,
-            ShuffleBufferRows, source.CanShuffle ? " after the view's own shuffling" : "");
+            ShuffleBufferRows, shuffleSource ? " after the view's own shuffling" : "");
         return data;
     }
 

@@ -42,10 +42,14 @@ internal sealed class TrainingRowReader : IRowStream
     /// <summary>Rows of the view passed so far (read, skipped or left out).</summary>
     public long Position { get; private set; }
 
-    /// <summary>Moves past the next row without reading it; false at the end.</summary>
+    /// <summary>
+    /// Moves past the next row without checking it; false at the end. The cell is still fetched: ML.NET's binary loader
+    /// queues the blocks of rows whose values are never fetched, so skipping a million rows unread would hold them all.
+    /// </summary>
     public bool Skip()
     {
         if (!cursor.MoveNext()) return false;
+        values(ref cell);
         Position++;
         return true;
     }
@@ -71,7 +75,6 @@ internal sealed class TrainingRowReader : IRowStream
             if (skip is null || !skip.Contains(Id)) break;
         }
         long row = Position - 1;
-        values(ref cell);
         ColumnReader.CopyFinite(cell, destination, column, row);
         if (label is not null)
         {

@@ -24,10 +24,15 @@ internal sealed class InMemoryTrainingData : TrainingData
 
     public override IEnumerable<DataChunk> Chunks(int start, int count, int chunkRows)
     {
+        float[] chunk = [];
+        int[]? chunkLabels = null;
         for (int first = start; first < start + count; first += chunkRows)
         {
             int n = Math.Min(chunkRows, start + count - first);
-            yield return new DataChunk(values[(first * Size)..((first + n) * Size)], labels?[first..(first + n)], n);
+            if (chunk.Length != n * Size) (chunk, chunkLabels) = (new float[n * Size], labels is null ? null : new int[n]);
+            values.AsSpan(first * Size, n * Size).CopyTo(chunk);
+            labels?.AsSpan(first, n).CopyTo(chunkLabels);
+            yield return new DataChunk(chunk, chunkLabels, n);
         }
     }
 

@@ -133,57 +133,58 @@ internal sealed class MinibatchLoop
             double lossSum = resumed ? start.LossSum : 0;
             using var order = resumed ? resumedOrder! : batches.DrawEpoch(generator);
             long b = resumed ? start.Batch : 0;
-            using var epochBatches = batches.Open(order, BatchSize, b);
-            for (; b < stepsPerEpoch && step < totalSteps && !OutOfTime(); b++)
-            {
-                if (cancellationToken.IsCancellationRequested)
+            // The epoch's reader closes before validation reads: a streamed source never has two passes open at once.
+            using (var epochBatches = batches.Open(order, BatchSize, b))
+                for (; b < stepsPerEpoch && step < totalSteps && !OutOfTime(); b++)
                 {
-                    // The state after the last finished step: a resumed run continues from exactly here.
-                    weights.EndEpoch();
-                    Save(epoch, b, lossSum, previousSeconds + clock.Elapsed.TotalSeconds, order, complete: false);
-                    cancellationToken.ThrowIfCancellationRequested();
-                }
-                using (NewDisposeScope())
-                {
-                    var (values, labels) = epochBatches.Next();
-                    WarmupCosineSchedule.Apply(optimizer, schedule.At(step));
-                    CurrentStep = step;
-                    var loss = lossOf(values, labels, generator);
-                    double value = loss.item<float>();
-                    if (!double.IsFinite(value)) throw new TrainingDivergedException(Model, epoch, step, value, lastCheckpoint);
-                    optimizer.zero_grad();
-                    weights.ZeroGradients();
-                    loss.backward();
-                    weights.GradientsToMasters();
-                    optimizer.step();
-                    weights.MastersToModule();
-                    // Updates that are not gradient steps, decided by the loss from this batch (so a resumed run repeats them).
-                    afterStep?.Invoke(weights);
-                    lossSum += value;
-                }
-                average?.Update(weights.Current());
-                step++;
-                if (TimeBudget is { } budget && step == start.Step + BudgetProbeSteps)
-                {
-                    // Fit the plan to the time left at the speed seen so far; the warm-up (already under way) stays.
-                    double rate = (step - start.Step) / budgetClock.Elapsed.TotalSeconds;
-                    long fits = step + (long)Math.Max(0, (budget - budgetClock.Elapsed).TotalSeconds * rate);
-                    if (fits < totalSteps)
+                    if (cancellationToken.IsCancellationRequested)
                     {
-                        totalSteps = Math.Max(fits, step);
-                        schedule = new WarmupCosineSchedule(LearningRate, warmup, totalSteps);
-                        Logger.LogInformation("{Model}: {Steps} steps fit the time budget of {Budget} at {Rate:F1} steps/s", Model, totalSteps, budget, rate);
+                        // The state after the last finished step: a resumed run continues from exactly here.
+                        weights.EndEpoch();
+                        Save(epoch, b, lossSum, previousSeconds + clock.Elapsed.TotalSeconds, order, complete: false);
+                        cancellationToken.ThrowIfCancellationRequested();
+                    }
+                    using (NewDisposeScope())
+                    {
+                        var (values, labels) = epochBatches.Next();
+                        WarmupCosineSchedule.Apply(optimizer, schedule.At(step));
+                        CurrentStep = step;
+                        var loss = lossOf(values, labels, generator);
+                        double value = loss.item<float>();
+                        if (!double.IsFinite(value)) throw new TrainingDivergedException(Model, epoch, step, value, lastCheckpoint);
+                        optimizer.zero_grad();
+                        weights.ZeroGradients();
+                        loss.backward();
+                        weights.GradientsToMasters();
+                        optimizer.step();
+                        weights.MastersToModule();
+                        // Updates that are not gradient steps, decided by the loss from this batch (so a resumed run repeats them).
+                        afterStep?.Invoke(weights);
+                        lossSum += value;
+                    }
+                    average?.Update(weights.Current());
+                    step++;
+                    if (TimeBudget is { } budget && step == start.Step + BudgetProbeSteps)
+                    {
+                        // Fit the plan to the time left at the speed seen so far; the warm-up (already under way) stays.
+                        double rate = (step - start.Step) / budgetClock.Elapsed.TotalSeconds;
+                        long fits = step + (long)Math.Max(0, (budget - budgetClock.Elapsed).TotalSeconds * rate);
+                        if (fits < totalSteps)
+                        {
+                            totalSteps = Math.Max(fits, step);
+                            schedule = new WarmupCosineSchedule(LearningRate, warmup, totalSteps);
+                            Logger.LogInformation("{Model}: {Steps} steps fit the time budget of {Budget} at {Rate:F1} steps/s", Model, totalSteps, budget, rate);
+                        }
+                    }
+                    Settings.Progress?.Report(new TrainingProgress(Model, step, totalSteps, epoch, lossSum / (b + 1)));
+                    if (Checkpoints is { } every && sinceCheckpoint.Elapsed >= every.Interval && b + 1 < stepsPerEpoch)
+                    {
+                        // Saved in float32 (buffers included); going back to the training format rounds the masters as each step does.
+                        weights.EndEpoch();
+                        Save(epoch, b + 1, lossSum, previousSeconds + clock.Elapsed.TotalSeconds, order, complete: false);
+                        weights.BeginEpoch();
                     }
                 }
-                Settings.Progress?.Report(new TrainingProgress(Model, step, totalSteps, epoch, lossSum / (b + 1)));
-                if (Checkpoints is { } every && sinceCheckpoint.Elapsed >= every.Interval && b + 1 < stepsPerEpoch)
-                {
-                    // Saved in float32 (buffers included); going back to the training format rounds the masters as each step does.
-                    weights.EndEpoch();
-                    Save(epoch, b + 1, lossSum, previousSeconds + clock.Elapsed.TotalSeconds, order, complete: false);
-                    weights.BeginEpoch();
-                }
-            }
             weights.EndEpoch();
             if (b == 0) break;
             double seconds = previousSeconds + clock.Elapsed.TotalSeconds;

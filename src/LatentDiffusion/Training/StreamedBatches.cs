@@ -11,15 +11,16 @@ internal interface IRowStream : IDisposable
 
 /// <summary>
 /// Minibatches read from a stream of rows on every epoch, never holding more than a shuffle buffer of them: each epoch
-/// draws a seed from the loop's generator; the source shuffles its own order with it where it can, and a buffer of
+/// draws a seed from the loop's generator; the source may shuffle its own order with it, and a buffer of
 /// <paramref name="bufferRows"/> rows (filled from the stream; each row taken from a position the seed's
 /// <see cref="Random"/> chooses and replaced by the next row read) shuffles within reach of the buffer. A row leaves the
 /// buffer once, so an epoch still sees every row once. A resumed epoch reopens the stream with the saved seed and
 /// replays the buffer's draws up to the batch where it stopped, so it continues with the same rows.
 /// </summary>
 /// <param name="open">Opens a pass over the <paramref name="rows"/> training rows, in an order shuffled by the given seed where the source can.</param>
+/// <param name="sourceShuffle">How the source shuffles its own order, if it does (part of <see cref="Shuffle"/>).</param>
 internal sealed class StreamedBatches(Func<int, IRowStream> open, long rows, long[] rowShape, bool labelled, Device device, int bufferRows,
-    Action<Span<float>>? transform) : IBatchSource
+    Action<Span<float>>? transform, string? sourceShuffle = null) : IBatchSource
 {
     private readonly Func<int, IRowStream> open = open;
     private readonly long rows = rows;
@@ -32,7 +33,7 @@ internal sealed class StreamedBatches(Func<int, IRowStream> open, long rows, lon
 
     public long Rows => rows;
 
-    public string? Shuffle => $"streamed through a buffer of {bufferRows} rows";
+    public string? Shuffle => $"streamed through a buffer of {bufferRows} rows" + (sourceShuffle is null ? "" : $" after {sourceShuffle}");
 
     public Tensor DrawEpoch(Generator generator) => randint(int.MaxValue, [1], dtype: ScalarType.Int64, device: CPU, generator: generator);
 
@@ -53,6 +54,8 @@ internal sealed class StreamedBatches(Func<int, IRowStream> open, long rows, lon
         private int filled;
         private long read, taken;
         private bool exhausted;
+        private float[] batchValues = [];
+        private long[] batchLabels = [];
 
         public Epoch(StreamedBatches source, int seed, int batchSize, long firstBatch)
         {
@@ -98,8 +101,9 @@ internal sealed class StreamedBatches(Func<int, IRowStream> open, long rows, lon
         {
             int n = (int)Math.Min(batchSize, source.rows - taken);
             if (n <= 0) throw new InvalidOperationException("The epoch has no rows left.");
-            var values = new float[n * source.size];
-            var rowLabels = new long[n];
+            // tensor() copies, so one pair of arrays serves every full batch (the last, shorter one gets its own).
+            if (batchValues.Length != n * source.size) (batchValues, batchLabels) = (new float[n * source.size], new long[n]);
+            var (values, rowLabels) = (batchValues, batchLabels);
             for (int i = 0; i < n; i++)
             {
                 var row = values.AsSpan(i * source.size, source.size);

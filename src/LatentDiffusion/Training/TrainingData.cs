@@ -17,7 +17,10 @@ internal abstract class TrainingData
     /// <summary>The smallest and largest value of all rows.</summary>
     public abstract (float Min, float Max) Range();
 
-    /// <summary>Rows <paramref name="start"/> .. start + count - 1, in input order, at most <paramref name="chunkRows"/> at a time.</summary>
+    /// <summary>
+    /// Rows <paramref name="start"/> .. start + count - 1, in input order, at most <paramref name="chunkRows"/> at a time.
+    /// A chunk's arrays are reused for the next chunk: use (or copy) them before moving on.
+    /// </summary>
     public abstract IEnumerable<DataChunk> Chunks(int start, int count, int chunkRows);
 
     /// <summary>

@@ -86,7 +86,7 @@ public class StreamingTests : IDisposable
     {
         var view = Rows(250);
         Assert.True(view.CanShuffle);
-        var data = new DataViewTrainingData(view, "Latent", 32, "Label", 3, bufferRows: 16, CancellationToken.None);
+        var data = new DataViewTrainingData(view, "Latent", 32, "Label", 3, bufferRows: 16, shuffleSource: true, CancellationToken.None);
         Assert.Equal(250, data.Rows);
         Assert.Equal((0f, 249f), data.Range());
         var (train, validation) = TrainingRun.Split(data.Rows, 0.2);
@@ -106,7 +106,7 @@ public class StreamingTests : IDisposable
     {
         DataShape = [2, 4, 4], Classes = 3, Width = 8, Epochs = 2, BatchSize = 32, Timesteps = 50, AutoguidanceWidth = 8, AutoguidanceEpochs = 2,
         Sampling = new SamplingOptions { Steps = 5, GuidanceScale = 2, AutoguidanceScale = 1.5 }, StreamTrainingData = true, ShuffleBufferRows = 50,
-        StreamingCacheDirectory = cache, CheckpointDirectory = checkpoints, ResumeFromCheckpoint = resume, Progress = progress, CancellationToken = token,
+        StreamingCacheDirectory = cache, ShuffleSource = cache is not null, CheckpointDirectory = checkpoints, ResumeFromCheckpoint = resume, Progress = progress, CancellationToken = token,
     };
 
     private IDataView Latents()
@@ -134,7 +134,7 @@ public class StreamingTests : IDisposable
     {
         string Cache(string name) => Path.Combine(folder, name);
         var expected = ml.Transforms.TrainLatentDiffusion(Options(null, cached ? Cache("a") : null)).Fit(Latents()).Sample([0, 1, 2, -1], [5, 6, 7, 8]);
-        // The cache is ML.NET's binary format, which shuffles itself: epochs use its shuffling and the buffer's.
+        // The cache is ML.NET's binary format, which shuffles itself: with ShuffleSource, epochs use its shuffling and the buffer's.
         if (cached) Assert.True(ml.Data.LoadFromBinary(Path.Combine(Cache("a"), "diffusion-data.idv")).CanShuffle);
 
         string checkpoints = Path.Combine(folder, "checkpoints");
@@ -148,7 +148,8 @@ public class StreamingTests : IDisposable
         var inMemory = Options(checkpoints, null, resume: true);
         inMemory.StreamTrainingData = false;
         var e = Assert.Throws<InvalidDataException>(() => ml.Transforms.TrainLatentDiffusion(inMemory).Fit(Latents()));
-        Assert.Contains("shuffle streamed through a buffer of 50 rows (now )", e.Message);
+        Assert.Contains(cached ? "shuffle streamed through a buffer of 50 rows after the view's shuffling (now )" : "shuffle streamed through a buffer of 50 rows (now )",
+            e.Message);
     }
 
     [Fact]
@@ -170,6 +171,9 @@ public class StreamingTests : IDisposable
         var cacheAlone = new LatentDiffusionOptions { StreamingCacheDirectory = folder };
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.TrainLatentDiffusion(cacheAlone));
         Assert.Contains("LatentDiffusionOptions.StreamingCacheDirectory caches streamed data: it needs LatentDiffusionOptions.StreamTrainingData = true", e.Message);
+        var shuffleAlone = new LatentDiffusionOptions { ShuffleSource = true };
+        Assert.Contains("LatentDiffusionOptions.ShuffleSource shuffles streamed data: it needs LatentDiffusionOptions.StreamTrainingData = true",
+            Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.TrainLatentDiffusion(shuffleAlone)).Message);
         var noBuffer = new LatentDiffusionOptions { StreamTrainingData = true, ShuffleBufferRows = 0 };
         Assert.Contains("ShuffleBufferRows", Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.TrainLatentDiffusion(noBuffer)).Message);
     }

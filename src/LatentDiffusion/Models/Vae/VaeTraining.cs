@@ -209,9 +209,15 @@ internal static class VaeTraining
         {
             if (validationRows == 0) return double.NaN;
             using var _ = no_grad();
-            using var scope = NewDisposeScope();
             double total = 0;
-            foreach (var x in validation()) total += Loss(x, null, false).item<float>() * x.shape[0];
+            // One dispose scope per chunk (the chunk's tensors are made inside it): memory stays that of one chunk.
+            using var chunks = validation().GetEnumerator();
+            while (true)
+            {
+                using var scope = NewDisposeScope();
+                if (!chunks.MoveNext()) break;
+                total += Loss(chunks.Current, null, false).item<float>() * chunks.Current.shape[0];
+            }
             return total / validationRows;
         }
 
