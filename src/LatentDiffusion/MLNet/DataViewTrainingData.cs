@@ -39,7 +39,8 @@ internal sealed class DataViewTrainingData : TrainingData
                 foreach (float v in row) (low, high) = (Math.Min(low, v), Math.Max(high, v));
             }
         if (rows == 0) throw ColumnReader.NoRows(column, nameof(data));
-        if (rows > int.MaxValue) throw new ArgumentOutOfRangeException(nameof(data), rows, $"Column '{column}' has {rows} rows; at most {int.MaxValue} are supported.");
+        if (rows > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(data), rows, $"Column '{column}' has {rows} rows; at most {int.MaxValue} are supported.");
         (Rows, Min, Max) = ((int)rows, low, high);
     }
 
@@ -67,7 +68,8 @@ internal sealed class DataViewTrainingData : TrainingData
             for (int r = 0; r < n; r++)
             {
                 if (!reader.Next(values.AsSpan(r * Size, Size), out int label))
-                    throw new InvalidDataException($"Column '{column}' gave {first + r} rows on a later pass, not {Rows}: the view must give the same rows on every pass.");
+                    throw new InvalidDataException(
+                        $"Column '{column}' gave {first + r} rows on a later pass, not {Rows}: the view must give the same rows on every pass.");
                 if (labels is not null) labels[r] = label;
             }
             yield return new DataChunk(values, labels, n);

@@ -80,7 +80,8 @@ internal sealed class TrainingRowReader : IRowStream
         {
             long value = label();
             if (value < 0 || value >= classes)
-                throw new ArgumentOutOfRangeException(labelColumn, $"Column '{labelColumn}', row {row}: label {value} is outside the declared range 0..{classes - 1}.");
+                throw new ArgumentOutOfRangeException(labelColumn,
+                    $"Column '{labelColumn}', row {row}: label {value} is outside the declared range 0..{classes - 1}.");
             rowLabel = (int)value;
         }
         given++;

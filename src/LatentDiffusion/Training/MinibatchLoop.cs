@@ -173,7 +173,8 @@ internal sealed class MinibatchLoop
                         {
                             totalSteps = Math.Max(fits, step);
                             schedule = new WarmupCosineSchedule(LearningRate, warmup, totalSteps);
-                            Logger.LogInformation("{Model}: {Steps} steps fit the time budget of {Budget} at {Rate:F1} steps/s", Model, totalSteps, budget, rate);
+                            Logger.LogInformation("{Model}: {Steps} steps fit the time budget of {Budget} at {Rate:F1} steps/s", Model, totalSteps,
+                                budget, rate);
                         }
                     }
                     Settings.Progress?.Report(new TrainingProgress(Model, step, totalSteps, epoch, lossSum / (b + 1)));

@@ -74,12 +74,14 @@ internal sealed class StreamedBatches(Func<int, IRowStream> open, long rows, lon
             if (stream.Next(buffer.AsSpan(slot * source.size, source.size), out labels[slot]))
             {
                 if (++read > source.rows)
-                    throw new InvalidDataException($"The training data gave more than its {source.rows} rows on a later pass: it must give the same rows on every pass.");
+                    throw new InvalidDataException(
+                        $"The training data gave more than its {source.rows} rows on a later pass: it must give the same rows on every pass.");
                 return true;
             }
             exhausted = true;
             if (read != source.rows)
-                throw new InvalidDataException($"The training data gave {read} rows on a later pass, not {source.rows}: it must give the same rows on every pass.");
+                throw new InvalidDataException(
+                    $"The training data gave {read} rows on a later pass, not {source.rows}: it must give the same rows on every pass.");
             return false;
         }
 

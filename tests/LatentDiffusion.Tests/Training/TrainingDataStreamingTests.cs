@@ -12,7 +12,7 @@ namespace LatentDiffusion.Tests.Training;
 /// training row once and no validation row, a stopped run resumes bit-identical, and a view that changes between
 /// passes is refused.
 /// </summary>
-public class StreamingTests : IDisposable
+public class TrainingDataStreamingTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("ld-streaming-").FullName;
     private readonly MLContext ml = new(1);
