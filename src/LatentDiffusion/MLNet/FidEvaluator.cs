@@ -24,6 +24,17 @@ public sealed class FidEvaluator : TrainingEstimator<FidEvaluatorOptions, FidEva
         int size = ColumnReader.RequireFloatVector(input.Schema, Options.ImageColumnName, "images to classify");
         var shape = ColumnReader.ImageShape(input.Schema[Options.ImageColumnName], size, Options.ImageShape,
             $"{nameof(FidEvaluatorOptions)}.{nameof(Options.ImageShape)}");
+        var settings = new FidEvaluatorTransformer.Settings
+        {
+            ImageColumn = Options.ImageColumnName, FeaturesColumn = Options.FeaturesColumnName, PredictedLabelColumn = Options.PredictedLabelColumnName,
+            ScoreColumn = Options.ScoreColumnName,
+        };
+        if (Options.Classifier == FidClassifierKind.PretrainedResNet18)
+        {
+            // Nothing to train: the rows only tell the image shape.
+            var pretrained = new PretrainedFeatures(shape);
+            return new FidEvaluatorTransformer(pretrained, settings with { Classifier = pretrained.Config });
+        }
         ColumnReader.RequireInteger(input.Schema, Options.LabelColumnName, "class labels");
         using var log = new ComponentLogger(Context, Options.Logger, nameof(FidEvaluator));
         var images = Options.ReadTrainingData(Context, input, Options.ImageColumnName, size, Options.LabelColumnName, Options.Classes, "classifier", log);
@@ -31,19 +42,16 @@ public sealed class FidEvaluator : TrainingEstimator<FidEvaluatorOptions, FidEva
         ClassifierModel.Validate(config, $"the classifier for column '{Options.ImageColumnName}'");
         var training = new ClassifierTrainingSettings { Epochs = Options.Epochs, Augmentation = Options.Augmentation ? new ClassifierAugmentation() : null };
         var (model, history) = ClassifierTraining.Fit(config, images, training, Options.Run(log));
-        return new FidEvaluatorTransformer(model, new FidEvaluatorTransformer.Settings
-        {
-            ImageColumn = Options.ImageColumnName, FeaturesColumn = Options.FeaturesColumnName, PredictedLabelColumn = Options.PredictedLabelColumnName,
-            ScoreColumn = Options.ScoreColumnName, Classifier = config, History = [.. history.Epochs],
-        });
+        return new FidEvaluatorTransformer(model, settings with { Classifier = config, History = [.. history.Epochs] });
     }
 
     /// <inheritdoc/>
     public override SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ComponentSupport.RequireFloatVectorShape(inputSchema, Options.ImageColumnName, "images to classify");
-        ComponentSupport.RequireIntegerShape(inputSchema, Options.LabelColumnName, "class labels");
+        bool pretrained = Options.Classifier == FidClassifierKind.PretrainedResNet18;
+        if (!pretrained) ComponentSupport.RequireIntegerShape(inputSchema, Options.LabelColumnName, "class labels");
         return ComponentSupport.Append(inputSchema, FidEvaluatorTransformer.OutputColumns(Options.FeaturesColumnName, Options.PredictedLabelColumnName,
-            Options.ScoreColumnName, Options.Classes));
+            Options.ScoreColumnName, pretrained ? 0 : Options.Classes, pretrained ? 512 : FeatureClassifier.FeatureSize));
     }
 }

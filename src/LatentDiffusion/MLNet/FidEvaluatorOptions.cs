@@ -28,6 +28,10 @@ public sealed class FidEvaluatorOptions : TrainingOptions
     /// 000's network, which every classifier saved before this option existed uses. The normalised network evaluates
     /// with the batch statistics it gathered while training, which need on the order of a hundred optimiser steps to
     /// settle: for a few dozen steps (a tiny data set, one epoch) it classifies poorly; train longer or take Small.
+    /// <see cref="FidClassifierKind.PretrainedResNet18"/> trains nothing: ImageNet features for colour or grey images of
+    /// any size (the label column and training options are then unused, and there is no accuracy). Use a classifier
+    /// trained on your classes when they exist and you want accuracy too; the pretrained one for images no classifier of
+    /// yours knows. FID values from different instruments are not comparable.
     /// </summary>
     public FidClassifierKind Classifier { get; set; } = FidClassifierKind.Normalized;
     /// <summary>

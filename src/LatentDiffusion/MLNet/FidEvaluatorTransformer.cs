@@ -8,7 +8,10 @@ using Microsoft.ML.Runtime;
 
 namespace LatentDiffusion.MLNet;
 
-/// <summary>The fitted FID classifier: adds features, predicted label and class scores; evaluates generators.</summary>
+/// <summary>
+/// The fitted FID instrument: adds features, predicted label and class scores (features alone for the pretrained
+/// ResNet18, which predicts no classes); evaluates generators.
+/// </summary>
 public sealed class FidEvaluatorTransformer : BatchTransformer
 {
     /// <summary>What is saved besides the weights (the <c>Config.json</c> block; see <see cref="ComponentFormats"/>).</summary>
@@ -23,17 +26,17 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
     }
 
     private const string WeightsStream = "Classifier.weights";
-    private readonly ClassifierModel model;
+    private readonly IFeatureNetwork model;
     private readonly Settings settings;
 
-    internal FidEvaluatorTransformer(ClassifierModel model, Settings settings)
+    internal FidEvaluatorTransformer(IFeatureNetwork model, Settings settings)
     {
         foreach (var (column, name) in new[] { (settings.ImageColumn, nameof(settings.ImageColumn)), (settings.FeaturesColumn, nameof(settings.FeaturesColumn)),
             (settings.PredictedLabelColumn, nameof(settings.PredictedLabelColumn)), (settings.ScoreColumn, nameof(settings.ScoreColumn)) })
             OptionChecks.ColumnName(column, name, nameof(FidEvaluatorTransformer));
         this.model = model;
         this.settings = settings with { Classifier = model.Config };
-        instrumentId = new Lazy<string>(HashWeights);
+        instrumentId = new Lazy<string>(model.Identity);
         History = new TrainingHistory(settings.History);
     }
 
@@ -41,7 +44,7 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
     public IReadOnlyList<int> ImageShape => model.Config.ImageShape;
     /// <summary>Floats per image.</summary>
     public int ImageSize => model.Config.ImageSize;
-    /// <summary>Number of classes.</summary>
+    /// <summary>Number of classes (0 for the pretrained features, which predict none).</summary>
     public int Classes => model.Config.Classes;
     /// <summary>The image column read.</summary>
     public string ImageColumnName => settings.ImageColumn;
@@ -53,8 +56,8 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
     public string ScoreColumnName => settings.ScoreColumn;
     /// <summary>Per-epoch training losses.</summary>
     public TrainingHistory History { get; }
-    /// <summary>Feature size.</summary>
-    public int FeatureSize => FeatureClassifier.FeatureSize;
+    /// <summary>Feature size (128 for a trained classifier, 512 for the pretrained ResNet18).</summary>
+    public int FeatureSize => model.FeatureSize;
     /// <summary>The network behind the features (files saved before the kinds existed read as <see cref="FidClassifierKind.Small"/>).</summary>
     public FidClassifierKind ClassifierKind => model.Config.Kind;
     /// <summary>
@@ -64,16 +67,17 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
     /// </summary>
     public int InstrumentVersion => model.Config.BatchNormRecalibrated ? 2 : 1;
 
-    internal static OutputColumn[] OutputColumns(string features, string predicted, string score, int classes) =>
-        [new(features, FeatureClassifier.FeatureSize), new(predicted, 0), new(score, classes)];
+    internal static OutputColumn[] OutputColumns(string features, string predicted, string score, int classes, int featureSize) =>
+        classes == 0 ? [new(features, featureSize)] : [new(features, featureSize), new(predicted, 0), new(score, classes)];
 
     private protected override BatchMapper CreateMapper() => CreateMapper(ImageColumnName);
 
     private ImageColumnMapper CreateMapper(string imageColumn) => new(imageColumn, ImageSize, "images to classify", 512,
-        OutputColumns(FeaturesColumnName, PredictedLabelColumnName, ScoreColumnName, Classes), (images, rows, _, vectors, scalars) =>
+        OutputColumns(FeaturesColumnName, PredictedLabelColumnName, ScoreColumnName, Classes, FeatureSize), (images, rows, _, vectors, scalars) =>
         {
             var (features, probabilities, predicted) = model.Run(images, rows);
             features.CopyTo(vectors[0], 0);
+            if (Classes == 0) return;
             predicted.CopyTo(scalars[1], 0);
             probabilities.CopyTo(vectors[2], 0);
         });
@@ -93,7 +97,7 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
             predicted.AddRange(chunk.Predicted.AsSpan(0, rows));
             requested?.AddRange(chunk.Requested.AsSpan(0, rows));
         });
-        return new FeatureSet(features.ToArray(), predicted.ToArray(), requested?.ToArray(), FeatureSize);
+        return new FeatureSet(features.ToArray(), Classes == 0 ? null : predicted.ToArray(), requested?.ToArray(), FeatureSize);
     }
 
     /// <summary>
@@ -114,7 +118,7 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
     {
         var statistics = FidStatistics.Empty(InstrumentId, FeatureSize, Classes, sampleLimit);
         Scan(data, imageColumn, labelColumn, keyColumn, firstKey, (chunk, rows) => statistics.Add(chunk.Features.AsSpan(0, rows * FeatureSize), rows,
-            chunk.Predicted.AsSpan(0, rows), labelColumn is null ? [] : chunk.Requested.AsSpan(0, rows), chunk.Keys.AsSpan(0, rows)));
+            Classes == 0 ? [] : chunk.Predicted.AsSpan(0, rows), labelColumn is null ? [] : chunk.Requested.AsSpan(0, rows), chunk.Keys.AsSpan(0, rows)));
         return statistics;
     }
 
@@ -126,13 +130,6 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
 
     private readonly Lazy<string> instrumentId;
 
-    private string HashWeights()
-    {
-        using var buffer = new MemoryStream();
-        using (var w = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true)) IO.WeightArchive.Write(w, model.Network);
-        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)));
-    }
-
     private sealed record Chunk(float[] Features, int[] Predicted, int[] Requested, long[] Keys);
 
     /// <summary>Runs the classifier over every row and hands on chunks of features, predictions, carried labels and keys.</summary>
@@ -142,8 +139,12 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
         var view = new BatchMappedDataView(data, CreateMapper(imageColumn ?? ImageColumnName));
         int inputs = data.Schema.Count;
         var featuresColumn = view.Schema[inputs];
-        var predictedColumn = view.Schema[inputs + 1];
-        var columns = new List<DataViewSchema.Column> { featuresColumn, predictedColumn };
+        DataViewSchema.Column? predictedColumn = Classes == 0 ? null : view.Schema[inputs + 1];
+        var columns = new List<DataViewSchema.Column> { featuresColumn };
+        if (predictedColumn is { } p1) columns.Add(p1);
+        if (labelColumn is not null && Classes == 0)
+            throw new ArgumentException($"Column '{labelColumn}': the pretrained ResNet18 features predict no classes, so there is no accuracy to "
+                + "measure; give no label column.", nameof(labelColumn));
         DataViewSchema.Column? Input(string? name, string purpose)
         {
             if (name is null) return null;
@@ -155,7 +156,7 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
         var keyCol = Input(keyColumn, "sample keys");
         using var cursor = view.GetRowCursor(columns);
         var featureGetter = cursor.GetGetter<VBuffer<float>>(featuresColumn);
-        var predictedGetter = cursor.GetGetter<int>(predictedColumn);
+        var predictedGetter = predictedColumn is { } p2 ? cursor.GetGetter<int>(p2) : null;
         var labelGetter = labelCol is null ? null : ColumnReader.IntegerGetter(cursor, labelCol.Value);
         var keyGetter = keyCol is null ? null : ColumnReader.IntegerGetter(cursor, keyCol.Value, bits: true);
         var chunk = new Chunk(new float[ChunkRows * FeatureSize], new int[ChunkRows], new int[ChunkRows], new long[ChunkRows]);
@@ -166,8 +167,11 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
         {
             featureGetter(ref f);
             f.CopyTo(chunk.Features.AsSpan(filled * FeatureSize, FeatureSize));   // dense, with no copy per row
-            predictedGetter(ref p);
-            chunk.Predicted[filled] = p;
+            if (predictedGetter is not null)
+            {
+                predictedGetter(ref p);
+                chunk.Predicted[filled] = p;
+            }
             if (labelGetter is not null)
             {
                 long label = labelGetter();
@@ -229,7 +233,7 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
         var (kid, kidStd) = SampleQuality.KernelDistance(generated.Features, reference.Features, FeatureSize, seed: seed);
         var (precision, recall) = SampleQuality.PrecisionRecall(generated.Features, reference.Features, FeatureSize);
         return new GeneratorMetrics(fid, kid, kidStd, precision, recall, generated.Accuracy,
-            SampleQuality.LabelEntropy(generated.PredictedLabels, Classes), generated.Count, reference.Count);
+            Classes == 0 ? double.NaN : SampleQuality.LabelEntropy(generated.PredictedLabels, Classes), generated.Count, reference.Count);
     }
 
     /// <summary>Scores a generator's output view against a reference view.</summary>
@@ -243,10 +247,14 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
         => Evaluate(ComputeFeatures(generated, generatedImageColumn, requestedLabelColumn), ComputeFeatures(reference, referenceImageColumn));
 
     private protected override void Save(ModelSaveContext ctx) =>
-        ComponentCodec.Save(ctx, ComponentFormats.FidEvaluator, settings with { History = [.. History.Epochs] }, [(WeightsStream, model.Network)]);
+        ComponentCodec.Save(ctx, ComponentFormats.FidEvaluator, settings with { History = [.. History.Epochs] },
+            model is ClassifierModel trained ? [(WeightsStream, trained.Network)] : []);
 
     private static FidEvaluatorTransformer Create(IHostEnvironment env, object ctx) => ComponentCodec.Load(env, ctx, ComponentFormats.FidEvaluator,
-        LegacyFormats.ReadFidEvaluator, (streams, settings, device) => ComponentCodec.ReadModel<ClassifierConfig, ClassifierModel>(streams,
-            settings.Classifier, device, (WeightsStream, ClassifierModel.ParameterCount, m => m.Network)),
+        (streams, device) => LegacyFormats.ReadFidEvaluator(streams, device) is var (s, m) ? (s, (IFeatureNetwork)m) : default,
+        (streams, settings, device) => settings.Classifier.Kind == FidClassifierKind.PretrainedResNet18
+            ? new PretrainedFeatures([.. settings.Classifier.ImageShape])
+            : ComponentCodec.ReadModel<ClassifierConfig, ClassifierModel>(streams, settings.Classifier, device,
+                (WeightsStream, ClassifierModel.ParameterCount, m => m.Network)),
         (model, settings) => new FidEvaluatorTransformer(model, settings));
 }

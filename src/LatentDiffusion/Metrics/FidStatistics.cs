@@ -53,7 +53,7 @@ public sealed class FidStatistics
     {
         if (string.IsNullOrWhiteSpace(instrument)) throw new ArgumentException("The instrument must be named (a hash of its weights).", nameof(instrument));
         OptionChecks.InRange(featureSize, 1, 65_536, nameof(featureSize), nameof(FidStatistics));
-        OptionChecks.InRange(classes, 1, 100_000, nameof(classes), nameof(FidStatistics));
+        OptionChecks.InRange(classes, 0, 100_000, nameof(classes), nameof(FidStatistics));
         OptionChecks.InRange(sampleLimit, 2, 10_000_000, nameof(sampleLimit), nameof(FidStatistics));
         return new FidStatistics(instrument, featureSize, classes, sampleLimit, 0, new double[featureSize], new double[(long)featureSize * featureSize],
             new long[classes], new long[classes], new long[classes], []);
@@ -63,7 +63,7 @@ public sealed class FidStatistics
     public string Instrument { get; }
     /// <summary>Features per image.</summary>
     public int FeatureSize { get; }
-    /// <summary>Classes the instrument predicts.</summary>
+    /// <summary>Classes the instrument predicts (0: features only, no histograms).</summary>
     public int Classes { get; }
     /// <summary>Rows kept for KID and precision/recall (the bottom-k sample's k).</summary>
     public int SampleLimit { get; }
@@ -82,7 +82,7 @@ public sealed class FidStatistics
     public double? Accuracy => requested.Sum() is var asked and > 0 ? (double)recognised.Sum() / asked : null;
 
     /// <summary>Entropy (nats) of the predicted labels; ln(classes) when perfectly balanced.</summary>
-    public double LabelEntropy => SampleQuality.LabelEntropy(predicted);
+    public double LabelEntropy => Classes == 0 ? double.NaN : SampleQuality.LabelEntropy(predicted);
 
     /// <summary>
     /// Adds <paramref name="rows"/> images: their features (row-major), the class the instrument predicted, the class
@@ -91,7 +91,7 @@ public sealed class FidStatistics
     /// </summary>
     public void Add(ReadOnlySpan<float> features, int rows, ReadOnlySpan<int> predictedLabels, ReadOnlySpan<int> requestedLabels, ReadOnlySpan<long> keys)
     {
-        if (features.Length != (long)rows * FeatureSize || predictedLabels.Length != rows || keys.Length != rows
+        if (features.Length != (long)rows * FeatureSize || predictedLabels.Length != (Classes == 0 ? 0 : rows) || keys.Length != rows
             || requestedLabels.Length is var r && r != 0 && r != rows)
             throw new ArgumentException($"Expected {rows} rows of {FeatureSize} features, predicted labels and keys (and requested labels or none); "
                 + $"got {features.Length} values, {predictedLabels.Length} predictions, {requestedLabels.Length} requests and {keys.Length} keys.");
@@ -99,7 +99,9 @@ public sealed class FidStatistics
             if (!float.IsFinite(features[i]))
                 throw new ArgumentOutOfRangeException(nameof(features), features[i], $"Feature {i % FeatureSize} of row {i / FeatureSize} is "
                     + $"{features[i]}; FID needs finite features.");
-        for (int row = 0; row < rows; row++)
+        if (Classes == 0 && requestedLabels.Length > 0)
+            throw new ArgumentException("This instrument predicts no classes: give no requested labels.", nameof(requestedLabels));
+        for (int row = 0; row < rows && Classes > 0; row++)
         {
             int p = predictedLabels[row];
             if (p < 0 || p >= Classes) throw new ArgumentOutOfRangeException(nameof(predictedLabels), p,

@@ -13,6 +13,14 @@ public enum FidClassifierKind
     /// activations are the features. The default: with augmentation it reaches 99.5%+ on MNIST's test split.
     /// </summary>
     Normalized = 1,
+    /// <summary>
+    /// Not trained: ResNet18 pretrained on ImageNet, through ML.NET's <c>DnnImageFeaturizer</c> (its ONNX files ship in
+    /// the Microsoft.ML.DnnImageFeaturizer.ResNet18 package, so it works offline). Its 512 features describe natural
+    /// images of any size and number of channels (resized to 224x224, grey repeated into red, green and blue); it
+    /// predicts no classes, so there is no accuracy or label entropy. Its FID values are not comparable with a trained
+    /// classifier's.
+    /// </summary>
+    PretrainedResNet18 = 2,
 }
 
 /// <summary>What the FID feature classifier is built for: the network, the image shape and the number of classes.</summary>
@@ -45,7 +53,9 @@ public sealed record ClassifierConfig
         if (!Enum.IsDefined(Kind))
             throw new ArgumentOutOfRangeException(nameof(Kind), Kind,
                 $"The classifier of {source} names an unknown network kind; expected {string.Join(" or ", Enum.GetNames<FidClassifierKind>())}.");
-        if (Classes is < 2 or > 100_000)
-            throw new ArgumentOutOfRangeException(nameof(Classes), Classes, $"The classifier of {source} needs 2..100000 classes.");
+        if (Kind == FidClassifierKind.PretrainedResNet18 ? Classes != 0 : Classes is < 2 or > 100_000)
+            throw new ArgumentOutOfRangeException(nameof(Classes), Classes, Kind == FidClassifierKind.PretrainedResNet18
+                ? $"The pretrained features of {source} predict no classes; Classes must be 0."
+                : $"The classifier of {source} needs 2..100000 classes.");
     }
 }

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace LatentDiffusion.Models;
 
 /// <summary>A trained feature classifier on its device: features, class probabilities and predictions for flat images.</summary>
-internal sealed class ClassifierModel : IModelFamily<ClassifierConfig, ClassifierModel>
+internal sealed class ClassifierModel : IModelFamily<ClassifierConfig, ClassifierModel>, IFeatureNetwork
 {
     private readonly object gate = new();
 
@@ -26,6 +26,15 @@ internal sealed class ClassifierModel : IModelFamily<ClassifierConfig, Classifie
     public FeatureClassifier Network { get; }
     public ClassifierConfig Config => Network.Config;
     public Device Device { get; }
+    public int FeatureSize => FeatureClassifier.FeatureSize;
+
+    /// <summary>The SHA-256 of the weights (names, shapes and values).</summary>
+    public string Identity()
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true)) IO.WeightArchive.Write(w, Network);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)));
+    }
 
     /// <summary>Features [rows x 128], class probabilities [rows x classes] and predicted classes of <paramref name="rows"/> flat images.</summary>
     public (float[] Features, float[] Probabilities, int[] Predicted) Run(float[] images, int rows)
