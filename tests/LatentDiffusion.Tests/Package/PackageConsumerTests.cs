@@ -113,7 +113,7 @@ public class PackageConsumerTests : IDisposable
     }
 
     [Fact]
-    public void A_new_console_app_installs_the_package_and_runs_the_readme_quickstart_the_own_images_program_and_a_torchsharp_first_program()
+    public void A_new_console_app_installs_the_package_and_runs_the_readme_quickstart_the_own_images_program_a_torchsharp_first_program_and_pretrained_fid()
     {
         // A version of its own, so that the machine's package cache cannot hand back an older build.
         string version = $"0.1.0-test.{DateTime.UtcNow:yyyyMMddHHmmssfff}";
@@ -150,5 +150,27 @@ public class PackageConsumerTests : IDisposable
         var first = Run(torchFirst, "run", "-c", "Release");
         Assert.True(first.ExitCode == 0, first.Output);
         Assert.Contains("sum 16", first.Output);
+
+        // The pretrained instrument: the featurizer's ONNX files arrive beside the app with the package, nothing copied by hand.
+        var pretrained = NewApp("PretrainedFidApp", feed, version, """
+            using LatentDiffusion.MLNet;
+            using LatentDiffusion.Models;
+            using Microsoft.ML;
+            using Microsoft.ML.Data;
+            var ml = new MLContext(1);
+            var random = new Random(2);
+            var schema = SchemaDefinition.Create(typeof(Row));
+            schema[0].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 3, 12, 16);
+            var images = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 6)
+                .Select(_ => new Row { Image = Enumerable.Range(0, 576).Select(_ => (float)random.NextDouble()).ToArray() }).ToList(), schema);
+            var instrument = ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Classifier = FidClassifierKind.PretrainedResNet18 }).Fit(images);
+            var metrics = instrument.Evaluate(ml.Data.TakeRows(images, 3), ml.Data.SkipRows(images, 3));
+            Console.WriteLine($"features {instrument.FeatureSize}, FID {metrics.Fid:F2}");
+            public sealed class Row { public float[] Image { get; set; } = []; }
+            """);
+        var fid = Run(pretrained, "run", "-c", "Release");
+        Assert.True(fid.ExitCode == 0, fid.Output);
+        Assert.Contains("features 512, FID ", fid.Output);
+        Assert.True(File.Exists(Path.Combine(pretrained, "bin", "Release", "net10.0", "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx")));
     }
 }
