@@ -343,6 +343,13 @@ public static class Cli
         colour.SetAction(Guarded(verbose, (p, token) => Commands.Colour(p.GetValue(colourOut)!, p.GetValue(seed), p.GetValue(verbose), token)));
         root.Subcommands.Add(colour);
 
+        var exportModel = new Option<string>("--model") { Description = "A saved model zip (a run's model.zip)", Required = true };
+        var exportOut = new Option<string>("--out") { Description = "Output folder for the ONNX files and their description", DefaultValueFactory = _ => "artifacts/onnx" };
+        var export = new Command("export", "Export a saved generator for ONNX Runtime: denoiser.onnx, autoguidance.onnx (if any), decoder.onnx (if any) and latent-diffusion.json (shapes, schedule, standardisation, sampler settings).")
+            { exportModel, exportOut, verbose };
+        export.SetAction(Guarded(verbose, (p, _) => Commands.Export(p.GetValue(exportModel)!, p.GetValue(exportOut)!)));
+        root.Subcommands.Add(export);
+
         var streamOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/stream-bench" };
         var streamRows = new Option<string>("--rows") { Description = "Synthetic row counts, comma-separated", DefaultValueFactory = _ => "10000,100000,1000000" };
         var streamChild = new Option<string?>("--child") { Hidden = true };

@@ -383,6 +383,17 @@ internal static class Commands
         return Task.FromResult(0);
     }
 
+    public static Task<int> Export(string modelPath, string output)
+    {
+        string directory = PathChecks.WritableFolder(output, "--out");
+        var generator = LoadGenerator(Context(), modelPath, "--model");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var files = generator.ExportOnnx(directory);
+        foreach (var file in files) Console.WriteLine($"{Path.GetRelativePath(Environment.CurrentDirectory, file)}  {new FileInfo(file).Length:N0} bytes");
+        Console.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s; wrote {directory}");
+        return Task.FromResult(0);
+    }
+
     public static Task<int> StreamBench(string output, string rows, string? child, string? data, bool stream, int seed, bool verbose, CancellationToken token)
     {
         string directory = PathChecks.WritableFolder(output, "--out");

@@ -58,6 +58,15 @@ public sealed class DigitGeneratorTransformer : BatchTransformer
     /// <summary>Floats per generated image.</summary>
     public int ImageSize => Vae?.ImageSize ?? Diffusion.Model.DataSize;
 
+    /// <summary>
+    /// Writes the generator for ONNX Runtime into <paramref name="folder"/>: what
+    /// <see cref="LatentDiffusionTransformer.ExportOnnx"/> writes, plus <c>decoder.onnx</c> (latents as the denoiser
+    /// samples them to images in [0, 1]: the latent standardisation undone, nearest codes for a VQ VAE, the decoder, the
+    /// crop and the sigmoid) when the generator decodes latents. Returns the paths written.
+    /// </summary>
+    public IReadOnlyList<string> ExportOnnx(string folder) =>
+        Export.OnnxExport.Write(folder, Diffusion.Model, Vae?.Model, Diffusion.Sampling, Diffusion.Seed);
+
     /// <summary>The same models with other sampling settings (sampler, steps, guidance, batch size), checked against the model.</summary>
     public DigitGeneratorTransformer WithSampling(SamplingOptions sampling) => new(Diffusion.WithSampling(sampling), Vae, OutputColumnName, progress);
 

@@ -41,6 +41,14 @@ public sealed class LatentDiffusionTransformer : BatchTransformer
     }
 
     internal DiffusionModel Model { get; }
+
+    /// <summary>
+    /// Writes the model for ONNX Runtime into <paramref name="folder"/> (created if needed): <c>denoiser.onnx</c>,
+    /// <c>autoguidance.onnx</c> when the model has an autoguidance denoiser, and <c>latent-diffusion.json</c> with the
+    /// shapes, the noise schedule, the data standardisation and range, and these sampling settings. The networks are
+    /// float32 (a model sampled in bfloat16 here is exported in float32). Returns the paths written.
+    /// </summary>
+    public IReadOnlyList<string> ExportOnnx(string folder) => Export.OnnxExport.Write(folder, Model, null, settings.Sampling, Seed);
     /// <summary>How samples are drawn (a copy; use <see cref="WithSampling"/> to change).</summary>
     public SamplingOptions Sampling => settings.Sampling.Clone();
     /// <summary>Request label column, or null for an unconditional model.</summary>
