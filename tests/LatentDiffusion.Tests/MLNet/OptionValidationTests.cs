@@ -66,6 +66,22 @@ public class OptionValidationTests
         yield return Case("ScoreColumnName", " ", ml => ml.Transforms.FidEvaluator(new FidEvaluatorOptions { ScoreColumnName = " " }));
     }
 
+    public sealed class LatentRow
+    {
+        [Microsoft.ML.Data.VectorType(4, 7, 7)] public float[] Latent { get; set; } = [];
+    }
+
+    [Fact]
+    public void A_unet_width_its_group_normalisation_cannot_split_is_refused_before_training_naming_the_width()
+    {
+        var ml = new MLContext(1);
+        var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 8).Select(_ => new LatentRow { Latent = new float[196] }).ToList());
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Width = 12, LabelColumnName = null, Epochs = 1 }).Fit(data));
+        Assert.Contains("needs a width of 4 or a multiple of 8", e.Message);
+        Assert.Contains("got 12", e.Message);
+    }
+
     [Theory]
     [MemberData(nameof(BadOptions))]
     public void Each_bad_option_is_rejected_on_its_own_naming_it_the_range_and_the_value(string option, object value, Func<MLContext, object> build)

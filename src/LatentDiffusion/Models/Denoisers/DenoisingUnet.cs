@@ -64,6 +64,10 @@ internal sealed class DenoisingUnet : Denoiser
                 $"The UNet denoiser needs data shaped (channels, height, width), but {data} is shaped [{string.Join(", ", config.DataShape)}].");
         if (config.Levels is < MinLevels or > MaxLevels)
             throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Levels), config.Levels, $"The UNet for {data} has 2 or 3 resolution levels.");
+        // Its group normalisation takes min(8, channels) groups of the width and of twice the width: they must divide.
+        if (config.Width != 4 && config.Width % 8 != 0)
+            throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Width), config.Width, $"The UNet for {data} needs a width of 4 or a multiple "
+                + $"of 8 (its group normalisation splits the width's channels, and twice as many, into 8 groups); got {config.Width}.");
     }
 
     public override ScalarType DataType => input.weight!.dtype;
