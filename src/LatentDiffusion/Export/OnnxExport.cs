@@ -68,7 +68,8 @@ internal static class OnnxExport
         string? autoguidance = model.AutoguidanceDenoiser is { } weak
             ? Save(DenoiserExport.Build(weak, "autoguidance"), AutoguidanceFile, $"autoguidance denoiser of width {weak.Config.Width}") : null;
         string? decoder = vae is null ? null
-            : Save(VaeDecoderExport.Build(vae, "decoder"), DecoderFile, $"{vae.Config.Architecture} VAE decoder to [{string.Join(", ", vae.Config.ImageShape)}]");
+            : Save(VaeDecoderExport.Build(vae, "decoder"), DecoderFile,
+                $"{vae.Config.Architecture} VAE decoder to [{string.Join(", ", vae.Config.ImageShape)}]");
         var schedule = new NoiseSchedule(config.Schedule, config.Timesteps);
         var description = new Description
         {

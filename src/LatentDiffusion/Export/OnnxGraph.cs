@@ -69,10 +69,14 @@ internal sealed class OnnxGraph(string name)
                 Symbol s => new TensorShapeProto.Types.Dimension { DimParam = s.Name },
                 _ => new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(d, System.Globalization.CultureInfo.InvariantCulture) },
             });
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } } };
+        var tensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape };
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = tensorType } };
     }
 
-    /// <summary>Declares a graph input of float32 (or int64 with <paramref name="integer"/>) and the given dimensions (numbers or <see cref="Symbol"/>s).</summary>
+    /// <summary>
+    /// Declares a graph input of float32 (or int64 with <paramref name="integer"/>) and the given dimensions (numbers or
+    /// <see cref="Symbol"/>s).
+    /// </summary>
     public string Input(string inputName, bool integer, params object[] dims)
     {
         names.Add(inputName);

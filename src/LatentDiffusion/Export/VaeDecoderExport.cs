@@ -93,7 +93,8 @@ internal static class VaeDecoderExport
         var qkv = layers.Reshape(layers.Conv(Norm(layers, x, $"{prefix}.norm"), $"{prefix}.qkv", padding: 0), 0, 3, channels, positions);
         string Part(long index) => graph.Op("Gather", [qkv, graph.Longs("part", [index], [])], ("axis", 1L));
         var (q, k, v) = (Part(0), Part(1), Part(2));
-        var scores = layers.Mul(graph.Op("MatMul", [layers.Transpose(q, 0, 2, 1), k]), graph.Floats("attention_scale", [(float)(1.0 / Math.Sqrt(channels))], []));
+        var scale = graph.Floats("attention_scale", [(float)(1.0 / Math.Sqrt(channels))], []);
+        var scores = layers.Mul(graph.Op("MatMul", [layers.Transpose(q, 0, 2, 1), k]), scale);
         var attention = graph.Op("Softmax", [scores], ("axis", -1L));
         var attended = layers.Reshape(graph.Op("MatMul", [v, layers.Transpose(attention, 0, 2, 1)]), 0, channels, latent[1], latent[2]);
         return layers.Add(x, layers.Conv(attended, $"{prefix}.projection", padding: 0));

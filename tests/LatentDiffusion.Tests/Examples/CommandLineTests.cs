@@ -120,6 +120,9 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         { "--out /proc/forbidden --preset smoke", 2, "--out '/proc/forbidden' cannot be written" },
         { "--out FILE --preset smoke", 2, "--out 'a-file' is a file" },
         { "--preset smoke --resume", 2, "--resume: " },
+        { "export --model missing.zip", 2, "--model 'missing.zip': no such file" },
+        { "export --model NOTAZIP --out onnx", 1, "Failed to open a zip archive" },
+        { "export --model MODEL --out FILE", 2, "--out 'a-file' is a file" },
         { "--preset smoke --device cuda", 1, "CUDA" },
     };
 
@@ -198,6 +201,21 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         Assert.True(run.ExitCode == 0, run.Error);
         Assert.True(new FileInfo(Path.Combine(work, "out", "digits.png")).Length > 0);
         Assert.Equal(12 * 784 * sizeof(float), new FileInfo(Path.Combine(work, "out", "digits.f32")).Length);
+    }
+
+    [Fact]
+    public void Export_writes_the_networks_and_their_description_to_a_relative_folder()
+    {
+        string work = Directory.CreateDirectory(Path.Combine(folder, "export")).FullName;
+        var run = App(work, ["export", "--model", SavedModelRelativeTo(work), "--out", "onnx"]);
+        Assert.True(run.ExitCode == 0, run.Error);
+        foreach (var file in new[] { "denoiser.onnx", "decoder.onnx", "latent-diffusion.json" })
+        {
+            Assert.True(new FileInfo(Path.Combine(work, "onnx", file)).Length > 0, file);
+            Assert.Contains(Path.Combine("onnx", file), run.Out);
+        }
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(Path.Combine(work, "onnx", "denoiser.onnx"));
+        Assert.Equal(["x", "t", "labels"], session.InputMetadata.Keys);
     }
 
     [Fact]
