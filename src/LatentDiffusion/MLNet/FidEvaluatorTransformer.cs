@@ -251,7 +251,11 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
             model is ClassifierModel trained ? [(WeightsStream, trained.Network)] : []);
 
     private static FidEvaluatorTransformer Create(IHostEnvironment env, object ctx) => ComponentCodec.Load(env, ctx, ComponentFormats.FidEvaluator,
-        (streams, device) => LegacyFormats.ReadFidEvaluator(streams, device) is var (s, m) ? (s, (IFeatureNetwork)m) : default,
+        (streams, device) =>
+        {
+            var (settings, model) = LegacyFormats.ReadFidEvaluator(streams, device);
+            return (settings, (IFeatureNetwork)model);
+        },
         (streams, settings, device) => settings.Classifier.Kind == FidClassifierKind.PretrainedResNet18
             ? new PretrainedFeatures([.. settings.Classifier.ImageShape])
             : ComponentCodec.ReadModel<ClassifierConfig, ClassifierModel>(streams, settings.Classifier, device,

@@ -13,7 +13,7 @@ internal sealed class TrainingRowReader : IRowStream
     private readonly DataViewRowCursor cursor;
     private readonly ValueGetter<VBuffer<float>> values;
     private readonly Func<long>? label;
-    private readonly ValueGetter<DataViewRowId>? id;
+    private ValueGetter<DataViewRowId>? id;
     private readonly string column;
     private readonly string? labelColumn;
     private readonly int classes;
@@ -34,7 +34,6 @@ internal sealed class TrainingRowReader : IRowStream
         cursor = shuffle is null ? data.GetRowCursor(columns) : data.GetRowCursor(columns, shuffle);
         values = cursor.GetGetter<VBuffer<float>>(schema[column]);
         label = labelColumn is null ? null : ColumnReader.IntegerGetter(cursor, schema[labelColumn]);
-        id = skip is null ? null : cursor.GetIdGetter();
         (this.column, this.labelColumn, this.classes, this.cancellationToken, this.limit, this.skip) =
             (column, labelColumn, classes, cancellationToken, limit, skip);
     }
@@ -60,7 +59,7 @@ internal sealed class TrainingRowReader : IRowStream
         get
         {
             DataViewRowId value = default;
-            (id ?? cursor.GetIdGetter())(ref value);
+            (id ??= cursor.GetIdGetter())(ref value);
             return value;
         }
     }
