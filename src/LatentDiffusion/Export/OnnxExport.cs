@@ -1,7 +1,6 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Models;
+using LatentDiffusion.Onnx;
 
 namespace LatentDiffusion.Export;
 
@@ -13,42 +12,8 @@ namespace LatentDiffusion.Export;
 /// </summary>
 internal static class OnnxExport
 {
-    public const string DenoiserFile = "denoiser.onnx", AutoguidanceFile = "autoguidance.onnx", DecoderFile = "decoder.onnx",
-        SettingsFile = "latent-diffusion.json";
-
-    /// <summary>The version of <see cref="SettingsFile"/>'s layout.</summary>
-    public const int FormatVersion = 1;
-
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase, Converters = { new JsonStringEnumConverter() },
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
-
-    /// <summary>What <see cref="SettingsFile"/> holds.</summary>
-    internal sealed record Description
-    {
-        public int FormatVersion { get; init; } = OnnxExport.FormatVersion;
-        public required string Producer { get; init; }
-        public required int[] DataShape { get; init; }
-        public required int Classes { get; init; }
-        public required int NullClass { get; init; }
-        public required NoiseScheduleKind Schedule { get; init; }
-        public required int Timesteps { get; init; }
-        public required double[] AlphaBars { get; init; }
-        public required DiffusionObjective Objective { get; init; }
-        public required float[] DataShift { get; init; }
-        public required float[] DataScale { get; init; }
-        public required float[] DataMin { get; init; }
-        public required float[] DataMax { get; init; }
-        public required SamplingOptions Sampling { get; init; }
-        public required int Seed { get; init; }
-        public required string Denoiser { get; init; }
-        public string? Autoguidance { get; init; }
-        public string? Decoder { get; init; }
-        public int[]? ImageShape { get; init; }
-        public required string Precision { get; init; }
-    }
+    public const string DenoiserFile = ExportedModel.DenoiserFile, AutoguidanceFile = ExportedModel.AutoguidanceFile,
+        DecoderFile = ExportedModel.DecoderFile, SettingsFile = ExportedModel.SettingsFile;
 
     /// <summary>Writes the files into <paramref name="folder"/> (created if needed; each file atomically) and returns their paths.</summary>
     public static IReadOnlyList<string> Write(string folder, DiffusionModel model, VaeModel? vae, SamplingOptions sampling, int seed)
@@ -71,19 +36,28 @@ internal static class OnnxExport
             : Save(VaeDecoderExport.Build(vae, "decoder"), DecoderFile,
                 $"{vae.Config.Architecture} VAE decoder to [{string.Join(", ", vae.Config.ImageShape)}]");
         var schedule = new NoiseSchedule(config.Schedule, config.Timesteps);
-        var description = new Description
+        var description = new ExportedModel
         {
             Producer = $"LatentDiffusion {typeof(OnnxExport).Assembly.GetName().Version}", DataShape = config.Denoiser.DataShape,
-            Classes = config.Denoiser.Classes, NullClass = config.Denoiser.NullClass, Schedule = config.Schedule, Timesteps = config.Timesteps,
-            AlphaBars = schedule.AlphaBars, Objective = config.Objective, DataShift = config.DataShift, DataScale = config.DataScale,
-            DataMin = config.DataMin, DataMax = config.DataMax, Sampling = sampling, Seed = seed, Denoiser = denoiser,
-            Autoguidance = autoguidance, Decoder = decoder, ImageShape = vae?.Config.ImageShape,
+            Classes = config.Denoiser.Classes, NullClass = config.Denoiser.NullClass, Schedule = config.Schedule.ToString(),
+            Timesteps = config.Timesteps, AlphaBars = schedule.AlphaBars, Objective = config.Objective.ToString(), DataShift = config.DataShift,
+            DataScale = config.DataScale, DataMin = config.DataMin, DataMax = config.DataMax, Sampling = Sampling(sampling, schedule), Seed = seed,
+            Denoiser = denoiser, Autoguidance = autoguidance, Decoder = decoder, ImageShape = vae?.Config.ImageShape,
             Precision = sampling.Precision == SamplingPrecision.BFloat16
                 ? "float32 (the model samples in bfloat16 under TorchSharp; the exported networks are float32)" : "float32",
         };
         string settings = Path.Combine(folder, SettingsFile);
-        IO.AtomicFile.WriteAllText(settings, JsonSerializer.Serialize(description, Json));
+        IO.AtomicFile.WriteAllText(settings, description.ToJson());
         written.Add(settings);
         return written;
     }
+
+    /// <summary>The sampler settings as the runtime reads them: the options' names and values, and the grid the sampler visits.</summary>
+    private static ExportedSampling Sampling(SamplingOptions options, NoiseSchedule schedule) => new()
+    {
+        Sampler = options.Sampler.ToString(), Grid = [.. Samplers.Create(options, schedule).Timesteps], Eta = options.Eta,
+        Variance = options.Variance.ToString(), GuidanceScale = options.GuidanceScale, GuidanceMinNoise = options.GuidanceMinNoise,
+        GuidanceMaxNoise = options.GuidanceMaxNoise, AutoguidanceScale = options.AutoguidanceScale, AutoguidanceMinNoise = options.AutoguidanceMinNoise,
+        AutoguidanceMaxNoise = options.AutoguidanceMaxNoise, ClipToDataRange = options.ClipToDataRange, BatchSize = options.BatchSize,
+    };
 }

@@ -18,7 +18,7 @@ internal static class WeightArchive
     private const int Version = 1;
 
     /// <summary>Largest archive read: 1 GiB, far above any network here; a declared length above it is refused before anything is allocated.</summary>
-    public const int MaxBytes = 1 << 30;
+    public const int MaxBytes = MLNet.Persistence.MLNetInternals.MaxPayloadBytes;
 
     public static void Write(BinaryWriter writer, nn.Module module) => Write(writer, module.state_dict());
 

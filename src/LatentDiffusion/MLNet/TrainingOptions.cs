@@ -119,7 +119,7 @@ public abstract class TrainingOptions
     {
         if (!StreamTrainingData)
         {
-            var (values, labels, rows) = ColumnReader.ReadAll(input, column, size, labelColumn, classes, CancellationToken);
+            var (values, labels, rows) = TrainingRowReader.ReadAll(input, column, size, labelColumn, classes, CancellationToken);
             return TrainingData.InMemory(values, labels, rows);
         }
         var source = input;

@@ -25,42 +25,10 @@ internal static class SeededGenerator
         if (bytes.Length < StateOffset + StateWords * 8)
             throw new InvalidOperationException($"libtorch's CPU generator state has {bytes.Length} bytes; a seed outside [0, 2^32) needs the "
                 + $"{StateOffset + StateWords * 8}-byte layout it was written for.");
-        var words = InitByArray([(uint)((ulong)seed & uint.MaxValue), (uint)((ulong)seed >> 32)]);
+        var words = TwisterSeeding.InitByArray([(uint)((ulong)seed & uint.MaxValue), (uint)((ulong)seed >> 32)]);
         for (int i = 0; i < StateWords; i++) BitConverter.TryWriteBytes(bytes.AsSpan(StateOffset + 8 * i, 8), (ulong)words[i]);
         using var updated = tensor(bytes, dtype: ScalarType.Byte);
         generator.set_state(updated);
         return generator;
-    }
-
-    /// <summary>The twister's state after its reference seeding from one 32-bit word (init_genrand), as libtorch seeds it.</summary>
-    internal static uint[] InitGenrand(uint seed)
-    {
-        var mt = new uint[StateWords];
-        mt[0] = seed;
-        for (int i = 1; i < StateWords; i++) mt[i] = unchecked(1812433253u * (mt[i - 1] ^ (mt[i - 1] >> 30)) + (uint)i);
-        return mt;
-    }
-
-    /// <summary>The twister's state after its reference seeding from a key array (init_by_array, Matsumoto and Nishimura 2002).</summary>
-    internal static uint[] InitByArray(uint[] key)
-    {
-        var mt = InitGenrand(19650218u);
-        int i = 1, j = 0;
-        for (int k = Math.Max(StateWords, key.Length); k > 0; k--)
-        {
-            mt[i] = unchecked((mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1664525u)) + key[j] + (uint)j);
-            i++;
-            j++;
-            if (i >= StateWords) { mt[0] = mt[StateWords - 1]; i = 1; }
-            if (j >= key.Length) j = 0;
-        }
-        for (int k = StateWords - 1; k > 0; k--)
-        {
-            mt[i] = unchecked((mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1566083941u)) - (uint)i);
-            i++;
-            if (i >= StateWords) { mt[0] = mt[StateWords - 1]; i = 1; }
-        }
-        mt[0] = 0x80000000u;
-        return mt;
     }
 }

@@ -128,10 +128,10 @@ public class OnnxExportTests : IDisposable
             Assert.NotEmpty(session.InputMetadata);
         }
         var description = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "latent-diffusion.json")))!;
-        Assert.Equal(1, description["formatVersion"]!.GetValue<int>());
+        Assert.Equal(2, description["formatVersion"]!.GetValue<int>());
         Assert.Equal(10, description["nullClass"]!.GetValue<int>());
         Assert.Equal(1000, description["alphaBars"]!.AsArray().Count);
-        Assert.Equal(12, description["sampling"]!["steps"]!.GetValue<int>());
+        Assert.Equal(12, description["sampling"]!["grid"]!.AsArray().Count);
         Assert.Equal("decoder.onnx", description["decoder"]!.GetValue<string>());
         Assert.Equal(9, description["seed"]!.GetValue<int>());
     }

@@ -14,7 +14,7 @@ namespace LatentDiffusion.MLNet.Persistence;
 /// </summary>
 internal static class ComponentCodec
 {
-    public const string ConfigStream = "Config.json";
+    public const string ConfigStream = ModelStreams.ConfigStream;
 
     /// <summary>Largest settings block read: far above any real one, so a damaged file cannot make us allocate without bound.</summary>
     private const int MaxConfigBytes = 16 << 20;

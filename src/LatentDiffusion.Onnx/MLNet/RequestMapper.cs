@@ -4,7 +4,7 @@ namespace LatentDiffusion.MLNet;
 
 /// <summary>
 /// Reads generation requests (optional label column, optional seed column) in batches and hands them to a sampling
-/// function; shared by <see cref="LatentDiffusionTransformer"/> and <see cref="DigitGeneratorTransformer"/>.
+/// function; shared by <c>LatentDiffusionTransformer</c> and <c>DigitGeneratorTransformer</c>.
 /// </summary>
 internal sealed class RequestMapper : BatchMapper
 {

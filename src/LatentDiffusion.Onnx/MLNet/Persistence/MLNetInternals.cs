@@ -114,7 +114,10 @@ internal static class MLNetInternals
     }
 
     /// <summary>The most an entry of one of our components may declare: the largest weight stream and its framing.</summary>
-    public const long MaxEntryBytes = IO.WeightArchive.MaxBytes + 4096L;
+    public const long MaxEntryBytes = MaxPayloadBytes + 4096L;
+
+    /// <summary>The largest payload one entry carries (a network's weights; an exported ONNX graph).</summary>
+    public const int MaxPayloadBytes = 1 << 30;
 
     /// <summary>
     /// ML.NET inflates a whole entry (to a temp file or memory) when it is opened, as much as the zip declares for it;

@@ -30,6 +30,6 @@ public abstract class BatchTransformer : ITransformer
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => Save(ctx);
 
-    /// <summary>Writes the component's entry in a model file (see <see cref="ComponentFormats"/>).</summary>
+    /// <summary>Writes the component's entry in a model file (see <c>ComponentFormats</c>).</summary>
     private protected abstract void Save(ModelSaveContext ctx);
 }

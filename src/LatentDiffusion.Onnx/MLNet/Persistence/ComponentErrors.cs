@@ -6,7 +6,7 @@ internal static class ComponentErrors
     /// <param name="build">What the settings describe.</param>
     /// <param name="format">The component's format.</param>
     /// <param name="entry">The entry that holds the settings: Config.json, or Settings.bin in the formats before it.</param>
-    public static T Loading<T>(Func<T> build, ComponentFormat format, string entry = ComponentCodec.ConfigStream)
+    public static T Loading<T>(Func<T> build, ComponentFormat format, string entry = ModelStreams.ConfigStream)
     {
         try
         {

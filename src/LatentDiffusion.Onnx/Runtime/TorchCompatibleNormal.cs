@@ -3,7 +3,7 @@ namespace LatentDiffusion.Runtime;
 /// <summary>
 /// libtorch's CPU normal draws for float32 tensors of 16 or more values, reproduced in managed code: the noise a
 /// sampler without TorchSharp (an ONNX Runtime one) needs to give TorchSharp's images. The generator is libtorch's
-/// Mersenne Twister (mt19937) seeded as <see cref="SeededGenerator"/> seeds it; a float uniform is the low 24 bits of
+/// Mersenne Twister (mt19937) seeded as the full library's SeededGenerator seeds it; a float uniform is the low 24 bits of
 /// one 32-bit draw over 2^24. A tensor is filled as libtorch's kernel fills it: uniforms first, then Box-Muller on
 /// blocks of 16 (u1 = 1 - data[j], u2 = data[j + 8], radius sqrt(-2 log u1), angle 2 pi u2, all in float), the last
 /// 16 drawn again when the size is not a multiple of 16. Measured: bit-identical to libtorch's scalar kernel (ATen at
@@ -16,10 +16,9 @@ internal sealed class TorchCompatibleNormal
     private readonly uint[] mt;
     private int next = N;
 
-    /// <summary>The generator of a request seed, as <see cref="SeededGenerator.Create"/> seeds libtorch's.</summary>
+    /// <summary>The generator of a request seed, as the full library seeds libtorch's (<see cref="TwisterSeeding.ForSeed"/>).</summary>
     public TorchCompatibleNormal(long seed) =>
-        mt = seed is >= 0 and <= uint.MaxValue ? SeededGenerator.InitGenrand((uint)seed)
-            : SeededGenerator.InitByArray([(uint)((ulong)seed & uint.MaxValue), (uint)((ulong)seed >> 32)]);
+        mt = TwisterSeeding.ForSeed(seed);
 
     /// <summary>The next 32-bit output of the twister.</summary>
     public uint NextUInt32()

@@ -1,8 +1,11 @@
 namespace LatentDiffusion.MLNet.Persistence;
 
-/// <summary>The streams of one component in a model file being loaded (see <see cref="ComponentFormats"/>).</summary>
+/// <summary>The streams of one component in a model file being loaded (see <c>ComponentFormats</c>).</summary>
 internal sealed class ModelStreams(ComponentFormat format, uint version, IReadOnlySet<string> names, Func<string, Action<BinaryReader>, bool> tryLoad)
 {
+    /// <summary>The entry that holds a component's JSON settings.</summary>
+    public const string ConfigStream = "Config.json";
+
     public ComponentFormat Format => format;
 
     /// <summary>The format version the file was written in.</summary>

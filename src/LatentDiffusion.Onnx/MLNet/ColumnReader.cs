@@ -209,26 +209,6 @@ internal static class ColumnReader
                 throw new ArgumentOutOfRangeException(column, $"Column '{column}', row {row}: value {i} is {destination[i]}; expected finite numbers.");
     }
 
-    /// <summary>
-    /// Reads a whole float-vector column (and optionally an integer label column in 0..classes-1) into memory for
-    /// training, checking every value. Throws on an empty view.
-    /// </summary>
-    public static (float[] Values, int[]? Labels, int Rows) ReadAll(IDataView data, string vectorColumn, int size, string? labelColumn, int classes,
-        CancellationToken cancellationToken = default)
-    {
-        var values = new List<float>(checked((int)Math.Min((data.GetRowCount() ?? 1024) * size, int.MaxValue)));
-        var labels = labelColumn is null ? null : new List<int>();
-        using var reader = new TrainingRowReader(data, vectorColumn, labelColumn, classes, cancellationToken);
-        var buffer = new float[size];
-        while (reader.Next(buffer, out int label))
-        {
-            values.AddRange(buffer);
-            labels?.Add(label);
-        }
-        if (reader.Position == 0) throw NoRows(vectorColumn, nameof(data));
-        return (values.ToArray(), labels?.ToArray(), checked((int)reader.Position));
-    }
-
     /// <summary>The error for a view without rows to train on.</summary>
     public static ArgumentException NoRows(string vectorColumn, string parameter) =>
         new($"The input has no rows: column '{vectorColumn}' needs at least one row to train on.", parameter);

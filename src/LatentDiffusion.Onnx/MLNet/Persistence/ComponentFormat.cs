@@ -7,5 +7,5 @@ namespace LatentDiffusion.MLNet.Persistence;
 /// <param name="Loader">The transformer type with a static <c>Create(IHostEnvironment, object)</c>.</param>
 /// <param name="OldestReadable">Oldest format version this library still reads.</param>
 /// <param name="FirstJsonVersion">The first version written as a JSON settings block plus weight streams; older ones
-/// are read by <see cref="LegacyFormats"/>.</param>
+/// are read by <c>LegacyFormats</c>.</param>
 internal sealed record ComponentFormat(string LoaderSignature, string ModelSignature, uint Version, Type Loader, uint OldestReadable, uint FirstJsonVersion);

@@ -1,0 +1,246 @@
+using LatentDiffusion.MLNet;
+using LatentDiffusion.Runtime;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace LatentDiffusion.Onnx;
+
+/// <summary>
+/// A generator exported by LatentDiffusion (<c>ExportOnnx</c>) sampled on ONNX Runtime, without TorchSharp: the same
+/// requests (label, seed) give the full library's images, to within float32 rounding. The sampling loop is the full
+/// library's: the exported sampler and grid, classifier-free guidance and autoguidance in their noise bands, the
+/// objective read as (x0, eps), x0 clipped to the training range; each request's noise comes from a managed copy of
+/// libtorch's generator seeded as the full library seeds it. Requests are sampled in batches of the exported batch
+/// size. Thread-safe: calls are serialised.
+/// </summary>
+public sealed class OnnxGenerator : IDisposable
+{
+    private readonly ExportedModel model;
+    private readonly InferenceSession denoiser;
+    private readonly InferenceSession? autoguidance, decoder;
+    private readonly ArraySamplers samplers;
+    private readonly int dataSize;
+    private readonly object gate = new();
+
+    private OnnxGenerator(ExportedModel model, Func<string, byte[]> read, SessionOptions? options)
+    {
+        this.model = model;
+        dataSize = model.DataShape.Aggregate(1, (a, b) => a * b);
+        if (dataSize < 16)
+            throw new NotSupportedException($"The exported model samples {dataSize} values per request; the ONNX runtime reproduces libtorch's noise for "
+                + "16 or more (libtorch draws smaller tensors another way), so models of 2-D points are sampled with the full library only.");
+        InferenceSession Open(string file)
+        {
+            var bytes = read(file);
+            return options is null ? new InferenceSession(bytes) : new InferenceSession(bytes, options);
+        }
+        denoiser = Open(model.Denoiser);
+        try
+        {
+            autoguidance = model.Sampling.AutoguidanceScale != 1 && model.Autoguidance is { } a ? Open(a) : null;
+            decoder = model.Decoder is { } d ? Open(d) : null;
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+        samplers = new ArraySamplers(model.AlphaBars);
+    }
+
+    /// <summary>
+    /// Opens the files <c>ExportOnnx</c> wrote into <paramref name="folder"/>; <paramref name="options"/> choose ONNX
+    /// Runtime's execution provider and threads (default: its CPU provider).
+    /// </summary>
+    public static OnnxGenerator Load(string folder, SessionOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        string settings = Path.Combine(folder, ExportedModel.SettingsFile);
+        if (!File.Exists(settings))
+            throw new FileNotFoundException($"'{folder}' has no {ExportedModel.SettingsFile}: expected a folder written by ExportOnnx "
+                + "(or the example app's export command).", settings);
+        var model = ExportedModel.Parse(File.ReadAllText(settings), settings);
+        return new OnnxGenerator(model, file =>
+        {
+            string path = Path.Combine(folder, file);
+            if (!File.Exists(path))
+                throw new FileNotFoundException($"'{folder}' has no {file}, which {ExportedModel.SettingsFile} names.", path);
+            return File.ReadAllBytes(path);
+        }, options);
+    }
+
+    /// <summary>A generator from a description and its files held elsewhere (an ML.NET model file).</summary>
+    internal static OnnxGenerator Create(ExportedModel model, Func<string, byte[]> read, SessionOptions? options = null) => new(model, read, options);
+
+    internal ExportedModel Model => model;
+
+    /// <summary>Shape of the generated images: channels, height, width (or the data's shape for a model without a decoder).</summary>
+    public IReadOnlyList<int> ImageShape => model.ImageShape ?? model.DataShape;
+
+    /// <summary>Floats per generated image.</summary>
+    public int ImageSize => ImageShape.Aggregate(1, (a, b) => a * b);
+
+    /// <summary>Classes the model was trained with (0: unconditional; requests then carry label -1).</summary>
+    public int Classes => model.Classes;
+
+    /// <summary>The seed rows without a seed column derive theirs from.</summary>
+    public int Seed => model.Seed;
+
+    /// <summary>Requests per network batch.</summary>
+    public int BatchSize => model.Sampling.BatchSize;
+
+    /// <summary>The sampler and the number of its steps, as exported.</summary>
+    public (string Sampler, int Steps) Sampler => (model.Sampling.Sampler, model.Sampling.Grid.Length);
+
+    /// <summary>Generates one image per (label, seed), label -1 for an unconditional sample: rows x <see cref="ImageSize"/> floats in [0, 1].</summary>
+    public float[] Generate(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
+    {
+        RequestValidation.Check(labels, seeds.Length, model.Classes, "label");
+        var images = new float[labels.Length * ImageSize];
+        for (int start = 0; start < labels.Length; start += BatchSize)
+        {
+            int n = Math.Min(BatchSize, labels.Length - start);
+            GenerateBatch(labels.Slice(start, n).ToArray(), seeds.Slice(start, n).ToArray(), images.AsSpan(start * ImageSize, n * ImageSize));
+        }
+        return images;
+    }
+
+    internal void GenerateBatch(int[] labels, long[] seeds, Span<float> destination)
+    {
+        var data = SampleData(labels, seeds);
+        if (decoder is null)
+        {
+            for (int i = 0; i < data.Length; i++) destination[i] = Math.Clamp(data[i], 0f, 1f);
+            return;
+        }
+        var decoded = Run(decoder, [NamedOnnxValue.CreateFromTensor("latents", new DenseTensor<float>(data, [labels.Length, .. model.DataShape]))]);
+        decoded.CopyTo(destination);
+    }
+
+    /// <summary>The sampler's output in data units (the diffusion model's standardisation undone): the latents a decoder takes, or pixels.</summary>
+    internal float[] SampleData(int[] labels, long[] seeds)
+    {
+        lock (gate)
+        {
+            int n = labels.Length;
+            var generators = seeds.Select(s => new TorchCompatibleNormal(s)).ToArray();
+            float[] Noise()
+            {
+                var values = new float[n * dataSize];
+                for (int i = 0; i < n; i++) generators[i].Fill(values.AsSpan(i * dataSize, dataSize));
+                return values;
+            }
+            var guidance = new GuidedDenoiser(this, labels);
+            var x = samplers.Sample(model.Sampling, Noise(), guidance.Denoise, Noise);
+            if (model.DataShift.Length > 0)
+            {
+                int perIndex = dataSize / model.DataShape[0];
+                for (int i = 0; i < x.Length; i++)
+                {
+                    int c = i % dataSize / perIndex;
+                    x[i] = x[i] * model.DataScale[c] + model.DataShift[c];
+                }
+            }
+            return x;
+        }
+    }
+
+    private static float[] Run(InferenceSession session, IReadOnlyCollection<NamedOnnxValue> inputs)
+    {
+        using var results = session.Run(inputs);
+        return results.First().AsTensor<float>().ToArray();
+    }
+
+    /// <summary>The denoiser as the sampler sees it at one step: the predictions guidance needs, combined, read as (x0, eps), x0 clipped.</summary>
+    private sealed class GuidedDenoiser(OnnxGenerator parent, int[] labels)
+    {
+        private readonly long[] conditional = labels.Select(l => (long)(l < 0 ? parent.model.NullClass : l)).ToArray();
+        private readonly long[] unconditional = Enumerable.Repeat((long)parent.model.NullClass, labels.Length).ToArray();
+
+        private static bool InBand(int t, int timesteps, double low, double high)
+        {
+            double noiseLevel = (t + 1.0) / timesteps;
+            return noiseLevel >= low && noiseLevel <= high;
+        }
+
+        private float[] Predict(InferenceSession session, float[] x, int t, bool conditionalLabels)
+        {
+            var m = parent.model;
+            int n = labels.Length;
+            var inputs = new List<NamedOnnxValue>
+            {
+                NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x, [n, .. m.DataShape])),
+                NamedOnnxValue.CreateFromTensor("t", new DenseTensor<float>(Enumerable.Repeat((float)t, n).ToArray(), [n])),
+            };
+            if (m.Classes > 0)
+                inputs.Add(NamedOnnxValue.CreateFromTensor("labels", new DenseTensor<long>(conditionalLabels ? conditional : unconditional, [n])));
+            return Run(session, inputs);
+        }
+
+        public (float[] X0, float[] Eps) Denoise(float[] x, int t)
+        {
+            var m = parent.model;
+            var s = m.Sampling;
+            bool basisConditional = m.Classes > 0 && s.GuidanceScale != 0;
+            var main = new Dictionary<bool, float[]>();
+            float[] Main(bool conditionalLabels) =>
+                main.TryGetValue(conditionalLabels, out var p) ? p : main[conditionalLabels] = Predict(parent.denoiser, x, t, conditionalLabels);
+            var output = Main(basisConditional);
+            bool first = true;
+            // Autoguidance, then classifier-free guidance: the full library's order, and its two spellings of the same algebra.
+            if (parent.autoguidance is not null)
+            {
+                if (InBand(t, m.Timesteps, s.AutoguidanceMinNoise, s.AutoguidanceMaxNoise))
+                    output = Extrapolate(output, output, Predict(parent.autoguidance, x, t, basisConditional), s.AutoguidanceScale, first);
+                first = false;
+            }
+            if (m.Classes > 0 && s.GuidanceScale is not (0 or 1) && InBand(t, m.Timesteps, s.GuidanceMinNoise, s.GuidanceMaxNoise))
+                output = Extrapolate(output, Main(true), Main(false), s.GuidanceScale, first);
+            return Interpret(output, x, t);
+        }
+
+        private static float[] Extrapolate(float[] current, float[] target, float[] anchor, double scale, bool first)
+        {
+            var result = new float[current.Length];
+            float s = (float)scale, s1 = (float)(scale - 1);
+            for (int i = 0; i < result.Length; i++)
+                result[i] = first ? anchor[i] + s * (target[i] - anchor[i]) : current[i] + s1 * (target[i] - anchor[i]);
+            return result;
+        }
+
+        private (float[] X0, float[] Eps) Interpret(float[] output, float[] x, int t)
+        {
+            var m = parent.model;
+            double ab = m.AlphaBars[t];
+            float a = (float)Math.Sqrt(ab), b = (float)Math.Sqrt(1 - ab);
+            var x0 = new float[x.Length];
+            var eps = new float[x.Length];
+            for (int i = 0; i < x.Length; i++)
+                (x0[i], eps[i]) = m.Objective switch
+                {
+                    "Epsilon" => ((x[i] - b * output[i]) / a, output[i]),
+                    "Sample" => (output[i], (x[i] - a * output[i]) / b),
+                    _ => (a * x[i] - b * output[i], b * x[i] + a * output[i]),
+                };
+            if (m.Sampling.ClipToDataRange && m.DataMin.Length > 0)
+            {
+                int perIndex = parent.dataSize / m.DataShape[0];
+                for (int i = 0; i < x.Length; i++)
+                {
+                    int c = i % parent.dataSize / perIndex;
+                    x0[i] = Math.Clamp(x0[i], m.DataMin[c], m.DataMax[c]);
+                    eps[i] = (x[i] - a * x0[i]) / b;
+                }
+            }
+            return (x0, eps);
+        }
+    }
+
+    /// <summary>Closes the ONNX Runtime sessions.</summary>
+    public void Dispose()
+    {
+        denoiser?.Dispose();
+        autoguidance?.Dispose();
+        decoder?.Dispose();
+    }
+}
