@@ -7,6 +7,10 @@ namespace LatentDiffusion.MLNet;
 internal sealed record OutputColumn(string Name, int Size, Action<DataViewSchema.Annotations.Builder>? Annotations = null)
 {
     public DataViewType Type => Size == 0 ? NumberDataViewType.Int32 : new VectorDataViewType(NumberDataViewType.Single, Size);
+
+    /// <summary>A vector column of the given shape, annotated with it when it has more than one dimension.</summary>
+    public static OutputColumn Shaped(string name, IReadOnlyList<int> shape) =>
+        new(name, shape.Aggregate(1, (a, b) => a * b), shape.Count > 1 ? a => ShapeAnnotation.Add(a, [.. shape]) : null);
 }
 
 /// <summary>

@@ -21,6 +21,7 @@ public sealed class OnnxGenerator : IDisposable
     private readonly ArraySamplers samplers;
     private readonly int dataSize;
     private readonly object gate = new();
+    private readonly Dictionary<string, byte[]> files = [];
 
     private OnnxGenerator(ExportedModel model, Func<string, byte[]> read, SessionOptions? options)
     {
@@ -31,7 +32,7 @@ public sealed class OnnxGenerator : IDisposable
                 + "16 or more (libtorch draws smaller tensors another way), so models of 2-D points are sampled with the full library only.");
         InferenceSession Open(string file)
         {
-            var bytes = read(file);
+            var bytes = files[file] = read(file);
             return options is null ? new InferenceSession(bytes) : new InferenceSession(bytes, options);
         }
         denoiser = Open(model.Denoiser);
@@ -73,6 +74,9 @@ public sealed class OnnxGenerator : IDisposable
     internal static OnnxGenerator Create(ExportedModel model, Func<string, byte[]> read, SessionOptions? options = null) => new(model, read, options);
 
     internal ExportedModel Model => model;
+
+    /// <summary>The ONNX files by name, as read: what an ML.NET model file stores.</summary>
+    internal IReadOnlyDictionary<string, byte[]> Files => files;
 
     /// <summary>Shape of the generated images: channels, height, width (or the data's shape for a model without a decoder).</summary>
     public IReadOnlyList<int> ImageShape => model.ImageShape ?? model.DataShape;

@@ -84,8 +84,7 @@ public sealed class LatentDiffusionTransformer : BatchTransformer
     internal SamplingOptions SamplingSettings => settings.Sampling;
 
     /// <summary>A vector column of the given shape, annotated with it when it has more than one dimension.</summary>
-    internal static OutputColumn OutputColumn(string name, IReadOnlyList<int> shape) =>
-        new(name, shape.Aggregate(1, (a, b) => a * b), shape.Count > 1 ? a => ShapeAnnotation.Add(a, [.. shape]) : null);
+    internal static OutputColumn OutputColumn(string name, IReadOnlyList<int> shape) => MLNet.OutputColumn.Shaped(name, shape);
 
     /// <summary>The same model with other sampling settings (checked against the model).</summary>
     public LatentDiffusionTransformer WithSampling(SamplingOptions sampling) => new(Model, settings with { Sampling = sampling.Clone() });
