@@ -350,6 +350,15 @@ public static class Cli
         export.SetAction(Guarded(verbose, (p, _) => Commands.Export(p.GetValue(exportModel)!, p.GetValue(exportOut)!)));
         root.Subcommands.Add(export);
 
+        var deployModel = new Option<string>("--model") { Description = "A saved model zip (a run's model.zip)", Required = true };
+        var deployOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/onnx-bench" };
+        var deployCount = Integer("--count", "Requests per set", 512, 1, 100_000);
+        var deploySets = Integer("--sets", "Held-out request sets", 3, 1, 20);
+        var deploy = new Command("onnx-bench", "ONNX Runtime against TorchSharp on a saved generator: exports it, generates the same held-out requests with each engine; images/s, open-to-first-image time, per-pixel differences; report.json, engines.png.")
+            { deployModel, deployOut, deployCount, deploySets, verbose };
+        deploy.SetAction(Guarded(verbose, (p, _) => Commands.OnnxBench(p.GetValue(deployModel)!, p.GetValue(deployOut)!, p.GetValue(deployCount), p.GetValue(deploySets))));
+        root.Subcommands.Add(deploy);
+
         var streamOut = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => "artifacts/stream-bench" };
         var streamRows = new Option<string>("--rows") { Description = "Synthetic row counts, comma-separated", DefaultValueFactory = _ => "10000,100000,1000000" };
         var streamChild = new Option<string?>("--child") { Hidden = true };

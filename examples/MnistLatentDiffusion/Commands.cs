@@ -394,6 +394,15 @@ internal static class Commands
         return Task.FromResult(0);
     }
 
+    public static Task<int> OnnxBench(string modelPath, string output, int count, int sets)
+    {
+        string directory = PathChecks.WritableFolder(output, "--out");
+        var generator = LoadGenerator(Context(), modelPath, "--model");
+        var report = new DeployBenchmark(generator, directory).Run(modelPath, count, sets);
+        Console.WriteLine(report.ToJsonString(new() { WriteIndented = true }));
+        return Task.FromResult(0);
+    }
+
     public static Task<int> StreamBench(string output, string rows, string? child, string? data, bool stream, int seed, bool verbose, CancellationToken token)
     {
         string directory = PathChecks.WritableFolder(output, "--out");

@@ -163,7 +163,10 @@ internal sealed class ArraySamplers(double[] alphaBars)
         return AddDifference(result, -alphaT * phi * 0.5 / r1, previous, current);
     }
 
-    /// <summary>UniC at <paramref name="t"/> for a step of <paramref name="order"/> from <paramref name="s0"/>, with the prediction <paramref name="mt"/> there.</summary>
+    /// <summary>
+    /// UniC at <paramref name="t"/> for a step of <paramref name="order"/> from <paramref name="s0"/>, with the
+    /// prediction <paramref name="mt"/> there.
+    /// </summary>
     private float[] Correct(float[] last, float[] mt, float[] ms0, float[]? ms1, int s0, int s1, int t, int order)
     {
         double h = LogSnr(t) - LogSnr(s0), hh = -h, alphaT = Alpha(t);

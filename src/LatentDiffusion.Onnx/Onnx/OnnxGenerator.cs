@@ -109,6 +109,25 @@ public sealed class OnnxGenerator : IDisposable
         return images;
     }
 
+    /// <summary>
+    /// The diffusion model's samples before decoding, one per (label, seed): rows x <see cref="SampleShape"/> floats in
+    /// data units (for a latent model, the latents the decoder takes; the full library's <c>LatentDiffusionTransformer.Sample</c>).
+    /// </summary>
+    public float[] Sample(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
+    {
+        RequestValidation.Check(labels, seeds.Length, model.Classes, "label");
+        var samples = new float[labels.Length * dataSize];
+        for (int start = 0; start < labels.Length; start += BatchSize)
+        {
+            int n = Math.Min(BatchSize, labels.Length - start);
+            SampleData(labels.Slice(start, n).ToArray(), seeds.Slice(start, n).ToArray()).CopyTo(samples, start * dataSize);
+        }
+        return samples;
+    }
+
+    /// <summary>Shape of one sample before decoding (the latent's, or the image's for a model of pixels).</summary>
+    public IReadOnlyList<int> SampleShape => model.DataShape;
+
     internal void GenerateBatch(int[] labels, long[] seeds, Span<float> destination)
     {
         var data = SampleData(labels, seeds);

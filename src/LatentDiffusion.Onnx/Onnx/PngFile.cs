@@ -28,7 +28,8 @@ public static class PngFile
             throw new ArgumentException($"Expected an image shape [channels (1 or 3), height, width]; got [{string.Join(", ", shape)}].", nameof(shape));
         int channels = shape[0], height = shape[1], width = shape[2];
         if (pixels.Length != channels * height * width)
-            throw new ArgumentException($"An image of [{channels}, {height}, {width}] has {channels * height * width} values; got {pixels.Length}.", nameof(pixels));
+            throw new ArgumentException($"An image of [{channels}, {height}, {width}] has {channels * height * width} values; got {pixels.Length}.",
+                nameof(pixels));
         // Scanlines: a filter byte (0, none) then the pixels interleaved.
         var raw = new byte[height * (1 + width * channels)];
         for (int y = 0, o = 0; y < height; y++)

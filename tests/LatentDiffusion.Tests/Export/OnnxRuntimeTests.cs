@@ -78,7 +78,7 @@ public class OnnxRuntimeTests : IDisposable
 
         OnnxExport.Write(folder, model, null, sampling, seed: 9);
         using var generator = OnnxGenerator.Load(folder);
-        var actual = generator.SampleData(labels, seeds);
+        var actual = generator.Sample(labels, seeds);
         Close(expected, actual, 1e-3, $"{sampler} eta {eta} {objective}");
     }
 

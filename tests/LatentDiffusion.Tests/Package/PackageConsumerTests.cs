@@ -63,7 +63,7 @@ public class PackageConsumerTests : IDisposable
         return path;
     }
 
-    private static (int ExitCode, string Output) Run(string workingDirectory, params string[] arguments)
+    internal static (int ExitCode, string Output) Run(string workingDirectory, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet", arguments) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
@@ -118,8 +118,12 @@ public class PackageConsumerTests : IDisposable
         // A version of its own, so that the machine's package cache cannot hand back an older build.
         string version = $"0.1.0-test.{DateTime.UtcNow:yyyyMMddHHmmssfff}";
         string feed = Path.Combine(folder, "feed");
-        var pack = Run(RepositoryFile(""), "pack", "src/LatentDiffusion", "-c", "Release", "--no-build", "-o", feed, $"-p:PackageVersion={version}");
-        Assert.True(pack.ExitCode == 0, pack.Output);
+        // The full package depends on the ONNX Runtime one at the same version: both go into the feed.
+        foreach (var project in new[] { "src/LatentDiffusion.Onnx", "src/LatentDiffusion" })
+        {
+            var pack = Run(RepositoryFile(""), "pack", project, "-c", "Release", "--no-build", "-o", feed, $"-p:PackageVersion={version}");
+            Assert.True(pack.ExitCode == 0, pack.Output);
+        }
 
         var quickstart = NewApp("QuickstartApp", feed, version, QuickstartFromReadme());
         var run = Run(quickstart, "run", "-c", "Release", "--", "--quick");

@@ -12,6 +12,30 @@ public class LayeringTests
     private static readonly string[] EngineFolders = ["Models", "Diffusion", "Training", "Metrics", "Data", "IO", "Runtime"];
     private static readonly Regex MLNet = new(@"\b(Microsoft\.ML|LatentDiffusion\.MLNet)\b", RegexOptions.Compiled);
 
+    /// <summary>Both libraries: the full one and the ONNX Runtime one it builds on.</summary>
+    private static string[] Sources() =>
+        new[] { "LatentDiffusion", "LatentDiffusion.Onnx" }.Select(p => Path.Combine(CommandLineTests.RepositoryRoot(), "src", p)).ToArray();
+
+    private static IEnumerable<string> SourceFiles(string source) => Directory.EnumerateFiles(source, "*.cs", SearchOption.AllDirectories)
+        .Where(f => !Path.GetRelativePath(source, f).StartsWith("obj", StringComparison.Ordinal)
+            && !Path.GetRelativePath(source, f).StartsWith("bin", StringComparison.Ordinal));
+
+    [Fact]
+    public void The_onnx_runtime_library_never_names_torchsharp()
+    {
+        // A consumer of LatentDiffusion.Onnx must not carry libtorch: no reference, no using, no type.
+        string source = Sources()[1];
+        var torch = new Regex(@"\bTorchSharp[.\-""]|\btorch\.", RegexOptions.Compiled);
+        var offenders = SourceFiles(source).Append(Path.Combine(source, "LatentDiffusion.Onnx.csproj"))
+            .SelectMany(file => File.ReadLines(file).Select((line, i) => (file, line, i)))
+            .Where(x => !x.line.TrimStart().StartsWith("//", StringComparison.Ordinal) && !x.line.TrimStart().StartsWith("<!--", StringComparison.Ordinal)
+                && torch.IsMatch(x.line))
+            .Select(x => $"{Path.GetRelativePath(source, x.file)}:{x.i + 1}: {x.line.Trim()}")
+            .ToList();
+        Assert.True(offenders.Count == 0, "LatentDiffusion.Onnx names TorchSharp:\n" + string.Join("\n", offenders));
+        Assert.Contains(File.ReadLines(Path.Combine(Sources()[0], "LatentDiffusion.csproj")), l => torch.IsMatch(l));
+    }
+
     [Fact]
     public void No_engine_folder_references_ml_net_or_the_ml_net_layer()
     {
@@ -31,12 +55,13 @@ public class LayeringTests
     public void The_persistence_layer_names_no_type_of_the_components_that_use_it()
     {
         // One direction: the components (MLNet/*.cs) save through Persistence/, which knows nothing of them.
-        string mlnet = Path.Combine(CommandLineTests.RepositoryRoot(), "src", "LatentDiffusion", "MLNet");
-        var componentTypes = Directory.EnumerateFiles(mlnet, "*.cs")
+        var mlnet = Sources().Select(s => Path.Combine(s, "MLNet")).ToArray();
+        var componentTypes = mlnet.SelectMany(m => Directory.EnumerateFiles(m, "*.cs"))
             .SelectMany(f => Declaration.Matches(File.ReadAllText(f)).Select(m => m.Groups[1].Value))
             .ToHashSet();
         Assert.Contains("DigitGeneratorTransformer", componentTypes);
-        var offenders = Directory.EnumerateFiles(Path.Combine(mlnet, "Persistence"), "*.cs")
+        Assert.Contains("OnnxGeneratorTransformer", componentTypes);
+        var offenders = mlnet.SelectMany(m => Directory.EnumerateFiles(Path.Combine(m, "Persistence"), "*.cs"))
             .SelectMany(file => File.ReadLines(file).Select((line, i) => (file, line, i)))
             .Where(x => !x.line.TrimStart().StartsWith("//", StringComparison.Ordinal))
             .SelectMany(x => Regex.Matches(x.line, @"\b[A-Z]\w+\b").Select(m => m.Value).Where(componentTypes.Contains)
@@ -54,11 +79,11 @@ public class LayeringTests
     {
         // The one exception: an MSBuild task compiled from this path by the package's build targets, which name its class.
         string[] exempt = [Path.Combine("Runtime", "ElfVersionNeedPatcher.cs")];
-        string source = Path.Combine(CommandLineTests.RepositoryRoot(), "src", "LatentDiffusion");
-        var misnamed = Directory.EnumerateFiles(source, "*.cs", SearchOption.AllDirectories)
-            .Select(f => Path.GetRelativePath(source, f))
-            .Where(f => !f.StartsWith("obj", StringComparison.Ordinal) && !f.StartsWith("bin", StringComparison.Ordinal) && !exempt.Contains(f))
-            .Where(f => !Declaration.Matches(File.ReadAllText(Path.Combine(source, f))).Select(m => m.Groups[1].Value).Contains(Path.GetFileNameWithoutExtension(f)))
+        var misnamed = Sources().SelectMany(source => SourceFiles(source).Select(f => (source, file: Path.GetRelativePath(source, f))))
+            .Where(x => !exempt.Contains(x.file))
+            .Where(x => !Declaration.Matches(File.ReadAllText(Path.Combine(x.source, x.file))).Select(m => m.Groups[1].Value)
+                .Contains(Path.GetFileNameWithoutExtension(x.file)))
+            .Select(x => Path.Combine(Path.GetFileName(x.source), x.file))
             .ToList();
         Assert.True(misnamed.Count == 0, "Files not named after a type they declare:\n" + string.Join("\n", misnamed));
     }
@@ -75,12 +100,12 @@ public class LayeringTests
         var named = Regex.Matches(layout, @"`((?:src|tests|examples|docs|nuget)/[^`]*)`").Select(m => m.Groups[1].Value.TrimEnd('/')).ToHashSet();
         var missing = named.Where(p => !File.Exists(Path.Combine(root, p)) && !Directory.Exists(Path.Combine(root, p))).ToList();
         Assert.True(missing.Count == 0, "The layout names paths that do not exist:\n" + string.Join("\n", missing));
-        string source = Path.Combine(root, "src", "LatentDiffusion");
-        var folders = Directory.EnumerateDirectories(source, "*", SearchOption.AllDirectories)
+        var folders = Sources().SelectMany(source => Directory.EnumerateDirectories(source, "*", SearchOption.AllDirectories).Prepend(source))
             .Select(d => Path.GetRelativePath(root, d).Replace(Path.DirectorySeparatorChar, '/'))
             .Where(d => !d.Contains("/bin") && !d.Contains("/obj") && !d.EndsWith("buildTransitive", StringComparison.Ordinal))
             .ToList();
         Assert.Contains("src/LatentDiffusion/Models/Vae", folders);
+        Assert.Contains("src/LatentDiffusion.Onnx/Onnx", folders);
         var unnamed = folders.Where(d => !named.Contains(d)).ToList();
         Assert.True(unnamed.Count == 0, "The layout does not name these source folders:\n" + string.Join("\n", unnamed));
     }
@@ -89,12 +114,10 @@ public class LayeringTests
     public void No_source_line_is_wider_than_a_reviewer_can_read()
     {
         const int Widest = 160;
-        string source = Path.Combine(CommandLineTests.RepositoryRoot(), "src", "LatentDiffusion");
-        var wide = Directory.EnumerateFiles(source, "*.cs", SearchOption.AllDirectories)
-            .Where(f => !Path.GetRelativePath(source, f).StartsWith("obj", StringComparison.Ordinal))
+        var wide = Sources().SelectMany(SourceFiles)
             .SelectMany(f => File.ReadLines(f).Select((line, i) => (f, line, i)))
             .Where(x => x.line.Length > Widest)
-            .Select(x => $"{Path.GetRelativePath(source, x.f)}:{x.i + 1}: {x.line.Length} characters")
+            .Select(x => $"{Path.GetRelativePath(CommandLineTests.RepositoryRoot(), x.f)}:{x.i + 1}: {x.line.Length} characters")
             .ToList();
         Assert.True(wide.Count == 0, $"Lines over {Widest} characters:\n" + string.Join("\n", wide));
     }

@@ -1,0 +1,74 @@
+using LatentDiffusion.Diffusion;
+using LatentDiffusion.Export;
+using LatentDiffusion.Models;
+
+namespace LatentDiffusion.Tests.Package;
+
+/// <summary>
+/// Deployment as a downstream developer meets it: a model exported by the full library, and a brand-new console app
+/// that references only <c>LatentDiffusion.Onnx</c> and ONNX Runtime (from a local feed), with the README's "Deploy
+/// with ONNX Runtime" program as its Program.cs. It must generate and write its PNGs, round-trip its ML.NET model
+/// file, and its output must hold no TorchSharp or libtorch file.
+/// </summary>
+public class OnnxConsumerTests : IDisposable
+{
+    private readonly string folder = Directory.CreateTempSubdirectory("ld-onnx-consumer-").FullName;
+
+    public void Dispose() => Directory.Delete(folder, recursive: true);
+
+    [Fact]
+    public void An_app_with_only_the_onnx_runtime_package_generates_from_an_exported_model()
+    {
+        string version = $"0.1.0-test.{DateTime.UtcNow:yyyyMMddHHmmssfff}";
+        string feed = Path.Combine(folder, "feed");
+        var pack = PackageConsumerTests.Run(PackageConsumerTests.RepositoryFile(""), "pack", "src/LatentDiffusion.Onnx", "-c", "Release", "--no-build",
+            "-o", feed, $"-p:PackageVersion={version}");
+        Assert.True(pack.ExitCode == 0, pack.Output);
+
+        string app = Path.Combine(folder, "DeployApp");
+        Directory.CreateDirectory(app);
+        // A small model: a UNet over 4x7x7 latents with 4 classes, and a VAE decoder to 1x28x28 (weights as initialised).
+        var model = DiffusionModel.Build(new DiffusionModelConfig
+        {
+            Denoiser = new DenoiserConfig { Kind = DenoiserKind.UNet, DataShape = [4, 7, 7], Width = 8, Classes = 4 },
+        }, TorchSharp.torch.CPU);
+        var vaeConfig = new VaeConfig { ImageShape = [1, 28, 28], Width = 8, LatentChannels = 4, Downsampling = 4 };
+        var vae = new VaeModel(VaeNetwork.Create(vaeConfig, TorchSharp.torch.CPU), vaeConfig, TorchSharp.torch.CPU);
+        OnnxExport.Write(Path.Combine(app, "onnx"), model, vae, new SamplingOptions { Sampler = SamplerKind.UniPc, Steps = 5 }, seed: 1);
+
+        File.WriteAllText(Path.Combine(app, "DeployApp.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <Nullable>enable</Nullable>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="LatentDiffusion.Onnx" Version="{version}" />
+                <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="1.31.1" />
+              </ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <add key="local" value="{feed}" />
+              </packageSources>
+            </configuration>
+            """);
+        File.WriteAllText(Path.Combine(app, "Program.cs"), PackageConsumerTests.CodeUnder("## Deploy with ONNX Runtime"));
+
+        var run = PackageConsumerTests.Run(app, "run", "-c", "Release", "--", "onnx");
+        Assert.True(run.ExitCode == 0, run.Output);
+        Assert.Contains("10 images of [1, 28, 28]", run.Output);
+        Assert.Contains("the same images after save and load: True", run.Output);
+        Assert.Equal(10, Directory.GetFiles(Path.Combine(app, "generated"), "*.png").Length);
+        var output = Path.Combine(app, "bin", "Release", "net10.0");
+        var torch = Directory.EnumerateFiles(output, "*", SearchOption.AllDirectories)
+            .Where(f => Path.GetFileName(f).Contains("torch", StringComparison.OrdinalIgnoreCase)).ToList();
+        Assert.True(torch.Count == 0, "the app carries TorchSharp files:\n" + string.Join("\n", torch));
+        Assert.True(File.Exists(Path.Combine(output, "LatentDiffusion.Onnx.dll")));
+    }
+}
