@@ -27,9 +27,6 @@ public sealed class OnnxGenerator : IDisposable
     {
         this.model = model;
         dataSize = model.DataShape.Aggregate(1, (a, b) => a * b);
-        if (dataSize < 16)
-            throw new NotSupportedException($"The exported model samples {dataSize} values per request; the ONNX runtime reproduces libtorch's noise for "
-                + "16 or more (libtorch draws smaller tensors another way), so models of 2-D points are sampled with the full library only.");
         InferenceSession Open(string file)
         {
             var bytes = files[file] = read(file);

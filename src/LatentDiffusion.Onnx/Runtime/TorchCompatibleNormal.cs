@@ -1,14 +1,16 @@
 namespace LatentDiffusion.Runtime;
 
 /// <summary>
-/// libtorch's CPU normal draws for float32 tensors of 16 or more values, reproduced in managed code: the noise a
+/// libtorch's CPU normal draws for float32 tensors, reproduced in managed code: the noise a
 /// sampler without TorchSharp (an ONNX Runtime one) needs to give TorchSharp's images. The generator is libtorch's
 /// Mersenne Twister (mt19937) seeded as the full library's SeededGenerator seeds it; a float uniform is the low 24 bits of
 /// one 32-bit draw over 2^24. A tensor is filled as libtorch's kernel fills it: uniforms first, then Box-Muller on
 /// blocks of 16 (u1 = 1 - data[j], u2 = data[j + 8], radius sqrt(-2 log u1), angle 2 pi u2, all in float), the last
 /// 16 drawn again when the size is not a multiple of 16. Measured: bit-identical to libtorch's scalar kernel (ATen at
 /// capability "default"); its AVX2 and AVX-512 kernels evaluate log, cos and sin with SLEEF's vector functions, so there
-/// about a third of the values differ in their last bits (within 2e-6 absolute on 200 seeds).
+/// about a third of the values differ in their last bits (within 2e-6 absolute on 200 seeds). Tensors of fewer than 16
+/// values (2-D points) take libtorch's serial path, a double Box-Muller whose second value waits in the generator for
+/// the next draw; reproduced too.
 /// </summary>
 internal sealed class TorchCompatibleNormal
 {
@@ -50,9 +52,9 @@ internal sealed class TorchCompatibleNormal
     {
         if (values.Length < 16)
         {
-            // libtorch draws small tensors one value at a time through its normal distribution (Box-Muller, caching
-            // the second value); not reproduced here.
-            throw new ArgumentException($"Reproduced for 16 or more values; got {values.Length}.", nameof(values));
+            // libtorch's serial path for small tensors: one double normal at a time.
+            for (int i = 0; i < values.Length; i++) values[i] = (float)NextDoubleNormal();
+            return;
         }
         for (int i = 0; i < values.Length; i++) values[i] = NextUniform();
         for (int i = 0; i + 16 <= values.Length; i += 16) BoxMuller16(values.Slice(i, 16));
@@ -62,6 +64,39 @@ internal sealed class TorchCompatibleNormal
             for (int i = 0; i < 16; i++) last[i] = NextUniform();
             BoxMuller16(last);
         }
+    }
+
+    /// <summary>
+    /// libtorch's double normal (its normal_distribution&lt;double&gt;): two 53-bit uniforms from 64-bit draws (the
+    /// first 32-bit output the high half), radius sqrt(-2 log(1 - u2)), angle 2 pi u1; returns r cos and keeps r sin
+    /// for the next call, as the generator does across tensors.
+    /// </summary>
+    private double NextDoubleNormal()
+    {
+        if (cachedNormal is { } cached)
+        {
+            cachedNormal = null;
+            return cached;
+        }
+        double u1 = NextDoubleUniform(), u2 = NextDoubleUniform();
+        double radius = Math.Sqrt(-2.0 * Log1P(-u2)), theta = 2.0 * Math.PI * u1;
+        cachedNormal = radius * Math.Sin(theta);
+        return radius * Math.Cos(theta);
+    }
+
+    private double? cachedNormal;
+
+    private double NextDoubleUniform()
+    {
+        ulong high = NextUInt32(), low = NextUInt32();
+        return (((high << 32) | low) & ((1UL << 53) - 1)) * (1.0 / (1UL << 53));
+    }
+
+    /// <summary>log(1 + x), accurate for small x (the classic correction of log of the rounded sum).</summary>
+    private static double Log1P(double x)
+    {
+        double u = 1.0 + x;
+        return u == 1.0 ? x : Math.Log(u) * x / (u - 1.0);
     }
 
     private static void BoxMuller16(Span<float> data)

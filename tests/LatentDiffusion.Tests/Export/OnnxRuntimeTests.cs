@@ -82,6 +82,29 @@ public class OnnxRuntimeTests : IDisposable
         Close(expected, actual, 1e-3, $"{sampler} eta {eta} {objective}");
     }
 
+    [Theory]
+    [InlineData(SamplerKind.Ddpm)]
+    [InlineData(SamplerKind.Heun)]
+    public void Points_sample_the_same_on_onnx_runtime(SamplerKind sampler)
+    {
+        // 2-D points: noise of 2 values per request comes from libtorch's serial path, reproduced in managed code.
+        var config = new DiffusionModelConfig
+        {
+            Denoiser = new DenoiserConfig { Kind = DenoiserKind.Mlp, DataShape = [2], Width = 16, Classes = 0 },
+            DataShift = [0.5f, -0.3f], DataScale = [2f, 1.5f], DataMin = [-2f, -1.5f], DataMax = [2f, 2.5f], Timesteps = 100,
+        };
+        var model = DiffusionModel.Build(config, CPU);
+        Randomise(model.Denoiser, 5, 0.3);
+        model.Denoiser.eval();
+        var sampling = new SamplingOptions { Sampler = sampler, Steps = 10, BatchSize = 16 };
+        int[] labels = [.. Enumerable.Repeat(-1, 40)];
+        long[] seeds = [.. Enumerable.Range(0, 40).Select(i => 1000L + i)];
+        var expected = model.Sample(labels, seeds, sampling);
+        OnnxExport.Write(folder, model, null, sampling, seed: 2);
+        using var generator = OnnxGenerator.Load(folder);
+        Close(expected, generator.Sample(labels, seeds), 1e-3, $"points, {sampler}");
+    }
+
     [Fact]
     public void Decoded_images_match_per_pixel_and_each_request_is_its_own()
     {

@@ -41,9 +41,25 @@ public class TorchCompatibleNormalTests
     }
 
     [Fact]
-    public void Fewer_than_sixteen_values_are_refused_rather_than_drawn_differently()
+    public void Small_tensors_follow_libtorchs_serial_path_with_its_cached_second_value()
     {
-        var e = Assert.Throws<ArgumentException>(() => new TorchCompatibleNormal(1).Fill(new float[2]));
-        Assert.Contains("16 or more values; got 2", e.Message);
+        // Sizes in sequence on one generator: odd sizes leave a value cached for the next tensor.
+        int[] sizes = [2, 3, 1, 7, 2, 15, 16, 5];
+        double worst = 0;
+        foreach (long seed in new[] { 0L, 17L, -5L, 1L << 40 })
+        {
+            using var generator = SeededGenerator.Create(seed);
+            var managed = new TorchCompatibleNormal(seed);
+            foreach (int size in sizes)
+            {
+                using var noise = randn([size], generator: generator);
+                var expected = noise.data<float>().ToArray();
+                var actual = new float[size];
+                managed.Fill(actual);
+                worst = Math.Max(worst, expected.Zip(actual, (a, b) => (double)Math.Abs(a - b)).Max());
+                if (size < 16) Assert.Equal(expected, actual);
+            }
+        }
+        Assert.True(worst <= 1e-5, $"largest difference {worst:G3}");
     }
 }
