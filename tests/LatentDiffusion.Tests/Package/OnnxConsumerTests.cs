@@ -36,29 +36,8 @@ public class OnnxConsumerTests : IDisposable
         var vae = new VaeModel(VaeNetwork.Create(vaeConfig, TorchSharp.torch.CPU), vaeConfig, TorchSharp.torch.CPU);
         OnnxExport.Write(Path.Combine(app, "onnx"), model, vae, new SamplingOptions { Sampler = SamplerKind.UniPc, Steps = 5 }, seed: 1);
 
-        File.WriteAllText(Path.Combine(app, "DeployApp.csproj"), $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <ImplicitUsings>enable</ImplicitUsings>
-                <Nullable>enable</Nullable>
-              </PropertyGroup>
-              <ItemGroup>
-                <PackageReference Include="LatentDiffusion.Onnx" Version="{version}" />
-                <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="1.31.1" />
-              </ItemGroup>
-            </Project>
-            """);
-        File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
-            <?xml version="1.0" encoding="utf-8"?>
-            <configuration>
-              <packageSources>
-                <add key="local" value="{feed}" />
-              </packageSources>
-            </configuration>
-            """);
-        File.WriteAllText(Path.Combine(app, "Program.cs"), PackageConsumerTests.CodeUnder("## Deploy with ONNX Runtime"));
+        PackageConsumerTests.WriteApp(app, feed, [("LatentDiffusion.Onnx", version), ("Microsoft.ML.OnnxRuntime", "1.31.1")],
+            PackageConsumerTests.CodeUnder("## Deploy with ONNX Runtime"));
 
         var run = PackageConsumerTests.Run(app, "run", "-c", "Release", "--", "onnx");
         Assert.True(run.ExitCode == 0, run.Output);

@@ -79,11 +79,15 @@ public class PackageConsumerTests : IDisposable
         return (process.ExitCode, output.ToString());
     }
 
-    private string NewApp(string name, string feed, string version, string program)
+    private string NewApp(string name, string feed, string version, string program) => WriteApp(Path.Combine(folder, name), feed, [
+        ("LatentDiffusion", version), ("TorchSharp-cpu", "0.107.0"), ("Microsoft.Extensions.Logging.Console", "11.0.0")], program);
+
+    /// <summary>A console app in <paramref name="app"/> that restores <paramref name="packages"/> from <paramref name="feed"/> and the machine's sources.</summary>
+    internal static string WriteApp(string app, string feed, (string Id, string Version)[] packages, string program)
     {
-        string app = Path.Combine(folder, name);
         Directory.CreateDirectory(app);
-        File.WriteAllText(Path.Combine(app, $"{name}.csproj"), $"""
+        string references = string.Join("\n    ", packages.Select(p => $"<PackageReference Include=\"{p.Id}\" Version=\"{p.Version}\" />"));
+        File.WriteAllText(Path.Combine(app, $"{Path.GetFileName(app)}.csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup>
                 <OutputType>Exe</OutputType>
@@ -93,9 +97,7 @@ public class PackageConsumerTests : IDisposable
                 <NoWarn>$(NoWarn);NU1603</NoWarn>
               </PropertyGroup>
               <ItemGroup>
-                <PackageReference Include="LatentDiffusion" Version="{version}" />
-                <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
-                <PackageReference Include="Microsoft.Extensions.Logging.Console" Version="11.0.0" />
+                {references}
               </ItemGroup>
             </Project>
             """);
