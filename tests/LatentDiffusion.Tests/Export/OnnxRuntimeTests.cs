@@ -127,9 +127,10 @@ public class OnnxRuntimeTests : IDisposable
         double worst = expected.Zip(images, (e, a) => (double)Math.Abs(e - a)).Max();
         Assert.True(worst <= 1e-3, $"largest per-pixel difference {worst:G4}");
         Assert.True(expected.Max() - expected.Min() > 0.1, "the images are flat: the comparison would prove nothing");
-        // A request's image does not depend on its batch mates (batches of 3 above, alone here).
+        // A request's image does not depend on its batch mates (batches of 3 above, alone here), to float rounding: ONNX
+        // Runtime's kernels may take another path for another batch size.
         var alone = generator.Generate([labels[4]], [seeds[4]]);
-        Assert.Equal(images.AsSpan(4 * 784, 784).ToArray(), alone);
+        Assert.True(images.AsSpan(4 * 784, 784).ToArray().Zip(alone, (a, b) => Math.Abs(a - b)).Max() <= 1e-5, "a request's image changed with its batch");
     }
 
     [Fact]

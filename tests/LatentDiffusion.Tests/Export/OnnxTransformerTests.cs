@@ -57,7 +57,8 @@ public class OnnxTransformerTests : IDisposable
         Assert.Equal([3, 7, 7], ShapeAnnotation.Read(image));
 
         var engine = ml.Model.CreatePredictionEngine<Request, Output>(transformer);
-        Assert.Equal(expected[147..294], engine.Predict(requests[1]).GeneratedImage);
+        // One row at a time where Generate ran batches of 2: the same to float rounding (another batch size may take another kernel).
+        Assert.True(expected[147..294].Zip(engine.Predict(requests[1]).GeneratedImage, (a, b) => Math.Abs(a - b)).Max() <= 1e-5);
 
         string path = Path.Combine(folder, "onnx-generator.zip");
         ml.Model.Save(transformer, view.Schema, path);
