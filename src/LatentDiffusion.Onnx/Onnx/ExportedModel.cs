@@ -120,7 +120,7 @@ internal sealed record ExportedModel
         int channels = DataShape[0];
         Require(DataShift.Length is 0 || (DataShift.Length == channels && DataScale.Length == channels),
             $"dataShift and dataScale must hold {channels} values (one per index of the first dimension) or none");
-        Require(DataMin.Length == DataMax.Length && DataMin.Length is 0 || DataMin.Length == channels,
+        Require(DataMin.Length == DataMax.Length && (DataMin.Length == 0 || DataMin.Length == channels),
             $"dataMin and dataMax must hold {channels} values or none");
         Require(Sampling.AutoguidanceScale == 1 || Autoguidance is not null, "sampling.autoguidanceScale is not 1 but no autoguidance network is named");
         Require(Decoder is null || ImageShape is { Length: 3 }, "a decoder needs imageShape [channels, height, width]");

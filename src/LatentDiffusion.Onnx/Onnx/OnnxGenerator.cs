@@ -30,7 +30,15 @@ public sealed class OnnxGenerator : IDisposable
         InferenceSession Open(string file)
         {
             var bytes = files[file] = read(file);
-            return options is null ? new InferenceSession(bytes) : new InferenceSession(bytes, options);
+            try
+            {
+                return options is null ? new InferenceSession(bytes) : new InferenceSession(bytes, options);
+            }
+            catch (Exception e) when (NativeLibraryMissing(e))
+            {
+                throw new InvalidOperationException("ONNX Runtime's native library was not found: add a native ONNX Runtime package to the app "
+                    + "(Microsoft.ML.OnnxRuntime for the CPU, or a GPU or DirectML build); LatentDiffusion.Onnx brings only its managed API.", e);
+            }
         }
         denoiser = Open(model.Denoiser);
         try
@@ -44,6 +52,14 @@ public sealed class OnnxGenerator : IDisposable
             throw;
         }
         samplers = new ArraySamplers(model.AlphaBars);
+    }
+
+    /// <summary>Whether <paramref name="e"/> (or an exception inside it) says ONNX Runtime's native library could not be loaded.</summary>
+    private static bool NativeLibraryMissing(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+            if (e is DllNotFoundException) return true;
+        return false;
     }
 
     /// <summary>

@@ -49,5 +49,15 @@ public class OnnxConsumerTests : IDisposable
             .Where(f => Path.GetFileName(f).Contains("torch", StringComparison.OrdinalIgnoreCase)).ToList();
         Assert.True(torch.Count == 0, "the app carries TorchSharp files:\n" + string.Join("\n", torch));
         Assert.True(File.Exists(Path.Combine(output, "LatentDiffusion.Onnx.dll")));
+
+        // Without a native ONNX Runtime the app is told which package to add.
+        string bare = PackageConsumerTests.WriteApp(Path.Combine(folder, "BareApp"), feed, [("LatentDiffusion.Onnx", version)], """
+            try { LatentDiffusion.Onnx.OnnxGenerator.Load(args[0]); }
+            catch (InvalidOperationException e) { Console.WriteLine(e.Message); return 3; }
+            return 0;
+            """);
+        var missing = PackageConsumerTests.Run(bare, "run", "-c", "Release", "--", Path.Combine(app, "onnx"));
+        Assert.True(missing.ExitCode == 3, missing.Output);
+        Assert.Contains("add a native ONNX Runtime package to the app (Microsoft.ML.OnnxRuntime for the CPU", missing.Output);
     }
 }
