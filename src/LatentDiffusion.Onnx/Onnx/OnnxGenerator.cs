@@ -199,17 +199,29 @@ public sealed class OnnxGenerator : IDisposable
             return noiseLevel >= low && noiseLevel <= high;
         }
 
-        private float[] Predict(InferenceSession session, float[] x, int t, bool conditionalLabels)
+        private float[] Predict(InferenceSession session, float[] x, int t, bool conditionalLabels) =>
+            Predict(session, x, t, conditionalLabels ? conditional : unconditional, 1);
+
+        /// <summary>
+        /// The network's predictions for <paramref name="copies"/> copies of the batch, the i-th with the i-th block of
+        /// <paramref name="labelBlocks"/>, in one pass.
+        /// </summary>
+        private float[] Predict(InferenceSession session, float[] x, int t, long[] labelBlocks, int copies)
         {
             var m = parent.model;
-            int n = labels.Length;
+            int n = labels.Length * copies;
+            var input = x;
+            if (copies > 1)
+            {
+                input = new float[x.Length * copies];
+                for (int c = 0; c < copies; c++) x.CopyTo(input, c * x.Length);
+            }
             var inputs = new List<NamedOnnxValue>
             {
-                NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x, [n, .. m.DataShape])),
+                NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(input, [n, .. m.DataShape])),
                 NamedOnnxValue.CreateFromTensor("t", new DenseTensor<float>(Enumerable.Repeat((float)t, n).ToArray(), [n])),
             };
-            if (m.Classes > 0)
-                inputs.Add(NamedOnnxValue.CreateFromTensor("labels", new DenseTensor<long>(conditionalLabels ? conditional : unconditional, [n])));
+            if (m.Classes > 0) inputs.Add(NamedOnnxValue.CreateFromTensor("labels", new DenseTensor<long>(labelBlocks, [n])));
             return Run(session, inputs);
         }
 
@@ -219,6 +231,14 @@ public sealed class OnnxGenerator : IDisposable
             var s = m.Sampling;
             bool basisConditional = m.Classes > 0 && s.GuidanceScale != 0;
             var main = new Dictionary<bool, float[]>();
+            bool guided = m.Classes > 0 && s.GuidanceScale is not (0 or 1) && InBand(t, m.Timesteps, s.GuidanceMinNoise, s.GuidanceMaxNoise);
+            if (guided)
+            {
+                // Both label sets in one pass, as the full library batches them.
+                var both = Predict(parent.denoiser, x, t, [.. conditional, .. unconditional], 2);
+                main[true] = both[..x.Length];
+                main[false] = both[x.Length..];
+            }
             float[] Main(bool conditionalLabels) =>
                 main.TryGetValue(conditionalLabels, out var p) ? p : main[conditionalLabels] = Predict(parent.denoiser, x, t, conditionalLabels);
             var output = Main(basisConditional);
@@ -230,8 +250,7 @@ public sealed class OnnxGenerator : IDisposable
                     output = Extrapolate(output, output, Predict(parent.autoguidance, x, t, basisConditional), s.AutoguidanceScale, first);
                 first = false;
             }
-            if (m.Classes > 0 && s.GuidanceScale is not (0 or 1) && InBand(t, m.Timesteps, s.GuidanceMinNoise, s.GuidanceMaxNoise))
-                output = Extrapolate(output, Main(true), Main(false), s.GuidanceScale, first);
+            if (guided) output = Extrapolate(output, Main(true), Main(false), s.GuidanceScale, first);
             return Interpret(output, x, t);
         }
 
