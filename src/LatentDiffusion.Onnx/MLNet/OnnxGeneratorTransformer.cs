@@ -84,8 +84,7 @@ public sealed class OnnxGeneratorTransformer : BatchTransformer
             settings = JsonSerializer.Deserialize<Settings>(bytes, ExportedModel.Json)
                 ?? throw new InvalidDataException("the settings entry is empty.");
             // The description inside is checked as a folder's would be.
-            ExportedModel.Parse(JsonSerializer.Serialize(settings.Model, ExportedModel.Json),
-                $"the '{ModelStreams.ConfigStream}' entry of {nameof(OnnxGeneratorTransformer)}");
+            settings.Model.Check($"the '{ModelStreams.ConfigStream}' entry of {nameof(OnnxGeneratorTransformer)}");
         });
         var loaded = settings!;
         var generator = OnnxGenerator.Create(loaded.Model, file =>

@@ -101,7 +101,8 @@ internal sealed record ExportedModel
         return model;
     }
 
-    private void Check(string source)
+    /// <summary>Throws, naming <paramref name="source"/> and the field, when the description is inconsistent.</summary>
+    internal void Check(string source)
     {
         void Require(bool condition, string what)
         {

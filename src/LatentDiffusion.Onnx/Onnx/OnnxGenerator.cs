@@ -110,33 +110,29 @@ public sealed class OnnxGenerator : IDisposable
     public (string Sampler, int Steps) Sampler => (model.Sampling.Sampler, model.Sampling.Grid.Length);
 
     /// <summary>Generates one image per (label, seed), label -1 for an unconditional sample: rows x <see cref="ImageSize"/> floats in [0, 1].</summary>
-    public float[] Generate(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
-    {
-        RequestValidation.Check(labels, seeds.Length, model.Classes, "label");
-        var images = new float[labels.Length * ImageSize];
-        for (int start = 0; start < labels.Length; start += BatchSize)
-        {
-            int n = Math.Min(BatchSize, labels.Length - start);
-            GenerateBatch(labels.Slice(start, n).ToArray(), seeds.Slice(start, n).ToArray(), images.AsSpan(start * ImageSize, n * ImageSize));
-        }
-        return images;
-    }
+    public float[] Generate(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds) => InBatches(labels, seeds, ImageSize, GenerateBatch);
 
     /// <summary>
     /// The diffusion model's samples before decoding, one per (label, seed): rows x <see cref="SampleShape"/> floats in
     /// data units (for a latent model, the latents the decoder takes; the full library's <c>LatentDiffusionTransformer.Sample</c>).
     /// </summary>
-    public float[] Sample(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds)
+    public float[] Sample(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds) =>
+        InBatches(labels, seeds, dataSize, (l, s, destination) => SampleData(l, s).CopyTo(destination));
+
+    /// <summary>Checks the requests, then fills rows x <paramref name="rowSize"/> floats batch by batch.</summary>
+    private float[] InBatches(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, int rowSize, BatchAction fill)
     {
         RequestValidation.Check(labels, seeds.Length, model.Classes, "label");
-        var samples = new float[labels.Length * dataSize];
+        var result = new float[labels.Length * rowSize];
         for (int start = 0; start < labels.Length; start += BatchSize)
         {
             int n = Math.Min(BatchSize, labels.Length - start);
-            SampleData(labels.Slice(start, n).ToArray(), seeds.Slice(start, n).ToArray()).CopyTo(samples, start * dataSize);
+            fill(labels.Slice(start, n).ToArray(), seeds.Slice(start, n).ToArray(), result.AsSpan(start * rowSize, n * rowSize));
         }
-        return samples;
+        return result;
     }
+
+    private delegate void BatchAction(int[] labels, long[] seeds, Span<float> destination);
 
     /// <summary>Shape of one sample before decoding (the latent's, or the image's for a model of pixels).</summary>
     public IReadOnlyList<int> SampleShape => model.DataShape;
@@ -193,23 +189,14 @@ public sealed class OnnxGenerator : IDisposable
         private readonly long[] conditional = labels.Select(l => (long)(l < 0 ? parent.model.NullClass : l)).ToArray();
         private readonly long[] unconditional = Enumerable.Repeat((long)parent.model.NullClass, labels.Length).ToArray();
 
-        private static bool InBand(int t, int timesteps, double low, double high)
-        {
-            double noiseLevel = (t + 1.0) / timesteps;
-            return noiseLevel >= low && noiseLevel <= high;
-        }
-
-        private float[] Predict(InferenceSession session, float[] x, int t, bool conditionalLabels) =>
-            Predict(session, x, t, conditionalLabels ? conditional : unconditional, 1);
-
         /// <summary>
-        /// The network's predictions for <paramref name="copies"/> copies of the batch, the i-th with the i-th block of
-        /// <paramref name="labelBlocks"/>, in one pass.
+        /// The network's predictions for the batch with each block of <paramref name="labelBlocks"/> (one block of
+        /// labels per copy of the batch), in one pass.
         /// </summary>
-        private float[] Predict(InferenceSession session, float[] x, int t, long[] labelBlocks, int copies)
+        private float[] Predict(InferenceSession session, float[] x, int t, params long[][] labelBlocks)
         {
             var m = parent.model;
-            int n = labels.Length * copies;
+            int copies = labelBlocks.Length, n = labels.Length * copies;
             var input = x;
             if (copies > 1)
             {
@@ -221,7 +208,7 @@ public sealed class OnnxGenerator : IDisposable
                 NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(input, [n, .. m.DataShape])),
                 NamedOnnxValue.CreateFromTensor("t", new DenseTensor<float>(Enumerable.Repeat((float)t, n).ToArray(), [n])),
             };
-            if (m.Classes > 0) inputs.Add(NamedOnnxValue.CreateFromTensor("labels", new DenseTensor<long>(labelBlocks, [n])));
+            if (m.Classes > 0) inputs.Add(NamedOnnxValue.CreateFromTensor("labels", new DenseTensor<long>(labelBlocks.SelectMany(b => b).ToArray(), [n])));
             return Run(session, inputs);
         }
 
@@ -229,28 +216,28 @@ public sealed class OnnxGenerator : IDisposable
         {
             var m = parent.model;
             var s = m.Sampling;
-            bool basisConditional = m.Classes > 0 && s.GuidanceScale != 0;
-            var main = new Dictionary<bool, float[]>();
-            bool guided = m.Classes > 0 && s.GuidanceScale is not (0 or 1) && InBand(t, m.Timesteps, s.GuidanceMinNoise, s.GuidanceMaxNoise);
+            // The base prediction sees the requested labels unless the model is unconditional or guidance is 0.
+            var basis = m.Classes > 0 && s.GuidanceScale != 0 ? conditional : unconditional;
+            bool guided = m.Classes > 0 && s.GuidanceScale is not (0 or 1) && NoiseBand.Contains(t, m.Timesteps, s.GuidanceMinNoise, s.GuidanceMaxNoise);
+            float[] output, unconditionalOutput = [];
             if (guided)
             {
-                // Both label sets in one pass, as the full library batches them.
-                var both = Predict(parent.denoiser, x, t, [.. conditional, .. unconditional], 2);
-                main[true] = both[..x.Length];
-                main[false] = both[x.Length..];
+                // Both label sets in one pass, as the full library batches them; the basis is the conditional one.
+                var both = Predict(parent.denoiser, x, t, conditional, unconditional);
+                (output, unconditionalOutput) = (both[..x.Length], both[x.Length..]);
             }
-            float[] Main(bool conditionalLabels) =>
-                main.TryGetValue(conditionalLabels, out var p) ? p : main[conditionalLabels] = Predict(parent.denoiser, x, t, conditionalLabels);
-            var output = Main(basisConditional);
+            else
+                output = Predict(parent.denoiser, x, t, basis);
+            var conditionalOutput = output;
             bool first = true;
             // Autoguidance, then classifier-free guidance: the full library's order, and its two spellings of the same algebra.
             if (parent.autoguidance is not null)
             {
-                if (InBand(t, m.Timesteps, s.AutoguidanceMinNoise, s.AutoguidanceMaxNoise))
-                    output = Extrapolate(output, output, Predict(parent.autoguidance, x, t, basisConditional), s.AutoguidanceScale, first);
+                if (NoiseBand.Contains(t, m.Timesteps, s.AutoguidanceMinNoise, s.AutoguidanceMaxNoise))
+                    output = Extrapolate(output, output, Predict(parent.autoguidance, x, t, basis), s.AutoguidanceScale, first);
                 first = false;
             }
-            if (guided) output = Extrapolate(output, Main(true), Main(false), s.GuidanceScale, first);
+            if (guided) output = Extrapolate(output, conditionalOutput, unconditionalOutput, s.GuidanceScale, first);
             return Interpret(output, x, t);
         }
 
@@ -270,13 +257,18 @@ public sealed class OnnxGenerator : IDisposable
             float a = (float)Math.Sqrt(ab), b = (float)Math.Sqrt(1 - ab);
             var x0 = new float[x.Length];
             var eps = new float[x.Length];
-            for (int i = 0; i < x.Length; i++)
-                (x0[i], eps[i]) = m.Objective switch
-                {
-                    "Epsilon" => ((x[i] - b * output[i]) / a, output[i]),
-                    "Sample" => (output[i], (x[i] - a * output[i]) / b),
-                    _ => (a * x[i] - b * output[i], b * x[i] + a * output[i]),
-                };
+            switch (m.Objective)
+            {
+                case "Epsilon":
+                    for (int i = 0; i < x.Length; i++) (x0[i], eps[i]) = ((x[i] - b * output[i]) / a, output[i]);
+                    break;
+                case "Sample":
+                    for (int i = 0; i < x.Length; i++) (x0[i], eps[i]) = (output[i], (x[i] - a * output[i]) / b);
+                    break;
+                default:   // Velocity (the description's check admits nothing else)
+                    for (int i = 0; i < x.Length; i++) (x0[i], eps[i]) = (a * x[i] - b * output[i], b * x[i] + a * output[i]);
+                    break;
+            }
             if (m.Sampling.ClipToDataRange && m.DataMin.Length > 0)
             {
                 int perIndex = parent.dataSize / m.DataShape[0];

@@ -15,7 +15,7 @@ internal sealed class Autoguidance(double scale, double minNoise, double maxNois
     public static Autoguidance? From(SamplingOptions options) =>
         options.AutoguidanceScale == 1 ? null : new(options.AutoguidanceScale, options.AutoguidanceMinNoise, options.AutoguidanceMaxNoise);
 
-    public bool IsActiveAt(int t, int timesteps) => GuidanceTerm.InBand(t, timesteps, minNoise, maxNoise);
+    public bool IsActiveAt(int t, int timesteps) => NoiseBand.Contains(t, timesteps, minNoise, maxNoise);
 
     /// <summary>The weak model's prediction with the same labels as the base prediction.</summary>
     public IEnumerable<PredictionKey> Needs(PredictionKey basis) => [basis with { Network = DenoiserRole.Autoguidance }];

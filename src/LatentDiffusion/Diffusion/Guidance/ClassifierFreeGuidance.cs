@@ -18,7 +18,7 @@ internal sealed class ClassifierFreeGuidance(double scale, double minNoise, doub
     /// <summary>Whether the base prediction sees the requested labels: not at scale 0 (unconditional sampling) or on an unconditional model.</summary>
     public static bool BasisIsConditional(SamplingOptions options, int classes) => classes > 0 && options.GuidanceScale != 0;
 
-    public bool IsActiveAt(int t, int timesteps) => GuidanceTerm.InBand(t, timesteps, minNoise, maxNoise);
+    public bool IsActiveAt(int t, int timesteps) => NoiseBand.Contains(t, timesteps, minNoise, maxNoise);
 
     public IEnumerable<PredictionKey> Needs(PredictionKey basis) => [new(DenoiserRole.Main, true), new(DenoiserRole.Main, false)];
 

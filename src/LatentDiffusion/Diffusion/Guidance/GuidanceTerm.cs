@@ -13,11 +13,4 @@ internal static class GuidanceTerm
     /// </summary>
     public static Tensor Extrapolate(Tensor current, Tensor target, Tensor anchor, double scale, bool first) =>
         first ? anchor + scale * (target - anchor) : current + (scale - 1) * (target - anchor);
-
-    /// <summary>Whether timestep <paramref name="t"/> of <paramref name="timesteps"/> has its noise level (t + 1) / T in [low, high].</summary>
-    public static bool InBand(int t, int timesteps, double low, double high)
-    {
-        double noiseLevel = (t + 1.0) / timesteps;
-        return noiseLevel >= low && noiseLevel <= high;
-    }
 }
