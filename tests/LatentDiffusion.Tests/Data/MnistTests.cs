@@ -5,8 +5,12 @@ using Microsoft.ML.Data;
 namespace LatentDiffusion.Tests.Data;
 
 [Trait("Data", "MNIST")]
-public class MnistTests
+public class MnistTests : IDisposable
 {
+    private readonly string folder = Directory.CreateTempSubdirectory("ld-mnist-").FullName;
+
+    public void Dispose() => Directory.Delete(folder, recursive: true);
+
     [Theory]
     [InlineData(MnistSplit.Train, 60000, new[] { 5, 0, 4, 1, 9 })]
     [InlineData(MnistSplit.Test, 10000, new[] { 7, 2, 1, 0, 4 })]
@@ -29,8 +33,7 @@ public class MnistTests
     [Fact]
     public void A_truncated_idx_file_fails_naming_the_file()
     {
-        string dir = Directory.CreateTempSubdirectory().FullName;
-        string path = Path.Combine(dir, "broken-images-idx3-ubyte");
+        string path = Path.Combine(folder, "broken-images-idx3-ubyte");
         byte[] header = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28];
         File.WriteAllBytes(path, [.. header, .. new byte[100]]);
 
@@ -42,7 +45,7 @@ public class MnistTests
     [Fact]
     public void An_idx_file_with_the_wrong_magic_number_fails_naming_the_file()
     {
-        string path = Path.Combine(Directory.CreateTempSubdirectory().FullName, "labels");
+        string path = Path.Combine(folder, "labels");
         File.WriteAllBytes(path, [0, 0, 8, 3, 0, 0, 0, 1, 7]);
         var ex = Assert.Throws<InvalidDataException>(() => IdxFile.ReadLabels(path));
         Assert.Contains(path, ex.Message);
@@ -52,7 +55,7 @@ public class MnistTests
     [Fact]
     public void When_every_source_fails_the_error_lists_what_was_tried_without_hanging()
     {
-        string cache = Directory.CreateTempSubdirectory().FullName;
+        string cache = Directory.CreateDirectory(Path.Combine(folder, "cache")).FullName;
         var options = new MnistOptions
         {
             CacheDirectory = cache,
@@ -75,7 +78,7 @@ public class MnistTests
     [Fact]
     public void A_source_that_delivers_wrong_bytes_is_rejected_by_checksum()
     {
-        string cache = Directory.CreateTempSubdirectory().FullName;
+        string cache = Directory.CreateDirectory(Path.Combine(folder, "cache")).FullName;
         var options = new MnistOptions { CacheDirectory = cache, Sources = [new GarbageSource()] };
         var ex = Assert.Throws<InvalidOperationException>(() => MnistProvider.Load(MnistSplit.Test, options));
         Assert.Contains("SHA-256", ex.Message);
