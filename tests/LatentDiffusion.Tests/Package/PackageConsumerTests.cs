@@ -114,6 +114,14 @@ public class PackageConsumerTests : IDisposable
         return app;
     }
 
+    // Each app's build holds a copy of libtorch (about 1.1 GB): removed as soon as the app has been checked, so that the
+    // test never holds more than one.
+    private static void DeleteBuild(string app)
+    {
+        foreach (var output in new[] { "bin", "obj" })
+            Directory.Delete(Path.Combine(app, output), recursive: true);
+    }
+
     [Fact]
     public void A_new_console_app_installs_the_package_and_runs_the_readme_quickstart_the_own_images_program_a_torchsharp_first_program_and_pretrained_fid()
     {
@@ -133,6 +141,7 @@ public class PackageConsumerTests : IDisposable
         Assert.Contains("FID ", run.Output);
         Assert.True(File.Exists(Path.Combine(quickstart, "digits.zip")), run.Output);
         Assert.True(File.Exists(Path.Combine(quickstart, "first-digit.png")), run.Output);
+        DeleteBuild(quickstart);
 
         // The own-images program, on a grey folder and a colour one.
         var ownImages = NewApp("OwnImagesApp", feed, version, CodeUnder("## Your own images"));
@@ -148,6 +157,7 @@ public class PackageConsumerTests : IDisposable
             Assert.Equal(16, Directory.GetFiles(Path.Combine(ownImages, "generated"), "*.png").Length);
             Directory.Delete(Path.Combine(ownImages, "generated"), recursive: true);
         }
+        DeleteBuild(ownImages);
 
         var torchFirst = NewApp("TorchFirstApp", feed, version, """
             var t = TorchSharp.torch.ones(4, 4);
@@ -156,6 +166,7 @@ public class PackageConsumerTests : IDisposable
         var first = Run(torchFirst, "run", "-c", "Release");
         Assert.True(first.ExitCode == 0, first.Output);
         Assert.Contains("sum 16", first.Output);
+        DeleteBuild(torchFirst);
 
         // The pretrained instrument: the featurizer's ONNX files arrive beside the app with the package, nothing copied by hand.
         var pretrained = NewApp("PretrainedFidApp", feed, version, """
