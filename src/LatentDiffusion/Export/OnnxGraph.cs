@@ -11,7 +11,7 @@ namespace LatentDiffusion.Export;
 /// </summary>
 internal sealed class OnnxGraph(string name)
 {
-    /// <summary>The operator set written: GroupNormalization with per-channel scale and bias needs 21.</summary>
+    /// <summary>The operator set written (Gelu needs 20).</summary>
     public const int Opset = 21;
     /// <summary>The IR version that goes with opset 21.</summary>
     public const int IrVersion = 10;
