@@ -48,7 +48,7 @@ internal sealed class OnnxLayers(OnnxGraph graph, IReadOnlyDictionary<string, Te
     /// GroupNorm of <paramref name="groups"/> groups over [N, C, H, W] with per-channel affine parameters (epsilon 1e-5,
     /// TorchSharp's default), written as InstanceNormalization over [N, groups, rest] and the affine per channel:
     /// ONNX Runtime's CPU build runs that as one kernel, while it expands GroupNormalization into about ten
-    /// elementwise and reduction nodes (measured: the expansion took 15% of a UNet pass).
+    /// elementwise and reduction nodes (measured on the MNIST UNet: a pass 3% faster this way).
     /// </summary>
     public string GroupNorm(string x, string prefix, long groups)
     {

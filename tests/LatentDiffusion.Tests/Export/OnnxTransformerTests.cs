@@ -2,6 +2,7 @@ using LatentDiffusion.Diffusion;
 using LatentDiffusion.Export;
 using LatentDiffusion.MLNet;
 using LatentDiffusion.Onnx;
+using LatentDiffusion.Tests.MLNet;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -17,12 +18,6 @@ public class OnnxTransformerTests : IDisposable
     private readonly string folder = Directory.CreateTempSubdirectory("ld-onnxml-").FullName;
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
-
-    private sealed class Request
-    {
-        public int Label { get; set; }
-        public long Seed { get; set; }
-    }
 
     private sealed class Output
     {
