@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
@@ -13,6 +14,9 @@ namespace MnistLatentDiffusion;
 /// </summary>
 public static class Cli
 {
+    /// <summary>The ODE solvers' names (the samplers that take --spacing), lower case.</summary>
+    public static IEnumerable<string> SolverNames => SamplerRegistry.Names.Where(n => SamplerRegistry.Create(n) is SolverSampler).Select(n => n.ToLowerInvariant());
+
     public const int BadArguments = 2, Failed = 1, Stopped = 130;
 
     private static readonly string[] Presets = ["quick", "default", "full", "smoke"];
@@ -176,8 +180,8 @@ public static class Cli
 
         // Sampling settings: each overrides the model's saved one.
         var sampler = OptionalChoice("--sampler", "The reverse process (default: the model's saved setting)",
-            Enum.GetNames<SamplerKind>().Select(n => n.ToLowerInvariant()).ToArray());
-        var spacing = OptionalChoice("--spacing", "Where the ODE solvers (dpmsolverplusplus2m, unipc, heun) place their steps (default: the model's saved setting)",
+            SamplerRegistry.Names.Select(n => n.ToLowerInvariant()).ToArray());
+        var spacing = OptionalChoice("--spacing", $"Where the ODE solvers ({string.Join(", ", SolverNames)}) place their steps (default: the model's saved setting)",
             Enum.GetNames<TimestepSpacing>().Select(n => n.ToLowerInvariant()).ToArray());
         var steps = new Option<int?>("--steps") { Description = "Denoising steps, 1..T (default: the model's saved setting)" };
         steps.Validators.Add(r => { if (TryValue(r, "--steps", "a whole number of at least 1", out int? value) && value is < 1) r.AddError($"--steps must be at least 1, got {value}."); });
@@ -300,12 +304,15 @@ public static class Cli
             if (text.Split(',').Any(t => !int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) || v is < 1 or > 1000))
                 r.AddError($"--evaluations must be whole numbers in 1..1000, comma-separated, for example 5,10,20; got '{text}'.");
         });
-        var sweepSolvers = new Option<string>("--solvers") { Description = "Samplers to sweep, comma-separated", DefaultValueFactory = _ => "ddim,dpmsolverplusplus2m,unipc,heun" };
+        var sweepSolvers = new Option<string>("--solvers")
+        {
+            Description = "Samplers to sweep, comma-separated", DefaultValueFactory = _ => string.Join(",", SolverSweep.Solvers.Select(s => s.Name.ToLowerInvariant())),
+        };
         sweepSolvers.Validators.Add(r =>
         {
             string text = r.GetValueOrDefault<string>() ?? "";
-            if (text.Split(',').Any(t => !Enum.TryParse<SamplerKind>(t, ignoreCase: true, out var kind) || !Enum.IsDefined(kind) || int.TryParse(t, out _)))
-                r.AddError($"--solvers must be sampler names from {string.Join(", ", Enum.GetNames<SamplerKind>().Select(n => n.ToLowerInvariant()))}, comma-separated; got '{text}'.");
+            if (text.Split(',').Any(t => SamplerRegistry.Find(t) is null))
+                r.AddError($"--solvers must be sampler names from {string.Join(", ", SamplerRegistry.Names.Select(n => n.ToLowerInvariant()))}, comma-separated; got '{text}'.");
         });
         var sweep = new Command("sweep", "Every sampler at several evaluation budgets on a saved model: guidance tuned per solver, FID and accuracy on held-out sets, images/s, report.json, sweep.md, fid-vs-evaluations.png.")
             { model, sweepClassifier, sweepOut, sweepCount, sweepSets, sweepTune, sweepEvaluations, sweepSolvers, verbose };

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.IO;
 using LatentDiffusion.MLNet;
 using LatentDiffusion.Models;
@@ -46,7 +47,7 @@ public sealed class ColourJob(string outputDirectory, int seed, ILogger logger)
         var test = Load("test", TestImages, seed + 1);
         token.ThrowIfCancellationRequested();
 
-        var sampling = new SamplingOptions { Steps = 50, GuidanceScale = 1.5 };
+        var sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 50 }, GuidanceScale = 1.5 };
         var vae = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
         {
             ImageShape = [3, Height, Width], Downsampling = 4, Width = 32, Epochs = 15, BatchSize = 64, Seed = seed, Logger = logger, CancellationToken = token,

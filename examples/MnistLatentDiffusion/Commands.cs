@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.IO;
 using LatentDiffusion.Metrics;
 using LatentDiffusion.MLNet;
@@ -71,9 +72,13 @@ internal static class Commands
     private static SamplingOptions Override(SamplingOptions saved, SamplingFlags flags)
     {
         var sampling = saved.Clone();
-        if (flags.Sampler is { } name) sampling.Sampler = Enum.Parse<SamplerKind>(name, ignoreCase: true);
-        if (flags.Spacing is { } spacing) sampling.Spacing = Enum.Parse<TimestepSpacing>(spacing, ignoreCase: true);
-        if (flags.Steps is { } steps) sampling.Steps = steps;
+        if (flags.Sampler is { } name) sampling.Sampler = SamplerRegistry.Create(name);
+        if (flags.Steps is { } steps) sampling.Sampler = sampling.Sampler with { Steps = steps, Timesteps = null };
+        if (flags.Spacing is { } spacing)
+            sampling.Sampler = sampling.Sampler is SolverSampler solver
+                ? solver with { Spacing = Enum.Parse<TimestepSpacing>(spacing, ignoreCase: true), Timesteps = null }
+                : throw new CommandLineException($"--spacing applies only to the ODE solvers ({string.Join(", ", Cli.SolverNames)}); "
+                    + $"{sampling.Sampler.Name.ToLowerInvariant()} places its steps evenly in time.");
         if (flags.Guidance is { } guidance) sampling.GuidanceScale = guidance;
         if (flags.Band is { } band) (sampling.GuidanceMinNoise, sampling.GuidanceMaxNoise, _) = Cli.ParseBand("--guidance-band", band);
         if (flags.Autoguidance is { } a) sampling.AutoguidanceScale = a;
@@ -434,7 +439,7 @@ internal static class Commands
         {
             Count = count, Sets = sets, TuneCount = tuneCount,
             Evaluations = evaluations.Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray(),
-            Solvers = solvers.Split(',').Select(t => Enum.Parse<SamplerKind>(t, ignoreCase: true)).ToArray(),
+            Solvers = solvers.Split(',').Select(SamplerRegistry.Create).ToArray(),
         };
         var report = new SolverSweep(ml, generator, classifier, settings, directory, logging.CreateLogger("sweep")).Run(token);
         Console.WriteLine($"{report["totalSeconds"]!.GetValue<double>():F0} s; wrote {directory}");
@@ -482,11 +487,11 @@ internal static class Commands
         var otherFormat = generator.Diffusion.Sampling;
         otherFormat.Precision = otherFormat.Precision == SamplingPrecision.BFloat16 ? SamplingPrecision.Float32 : SamplingPrecision.BFloat16;
         cells.Add((otherFormat, 256));
-        foreach (var solver in new[] { SamplerKind.Ddim, SamplerKind.DpmSolverPlusPlus2M, SamplerKind.UniPc, SamplerKind.Heun })
+        foreach (var solver in SolverSweep.Solvers)
             foreach (int evaluations in new[] { 10, 20, 50 })
             {
                 var options = generator.Diffusion.Sampling;
-                (options.Sampler, options.Steps) = (solver, SolverSweep.StepsFor(solver, evaluations));
+                options.Sampler = solver with { Steps = SolverSweep.StepsFor(solver, evaluations) };
                 cells.Add((options, 256));
             }
         foreach (var (options, batch) in cells)
@@ -510,11 +515,11 @@ internal static class Commands
             double rate = generated / clock.Elapsed.TotalSeconds;
             double gflops = rate * g.Diffusion.SamplingFlopsPerSample / 1e9;
             double reference = options.Precision == SamplingPrecision.BFloat16 ? ceiling.ConvBFloat16 : ceiling.ConvFloat32;
-            int evaluationsPerImage = Samplers.Evaluations(options.Sampler, options.Steps);
+            int evaluationsPerImage = g.Diffusion.EvaluationsPerSample;
             if (ReferenceEquals(options, cells[1].Options) && batch == 256) best50 = rate;
             Console.WriteLine($"{Describe(options)}, batch {batch,3}: {evaluationsPerImage,2} evaluations, {g.Diffusion.DenoiserPassesPerSample + g.Diffusion.AutoguidancePassesPerSample,2} passes, "
                 + $"{rate,8:F1} decoded images/s, denoiser {gflops:F1} GFLOP/s ({gflops / reference:P0} of the measured conv ceiling)");
-            results.Add(new JsonObject { ["sampler"] = options.Sampler.ToString(), ["steps"] = options.Steps, ["evaluations"] = evaluationsPerImage, ["batchSize"] = batch,
+            results.Add(new JsonObject { ["sampler"] = options.Sampler.Name, ["steps"] = options.Sampler.Steps, ["evaluations"] = evaluationsPerImage, ["batchSize"] = batch,
                 ["precision"] = options.Precision.ToString(), ["imagesPerSecond"] = rate, ["denoiserGflops"] = gflops, ["shareOfConvCeiling"] = gflops / reference,
                 ["denoiserPassesPerImage"] = g.Diffusion.DenoiserPassesPerSample, ["autoguidancePassesPerImage"] = g.Diffusion.AutoguidancePassesPerSample });
         }
@@ -546,7 +551,7 @@ internal static class Commands
     private static JsonObject StreamingMemory(MLContext ml, DigitGeneratorTransformer generator, int images, int seed, CancellationToken token)
     {
         var sampling = generator.Diffusion.Sampling;
-        sampling.Steps = 10;
+        sampling.Sampler = new DdimSampler { Steps = 10 };
         var fast = generator.WithSampling(sampling);
         var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, images).Select(i => new GenerationRequest { Label = i % Math.Max(fast.Diffusion.Classes, 1), Seed = (long)seed * 7_000_003 + i }));
         var view = fast.Transform(requests);
@@ -578,7 +583,7 @@ internal static class Commands
     }
 
     private static string Describe(SamplingOptions s) =>
-        $"{s.Sampler.ToString().ToUpperInvariant()} {s.Steps,2} steps, guidance {s.GuidanceScale:0.##} on noise levels [{s.GuidanceMinNoise:0.##}, {s.GuidanceMaxNoise:0.##}], "
+        $"{s.Sampler.Name.ToUpperInvariant()} {s.Sampler.Steps,2} steps, guidance {s.GuidanceScale:0.##} on noise levels [{s.GuidanceMinNoise:0.##}, {s.GuidanceMaxNoise:0.##}], "
         + (s.AutoguidanceScale == 1 ? "" : $"autoguidance {s.AutoguidanceScale:0.##} on [{s.AutoguidanceMinNoise:0.##}, {s.AutoguidanceMaxNoise:0.##}], ") + s.Precision;
 
     /// <summary>Nominal fp32 peak: cores x 2 FMA units x 16 lanes x 2 flops x clock (from /proc/cpuinfo, else 2.5 GHz).</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.MLNet;
 using LatentDiffusion.Onnx;
 
@@ -92,7 +93,7 @@ public sealed class DeployBenchmark(DigitGeneratorTransformer generator, string 
         var report = new JsonObject
         {
             ["model"] = modelPath,
-            ["sampling"] = $"{saved.Sampler} {saved.Steps} steps, guidance {saved.GuidanceScale} on [{saved.GuidanceMinNoise}, {saved.GuidanceMaxNoise}], "
+            ["sampling"] = $"{saved.Sampler.Name} {saved.Sampler.Steps} steps, guidance {saved.GuidanceScale} on [{saved.GuidanceMinNoise}, {saved.GuidanceMaxNoise}], "
                 + $"autoguidance {saved.AutoguidanceScale}, {saved.Precision}, batch {saved.BatchSize}",
             ["requests"] = $"{sets} sets of {count}: labels i % 10, seeds {FirstSeed} + 100,000 set + i",
             ["exportSeconds"] = Math.Round(exportSeconds, 2),

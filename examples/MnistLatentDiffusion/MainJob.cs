@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.IO;
 using LatentDiffusion.MLNet;
 using LatentDiffusion.Runtime;
@@ -110,7 +111,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         // 2. VAE -> latent diffusion -> generator: one composite estimator fitted on the training split.
         var sampling = new SamplingOptions
         {
-            Sampler = settings.Sampler, Steps = settings.SamplingSteps,
+            Sampler = settings.Sampler,
             GuidanceScale = settings.GuidanceChoices[0].Scale, GuidanceMinNoise = settings.GuidanceChoices[0].MinNoise, GuidanceMaxNoise = settings.GuidanceChoices[0].MaxNoise,
             Precision = settings.SamplingPrecision, AutoguidanceScale = settings.AutoguidanceScale,
             AutoguidanceMinNoise = settings.AutoguidanceMinNoise, AutoguidanceMaxNoise = settings.AutoguidanceMaxNoise,
@@ -161,7 +162,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         // 3. The seed's task: a diffusion model trained with no label column at all, on the same VAE's latents.
         var unconditionalSampling = new SamplingOptions
         {
-            Sampler = settings.Sampler, Steps = settings.SamplingSteps, Precision = settings.SamplingPrecision,
+            Sampler = settings.Sampler, Precision = settings.SamplingPrecision,
             AutoguidanceMinNoise = settings.AutoguidanceMinNoise, AutoguidanceMaxNoise = settings.AutoguidanceMaxNoise,
         };
         var latents = ml.Transforms.DropColumns("Label").Fit(train).Transform(vae.Transform(train));
@@ -254,8 +255,8 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             ["trainRows"] = settings.TrainRows > 0 ? settings.TrainRows : 60000,
             ["sampler"] = new JsonObject
             {
-                ["name"] = settings.Sampler.ToString(), ["steps"] = settings.SamplingSteps,
-                ["evaluations"] = Samplers.Evaluations(settings.Sampler, settings.SamplingSteps), ["guidanceScale"] = bestGuidance.Scale,
+                ["name"] = settings.Sampler.Name, ["steps"] = settings.Sampler.Steps,
+                ["evaluations"] = generator.Diffusion.EvaluationsPerSample, ["guidanceScale"] = bestGuidance.Scale,
                 ["guidanceMinNoise"] = bestGuidance.MinNoise, ["guidanceMaxNoise"] = bestGuidance.MaxNoise, ["autoguidanceScale"] = settings.AutoguidanceScale,
                 ["autoguidanceMinNoise"] = settings.AutoguidanceMinNoise, ["autoguidanceMaxNoise"] = settings.AutoguidanceMaxNoise,
                 ["precision"] = settings.SamplingPrecision.ToString(),

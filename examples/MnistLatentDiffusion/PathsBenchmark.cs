@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.IO;
 using LatentDiffusion.MLNet;
 using LatentDiffusion.Models;
@@ -29,7 +30,7 @@ public sealed class PathsBenchmark(IReadOnlyList<double> budgetMinutes, int samp
 
     private static SamplingOptions Sampling => new()
     {
-        Steps = 50, GuidanceScale = 2.25, GuidanceMinNoise = 0.5, GuidanceMaxNoise = 0.7, Precision = SamplingPrecision.BFloat16,
+        Sampler = new DdimSampler { Steps = 50 }, GuidanceScale = 2.25, GuidanceMinNoise = 0.5, GuidanceMaxNoise = 0.7, Precision = SamplingPrecision.BFloat16,
     };
 
     private LatentDiffusionOptions Diffusion(string input, int width, int levels, TimeSpan budget, CancellationToken token) => new()

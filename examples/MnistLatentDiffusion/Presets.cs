@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Training;
 
 namespace MnistLatentDiffusion;
@@ -69,9 +70,7 @@ public sealed record RunSettings
     /// the cheapest setting of the solver sweep within the floor's noise of its best (docs/results.md, issue 31).
     /// Their guidance is tuned in the run (see <see cref="GuidanceChoices"/>).
     /// </summary>
-    public SamplerKind Sampler { get; init; } = SamplerKind.UniPc;
-    /// <summary>Steps of <see cref="Sampler"/> (Heun evaluates twice per step).</summary>
-    public int SamplingSteps { get; init; } = 20;
+    public DiffusionSampler Sampler { get; init; } = new UniPcSampler { Steps = 20 };
     /// <summary>The accuracy on the digit asked for that a guidance setting must reach on the tuning set to be chosen (issue 26); below it for all, the lowest FID is taken.</summary>
     public double MinimumTuningAccuracy { get; init; } = 0.99;
     /// <summary>
@@ -105,7 +104,7 @@ public sealed record RunSettings
         "default" => new RunSettings { Preset = "default" },
         "full" => new RunSettings { Preset = "full", ClassifierEpochs = 8, VaeEpochs = 8, DiffusionEpochs = 60, DiffusionWidth = 64, UnconditionalEpochs = 60, UnconditionalWidth = 64, UnconditionalAutoguidanceEpochs = 6 },
         // The smallest run that still exercises every step; the test suite uses it.
-        "smoke" => new RunSettings { Preset = "smoke", TrainRows = 1_500, ClassifierEpochs = 1, VaeEpochs = 1, DiffusionEpochs = 1, Samples = 200, SamplingSteps = 5, DiffusionWidth = 16, AutoguidanceWidth = 8, AutoguidanceEpochs = 1, UnconditionalWidth = 16, UnconditionalEpochs = 1, UnconditionalAutoguidanceEpochs = 1, UnconditionalAutoguidanceScales = [1.0, 2.0], GuidanceChoices = [new(2.25, 0.5, 0.7), new(3, 0.4, 0.8)] },
+        "smoke" => new RunSettings { Preset = "smoke", TrainRows = 1_500, ClassifierEpochs = 1, VaeEpochs = 1, DiffusionEpochs = 1, Samples = 200, Sampler = new UniPcSampler { Steps = 5 }, DiffusionWidth = 16, AutoguidanceWidth = 8, AutoguidanceEpochs = 1, UnconditionalWidth = 16, UnconditionalEpochs = 1, UnconditionalAutoguidanceEpochs = 1, UnconditionalAutoguidanceScales = [1.0, 2.0], GuidanceChoices = [new(2.25, 0.5, 0.7), new(3, 0.4, 0.8)] },
         _ => throw new ArgumentException($"Unknown preset '{preset}': expected quick, default or full."),
     };
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.IO;
 using LatentDiffusion.MLNet;
 using Microsoft.Extensions.Logging;
@@ -16,7 +17,7 @@ namespace MnistLatentDiffusion;
 /// <summary>What the solver sweep tries and on how many requests.</summary>
 public sealed record SweepSettings
 {
-    public SamplerKind[] Solvers { get; init; } = [SamplerKind.Ddim, SamplerKind.DpmSolverPlusPlus2M, SamplerKind.UniPc, SamplerKind.Heun];
+    public DiffusionSampler[] Solvers { get; init; } = SolverSweep.Solvers;
     /// <summary>Sampler evaluations per image (guidance passes come on top; the report gives both).</summary>
     public int[] Evaluations { get; init; } = [5, 8, 10, 15, 20, 50];
     /// <summary>The budget guidance is tuned at, per solver.</summary>
@@ -40,7 +41,10 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
 {
     private const int Classes = 10;
 
-    private sealed record Row(string Name, SamplerKind Solver, SamplingOptions Sampling, int Evaluations, int Passes, double[] Fid, double[] Accuracy, double ImagesPerSecond);
+    /// <summary>The samplers swept by default, with their default settings.</summary>
+    public static readonly DiffusionSampler[] Solvers = [new DdimSampler(), new DpmSolverPlusPlusSampler(), new UniPcSampler(), new HeunSampler()];
+
+    private sealed record Row(string Name, DiffusionSampler Solver, SamplingOptions Sampling, int Evaluations, int Passes, double[] Fid, double[] Accuracy, double ImagesPerSecond);
 
     public JsonObject Run(CancellationToken token)
     {
@@ -64,8 +68,8 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
             foreach (int evaluations in settings.Evaluations)
             {
                 var options = chosen.Clone();
-                options.Steps = StepsFor(solver, evaluations);
-                rows.Add(HeldOut($"{solver} {Samplers.Evaluations(solver, options.Steps)}", solver, options, reference, token));
+                options.Sampler = options.Sampler with { Steps = StepsFor(solver, evaluations) };
+                rows.Add(HeldOut($"{solver.Name} {generator.Diffusion.WithSampling(options).EvaluationsPerSample}", solver, options, reference, token));
             }
         }
 
@@ -128,8 +132,8 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
         var j = node!;
         var sampling = new SamplingOptions
         {
-            Sampler = Enum.Parse<SamplerKind>(j["solver"]!.GetValue<string>()), Steps = j["steps"]!.GetValue<int>(),
-            Spacing = Enum.Parse<TimestepSpacing>(j["spacing"]!.GetValue<string>()),
+            Sampler = WithSpacing(SamplerRegistry.Create(j["solver"]!.GetValue<string>()) with { Steps = j["steps"]!.GetValue<int>() },
+                Enum.Parse<TimestepSpacing>(j["spacing"]!.GetValue<string>())),
             GuidanceScale = j["guidanceScale"]!.GetValue<double>(), GuidanceMinNoise = j["guidanceMinNoise"]!.GetValue<double>(), GuidanceMaxNoise = j["guidanceMaxNoise"]!.GetValue<double>(),
             AutoguidanceScale = j["autoguidanceScale"]!.GetValue<double>(), AutoguidanceMinNoise = j["autoguidanceMinNoise"]!.GetValue<double>(),
             AutoguidanceMaxNoise = j["autoguidanceMaxNoise"]!.GetValue<double>(), Precision = Enum.Parse<SamplingPrecision>(j["precision"]!.GetValue<string>()),
@@ -140,10 +144,14 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
     }
 
     /// <summary>Steps that give at most <paramref name="evaluations"/> sampler evaluations (Heun evaluates twice per step but once on the last).</summary>
-    public static int StepsFor(SamplerKind solver, int evaluations) => solver == SamplerKind.Heun ? Math.Max(1, (evaluations + 1) / 2) : evaluations;
+    public static int StepsFor(DiffusionSampler solver, int evaluations) => solver is HeunSampler ? Math.Max(1, (evaluations + 1) / 2) : evaluations;
+
+    private static DiffusionSampler WithSpacing(DiffusionSampler sampler, TimestepSpacing spacing) => sampler is SolverSampler solver ? solver with { Spacing = spacing } : sampler;
+
+    private static string SpacingOf(DiffusionSampler sampler) => sampler is SolverSampler solver ? solver.Spacing.ToString() : nameof(TimestepSpacing.Time);
 
     /// <summary>The guidance grid on the tuning set at the tuning budget; returns the setting with the lowest FID.</summary>
-    private SamplingOptions Tune(SamplerKind solver, SamplingOptions saved, LatentDiffusion.MLNet.FeatureSet tuneReference, JsonArray log, CancellationToken token)
+    private SamplingOptions Tune(DiffusionSampler solver, SamplingOptions saved, LatentDiffusion.MLNet.FeatureSet tuneReference, JsonArray log, CancellationToken token)
     {
         SamplingOptions? best = null;
         double bestFid = double.PositiveInfinity;
@@ -152,23 +160,24 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
                 foreach (bool autoguidance in new[] { true, false })
                 {
                     var options = saved.Clone();
-                    (options.Sampler, options.Steps) = (solver, StepsFor(solver, settings.TuneEvaluations));
+                    options.Sampler = WithSpacing(solver with { Steps = StepsFor(solver, settings.TuneEvaluations) },
+                        saved.Sampler is SolverSampler savedSolver ? savedSolver.Spacing : TimestepSpacing.Time);
                     (options.GuidanceScale, options.GuidanceMinNoise, options.GuidanceMaxNoise) = (scale, band.MinNoise, band.MaxNoise);
                     if (!autoguidance) options.AutoguidanceScale = 1;
                     var (metrics, _) = Score(options, MainJob.ConditionalTuningSeed, settings.TuneCount, tuneReference, token);
                     log.Add(new JsonObject
                     {
-                        ["solver"] = solver.ToString(), ["guidanceScale"] = scale, ["guidanceMinNoise"] = band.MinNoise, ["guidanceMaxNoise"] = band.MaxNoise,
+                        ["solver"] = solver.Name, ["guidanceScale"] = scale, ["guidanceMinNoise"] = band.MinNoise, ["guidanceMaxNoise"] = band.MaxNoise,
                         ["autoguidanceScale"] = options.AutoguidanceScale, ["fid"] = metrics.Fid, ["accuracy"] = metrics.ConditionalAccuracy,
                     });
                     logger.LogInformation("Tuning {Solver}: guidance {Scale} on [{Low}, {High}], autoguidance {Auto}: FID {Fid:F3}, accuracy {Accuracy:P2}",
-                        solver, scale, band.MinNoise, band.MaxNoise, options.AutoguidanceScale, metrics.Fid, metrics.ConditionalAccuracy);
+                        solver.Name, scale, band.MinNoise, band.MaxNoise, options.AutoguidanceScale, metrics.Fid, metrics.ConditionalAccuracy);
                     if (metrics.Fid < bestFid) (bestFid, best) = (metrics.Fid, options);
                 }
         return best!;
     }
 
-    private Row HeldOut(string name, SamplerKind solver, SamplingOptions options, LatentDiffusion.MLNet.FeatureSet reference, CancellationToken token)
+    private Row HeldOut(string name, DiffusionSampler solver, SamplingOptions options, LatentDiffusion.MLNet.FeatureSet reference, CancellationToken token)
     {
         var fids = new double[settings.Sets];
         var accuracies = new double[settings.Sets];
@@ -180,7 +189,7 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
             seconds += time;
         }
         var g = generator.WithSampling(options);
-        var row = new Row(name, solver, options, Samplers.Evaluations(options.Sampler, options.Steps), g.Diffusion.DenoiserPassesPerSample + g.Diffusion.AutoguidancePassesPerSample,
+        var row = new Row(name, solver, options, g.Diffusion.EvaluationsPerSample, g.Diffusion.DenoiserPassesPerSample + g.Diffusion.AutoguidancePassesPerSample,
             fids, accuracies, settings.Sets * settings.Count / seconds);
         logger.LogInformation("{Name}: {Evaluations} evaluations, {Passes} passes; FID {Fid:F4} +- {Std:F4}, accuracy {Accuracy:P2}, {Rate:F0} images/s",
             name, row.Evaluations, row.Passes, Stat(fids).Mean, Stat(fids).Std, accuracies.Average(), row.ImagesPerSecond);
@@ -208,12 +217,12 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
     private static JsonArray Values(IEnumerable<double> v) => new(v.Select(x => (JsonNode)x).ToArray());
 
     private static string Describe(SamplingOptions s) => FormattableString.Invariant(
-        $"{s.Sampler} {s.Steps} steps ({s.Spacing}), guidance {s.GuidanceScale:0.##} on [{s.GuidanceMinNoise:0.##}, {s.GuidanceMaxNoise:0.##}], ")
+        $"{s.Sampler.Name} {s.Sampler.Steps} steps ({SpacingOf(s.Sampler)}), guidance {s.GuidanceScale:0.##} on [{s.GuidanceMinNoise:0.##}, {s.GuidanceMaxNoise:0.##}], ")
         + (s.AutoguidanceScale == 1 ? "no autoguidance" : FormattableString.Invariant($"autoguidance {s.AutoguidanceScale:0.##} on [{s.AutoguidanceMinNoise:0.##}, {s.AutoguidanceMaxNoise:0.##}]"));
 
     private static JsonObject ToJson(Row r, double floor) => new()
     {
-        ["name"] = r.Name, ["solver"] = r.Solver.ToString(), ["steps"] = r.Sampling.Steps, ["spacing"] = r.Sampling.Spacing.ToString(),
+        ["name"] = r.Name, ["solver"] = r.Solver.Name, ["steps"] = r.Sampling.Sampler.Steps, ["spacing"] = SpacingOf(r.Sampling.Sampler),
         ["guidanceScale"] = r.Sampling.GuidanceScale, ["guidanceMinNoise"] = r.Sampling.GuidanceMinNoise, ["guidanceMaxNoise"] = r.Sampling.GuidanceMaxNoise,
         ["autoguidanceScale"] = r.Sampling.AutoguidanceScale, ["autoguidanceMinNoise"] = r.Sampling.AutoguidanceMinNoise, ["autoguidanceMaxNoise"] = r.Sampling.AutoguidanceMaxNoise,
         ["precision"] = r.Sampling.Precision.ToString(), ["evaluations"] = r.Evaluations, ["passes"] = r.Passes,
@@ -254,7 +263,7 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
             model.Series.Add(series);
         }
         var saved = rows.First(r => r.Name == "saved setting");
-        model.Series.Add(new ScatterSeries { Title = $"saved setting ({saved.Solver} {saved.Sampling.Steps} steps)", MarkerType = MarkerType.Diamond, MarkerSize = 6, MarkerFill = OxyColors.Black,
+        model.Series.Add(new ScatterSeries { Title = $"saved setting ({saved.Solver.Name} {saved.Sampling.Sampler.Steps} steps)", MarkerType = MarkerType.Diamond, MarkerSize = 6, MarkerFill = OxyColors.Black,
             Points = { new ScatterPoint(saved.Passes, saved.Fid.Average() / floor) } });
         model.Legends.Add(new Legend { LegendPosition = LegendPosition.TopRight });
         Plots.SaveModel(path, model, 720, 480);

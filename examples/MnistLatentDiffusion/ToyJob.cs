@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.IO;
 using LatentDiffusion.Metrics;
 using LatentDiffusion.MLNet;
@@ -107,7 +108,7 @@ public sealed class ToyJob(ToySettings settings, string outputDirectory, ILogger
         var report = new JsonObject
         {
             ["rows"] = settings.Rows, ["epochs"] = settings.Epochs, ["width"] = settings.Width, ["depth"] = settings.Depth, ["timesteps"] = settings.Timesteps,
-            ["batchSize"] = settings.BatchSize, ["sampler"] = new JsonObject { ["name"] = "ddim", ["steps"] = settings.Steps }, ["samples"] = settings.Samples, ["seed"] = settings.Seed,
+            ["batchSize"] = settings.BatchSize, ["sampler"] = new JsonObject { ["name"] = new DdimSampler().Name, ["steps"] = settings.Steps }, ["samples"] = settings.Samples, ["seed"] = settings.Seed,
             ["acceptance"] = new JsonObject
             {
                 ["units"] = "errors and distances are measured after dividing each dimension by the true data's standard deviation",
@@ -132,7 +133,7 @@ public sealed class ToyJob(ToySettings settings, string outputDirectory, ILogger
             Width = settings.Width, Depth = settings.Depth, Timesteps = settings.Timesteps, Schedule = objective.Schedule,
             Objective = objective.Target, Loss = objective.Loss, LossWeighting = objective.Weighting,
             Epochs = settings.Epochs, BatchSize = settings.BatchSize, EmaDecay = 0.99, Seed = settings.Seed, CancellationToken = token,
-            Sampling = new SamplingOptions { Steps = settings.Steps, BatchSize = 1024 },
+            Sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = settings.Steps }, BatchSize = 1024 },
         }).Fit(train);
         return (model, clock.Elapsed.TotalSeconds);
     }

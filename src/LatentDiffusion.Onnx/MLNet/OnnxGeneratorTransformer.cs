@@ -1,4 +1,5 @@
-using System.Text.Json;
+using System.Text.Json.Nodes;
+using LatentDiffusion.Export;
 using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Onnx;
 using Microsoft.ML;
@@ -20,7 +21,13 @@ namespace LatentDiffusion.MLNet;
 /// </remarks>
 public sealed class OnnxGeneratorTransformer : BatchTransformer
 {
-    internal static readonly ComponentFormat Format = new("LatDiffOnnxGenerator", "LDONNXGN", 1, typeof(OnnxGeneratorTransformer), 1, 1);
+    /// <summary>
+    /// The entry's format (see <see cref="ComponentCodec"/>): Config.json holds the columns and the exported description
+    /// (<see cref="ExportedModel"/>), and one stream per ONNX file holds its bytes. Versions: 1, the description in its
+    /// format 2; 2, in its format 3 (the sampler as an object, file hashes). Version 1 entries are read through the
+    /// description's own migration.
+    /// </summary>
+    internal static readonly ComponentFormat Format = new("LatDiffOnnxGenerator", "LDONNXGN", 2, typeof(OnnxGeneratorTransformer), 1, 1);
 
     /// <summary>What <c>Config.json</c> holds: the columns and the exported model's description.</summary>
     internal sealed record Settings
@@ -57,49 +64,33 @@ public sealed class OnnxGeneratorTransformer : BatchTransformer
     /// <summary>The request-seed column; rows without one derive their seed from the exported seed and their position.</summary>
     public string SeedColumnName => settings.SeedColumn;
 
-    private protected override BatchMapper CreateMapper() => new RequestMapper(settings.LabelColumn, settings.SeedColumn, Generator.Seed,
+    protected override BatchMapper CreateMapper() => new RequestMapper(settings.LabelColumn, settings.SeedColumn, Generator.Seed,
         Generator.Classes, Generator.BatchSize, [OutputColumn.Shaped(settings.OutputColumn, Generator.ImageShape)],
         (labels, seeds, output) => Generator.GenerateBatch(labels, seeds, output));
 
-    private protected override void Save(ModelSaveContext ctx)
-    {
-        var json = JsonSerializer.SerializeToUtf8Bytes(settings, ExportedModel.Json);
-        var streams = new List<(string, Action<BinaryWriter>)> { (ModelStreams.ConfigStream, w => w.Write(json)) };
-        foreach (var (name, bytes) in Generator.Files)
-            streams.Add((name, w =>
-            {
-                w.Write(bytes.Length);
-                w.Write(bytes);
-            }));
-        MLNetInternals.Save(ctx, Format, streams);
-    }
+    protected override void Save(ModelSaveContext ctx) =>
+        ComponentCodec.Save(ctx, Format, settings, Generator.Files.Select(f => (f.Key, ComponentCodec.Bytes(f.Value))));
 
     private static OnnxGeneratorTransformer Create(IHostEnvironment env, object ctx)
     {
         var streams = MLNetInternals.Open(ctx, Format);
-        Settings? settings = null;
-        streams.Read(ModelStreams.ConfigStream, r =>
+        string entry = $"the '{ModelStreams.ConfigStream}' entry of {nameof(OnnxGeneratorTransformer)}";
+        var loaded = ComponentCodec.ReadSettings<Settings>(streams, (block, version) =>
         {
-            var bytes = r.ReadBytes(16 << 20);
-            settings = JsonSerializer.Deserialize<Settings>(bytes, ExportedModel.Json)
-                ?? throw new InvalidDataException("the settings entry is empty.");
-            // The description inside is checked as a folder's would be.
-            settings.Model.Check($"the '{ModelStreams.ConfigStream}' entry of {nameof(OnnxGeneratorTransformer)}");
+            // Version 1 held the description in its format 2: read it as a folder's would be, and store it as today's.
+            if (version < 2 && block["model"] is JsonObject model)
+                block["model"] = JsonNode.Parse(ExportedModel.Parse(model.ToJsonString(), entry).ToJson());
         });
-        var loaded = settings!;
-        var generator = OnnxGenerator.Create(loaded.Model, file =>
+        // The description inside is checked as a folder's would be, and its files as a folder's are.
+        try
         {
-            byte[]? bytes = null;
-            streams.Read(file, r =>
-            {
-                int length = r.ReadInt32();
-                if (length <= 0 || length > MLNetInternals.MaxPayloadBytes)
-                    throw new InvalidDataException($"the entry declares an impossible length {length}.");
-                bytes = r.ReadBytes(length);
-                if (bytes.Length != length) throw new InvalidDataException($"the entry ends after {bytes.Length} of its {length} bytes.");
-            });
-            return bytes!;
-        });
+            loaded.Model.Check(entry);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ModelFileException(nameof(OnnxGeneratorTransformer), ModelStreams.ConfigStream, e.Message, e);
+        }
+        var generator = OnnxGenerator.Create(loaded.Model, file => ComponentCodec.ReadBytes(streams, file), entry);
         return new OnnxGeneratorTransformer(generator, loaded.OutputColumn, loaded.LabelColumn ?? "Label", loaded.SeedColumn);
     }
 }

@@ -1,3 +1,4 @@
+using LatentDiffusion.Diffusion.Guidance;
 using LatentDiffusion.Models;
 using LatentDiffusion.Training;
 using TorchSharp;
@@ -28,13 +29,19 @@ internal sealed class DiffusionModel : IModelFamily<DiffusionModelConfig, Diffus
         Denoiser = denoiser;
         AutoguidanceDenoiser = autoguidance;
         Device = device;
-        Schedule = new NoiseSchedule(config.Schedule, config.Timesteps);
+        Process = config.Process;
+        Schedule = Process.CreateSchedule();
         denoiser.eval();
         autoguidance?.eval();
     }
 
     /// <inheritdoc/>
-    public static void Validate(DiffusionModelConfig config, string source) => config.Validate(source);
+    public static void Validate(DiffusionModelConfig config, string source)
+    {
+        config.Validate(source);
+        Denoisers.Validate(config.Denoiser, source);
+        if (config.Autoguidance is { } weak) Denoisers.Validate(weak, source);
+    }
 
     /// <inheritdoc/>
     public static long ParameterCount(DiffusionModelConfig config) =>
@@ -48,6 +55,9 @@ internal sealed class DiffusionModel : IModelFamily<DiffusionModelConfig, Diffus
     public Denoiser Denoiser { get; }
     public Denoiser? AutoguidanceDenoiser { get; }
     public NoiseSchedule Schedule { get; }
+
+    /// <summary>What sampling needs to know about this model besides its networks.</summary>
+    public DiffusionProcess Process { get; }
     public Device Device { get; }
     public int[] DataShape => Config.Denoiser.DataShape;
     public int DataSize => Config.Denoiser.DataSize;
@@ -60,11 +70,7 @@ internal sealed class DiffusionModel : IModelFamily<DiffusionModelConfig, Diffus
     public TrainingHistory AutoguidanceHistory { get; set; } = new();
 
     /// <summary>Checks <paramref name="options"/> against this model: each setting, and what each guidance method needs.</summary>
-    public void Validate(SamplingOptions options)
-    {
-        options.Validate(Schedule.Timesteps);
-        foreach (var method in options.GuidanceMethods(Classes)) method.Check(AutoguidanceDenoiser is not null);
-    }
+    public void Validate(SamplingOptions options) => options.Validate(Process);
 
     /// <summary>
     /// Samples one item per request (label -1 = unconditional) and returns them on the host, row-major.
@@ -78,33 +84,22 @@ internal sealed class DiffusionModel : IModelFamily<DiffusionModelConfig, Diffus
 
     /// <summary>
     /// <see cref="Sample"/>, with the samples left on <see cref="Device"/> as a [rows, ..DataShape] tensor in data units
-    /// that the caller disposes: a decoder takes them from there without a trip through the host.
+    /// that the caller disposes: a decoder takes them from there without a trip through the host. The sampling itself
+    /// is the core's <see cref="SamplingLoop"/>, over this engine's tensors.
     /// </summary>
     public Tensor SampleOnDevice(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, SamplingOptions options, Action<int, Tensor, Tensor>? onStep = null)
     {
         Validate(options);
         if (labels.Length != seeds.Length) throw new ArgumentException($"Got {labels.Length} labels but {seeds.Length} seeds; give one of each per request.");
-        var sampler = Samplers.Create(options, Schedule);
         lock (gate)
         {
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            var plan = new GuidancePlan(options, Classes);
-            Action<int, Tensor, Tensor>? inDataUnits = onStep is null ? null : (i, xt, x0) => onStep(i, ToData(xt), ToData(x0));
-            var range = options.ClipToDataRange && Config.DataMin.Length > 0 ? (PerIndex(Config.DataMin), PerIndex(Config.DataMax)) : ((Tensor, Tensor)?)null;
-            var result = DiffusionSampling.Sample(role => NetworkIn(role, options.Precision), Schedule, Config.Objective, sampler, plan,
-                labels, seeds, DataShape, Device, inDataUnits, range);
-            return ToData(result).MoveToOuterDisposeScope();
+            using var engine = new TorchDenoiserEngine(role => NetworkIn(role, options.Precision), labels, seeds, DataShape, Device);
+            Action<int, TorchArray, TorchArray>? steps = onStep is null ? null : (i, xt, x0) => onStep(i, xt.Value, x0.Value);
+            return SamplingLoop.Run(engine, Process, Schedule, options, steps).Value.MoveToOuterDisposeScope();
         }
     }
-
-    /// <summary>Undoes the data standardisation of <see cref="DiffusionModelConfig.DataShift"/> (nothing when there is none).</summary>
-    private Tensor ToData(Tensor x) =>
-        Config.DataShift.Length == 0 ? x : x * PerIndex(Config.DataScale) + PerIndex(Config.DataShift);
-
-    /// <summary>Per-index values shaped to broadcast over a batch [N, first dimension, ...].</summary>
-    private Tensor PerIndex(float[] values) =>
-        tensor(values, device: Device).view([1, values.Length, .. Enumerable.Repeat(1L, DataShape.Length - 1)]);
 
     /// <summary>
     /// The network of <paramref name="role"/> in <paramref name="precision"/>: itself, or a bfloat16 copy made on first
@@ -130,12 +125,7 @@ internal sealed class DiffusionModel : IModelFamily<DiffusionModelConfig, Diffus
     public (int Denoiser, int Autoguidance) Passes(SamplingOptions options)
     {
         Validate(options);
-        var plan = new GuidancePlan(options, Classes);
-        int main = 0, weak = 0;
-        foreach (int t in Samplers.Create(options, Schedule).Evaluations)
-            foreach (var key in plan.KeysAt(t, Schedule.Timesteps))
-                if (key.Network == DenoiserRole.Main) main++; else weak++;
-        return (main, weak);
+        return new GuidancePlan(options, Classes).Passes(options.Sampler, Schedule);
     }
 
     /// <summary>Analytic FLOPs of sampling one item under <paramref name="options"/>: every denoiser pass.</summary>

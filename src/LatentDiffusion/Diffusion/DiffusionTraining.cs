@@ -52,7 +52,7 @@ internal static class DiffusionTraining
         }
         var (low, high) = Range(samples, shape, standardisation);
         config = config with { DataMin = low, DataMax = high };
-        config.Validate("the training data");
+        DiffusionModel.Validate(config, "the training data");
         var device = run.Device;
         // Initialisation draws from the global generator: the denoiser from the run's seed, the autoguidance denoiser
         // from the next one, so that the denoiser does not depend on whether an autoguidance denoiser follows.

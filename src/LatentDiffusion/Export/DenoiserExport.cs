@@ -15,9 +15,9 @@ internal static class DenoiserExport
         var weights = denoiser.state_dict();
         var graph = new OnnxGraph(name);
         var batch = new OnnxGraph.Symbol("batch");
-        var x = graph.Input("x", false, [batch, .. config.DataShape.Cast<object>()]);
-        var t = graph.Input("t", false, batch);
-        string? labels = config.Classes > 0 ? graph.Input("labels", true, batch) : null;
+        var x = graph.Input(ExportedGraphs.Sample, false, [batch, .. config.DataShape.Cast<object>()]);
+        var t = graph.Input(ExportedGraphs.Timestep, false, batch);
+        string? labels = config.Classes > 0 ? graph.Input(ExportedGraphs.Labels, true, batch) : null;
         var layers = new OnnxLayers(graph, weights);
         var emb = layers.Linear(layers.SiLU(layers.Linear(layers.TimeEmbedding(t, config.Width), "timeMlp.fc1")), "timeMlp.fc2");
         if (labels is not null) emb = layers.Add(emb, graph.Op("Gather", [layers.W("classEmbedding.weight"), labels], ("axis", 0L)));
@@ -27,7 +27,7 @@ internal static class DenoiserExport
             DenoiserKind.Mlp => Mlp(layers, config, x, emb),
             var kind => throw new NotSupportedException($"A {kind} denoiser cannot be exported to ONNX: only UNet and Mlp denoisers can."),
         };
-        graph.Output(prediction, "prediction", [batch, .. config.DataShape.Cast<object>()]);
+        graph.Output(prediction, ExportedGraphs.Prediction, [batch, .. config.DataShape.Cast<object>()]);
         return graph;
     }
 

@@ -1,6 +1,5 @@
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Models;
-using LatentDiffusion.Onnx;
 
 namespace LatentDiffusion.Export;
 
@@ -20,44 +19,33 @@ internal static class OnnxExport
     {
         Directory.CreateDirectory(folder);
         var written = new List<string>();
-        string Save(OnnxGraph graph, string file, string doc)
+        ExportedFile Save(OnnxGraph graph, string file, string doc)
         {
             string path = Path.Combine(folder, file);
-            graph.Save(path, doc);
+            var bytes = graph.ToBytes(doc);
+            IO.AtomicFile.WriteAllBytes(path, bytes);
             written.Add(path);
-            return file;
+            return new ExportedFile(file, ExportedModel.Hash(bytes));
         }
         var config = model.Config;
-        string denoiser = Save(DenoiserExport.Build(model.Denoiser, "denoiser"), DenoiserFile,
+        var denoiser = Save(DenoiserExport.Build(model.Denoiser, "denoiser"), DenoiserFile,
             $"{config.Denoiser.Kind} denoiser of width {config.Denoiser.Width} over [{string.Join(", ", config.Denoiser.DataShape)}]");
-        string? autoguidance = model.AutoguidanceDenoiser is { } weak
+        var autoguidance = model.AutoguidanceDenoiser is { } weak
             ? Save(DenoiserExport.Build(weak, "autoguidance"), AutoguidanceFile, $"autoguidance denoiser of width {weak.Config.Width}") : null;
-        string? decoder = vae is null ? null
+        var decoder = vae is null ? null
             : Save(VaeDecoderExport.Build(vae, "decoder"), DecoderFile,
                 $"{vae.Config.Architecture} VAE decoder to [{string.Join(", ", vae.Config.ImageShape)}]");
-        var schedule = new NoiseSchedule(config.Schedule, config.Timesteps);
         var description = new ExportedModel
         {
-            Producer = $"LatentDiffusion {typeof(OnnxExport).Assembly.GetName().Version}", DataShape = config.Denoiser.DataShape,
-            Classes = config.Denoiser.Classes, NullClass = config.Denoiser.NullClass, Schedule = config.Schedule.ToString(),
-            Timesteps = config.Timesteps, AlphaBars = schedule.AlphaBars, Objective = config.Objective.ToString(), DataShift = config.DataShift,
-            DataScale = config.DataScale, DataMin = config.DataMin, DataMax = config.DataMax, Sampling = Sampling(sampling, schedule), Seed = seed,
-            Denoiser = denoiser, Autoguidance = autoguidance, Decoder = decoder, ImageShape = vae?.Config.ImageShape,
+            Producer = $"LatentDiffusion {typeof(OnnxExport).Assembly.GetName().Version}", Process = model.Process, AlphaBars = model.Schedule.AlphaBars,
+            Sampling = sampling.Clone(), Seed = seed, Denoiser = denoiser, Autoguidance = autoguidance, Decoder = decoder, ImageShape = vae?.Config.ImageShape,
             Precision = sampling.Precision == SamplingPrecision.BFloat16
                 ? "float32 (the model samples in bfloat16 under TorchSharp; the exported networks are float32)" : "float32",
         };
+        description.Check("the exported description");
         string settings = Path.Combine(folder, SettingsFile);
         IO.AtomicFile.WriteAllText(settings, description.ToJson());
         written.Add(settings);
         return written;
     }
-
-    /// <summary>The sampler settings as the runtime reads them: the options' names and values, and the grid the sampler visits.</summary>
-    private static ExportedSampling Sampling(SamplingOptions options, NoiseSchedule schedule) => new()
-    {
-        Sampler = options.Sampler.ToString(), Grid = [.. Samplers.Create(options, schedule).Timesteps], Eta = options.Eta,
-        Variance = options.Variance.ToString(), GuidanceScale = options.GuidanceScale, GuidanceMinNoise = options.GuidanceMinNoise,
-        GuidanceMaxNoise = options.GuidanceMaxNoise, AutoguidanceScale = options.AutoguidanceScale, AutoguidanceMinNoise = options.AutoguidanceMinNoise,
-        AutoguidanceMaxNoise = options.AutoguidanceMaxNoise, ClipToDataRange = options.ClipToDataRange, BatchSize = options.BatchSize,
-    };
 }

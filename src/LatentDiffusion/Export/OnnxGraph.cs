@@ -140,6 +140,4 @@ internal sealed class OnnxGraph(string name)
         return model.ToByteArray();
     }
 
-    /// <summary>Writes the model file atomically.</summary>
-    public void Save(string path, string docString) => IO.AtomicFile.WriteAllBytes(path, ToBytes(docString));
 }

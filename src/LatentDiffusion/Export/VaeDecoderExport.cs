@@ -19,7 +19,7 @@ internal static class VaeDecoderExport
         var layers = new OnnxLayers(graph, weights);
         var batch = new OnnxGraph.Symbol("batch");
         var latent = config.LatentShape;
-        var z = graph.Input("latents", false, batch, latent[0], latent[1], latent[2]);
+        var z = graph.Input(ExportedGraphs.Latents, false, batch, latent[0], latent[1], latent[2]);
         var scale = config.LatentScale.Length == 0 ? Enumerable.Repeat(1f, latent[0]).ToArray() : config.LatentScale;
         var shift = config.LatentShift.Length == 0 ? new float[latent[0]] : config.LatentShift;
         z = layers.Add(layers.Mul(z, graph.Floats("latent_scale", scale, [1, latent[0], 1, 1])), graph.Floats("latent_shift", shift, [1, latent[0], 1, 1]));
@@ -34,7 +34,7 @@ internal static class VaeDecoderExport
         if (padded[1] != config.ImageShape[1] || padded[2] != config.ImageShape[2])
             y = graph.Op("Slice", [y, graph.Longs("crop_starts", [0, 0]), graph.Longs("crop_ends", [config.ImageShape[1], config.ImageShape[2]]),
                 graph.Longs("crop_axes", [2, 3])]);
-        graph.Output(graph.Op("Sigmoid", [y]), "images", batch, config.ImageShape[0], config.ImageShape[1], config.ImageShape[2]);
+        graph.Output(graph.Op("Sigmoid", [y]), ExportedGraphs.Images, batch, config.ImageShape[0], config.ImageShape[1], config.ImageShape[2]);
         return graph;
     }
 

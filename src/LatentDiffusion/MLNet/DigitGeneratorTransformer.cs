@@ -119,15 +119,15 @@ public sealed class DigitGeneratorTransformer : BatchTransformer
     /// <summary>Diffusion samples as images in [0,1]: decoded by the VAE, or clipped pixels.</summary>
     private float[] ToImages(float[] samples, int rows) => Vae is not null ? Vae.Model.Decode(samples, rows) : Clip(samples);
 
-    private protected override BatchMapper CreateMapper() =>
+    protected override BatchMapper CreateMapper() =>
         Diffusion.CreateMapper(LatentDiffusionTransformer.OutputColumn(OutputColumnName, ImageShape), (labels, seeds, output) => GenerateBatch(labels,
             seeds, output));
 
-    private protected override void Save(ModelSaveContext ctx)
+    protected override void Save(ModelSaveContext ctx)
     {
         var settings = new Settings(Diffusion.SavedSettings) { OutputColumn = OutputColumnName, Vae = Vae?.Config, VaeEncoder = Vae?.SavedSettings };
         var networks = LatentDiffusionTransformer.Networks(Diffusion.Model);
-        ComponentCodec.Save(ctx, ComponentFormats.DigitGenerator, settings, Vae is null ? networks : [.. networks, (VaeStream, Vae.Model.Network)]);
+        WeightStreams.Save(ctx, ComponentFormats.DigitGenerator, settings, Vae is null ? networks : [.. networks, (VaeStream, Vae.Model.Network)]);
     }
 
     /// <summary>A generator from a file's settings and the models read beside them.</summary>
@@ -139,11 +139,11 @@ public sealed class DigitGeneratorTransformer : BatchTransformer
             settings.OutputColumn);
     }
 
-    private static DigitGeneratorTransformer Create(IHostEnvironment env, object ctx) => ComponentCodec.Load(env, ctx, ComponentFormats.DigitGenerator,
+    private static DigitGeneratorTransformer Create(IHostEnvironment env, object ctx) => WeightStreams.Load(env, ctx, ComponentFormats.DigitGenerator,
         LegacyFormats.ReadDigitGenerator, (streams, settings, device) =>
         (
             LatentDiffusionTransformer.ReadModel(streams, settings.Model, settings.History, settings.AutoguidanceHistory, device),
             settings.Vae is { } config ? VaeEncoderTransformer.ReadVae(streams, VaeStream, config, device) : null
         ),
-        (models, settings) => Assemble(settings, models));
+        (models, settings) => Assemble(settings, models), ComponentFormats.SamplerObjectSince(7));
 }

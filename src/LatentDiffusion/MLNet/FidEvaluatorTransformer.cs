@@ -70,7 +70,7 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
     internal static OutputColumn[] OutputColumns(string features, string predicted, string score, int classes, int featureSize) =>
         classes == 0 ? [new(features, featureSize)] : [new(features, featureSize), new(predicted, 0), new(score, classes)];
 
-    private protected override BatchMapper CreateMapper() => CreateMapper(ImageColumnName);
+    protected override BatchMapper CreateMapper() => CreateMapper(ImageColumnName);
 
     private ImageColumnMapper CreateMapper(string imageColumn) => new(imageColumn, ImageSize, "images to classify", 512,
         OutputColumns(FeaturesColumnName, PredictedLabelColumnName, ScoreColumnName, Classes, FeatureSize), (images, rows, _, vectors, scalars) =>
@@ -246,11 +246,11 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
         string? requestedLabelColumn = null, string? referenceImageColumn = null)
         => Evaluate(ComputeFeatures(generated, generatedImageColumn, requestedLabelColumn), ComputeFeatures(reference, referenceImageColumn));
 
-    private protected override void Save(ModelSaveContext ctx) =>
-        ComponentCodec.Save(ctx, ComponentFormats.FidEvaluator, settings with { History = [.. History.Epochs] },
+    protected override void Save(ModelSaveContext ctx) =>
+        WeightStreams.Save(ctx, ComponentFormats.FidEvaluator, settings with { History = [.. History.Epochs] },
             model is ClassifierModel trained ? [(WeightsStream, trained.Network)] : []);
 
-    private static FidEvaluatorTransformer Create(IHostEnvironment env, object ctx) => ComponentCodec.Load(env, ctx, ComponentFormats.FidEvaluator,
+    private static FidEvaluatorTransformer Create(IHostEnvironment env, object ctx) => WeightStreams.Load(env, ctx, ComponentFormats.FidEvaluator,
         (streams, device) =>
         {
             var (settings, model) = LegacyFormats.ReadFidEvaluator(streams, device);
@@ -258,7 +258,7 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
         },
         (streams, settings, device) => settings.Classifier.Kind == FidClassifierKind.PretrainedResNet18
             ? new PretrainedFeatures([.. settings.Classifier.ImageShape])
-            : ComponentCodec.ReadModel<ClassifierConfig, ClassifierModel>(streams, settings.Classifier, device,
+            : WeightStreams.ReadModel<ClassifierConfig, ClassifierModel>(streams, settings.Classifier, device,
                 (WeightsStream, ClassifierModel.ParameterCount, m => m.Network)),
         (model, settings) => new FidEvaluatorTransformer(model, settings));
 }

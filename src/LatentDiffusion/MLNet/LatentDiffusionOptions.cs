@@ -91,7 +91,7 @@ public sealed class LatentDiffusionOptions : TrainingOptions
     /// </summary>
     public string SeedColumnName { get; set; } = "Seed";
 
-    /// <summary>Checks every option on its own; the denoiser's width rule is <see cref="Denoisers.CheckWidth"/>'s.</summary>
+    /// <summary>Checks every option on its own; the denoiser's width rule is <see cref="DenoiserConfig.CheckWidth"/>'s.</summary>
     internal override void Validate()
     {
         const string Owner = nameof(LatentDiffusionOptions);
@@ -99,11 +99,11 @@ public sealed class LatentDiffusionOptions : TrainingOptions
         if (LabelColumnName is not null)
         {
             OptionChecks.ColumnName(LabelColumnName, nameof(LabelColumnName), Owner);
-            OptionChecks.InRange(Classes, 1, Denoisers.MaxClasses, nameof(Classes), Owner);
+            OptionChecks.InRange(Classes, 1, DenoiserConfig.MaxClasses, nameof(Classes), Owner);
         }
-        if (DataShape is { } shape && (shape.Length == 0 || shape.Any(d => d is < 1 or > Denoisers.MaxSide)))
+        if (DataShape is { } shape && (shape.Length == 0 || shape.Any(d => d is < 1 or > DenoiserConfig.MaxSide)))
             throw new ArgumentOutOfRangeException(nameof(DataShape), $"[{string.Join(", ", shape)}]",
-                $"{Owner}.DataShape must have at least one dimension, each in 1..{Denoisers.MaxSide}.");
+                $"{Owner}.DataShape must have at least one dimension, each in 1..{DenoiserConfig.MaxSide}.");
         OptionChecks.Defined(Denoiser, nameof(Denoiser), Owner);
         OptionChecks.InRange(Timesteps, 2, DiffusionModelConfig.MaxTimesteps, nameof(Timesteps), Owner);
         OptionChecks.Defined(Schedule, nameof(Schedule), Owner);
@@ -111,12 +111,12 @@ public sealed class LatentDiffusionOptions : TrainingOptions
         OptionChecks.Defined(Loss, nameof(Loss), Owner);
         OptionChecks.Defined(LossWeighting, nameof(LossWeighting), Owner);
         OptionChecks.Positive(MinSnrGamma, nameof(MinSnrGamma), Owner);
-        OptionChecks.InRange(Depth, 1, Denoisers.MaxDepth, nameof(Depth), Owner);
+        OptionChecks.InRange(Depth, 1, DenoiserConfig.MaxDepth, nameof(Depth), Owner);
         OptionChecks.InRange(Levels, DenoisingUnet.MinLevels, DenoisingUnet.MaxLevels, nameof(Levels), Owner);
         OptionChecks.Defined(Standardization, nameof(Standardization), Owner);
-        Denoisers.CheckWidth(Width, nameof(Width), $"{Owner}.{nameof(Width)}");
+        DenoiserConfig.CheckWidth(Width, nameof(Width), $"{Owner}.{nameof(Width)}");
         OptionChecks.InRange(Epochs, 1, 1_000_000, nameof(Epochs), Owner);
-        Denoisers.CheckWidth(AutoguidanceWidth, nameof(AutoguidanceWidth), $"{Owner}.{nameof(AutoguidanceWidth)}", allowZero: true);
+        DenoiserConfig.CheckWidth(AutoguidanceWidth, nameof(AutoguidanceWidth), $"{Owner}.{nameof(AutoguidanceWidth)}", allowZero: true);
         if (AutoguidanceWidth > 0) OptionChecks.InRange(AutoguidanceEpochs, 1, 1_000_000, nameof(AutoguidanceEpochs), Owner);
         OptionChecks.InRange(EmaDecay, 0, 1, nameof(EmaDecay), Owner, maxExclusive: true);
         OptionChecks.InRange(LabelDropout, 0, 1, nameof(LabelDropout), Owner);

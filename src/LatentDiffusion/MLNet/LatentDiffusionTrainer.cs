@@ -50,7 +50,7 @@ public sealed class LatentDiffusionTrainer : TrainingEstimator<LatentDiffusionOp
             Denoiser = denoiser, Schedule = Options.Schedule, Timesteps = Options.Timesteps, Objective = Options.Objective,
             Autoguidance = Options.AutoguidanceWidth > 0 ? denoiser with { Width = Options.AutoguidanceWidth } : null,
         };
-        config.Validate(data);
+        DiffusionModel.Validate(config, data);
         MemoryCheck.Training(DiffusionModel.ParameterCount(config), nameof(Options.Width), Options.Width, Owner);
         using var log = new ComponentLogger(Context, Options.Logger, nameof(LatentDiffusionTrainer));
         var samples = Options.ReadTrainingData(Context, input, column, size, Options.LabelColumnName, classes, "diffusion", log);

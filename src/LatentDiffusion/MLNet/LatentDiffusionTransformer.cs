@@ -73,7 +73,9 @@ public sealed class LatentDiffusionTransformer : BatchTransformer
     public int Classes => Model.Classes;
     /// <summary>Analytic FLOPs of one denoiser forward pass for one sample (for achieved-GFLOP/s benchmarks).</summary>
     public double DenoiserFlops => Model.Denoiser.ForwardFlops();
-    /// <summary>Denoiser passes per sample under <see cref="Sampling"/>: one per step, two on guided steps.</summary>
+    /// <summary>The sampler's evaluations per sample under <see cref="Sampling"/> (one per step for most samplers; Heun's two).</summary>
+    public int EvaluationsPerSample => settings.Sampling.Sampler.Evaluations(Model.Schedule).Count;
+    /// <summary>Denoiser passes per sample under <see cref="Sampling"/>: one per evaluation, two on guided ones.</summary>
     public int DenoiserPassesPerSample => Model.Passes(settings.Sampling).Denoiser;
     /// <summary>Autoguidance denoiser passes per sample under <see cref="Sampling"/> (0 without autoguidance).</summary>
     public int AutoguidancePassesPerSample => Model.Passes(settings.Sampling).Autoguidance;
@@ -119,7 +121,7 @@ public sealed class LatentDiffusionTransformer : BatchTransformer
     internal void CheckRequests(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds) =>
         RequestValidation.Check(labels, seeds.Length, Classes, LabelColumnName ?? "label");
 
-    private protected override BatchMapper CreateMapper() => CreateMapper(OutputColumn(OutputColumnName, Model.DataShape),
+    protected override BatchMapper CreateMapper() => CreateMapper(OutputColumn(OutputColumnName, Model.DataShape),
         (labels, seeds, output) => Model.Sample(labels, seeds, settings.Sampling).CopyTo(output, 0));
 
     /// <summary>A mapper that reads this model's requests in batches of its sampling batch size and fills one output column.</summary>
@@ -129,7 +131,7 @@ public sealed class LatentDiffusionTransformer : BatchTransformer
     /// <summary>What a model file holds besides the weights; the generator saves it too, with its image column.</summary>
     internal Settings SavedSettings => settings with { History = [.. History.Epochs], AutoguidanceHistory = [.. AutoguidanceHistory.Epochs] };
 
-    private protected override void Save(ModelSaveContext ctx) => ComponentCodec.Save(ctx, ComponentFormats.LatentDiffusion, SavedSettings, Networks(Model));
+    protected override void Save(ModelSaveContext ctx) => WeightStreams.Save(ctx, ComponentFormats.LatentDiffusion, SavedSettings, Networks(Model));
 
     /// <summary>The weight streams of a diffusion model: the denoiser, and the autoguidance denoiser when there is one.</summary>
     internal static IEnumerable<(string, TorchSharp.torch.nn.Module)> Networks(DiffusionModel model) =>
@@ -142,16 +144,16 @@ public sealed class LatentDiffusionTransformer : BatchTransformer
         (string, Func<DiffusionModelConfig, long>, Func<DiffusionModel, TorchSharp.torch.nn.Module>) denoiser =
             (DenoiserStream, c => Denoisers.ParameterCount(c.Denoiser), m => m.Denoiser);
         var model = config.Autoguidance is null
-            ? ComponentCodec.ReadModel<DiffusionModelConfig, DiffusionModel>(streams, config, device, denoiser)
-            : ComponentCodec.ReadModel<DiffusionModelConfig, DiffusionModel>(streams, config, device, denoiser,
+            ? WeightStreams.ReadModel<DiffusionModelConfig, DiffusionModel>(streams, config, device, denoiser)
+            : WeightStreams.ReadModel<DiffusionModelConfig, DiffusionModel>(streams, config, device, denoiser,
                 (AutoguidanceStream, c => Denoisers.ParameterCount(c.Autoguidance!), m => m.AutoguidanceDenoiser!));
         model.History = new TrainingHistory(history);
         model.AutoguidanceHistory = new TrainingHistory(autoguidanceHistory);
         return model;
     }
 
-    private static LatentDiffusionTransformer Create(IHostEnvironment env, object ctx) => ComponentCodec.Load(env, ctx, ComponentFormats.LatentDiffusion,
+    private static LatentDiffusionTransformer Create(IHostEnvironment env, object ctx) => WeightStreams.Load(env, ctx, ComponentFormats.LatentDiffusion,
         LegacyFormats.ReadLatentDiffusion, (streams, settings, device) => ReadModel(streams, settings.Model, settings.History,
             settings.AutoguidanceHistory, device),
-        (model, settings) => new LatentDiffusionTransformer(model, settings));
+        (model, settings) => new LatentDiffusionTransformer(model, settings), ComponentFormats.SamplerObjectSince(6));
 }

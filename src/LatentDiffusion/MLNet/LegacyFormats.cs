@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.IO;
 using LatentDiffusion.Models;
 using LatentDiffusion.Training;
@@ -132,7 +133,7 @@ internal static class LegacyFormats
                 Denoiser = new DenoiserConfig { Kind = DenoiserKind.UNet, DataShape = shape, Width = width, Classes = classes },
                 Schedule = schedule, Timesteps = timesteps, Objective = objective,
             };
-            Built(() => { config.Validate("the 'Denoiser.weights' entry"); return 0; });
+            Built(() => { DiffusionModel.Validate(config, "the 'Denoiser.weights' entry"); return 0; });
             int length = Fits(r, Built(() => Denoisers.ParameterCount(config.Denoiser)));
             denoiser = Denoisers.Create(config.Denoiser, device);
             WeightArchive.Read(r, denoiser, "Denoiser.weights", length);
@@ -143,7 +144,7 @@ internal static class LegacyFormats
         {
             var weakConfig = config!.Denoiser with { Width = r.ReadInt32() };
             config = config with { Autoguidance = weakConfig };
-            Built(() => { config.Validate("the 'Guide.weights' entry"); return 0; });
+            Built(() => { DiffusionModel.Validate(config, "the 'Guide.weights' entry"); return 0; });
             int length = Fits(r, Built(() => Denoisers.ParameterCount(weakConfig)));
             weak = Denoisers.Create(weakConfig, device);
             WeightArchive.Read(r, weak, "Guide.weights", length);
@@ -153,12 +154,21 @@ internal static class LegacyFormats
             AutoguidanceHistory = new TrainingHistory(weakHistory) };
     }
 
-    /// <summary>Version 1 to 4 sampling settings: sampler, steps, eta, DDPM variance, guidance scale, batch size.</summary>
-    private static SamplingOptions ReadSampling(BinaryReader r) => new()
+    /// <summary>Version 1 to 4 sampling settings: sampler (by its number), steps, eta, DDPM variance, guidance scale, batch size.</summary>
+    private static SamplingOptions ReadSampling(BinaryReader r)
     {
-        Sampler = Enum<SamplerKind>(r.ReadInt32(), "Settings.bin"), Steps = r.ReadInt32(), Eta = r.ReadDouble(),
-        Variance = Enum<DdpmVariance>(r.ReadInt32(), "Settings.bin"), GuidanceScale = r.ReadDouble(), BatchSize = r.ReadInt32(),
-    };
+        int number = r.ReadInt32(), steps = r.ReadInt32();
+        double eta = r.ReadDouble();
+        var variance = Enum<DdpmVariance>(r.ReadInt32(), "Settings.bin");
+        var sampler = SamplerRegistry.Legacy(number) ?? throw new InvalidDataException($"it holds an unknown sampler number {number}.");
+        sampler = sampler switch
+        {
+            DdimSampler ddim => ddim with { Eta = eta },
+            DdpmSampler ddpm => ddpm with { Variance = variance },
+            _ => sampler,
+        } with { Steps = steps };
+        return new() { Sampler = sampler, GuidanceScale = r.ReadDouble(), BatchSize = r.ReadInt32() };
+    }
 
     private static EpochRecord[] ReadHistory(BinaryReader r)
     {

@@ -116,7 +116,7 @@ public sealed class VaeEncoderTransformer : BatchTransformer
         return total / count;
     }
 
-    private protected override BatchMapper CreateMapper() => new ImageColumnMapper(ImageColumnName, Model.ImageSize, "images to encode", 256,
+    protected override BatchMapper CreateMapper() => new ImageColumnMapper(ImageColumnName, Model.ImageSize, "images to encode", 256,
         [LatentColumn(LatentColumnName, Model.LatentShape)], (images, rows, positions, vectors, _) =>
         {
             long[]? seeds = Output == LatentOutput.Sample ? [.. positions[..rows].Select(p => ComponentSupport.RowSeed(Seed, p))] : null;
@@ -126,14 +126,14 @@ public sealed class VaeEncoderTransformer : BatchTransformer
     /// <summary>What a model file holds besides the weights; the generator keeps it for the VAE it decodes with.</summary>
     internal Settings SavedSettings => settings with { History = [.. History.Epochs] };
 
-    private protected override void Save(ModelSaveContext ctx) =>
-        ComponentCodec.Save(ctx, ComponentFormats.VaeEncoder, SavedSettings, [(WeightsStream, Model.Network)]);
+    protected override void Save(ModelSaveContext ctx) =>
+        WeightStreams.Save(ctx, ComponentFormats.VaeEncoder, SavedSettings, [(WeightsStream, Model.Network)]);
 
     /// <summary>A VAE rebuilt from its config, its weights read from <paramref name="stream"/>.</summary>
     internal static VaeModel ReadVae(ModelStreams streams, string stream, VaeConfig config, TorchSharp.torch.Device device) =>
-        ComponentCodec.ReadModel<VaeConfig, VaeModel>(streams, config, device, (stream, VaeModel.ParameterCount, m => m.Network));
+        WeightStreams.ReadModel<VaeConfig, VaeModel>(streams, config, device, (stream, VaeModel.ParameterCount, m => m.Network));
 
-    private static VaeEncoderTransformer Create(IHostEnvironment env, object ctx) => ComponentCodec.Load(env, ctx, ComponentFormats.VaeEncoder,
+    private static VaeEncoderTransformer Create(IHostEnvironment env, object ctx) => WeightStreams.Load(env, ctx, ComponentFormats.VaeEncoder,
         LegacyFormats.ReadVaeEncoder, (streams, settings, device) => ReadVae(streams, WeightsStream, settings.Vae, device),
         (model, settings) => new VaeEncoderTransformer(model, settings));
 }

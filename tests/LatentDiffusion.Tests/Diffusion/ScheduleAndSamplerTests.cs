@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Models;
 using static TorchSharp.torch;
 
@@ -56,9 +57,9 @@ public class ScheduleAndSamplerTests
         foreach (var objective in Enum.GetValues<DiffusionObjective>())
         {
             var target = schedule.Target(objective, x0, eps, full([4], t, dtype: int64));
-            var (x0Hat, epsHat) = schedule.Interpret(objective, target, xt, t);
-            Assert.True(x0Hat.allclose(x0, rtol: 1e-3, atol: 1e-3), $"{objective} x0");
-            Assert.True(epsHat.allclose(eps, rtol: 1e-3, atol: 1e-3), $"{objective} eps");
+            var (x0Hat, epsHat) = schedule.Interpret(objective, new TorchArray(target), new TorchArray(xt), t);
+            Assert.True(x0Hat.Value.allclose(x0, rtol: 1e-3, atol: 1e-3), $"{objective} x0");
+            Assert.True(epsHat.Value.allclose(eps, rtol: 1e-3, atol: 1e-3), $"{objective} eps");
         }
     }
 
@@ -167,12 +168,13 @@ public class ScheduleAndSamplerTests
     {
         // With the true x0 the implied eps is exact, so every DDIM step stays on the same trajectory.
         var schedule = new NoiseSchedule(NoiseScheduleKind.Linear, 1000);
-        var sampler = new DdimSampler(schedule, 20);
+        var sampler = new DdimSampler { Steps = 20 };
         using var scope = NewDisposeScope();
         var x0 = randn(8, 4);
         var x = schedule.AddNoise(x0, randn(8, 4), full([8], 999, dtype: int64));
-        var result = sampler.Sample(x, (xt, t) => schedule.Interpret(DiffusionObjective.Sample, x0, xt, t), () => throw new InvalidOperationException());
-        Assert.True(result.allclose(x0, rtol: 1e-3, atol: 1e-3));
+        var result = sampler.Sample(schedule, new TorchArray(x), (xt, t) => schedule.Interpret(DiffusionObjective.Sample, new TorchArray(x0), xt, t),
+            () => throw new InvalidOperationException());
+        Assert.True(result.Value.allclose(x0, rtol: 1e-3, atol: 1e-3));
     }
 
     private static DiffusionModel TinyModel(int classes = 3, bool labelSensitive = false)
@@ -193,12 +195,12 @@ public class ScheduleAndSamplerTests
     }
 
     [Theory]
-    [InlineData(SamplerKind.Ddim)]
-    [InlineData(SamplerKind.Ddpm)]
-    public void The_same_seed_gives_the_same_sample_whatever_its_batch(SamplerKind kind)
+    [InlineData(typeof(DdimSampler))]
+    [InlineData(typeof(DdpmSampler))]
+    public void The_same_seed_gives_the_same_sample_whatever_its_batch(Type kind)
     {
         var model = TinyModel();
-        var options = new SamplingOptions { Sampler = kind, Steps = 10 };
+        var options = new SamplingOptions { Sampler = TestSamplers.For(kind, steps: 10) };
 
         var alone = model.Sample([1], [42], options);
         var inBatch = model.Sample([0, 1, 2], [7, 42, 9], options);
@@ -215,10 +217,10 @@ public class ScheduleAndSamplerTests
     public void Guidance_scale_zero_equals_the_unconditional_path()
     {
         var model = TinyModel(labelSensitive: true);
-        var guidedZero = model.Sample([0, 2], [1, 2], new SamplingOptions { Steps = 8, GuidanceScale = 0 });
-        var unconditional = model.Sample([-1, -1], [1, 2], new SamplingOptions { Steps = 8, GuidanceScale = 1 });
+        var guidedZero = model.Sample([0, 2], [1, 2], new SamplingOptions { Sampler = new DdimSampler { Steps = 8 }, GuidanceScale = 0 });
+        var unconditional = model.Sample([-1, -1], [1, 2], new SamplingOptions { Sampler = new DdimSampler { Steps = 8 }, GuidanceScale = 1 });
         Assert.Equal(unconditional, guidedZero);
-        Assert.NotEqual(unconditional, model.Sample([0, 2], [1, 2], new SamplingOptions { Steps = 8, GuidanceScale = 1 }));
+        Assert.NotEqual(unconditional, model.Sample([0, 2], [1, 2], new SamplingOptions { Sampler = new DdimSampler { Steps = 8 }, GuidanceScale = 1 }));
     }
 
     [Fact]
@@ -226,7 +228,7 @@ public class ScheduleAndSamplerTests
     {
         var model = TinyModel(labelSensitive: true);
         float[] Run(double scale, double low = 0, double high = 1) =>
-            model.Sample([0, 2], [1, 2], new SamplingOptions { Steps = 10, GuidanceScale = scale, GuidanceMinNoise = low, GuidanceMaxNoise = high });
+            model.Sample([0, 2], [1, 2], new SamplingOptions { Sampler = new DdimSampler { Steps = 10 }, GuidanceScale = scale, GuidanceMinNoise = low, GuidanceMaxNoise = high });
         var conditional = Run(1);
         var guided = Run(3);
         Assert.NotEqual(conditional, guided);
@@ -242,7 +244,7 @@ public class ScheduleAndSamplerTests
     public void Bfloat16_sampling_is_seeded_close_to_float32_and_leaves_the_float32_network_alone()
     {
         var model = TinyModel(labelSensitive: true);
-        var options = new SamplingOptions { Steps = 8, GuidanceScale = 2 };
+        var options = new SamplingOptions { Sampler = new DdimSampler { Steps = 8 }, GuidanceScale = 2 };
         var bf16 = options.Clone();
         bf16.Precision = SamplingPrecision.BFloat16;
         var full = model.Sample([0, 2], [1, 2], options);
@@ -259,10 +261,10 @@ public class ScheduleAndSamplerTests
     public void Bad_sampling_settings_fail_clearly()
     {
         var model = TinyModel();
-        var steps = Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample([0], [1], new SamplingOptions { Steps = -3 }));
+        var steps = Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample([0], [1], new SamplingOptions { Sampler = new DdimSampler { Steps = -3 } }));
         Assert.Contains("Steps", steps.Message);
         Assert.Contains("-3", steps.Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample([0], [1], new SamplingOptions { Steps = 101 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample([0], [1], new SamplingOptions { Sampler = new DdimSampler { Steps = 101 } }));
         Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample([0], [1], new SamplingOptions { GuidanceScale = double.NaN }));
         var band = Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample([0], [1], new SamplingOptions { GuidanceMinNoise = 0.8, GuidanceMaxNoise = 0.2 }));
         Assert.Contains("GuidanceMinNoise", band.Message);

@@ -1,3 +1,4 @@
+using LatentDiffusion.Diffusion.Samplers;
 using Microsoft.ML;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -84,7 +85,7 @@ public class MainJobTests
             var ml = TestContext();
             var sweepSettings = new SweepSettings
             {
-                Solvers = [LatentDiffusion.Diffusion.SamplerKind.Ddim, LatentDiffusion.Diffusion.SamplerKind.Heun], Evaluations = [5], TuneEvaluations = 5,
+                Solvers = [new DdimSampler(), new HeunSampler()], Evaluations = [5], TuneEvaluations = 5,
                 TuneCount = 100, Count = 100, Sets = 2, GuidanceScales = [1.5], Bands = [new(0, 0.3, 0.9)],
             };
             var sweepFolder = Directory.CreateDirectory(Path.Combine(folder, "sweep")).FullName;

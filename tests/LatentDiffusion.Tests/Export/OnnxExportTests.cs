@@ -1,3 +1,4 @@
+using LatentDiffusion.Diffusion.Samplers;
 using System.Text.Json.Nodes;
 using LatentDiffusion.Export;
 using LatentDiffusion.Models;
@@ -119,7 +120,7 @@ public class OnnxExportTests : IDisposable
         var model = LatentDiffusion.Diffusion.DiffusionModel.Build(diffusionConfig, CPU);
         var vaeConfig = new VaeConfig { ImageShape = [1, 28, 28], Width = 8, LatentChannels = 3, Downsampling = 4 };
         var vae = new VaeModel(VaeNetwork.Create(vaeConfig, CPU), vaeConfig, CPU);
-        var sampling = new LatentDiffusion.Diffusion.SamplingOptions { Steps = 12, GuidanceScale = 2.5 };
+        var sampling = new LatentDiffusion.Diffusion.SamplingOptions { Sampler = new DdimSampler { Steps = 12 }, GuidanceScale = 2.5 };
         var files = OnnxExport.Write(folder, model, vae, sampling, seed: 9);
         Assert.Equal(["denoiser.onnx", "autoguidance.onnx", "decoder.onnx", "latent-diffusion.json"], files.Select(Path.GetFileName));
         foreach (var onnx in files.Where(f => f.EndsWith(".onnx", StringComparison.Ordinal)))
@@ -128,11 +129,16 @@ public class OnnxExportTests : IDisposable
             Assert.NotEmpty(session.InputMetadata);
         }
         var description = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "latent-diffusion.json")))!;
-        Assert.Equal(2, description["formatVersion"]!.GetValue<int>());
-        Assert.Equal(10, description["nullClass"]!.GetValue<int>());
+        Assert.Equal(3, description["formatVersion"]!.GetValue<int>());
+        Assert.Equal(10, description["process"]!["classes"]!.GetValue<int>());
+        Assert.True(description["process"]!["hasAutoguidance"]!.GetValue<bool>());
         Assert.Equal(1000, description["alphaBars"]!.AsArray().Count);
-        Assert.Equal(12, description["sampling"]!["grid"]!.AsArray().Count);
-        Assert.Equal("decoder.onnx", description["decoder"]!.GetValue<string>());
+        Assert.Equal("Ddim", description["sampling"]!["sampler"]!["name"]!.GetValue<string>());
+        Assert.Equal(12, description["sampling"]!["sampler"]!["steps"]!.GetValue<int>());
+        Assert.Equal("decoder.onnx", description["decoder"]!["name"]!.GetValue<string>());
+        foreach (var role in new[] { "denoiser", "autoguidance", "decoder" })
+            Assert.Equal(LatentDiffusion.Export.ExportedModel.Hash(File.ReadAllBytes(Path.Combine(folder, $"{role}.onnx"))),
+                description[role]!["sha256"]!.GetValue<string>());
         Assert.Equal(9, description["seed"]!.GetValue<int>());
     }
 }

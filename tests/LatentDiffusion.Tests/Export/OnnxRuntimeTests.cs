@@ -1,7 +1,9 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Export;
 using LatentDiffusion.Models;
 using LatentDiffusion.Onnx;
+using LatentDiffusion.Tests.Diffusion;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Tests.Export;
@@ -52,25 +54,25 @@ public class OnnxRuntimeTests : IDisposable
         Assert.True(worst <= tolerance * scale, $"{what}: largest difference {worst:G4} against largest value {scale:G4} (relative {worst / scale:G3})");
     }
 
-    public static TheoryData<SamplerKind, double, DiffusionObjective> Runs => new()
+    public static TheoryData<Type, double, DiffusionObjective> Runs => new()
     {
-        { SamplerKind.Ddim, 0, DiffusionObjective.Epsilon },
-        { SamplerKind.Ddim, 0.7, DiffusionObjective.Epsilon },      // stochastic: the noise of every step must match too
-        { SamplerKind.Ddpm, 0, DiffusionObjective.Velocity },
-        { SamplerKind.DpmSolverPlusPlus2M, 0, DiffusionObjective.Sample },
-        { SamplerKind.UniPc, 0, DiffusionObjective.Velocity },
-        { SamplerKind.Heun, 0, DiffusionObjective.Epsilon },
+        { typeof(DdimSampler), 0, DiffusionObjective.Epsilon },
+        { typeof(DdimSampler), 0.7, DiffusionObjective.Epsilon },      // stochastic: the noise of every step must match too
+        { typeof(DdpmSampler), 0, DiffusionObjective.Velocity },
+        { typeof(DpmSolverPlusPlusSampler), 0, DiffusionObjective.Sample },
+        { typeof(UniPcSampler), 0, DiffusionObjective.Velocity },
+        { typeof(HeunSampler), 0, DiffusionObjective.Epsilon },
     };
 
     [Theory]
     [MemberData(nameof(Runs))]
-    public void Onnx_runtime_samples_what_torchsharp_samples_for_the_same_requests(SamplerKind sampler, double eta, DiffusionObjective objective)
+    public void Onnx_runtime_samples_what_torchsharp_samples_for_the_same_requests(Type sampler, double eta, DiffusionObjective objective)
     {
         var model = Model(objective);
         var sampling = new SamplingOptions
         {
-            Sampler = sampler, Steps = 8, Eta = eta, Spacing = TimestepSpacing.LogSnr, GuidanceScale = 2.5, GuidanceMinNoise = 0.2, GuidanceMaxNoise = 0.8,
-            AutoguidanceScale = 1.5, AutoguidanceMinNoise = 0.1, AutoguidanceMaxNoise = 0.9, BatchSize = 4,
+            Sampler = TestSamplers.For(sampler, steps: 8, spacing: TimestepSpacing.LogSnr, eta: eta), GuidanceScale = 2.5, GuidanceMinNoise = 0.2,
+            GuidanceMaxNoise = 0.8, AutoguidanceScale = 1.5, AutoguidanceMinNoise = 0.1, AutoguidanceMaxNoise = 0.9, BatchSize = 4,
         };
         int[] labels = [0, 3, -1, 2, 1];
         long[] seeds = [5, 77, -3, 1L << 40, 12];
@@ -79,13 +81,13 @@ public class OnnxRuntimeTests : IDisposable
         OnnxExport.Write(folder, model, null, sampling, seed: 9);
         using var generator = OnnxGenerator.Load(folder);
         var actual = generator.Sample(labels, seeds);
-        Close(expected, actual, 1e-3, $"{sampler} eta {eta} {objective}");
+        Close(expected, actual, 1e-3, $"{sampler.Name} eta {eta} {objective}");
     }
 
     [Theory]
-    [InlineData(SamplerKind.Ddpm)]
-    [InlineData(SamplerKind.Heun)]
-    public void Points_sample_the_same_on_onnx_runtime(SamplerKind sampler)
+    [InlineData(typeof(DdpmSampler))]
+    [InlineData(typeof(HeunSampler))]
+    public void Points_sample_the_same_on_onnx_runtime(Type sampler)
     {
         // 2-D points: noise of 2 values per request comes from libtorch's serial path, reproduced in managed code.
         var config = new DiffusionModelConfig
@@ -96,13 +98,13 @@ public class OnnxRuntimeTests : IDisposable
         var model = DiffusionModel.Build(config, CPU);
         Randomise(model.Denoiser, 5, 0.3);
         model.Denoiser.eval();
-        var sampling = new SamplingOptions { Sampler = sampler, Steps = 10, BatchSize = 16 };
+        var sampling = new SamplingOptions { Sampler = TestSamplers.For(sampler, steps: 10), BatchSize = 16 };
         int[] labels = [.. Enumerable.Repeat(-1, 40)];
         long[] seeds = [.. Enumerable.Range(0, 40).Select(i => 1000L + i)];
         var expected = model.Sample(labels, seeds, sampling);
         OnnxExport.Write(folder, model, null, sampling, seed: 2);
         using var generator = OnnxGenerator.Load(folder);
-        Close(expected, generator.Sample(labels, seeds), 1e-3, $"points, {sampler}");
+        Close(expected, generator.Sample(labels, seeds), 1e-3, $"points, {sampler.Name}");
     }
 
     [Fact]
@@ -114,7 +116,7 @@ public class OnnxRuntimeTests : IDisposable
         var network = VaeNetwork.Create(vaeConfig, CPU);
         Randomise(network, 4, 0.15);
         var vae = new VaeModel(network, vaeConfig, CPU).WithStandardisation([0.1f, -0.2f, 0.3f], [0.8f, 1.1f, 1.3f]);
-        var sampling = new SamplingOptions { Sampler = SamplerKind.UniPc, Steps = 6, GuidanceScale = 2, BatchSize = 3 };
+        var sampling = new SamplingOptions { Sampler = new UniPcSampler { Steps = 6 }, GuidanceScale = 2, BatchSize = 3 };
         int[] labels = [1, 2, 3, 0, -1];
         long[] seeds = [100, 101, 102, 103, 104];
         var expected = vae.Decode(model.Sample(labels, seeds, sampling), labels.Length);
@@ -140,7 +142,7 @@ public class OnnxRuntimeTests : IDisposable
         Assert.Contains("latent-diffusion.json", missing.Message);
 
         var model = Model(DiffusionObjective.Epsilon);
-        OnnxExport.Write(folder, model, null, new SamplingOptions { Steps = 3 }, seed: 1);
+        OnnxExport.Write(folder, model, null, new SamplingOptions { Sampler = new DdimSampler { Steps = 3 } }, seed: 1);
         using (var generator = OnnxGenerator.Load(folder))
         {
             var label = Assert.Throws<ArgumentOutOfRangeException>(() => generator.Generate([4], [1]));
@@ -149,13 +151,13 @@ public class OnnxRuntimeTests : IDisposable
         }
 
         string settings = Path.Combine(folder, "latent-diffusion.json");
-        File.WriteAllText(settings, File.ReadAllText(settings).Replace("\"formatVersion\": 2", "\"formatVersion\": 1"));
-        var old = Assert.Throws<InvalidDataException>(() => OnnxGenerator.Load(folder));
+        File.WriteAllText(settings, File.ReadAllText(settings).Replace("\"formatVersion\": 3", "\"formatVersion\": 1"));
+        var old = Assert.Throws<LatentDiffusion.MLNet.ModelFileException>(() => OnnxGenerator.Load(folder));
         Assert.Contains("format version 1", old.Message);
 
         File.Delete(Path.Combine(folder, "denoiser.onnx"));
-        File.WriteAllText(settings, File.ReadAllText(settings).Replace("\"formatVersion\": 1", "\"formatVersion\": 2"));
-        var gone = Assert.Throws<FileNotFoundException>(() => OnnxGenerator.Load(folder));
+        File.WriteAllText(settings, File.ReadAllText(settings).Replace("\"formatVersion\": 1", "\"formatVersion\": 3"));
+        var gone = Assert.Throws<LatentDiffusion.MLNet.ModelFileException>(() => OnnxGenerator.Load(folder));
         Assert.Contains("denoiser.onnx", gone.Message);
     }
 }

@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Export;
 using LatentDiffusion.MLNet;
 using LatentDiffusion.Onnx;
@@ -39,7 +40,7 @@ public class OnnxTransformerTests : IDisposable
     public void Transform_a_prediction_engine_and_a_saved_and_loaded_model_give_the_generators_images()
     {
         var model = OnnxRuntimeTests.Model(DiffusionObjective.Epsilon);
-        OnnxExport.Write(folder, model, null, new SamplingOptions { Sampler = SamplerKind.UniPc, Steps = 5, GuidanceScale = 2, BatchSize = 2 }, seed: 4);
+        OnnxExport.Write(folder, model, null, new SamplingOptions { Sampler = new UniPcSampler { Steps = 5 }, GuidanceScale = 2, BatchSize = 2 }, seed: 4);
         var ml = new MLContext(1);
         var requests = new[] { new Request { Label = 1, Seed = 10 }, new Request { Label = -1, Seed = 11 }, new Request { Label = 3, Seed = 12 } };
         var view = ml.Data.LoadFromEnumerable(requests);

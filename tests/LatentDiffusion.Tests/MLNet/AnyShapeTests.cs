@@ -1,5 +1,6 @@
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.MLNet;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -80,9 +81,9 @@ public class AnyShapeTests : IDisposable
         var vae = ml.Transforms.EncodeToLatent(new VaeEncoderOptions { ImageShape = [3, height, width], Downsampling = 2, Width = 16, Epochs = 30, BatchSize = 16 });
         var diffusion = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
         {
-            Classes = 3, Width = 8, Epochs = 2, Timesteps = 50, BatchSize = 16, Sampling = new SamplingOptions { Steps = 4, GuidanceScale = 2 },
+            Classes = 3, Width = 8, Epochs = 2, Timesteps = 50, BatchSize = 16, Sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 4 }, GuidanceScale = 2 },
         });
-        var model = ml.Transforms.GenerateDigits(diffusion, vae, new DigitGeneratorOptions { Sampling = new SamplingOptions { Steps = 4, GuidanceScale = 2 } }).Fit(data);
+        var model = ml.Transforms.GenerateDigits(diffusion, vae, new DigitGeneratorOptions { Sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 4 }, GuidanceScale = 2 } }).Fit(data);
         var encoder = model.Vae!;
         Assert.Equal([3, height, width], encoder.ImageShape);
         Assert.Equal([4, 5, 7], encoder.LatentShape);   // padded to 10 x 14, halved
@@ -129,9 +130,9 @@ public class AnyShapeTests : IDisposable
         Assert.Equal([1, 28, 28], ShapeAnnotation.Read(train.Schema["Image"])!);
         var diffusion = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
         {
-            InputColumnName = "Image", Width = 8, Levels = 3, Epochs = 1, Timesteps = 50, BatchSize = 32, Sampling = new SamplingOptions { Steps = 4 },
+            InputColumnName = "Image", Width = 8, Levels = 3, Epochs = 1, Timesteps = 50, BatchSize = 32, Sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 4 } },
         });
-        var model = ml.Transforms.GenerateDigits(diffusion, new DigitGeneratorOptions { Sampling = new SamplingOptions { Steps = 4 } }).Fit(train);
+        var model = ml.Transforms.GenerateDigits(diffusion, new DigitGeneratorOptions { Sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 4 } } }).Fit(train);
         var trained = model.Diffusion;
         Assert.Equal(LatentDiffusion.Models.DenoiserKind.UNet, trained.Config.Denoiser.Kind);
         Assert.Equal(3, trained.Config.Denoiser.Levels);

@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.MLNet;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -29,7 +30,7 @@ public class AutoguidanceTests : IDisposable
         DataShape = [1, 2, 2], Classes = 2, Width = 16, Epochs = 2, BatchSize = 64, Timesteps = 100, AutoguidanceWidth = guideWidth, AutoguidanceEpochs = 1,
         Sampling = new SamplingOptions
         {
-            Steps = 8, GuidanceScale = 2, GuidanceMinNoise = 0.3, GuidanceMaxNoise = 0.8, AutoguidanceScale = autoguidance, AutoguidanceMinNoise = autoguidanceMinNoise,
+            Sampler = new DdimSampler { Steps = 8 }, GuidanceScale = 2, GuidanceMinNoise = 0.3, GuidanceMaxNoise = 0.8, AutoguidanceScale = autoguidance, AutoguidanceMinNoise = autoguidanceMinNoise
         },
     };
 

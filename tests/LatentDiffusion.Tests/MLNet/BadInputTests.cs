@@ -1,3 +1,4 @@
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.MLNet;
 using Microsoft.ML;
@@ -83,7 +84,7 @@ public class BadInputTests
     public void Negative_sampling_steps_are_rejected_when_the_trainer_is_built()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
-            ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Steps = -1 } }));
+            ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Sampler = new DdimSampler { Steps = -1 } } }));
         Assert.Contains("Steps", e.Message);
     }
 }

@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.MLNet;
 using LatentDiffusion.Models;
 using Microsoft.Extensions.Logging;
@@ -63,7 +64,7 @@ public class ColumnShapeTests
     private static LatentDiffusionOptions Pixels(int[]? shape = null, ILogger? log = null) => new()
     {
         InputColumnName = "Image", DataShape = shape, Width = 8, Epochs = 1, BatchSize = 32, Timesteps = 50, Logger = log,
-        Sampling = new SamplingOptions { Steps = 4 },
+        Sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 4 } },
     };
 
     [Fact]

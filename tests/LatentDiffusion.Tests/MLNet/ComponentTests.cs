@@ -1,5 +1,6 @@
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.MLNet;
 using LatentDiffusion.Training;
 using Microsoft.ML;
@@ -85,7 +86,7 @@ public class ComponentTests(TinyModels models) : IClassFixture<TinyModels>
     public void Trajectory_has_the_noisy_state_and_the_prediction_of_each_step_ending_with_the_sample()
     {
         var trajectory = models.Generator.Trajectory([3, 7], [11, 12]);
-        Assert.Equal(TinyModels.Sampling.Steps, trajectory.Length);
+        Assert.Equal(TinyModels.Sampling.Sampler.Steps, trajectory.Length);
         Assert.Equal(models.Generator.Generate([3, 7], [11, 12]), trajectory[^1].Predicted);
         Assert.NotEqual(trajectory[0].Noisy, trajectory[0].Predicted);
     }
@@ -155,7 +156,7 @@ public class ComponentTests(TinyModels models) : IClassFixture<TinyModels>
         var trained = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
         {
             LabelColumnName = null, DataShape = [1, 2, 2], Width = 16, Epochs = 12, BatchSize = 64, Timesteps = 200, LearningRate = 3e-3, EmaDecay = 0.95, Precision = precision,
-            Sampling = new SamplingOptions { Steps = 50 },
+            Sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 50 } },
         }).Fit(ml.Data.LoadFromEnumerable(rows));
 
         var samples = trained.Sample(Enumerable.Repeat(-1, 1000).ToArray(), Enumerable.Range(0, 1000).Select(i => (long)i).ToArray());

@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.MLNet;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -33,7 +34,7 @@ public class EstimatorConformanceTests(TinyModels models) : IClassFixture<TinyMo
         var invalid = ml.Data.LoadFromEnumerable(new[] { new FloatLabelledLatent { Latent = new float[196] } });
         var trainer = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
         {
-            Epochs = 1, Width = 8, Timesteps = 50, BatchSize = 16, Sampling = new SamplingOptions { Steps = 3, BatchSize = 16 },
+            Epochs = 1, Width = 8, Timesteps = 50, BatchSize = 16, Sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 3 }, BatchSize = 16 },
         });
         EstimatorContract.Check(trainer, latents, invalid, folder);
     }
@@ -57,9 +58,9 @@ public class EstimatorConformanceTests(TinyModels models) : IClassFixture<TinyMo
         var vae = ml.Transforms.EncodeToLatent(new VaeEncoderOptions { Epochs = 1, Width = 8, BatchSize = 32 });
         var diffusion = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
         {
-            Epochs = 1, Width = 8, Timesteps = 50, BatchSize = 16, Sampling = new SamplingOptions { Steps = 3, BatchSize = 16 },
+            Epochs = 1, Width = 8, Timesteps = 50, BatchSize = 16, Sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 3 }, BatchSize = 16 },
         });
-        var generator = ml.Transforms.GenerateDigits(diffusion, vae, new DigitGeneratorOptions { Sampling = new SamplingOptions { Steps = 3, BatchSize = 16 } });
+        var generator = ml.Transforms.GenerateDigits(diffusion, vae, new DigitGeneratorOptions { Sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 3 }, BatchSize = 16 } });
         EstimatorContract.Check(generator, Digits(64), invalid, folder);
     }
 

@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.MLNet;
 using LatentDiffusion.Models;
 using LatentDiffusion.Tests.Diffusion;
@@ -47,7 +48,7 @@ public class LazyEvaluationTests
         var network = Denoisers.Create(config.Denoiser, CPU);
         network.eval();
         var counter = new CountingDenoiser(network);
-        var sampling = new SamplingOptions { Steps = 4, GuidanceScale = 2, BatchSize = 5 };
+        var sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 4 }, GuidanceScale = 2, BatchSize = 5 };
         var diffusion = new DiffusionModel(config, counter, null, CPU);
         var generator = new DigitGeneratorTransformer(new LatentDiffusionTransformer(diffusion, new LatentDiffusionTransformer.Settings { Sampling = sampling }), null, "Image");
         var random = new Random(2);

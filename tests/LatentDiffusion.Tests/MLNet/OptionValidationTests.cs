@@ -1,3 +1,4 @@
+using LatentDiffusion.Diffusion.Samplers;
 using System.Globalization;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.MLNet;
@@ -48,17 +49,25 @@ public class OptionValidationTests
         yield return Case("DataShape", "[4, 0, 7]", ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { DataShape = [4, 0, 7] }));
         yield return Case("Precision", (TrainingPrecision)7, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Precision = (TrainingPrecision)7 }));
         yield return Case("Sampling", "null", ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = null! }));
-        yield return Case("Steps", 1001, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Steps = 1001 } }));
-        yield return Case("Eta", -1.0, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Eta = -1 } }));
+        yield return Case("Steps", 1001, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Sampler = new DdimSampler { Steps = 1001 } } }));
+        yield return Case("Eta", -1.0, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Sampler = new DdimSampler { Eta = -1 } } }));
         // Above 1 DDIM's step has no room for that much noise (issue 32: Eta 5 gave flat grey images).
-        yield return Case("Eta", 5.0, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Eta = 5 } }));
+        yield return Case("Eta", 5.0, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Sampler = new DdimSampler { Eta = 5 } } }));
         // Issue 32: an empty folder name wrote checkpoints into the current folder.
         yield return Case("CheckpointDirectory", "", ml => ml.Transforms.EncodeToLatent(new VaeEncoderOptions { CheckpointDirectory = "" }));
         yield return Case("GuidanceScale", double.PositiveInfinity, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { GuidanceScale = double.PositiveInfinity } }));
         yield return Case("GuidanceMaxNoise", 1.2, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { GuidanceMaxNoise = 1.2 } }));
         yield return Case("AutoguidanceMinNoise", 0.9, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { AutoguidanceMinNoise = 0.9, AutoguidanceMaxNoise = 0.5 } }));
         yield return Case("BatchSize", 0, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { BatchSize = 0 } }));
-        yield return Case("Sampler", (SamplerKind)99, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Sampler = (SamplerKind)99 } }));
+        yield return Case("Sampler", "null", ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions { Sampling = new() { Sampler = null! } }));
+        yield return Case("Spacing", (TimestepSpacing)9, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
+        {
+            Sampling = new() { Sampler = new UniPcSampler { Spacing = (TimestepSpacing)9 } },
+        }));
+        yield return Case("Timesteps", 1000, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
+        {
+            Sampling = new() { Sampler = new UniPcSampler { Timesteps = [1000, 500, 0] } },
+        }));
 
         yield return Case("Classes", 1, ml => ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Classes = 1 }));
         yield return Case("Epochs", 0, ml => ml.Transforms.FidEvaluator(new FidEvaluatorOptions { Epochs = 0 }));

@@ -1,3 +1,4 @@
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.MLNet;
@@ -23,7 +24,7 @@ public sealed class TinyModels
         Model = new TransformerChain<DigitGeneratorTransformer>([.. parts, generator]);
     }
 
-    public static SamplingOptions Sampling => new() { Steps = 4, BatchSize = 16 };
+    public static SamplingOptions Sampling => new() { Sampler = new DdimSampler { Steps = 4 }, BatchSize = 16 };
     public MLContext Context { get; }
     public IDataView Train { get; }
     public IDataView Test { get; }

@@ -1,5 +1,6 @@
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Metrics;
 using LatentDiffusion.MLNet;
 using LatentDiffusion.Models;
@@ -31,7 +32,7 @@ public class VectorDiffusionTests : IDisposable
             InputColumnName = "Features", LabelColumnName = labelled ? "Label" : null, Classes = 4, Width = 64, Depth = 3, Timesteps = 200,
             Schedule = objective == DiffusionObjective.Epsilon ? NoiseScheduleKind.Linear : NoiseScheduleKind.Cosine,
             Objective = objective, Loss = loss, LossWeighting = weighting, Epochs = epochs, BatchSize = 256, EmaDecay = 0.99,
-            Sampling = new SamplingOptions { Steps = 40, BatchSize = 512 },
+            Sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 40 }, BatchSize = 512 },
         }).Fit(ml.Data.LoadToyData(set, rows, seed: 1));
 
     private static (double MeanError, double CovarianceError, double EnergyDistance) Check(float[] samples, ToyDataSet set)

@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Export;
 using LatentDiffusion.Models;
 
@@ -21,9 +22,7 @@ public class OnnxConsumerTests : IDisposable
     {
         string version = $"0.1.0-test.{DateTime.UtcNow:yyyyMMddHHmmssfff}";
         string feed = Path.Combine(folder, "feed");
-        var pack = PackageConsumerTests.Run(PackageConsumerTests.RepositoryFile(""), "pack", "src/LatentDiffusion.Onnx", "-c", "Release", "--no-build",
-            "-o", feed, $"-p:PackageVersion={version}");
-        Assert.True(pack.ExitCode == 0, pack.Output);
+        PackageConsumerTests.Pack(feed, version, "src/LatentDiffusion.Core", "src/LatentDiffusion.Onnx");
 
         string app = Path.Combine(folder, "DeployApp");
         Directory.CreateDirectory(app);
@@ -34,7 +33,7 @@ public class OnnxConsumerTests : IDisposable
         }, TorchSharp.torch.CPU);
         var vaeConfig = new VaeConfig { ImageShape = [1, 28, 28], Width = 8, LatentChannels = 4, Downsampling = 4 };
         var vae = new VaeModel(VaeNetwork.Create(vaeConfig, TorchSharp.torch.CPU), vaeConfig, TorchSharp.torch.CPU);
-        OnnxExport.Write(Path.Combine(app, "onnx"), model, vae, new SamplingOptions { Sampler = SamplerKind.UniPc, Steps = 5 }, seed: 1);
+        OnnxExport.Write(Path.Combine(app, "onnx"), model, vae, new SamplingOptions { Sampler = new UniPcSampler { Steps = 5 } }, seed: 1);
 
         PackageConsumerTests.WriteApp(app, feed, [("LatentDiffusion.Onnx", version), ("Microsoft.ML.OnnxRuntime", "1.31.1")],
             PackageConsumerTests.CodeUnder("## Deploy with ONNX Runtime"));

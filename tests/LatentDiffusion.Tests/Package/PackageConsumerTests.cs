@@ -82,6 +82,19 @@ public class PackageConsumerTests : IDisposable
     private string NewApp(string name, string feed, string version, string program) => WriteApp(Path.Combine(folder, name), feed, [
         ("LatentDiffusion", version), ("TorchSharp-cpu", "0.107.0"), ("Microsoft.Extensions.Logging.Console", "11.0.0")], program);
 
+    /// <summary>
+    /// Packs <paramref name="projects"/> (built already) into <paramref name="feed"/> at <paramref name="version"/>: a
+    /// package depends on the core at its own version, so the core goes into the feed with it.
+    /// </summary>
+    internal static void Pack(string feed, string version, params string[] projects)
+    {
+        foreach (var project in projects)
+        {
+            var pack = Run(RepositoryFile(""), "pack", project, "-c", "Release", "--no-build", "-o", feed, $"-p:PackageVersion={version}");
+            Assert.True(pack.ExitCode == 0, pack.Output);
+        }
+    }
+
     /// <summary>A console app in <paramref name="app"/> that restores <paramref name="packages"/> from <paramref name="feed"/> and the machine's sources.</summary>
     internal static string WriteApp(string app, string feed, (string Id, string Version)[] packages, string program)
     {
@@ -128,12 +141,7 @@ public class PackageConsumerTests : IDisposable
         // A version of its own, so that the machine's package cache cannot hand back an older build.
         string version = $"0.1.0-test.{DateTime.UtcNow:yyyyMMddHHmmssfff}";
         string feed = Path.Combine(folder, "feed");
-        // The full package depends on the ONNX Runtime one at the same version: both go into the feed.
-        foreach (var project in new[] { "src/LatentDiffusion.Onnx", "src/LatentDiffusion" })
-        {
-            var pack = Run(RepositoryFile(""), "pack", project, "-c", "Release", "--no-build", "-o", feed, $"-p:PackageVersion={version}");
-            Assert.True(pack.ExitCode == 0, pack.Output);
-        }
+        Pack(feed, version, "src/LatentDiffusion.Core", "src/LatentDiffusion");
 
         var quickstart = NewApp("QuickstartApp", feed, version, QuickstartFromReadme());
         var run = Run(quickstart, "run", "-c", "Release", "--", "--quick");

@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Models;
 using LatentDiffusion.Training;
 using static TorchSharp.torch;
@@ -54,7 +55,7 @@ public class DeviceOwnershipTests
         };
         var sampling = new SamplingOptions
         {
-            Sampler = SamplerKind.Ddpm, Steps = 6, GuidanceScale = 2, GuidanceMinNoise = 0.3, AutoguidanceScale = 1.5, Precision = SamplingPrecision.BFloat16,
+            Sampler = new DdpmSampler { Steps = 6 }, GuidanceScale = 2, GuidanceMinNoise = 0.3, AutoguidanceScale = 1.5, Precision = SamplingPrecision.BFloat16
         };
         var samples = WithStrayTensorsOnMeta(() =>
         {

@@ -1,5 +1,6 @@
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.MLNet;
 using LatentDiffusion.Training;
 using Microsoft.ML;
@@ -40,7 +41,7 @@ public class CheckpointTests : IDisposable
     private LatentDiffusionOptions DiffusionOptions(string? checkpoints, bool resume = false, IProgress<TrainingProgress>? progress = null, CancellationToken token = default) => new()
     {
         DataShape = [2, 4, 4], Classes = 3, Width = 8, Epochs = 2, BatchSize = 32, Timesteps = 50, Precision = TrainingPrecision.BFloat16,
-        AutoguidanceWidth = 8, AutoguidanceEpochs = 2, Sampling = new SamplingOptions { Steps = 5, GuidanceScale = 2, AutoguidanceScale = 1.5 },
+        AutoguidanceWidth = 8, AutoguidanceEpochs = 2, Sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 5 }, GuidanceScale = 2, AutoguidanceScale = 1.5 },
         CheckpointDirectory = checkpoints, ResumeFromCheckpoint = resume, Progress = progress, CancellationToken = token,
     };
 

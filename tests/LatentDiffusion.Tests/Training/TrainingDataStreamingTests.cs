@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.MLNet;
 using LatentDiffusion.Training;
 using Microsoft.ML;
@@ -105,7 +106,7 @@ public class TrainingDataStreamingTests : IDisposable
         CancellationToken token = default) => new()
     {
         DataShape = [2, 4, 4], Classes = 3, Width = 8, Epochs = 2, BatchSize = 32, Timesteps = 50, AutoguidanceWidth = 8, AutoguidanceEpochs = 2,
-        Sampling = new SamplingOptions { Steps = 5, GuidanceScale = 2, AutoguidanceScale = 1.5 }, StreamTrainingData = true, ShuffleBufferRows = 50,
+        Sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 5 }, GuidanceScale = 2, AutoguidanceScale = 1.5 }, StreamTrainingData = true, ShuffleBufferRows = 50,
         StreamingCacheDirectory = cache, ShuffleSource = cache is not null, CheckpointDirectory = checkpoints, ResumeFromCheckpoint = resume, Progress = progress, CancellationToken = token,
     };
 

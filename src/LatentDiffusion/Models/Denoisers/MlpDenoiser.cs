@@ -68,8 +68,9 @@ internal sealed class MlpDenoiser : Denoiser
     /// <summary>What the MLP needs of its config beyond every denoiser's rules: 1..64 blocks and a first layer that fits.</summary>
     public static void Validate(DenoiserConfig config, string data)
     {
-        if (config.Depth is < 1 or > Denoisers.MaxDepth)
-            throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Depth), config.Depth, $"The MLP depth for {data} must be in 1..{Denoisers.MaxDepth}.");
+        if (config.Depth is < 1 or > DenoiserConfig.MaxDepth)
+            throw new ArgumentOutOfRangeException(nameof(DenoiserConfig.Depth), config.Depth,
+                $"The MLP depth for {data} must be in 1..{DenoiserConfig.MaxDepth}.");
         if ((long)config.DataSize * config.Width > 1L << 28)
             throw new ArgumentOutOfRangeException(data,
                 $"An MLP of width {config.Width} over {config.DataSize} values per sample ({data}) would need more than 2^28 weights in its first layer.");

@@ -35,16 +35,24 @@ public class LegacyModelTests : IDisposable
         return ml;
     }
 
-    /// <summary>The fixtures, the number format they sample in, and what each computes.</summary>
-    public static TheoryData<string> Fixtures => new() { "chain-v1", "chain-v2", "chain-v3", "chain-v4", "unconditional-v4", "classifier-v1" };
+    /// <summary>
+    /// The fixtures, the number format they sample in, and what each computes: the binary formats (recorded by dd31296)
+    /// and the JSON ones before samplers were objects (recorded by 148b4f5: diffusion 5, generator 6, FID evaluator 3).
+    /// </summary>
+    public static TheoryData<string> Fixtures => new()
+    {
+        "chain-v1", "chain-v2", "chain-v3", "chain-v4", "unconditional-v4", "classifier-v1",
+        "chain-v6", "unconditional-v5", "heun-v5", "ddpm-v5", "ddim-v5", "classifier-v3",
+    };
 
     /// <summary>chain-v3 and chain-v4 sample in bfloat16; everything else computes in float32.</summary>
     private static CrossCpu.Tolerance ToleranceOf(string fixture) => fixture is "chain-v3" or "chain-v4" ? CrossCpu.BFloat16 : CrossCpu.Float32;
 
     private static Dictionary<string, float[]> Run(string fixture, MLContext ml, ITransformer loaded) => fixture switch
     {
-        "unconditional-v4" => RunUnconditional(ml, (LatentDiffusionTransformer)loaded),
+        "unconditional-v4" or "unconditional-v5" or "heun-v5" or "ddpm-v5" or "ddim-v5" => RunUnconditional(ml, (LatentDiffusionTransformer)loaded),
         "classifier-v1" => RunClassifier(ml, loaded),
+        "classifier-v3" => RunClassifier28(ml, loaded),
         _ => RunChain(ml, loaded),
     };
 
@@ -89,6 +97,18 @@ public class LegacyModelTests : IDisposable
     private static Dictionary<string, float[]> RunClassifier(MLContext ml, ITransformer loaded)
     {
         var scored = loaded.Transform(ml.Data.LoadFromEnumerable(SmallDigits(ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Test), 16))));
+        return new()
+        {
+            ["Features"] = Flat(scored, "Features"),
+            ["Score"] = Flat(scored, "Score"),
+            ["PredictedLabel"] = scored.GetColumn<int>("PredictedLabel").Select(v => (float)v).ToArray(),
+        };
+    }
+
+    /// <summary>Features, scores and predicted labels of the first 16 test digits.</summary>
+    private static Dictionary<string, float[]> RunClassifier28(MLContext ml, ITransformer loaded)
+    {
+        var scored = loaded.Transform(ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Test), 16));
         return new()
         {
             ["Features"] = Flat(scored, "Features"),

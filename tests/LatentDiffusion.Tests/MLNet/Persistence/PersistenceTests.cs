@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.IO.Compression;
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.MLNet;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -44,7 +45,7 @@ public class PersistenceTests(TinyModels models) : IClassFixture<TinyModels>, ID
         // Sampling settings travel with the model, the guidance band and the precision included.
         var guided = models.Generator.WithSampling(new SamplingOptions
         {
-            Steps = 6, GuidanceScale = 2, GuidanceMinNoise = 0.3, GuidanceMaxNoise = 0.7, BatchSize = 5, Precision = SamplingPrecision.BFloat16,
+            Sampler = new DdimSampler { Steps = 6 }, GuidanceScale = 2, GuidanceMinNoise = 0.3, GuidanceMaxNoise = 0.7, BatchSize = 5, Precision = SamplingPrecision.BFloat16
         });
         var generatorPath = Save(guided, requests.Schema, "generator.zip");
         var generator = (DigitGeneratorTransformer)FreshContext().Model.Load(generatorPath, out _);
@@ -67,7 +68,7 @@ public class PersistenceTests(TinyModels models) : IClassFixture<TinyModels>, ID
         var generator = (DigitGeneratorTransformer)loaded.LastTransformer;
 
         // The CLI's generate command samples with its own settings: 4 steps here, default batch size.
-        var sampling = new SamplingOptions { Steps = 4 };
+        var sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 4 } };
         var labels = Enumerable.Range(0, 6).Select(i => i % 10).ToArray();
         var seeds = Enumerable.Range(0, 6).Select(i => 5L * 1_000_003 + i).ToArray();
         var original = models.Generator.WithSampling(sampling).Generate(labels, seeds);
@@ -177,7 +178,7 @@ public class PersistenceTests(TinyModels models) : IClassFixture<TinyModels>, ID
     [Fact]
     public void The_settings_block_is_json_and_a_field_missing_from_it_reads_as_its_default()
     {
-        var guided = models.Generator.WithSampling(new SamplingOptions { Steps = 4, GuidanceScale = 2, GuidanceMinNoise = 0.3, BatchSize = 5 });
+        var guided = models.Generator.WithSampling(new SamplingOptions { Sampler = new DdimSampler { Steps = 4 }, GuidanceScale = 2, GuidanceMinNoise = 0.3, BatchSize = 5 });
         var path = Save(guided, models.Requests(1).Schema, "json.zip");
         string json = ReadEntry(path, "Config.json");
         var root = System.Text.Json.Nodes.JsonNode.Parse(json)!;
