@@ -1,8 +1,7 @@
-using LatentDiffusion.Diffusion;
-using LatentDiffusion.Diffusion.Samplers;
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
+using LatentDiffusion.Diffusion.Samplers;
 
 namespace MnistLatentDiffusion;
 

@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using LatentDiffusion.Diffusion;
-using LatentDiffusion.Diffusion.Samplers;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Generation;
 using LatentDiffusion.Onnx;
 
 namespace MnistLatentDiffusion;

@@ -4,7 +4,8 @@ using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.IO;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Evaluation;
+using LatentDiffusion.MLNet.Generation;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using OxyPlot;
@@ -151,7 +152,7 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
     private static string SpacingOf(DiffusionSampler sampler) => sampler is SolverSampler solver ? solver.Spacing.ToString() : nameof(TimestepSpacing.Time);
 
     /// <summary>The guidance grid on the tuning set at the tuning budget; returns the setting with the lowest FID.</summary>
-    private SamplingOptions Tune(DiffusionSampler solver, SamplingOptions saved, LatentDiffusion.MLNet.FeatureSet tuneReference, JsonArray log, CancellationToken token)
+    private SamplingOptions Tune(DiffusionSampler solver, SamplingOptions saved, FeatureSet tuneReference, JsonArray log, CancellationToken token)
     {
         SamplingOptions? best = null;
         double bestFid = double.PositiveInfinity;
@@ -177,7 +178,7 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
         return best!;
     }
 
-    private Row HeldOut(string name, DiffusionSampler solver, SamplingOptions options, LatentDiffusion.MLNet.FeatureSet reference, CancellationToken token)
+    private Row HeldOut(string name, DiffusionSampler solver, SamplingOptions options, FeatureSet reference, CancellationToken token)
     {
         var fids = new double[settings.Sets];
         var accuracies = new double[settings.Sets];
@@ -197,7 +198,7 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
     }
 
     /// <summary>Generates <paramref name="count"/> class-balanced requests with seeds <paramref name="firstSeed"/> + i (timed) and scores them.</summary>
-    private (GeneratorMetrics Metrics, double Seconds) Score(SamplingOptions options, long firstSeed, int count, LatentDiffusion.MLNet.FeatureSet reference, CancellationToken token)
+    private (GeneratorMetrics Metrics, double Seconds) Score(SamplingOptions options, long firstSeed, int count, FeatureSet reference, CancellationToken token)
     {
         token.ThrowIfCancellationRequested();
         var g = generator.WithSampling(options);

@@ -6,7 +6,7 @@ using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.IO;
 using LatentDiffusion.Metrics;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Denoising;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using Microsoft.ML.Data;

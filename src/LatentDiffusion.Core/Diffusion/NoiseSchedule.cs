@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Diffusion;
 
 /// <summary>The variance schedule of the forward process.</summary>

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.IO;
 
 /// <summary>Writes files so that readers see either the old file or the complete new one, never a part.</summary>

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.MLNet;
 
 /// <summary>Checks generation requests before any sampling.</summary>

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Data;
 
 /// <summary>A place the four raw MNIST IDX files can be fetched from.</summary>

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Data;
 
 /// <summary>One MNIST split held as raw bytes (47 MB for train); pixels are scaled to [0,1] as rows are read.</summary>

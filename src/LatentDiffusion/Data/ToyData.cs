@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Data;
 
 /// <summary>The toy point clouds: a parabola in 2-D, and moons with circles in 4-D with labels.</summary>

@@ -1,3 +1,4 @@
+
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 

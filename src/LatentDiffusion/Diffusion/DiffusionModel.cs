@@ -1,5 +1,6 @@
 using LatentDiffusion.Diffusion.Guidance;
 using LatentDiffusion.Models;
+using LatentDiffusion.Models.Denoisers;
 using LatentDiffusion.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -39,17 +40,17 @@ internal sealed class DiffusionModel : IModelFamily<DiffusionModelConfig, Diffus
     public static void Validate(DiffusionModelConfig config, string source)
     {
         config.Validate(source);
-        Denoisers.Validate(config.Denoiser, source);
-        if (config.Autoguidance is { } weak) Denoisers.Validate(weak, source);
+        DenoiserNetworks.Validate(config.Denoiser, source);
+        if (config.Autoguidance is { } weak) DenoiserNetworks.Validate(weak, source);
     }
 
     /// <inheritdoc/>
     public static long ParameterCount(DiffusionModelConfig config) =>
-        Denoisers.ParameterCount(config.Denoiser) + (config.Autoguidance is { } weak ? Denoisers.ParameterCount(weak) : 0);
+        DenoiserNetworks.ParameterCount(config.Denoiser) + (config.Autoguidance is { } weak ? DenoiserNetworks.ParameterCount(weak) : 0);
 
     /// <inheritdoc/>
-    public static DiffusionModel Build(DiffusionModelConfig config, Device device) => new(config, Denoisers.Create(config.Denoiser, device),
-        config.Autoguidance is null ? null : Denoisers.Create(config.Autoguidance, device), device);
+    public static DiffusionModel Build(DiffusionModelConfig config, Device device) => new(config, DenoiserNetworks.Create(config.Denoiser, device),
+        config.Autoguidance is null ? null : DenoiserNetworks.Create(config.Autoguidance, device), device);
 
     public DiffusionModelConfig Config { get; }
     public Denoiser Denoiser { get; }
@@ -113,7 +114,7 @@ internal sealed class DiffusionModel : IModelFamily<DiffusionModelConfig, Diffus
         if (precision == SamplingPrecision.Float32) return network;
         if (!copies.TryGetValue((role, precision), out var copy))
         {
-            copy = Denoisers.Create(network.Config, Device);
+            copy = DenoiserNetworks.Create(network.Config, Device);
             copy.load_state_dict(network.state_dict());
             copy.to(ScalarType.BFloat16).eval();
             copies[(role, precision)] = copy;

@@ -1,4 +1,4 @@
-using LatentDiffusion.Models;
+using LatentDiffusion.Models.Denoisers;
 using LatentDiffusion.Training;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
@@ -57,14 +57,14 @@ internal static class DiffusionTraining
         // Initialisation draws from the global generator: the denoiser from the run's seed, the autoguidance denoiser
         // from the next one, so that the denoiser does not depend on whether an autoguidance denoiser follows.
         manual_seed(run.Seed);
-        var network = Denoisers.Create(config.Denoiser, device);
-        var ema = Denoisers.Create(config.Denoiser, device);
+        var network = DenoiserNetworks.Create(config.Denoiser, device);
+        var ema = DenoiserNetworks.Create(config.Denoiser, device);
         Denoiser? weakNetwork = null, weak = null;
         if (config.Autoguidance is { } weakConfig)
         {
             manual_seed(run.Seed + 1);
-            weakNetwork = Denoisers.Create(weakConfig, device);
-            weak = Denoisers.Create(weakConfig, device);
+            weakNetwork = DenoiserNetworks.Create(weakConfig, device);
+            weak = DenoiserNetworks.Create(weakConfig, device);
         }
         var (trainRows, validationRows) = TrainingRun.Split(rows, settings.ValidationFraction);
         var schedule = new NoiseSchedule(config.Schedule, config.Timesteps);

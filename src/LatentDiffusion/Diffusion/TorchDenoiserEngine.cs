@@ -1,5 +1,5 @@
 using LatentDiffusion.Diffusion.Guidance;
-using LatentDiffusion.Models;
+using LatentDiffusion.Models.Denoisers;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Diffusion;

@@ -1,4 +1,5 @@
 using LatentDiffusion.Models;
+using LatentDiffusion.Models.Denoisers;
 
 namespace LatentDiffusion.Export;
 

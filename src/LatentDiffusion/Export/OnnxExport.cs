@@ -1,5 +1,5 @@
 using LatentDiffusion.Diffusion;
-using LatentDiffusion.Models;
+using LatentDiffusion.Models.Vae;
 
 namespace LatentDiffusion.Export;
 

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Runtime;
 
 /// <summary>Where tensor work runs.</summary>

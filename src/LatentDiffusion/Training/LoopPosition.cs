@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Training;
 
 /// <summary>Where a training loop writes its checkpoint, how often, and whether it starts from one.</summary>

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Training;
 
 /// <summary>Thrown when a training loss stops being a finite number; the last checkpoint (if any) is from before that step.</summary>

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Training;
 
 /// <summary>One finished epoch: mean training loss, validation loss (NaN when there is no validation set), speed.</summary>

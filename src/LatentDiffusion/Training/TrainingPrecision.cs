@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Training;
 
 /// <summary>The number format a model trains in.</summary>

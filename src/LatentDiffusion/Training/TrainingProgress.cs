@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Training;
 
 /// <summary>A progress report during training, for progress bars.</summary>

@@ -1,4 +1,4 @@
-using LatentDiffusion.Models;
+using LatentDiffusion.Models.Denoisers;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Tests.Diffusion;

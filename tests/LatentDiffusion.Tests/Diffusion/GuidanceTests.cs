@@ -2,6 +2,7 @@ using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Guidance;
 using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Models;
+using LatentDiffusion.Models.Denoisers;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Tests.Diffusion;
@@ -68,7 +69,7 @@ public class GuidanceTests
         manual_seed(4);
         var denoiser = new DenoiserConfig { DataShape = [2, 4, 4], Width = 8, Classes = 3 };
         var config = new DiffusionModelConfig { Denoiser = denoiser, Timesteps = 100, Autoguidance = denoiser with { Width = 4 } };
-        var model = new DiffusionModel(config, Denoisers.Create(denoiser, CPU), Denoisers.Create(config.Autoguidance, CPU), CPU);
+        var model = new DiffusionModel(config, DenoiserNetworks.Create(denoiser, CPU), DenoiserNetworks.Create(config.Autoguidance, CPU), CPU);
         var options = new SamplingOptions
         {
             Sampler = TestSamplers.For(sampler, steps: 10), GuidanceScale = guidance, GuidanceMinNoise = 0.4, GuidanceMaxNoise = 0.8,

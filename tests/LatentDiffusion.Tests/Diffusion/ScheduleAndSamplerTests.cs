@@ -1,6 +1,7 @@
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Models;
+using LatentDiffusion.Models.Denoisers;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Tests.Diffusion;
@@ -184,7 +185,7 @@ public class ScheduleAndSamplerTests
         {
             Denoiser = new DenoiserConfig { DataShape = [2, 4, 4], Width = 8, Classes = classes }, Schedule = NoiseScheduleKind.Linear, Timesteps = 100,
         };
-        var network = Denoisers.Create(config.Denoiser, CPU);
+        var network = DenoiserNetworks.Create(config.Denoiser, CPU);
         // An untrained UNet starts as the zero predictor (zeroed output conv), which would make every label and guidance
         // scale look alike; a small random output layer lets the class embedding reach the prediction.
         if (labelSensitive)

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Evaluation;
 using LatentDiffusion.Tests.MLNet;
 using Microsoft.ML;
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using LatentDiffusion.Tests.MLNet;
-using LatentDiffusion.Tests.MLNet.Persistence;
 using Microsoft.ML;
 using MnistLatentDiffusion;
 using ImageRow = LatentDiffusion.Tests.MLNet.ImageRow;
@@ -224,7 +223,7 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         string work = Directory.CreateDirectory(Path.Combine(folder, "evaluate")).FullName;
         var ml = models.Context;
         // 3 epochs of 32-image batches (about 100 steps): the default network's batch statistics need that many to settle.
-        var classifier = ml.Transforms.FidEvaluator(new LatentDiffusion.MLNet.FidEvaluatorOptions { Epochs = 3, BatchSize = 32 }).Fit(models.Train);
+        var classifier = ml.Transforms.FidEvaluator(new LatentDiffusion.MLNet.Evaluation.FidEvaluatorOptions { Epochs = 3, BatchSize = 32 }).Fit(models.Train);
         ml.Model.Save(classifier, models.Train.Schema, Path.Combine(work, "classifier.zip"));
         var digits = ml.Data.CreateEnumerable<ImageRow>(models.Test, reuseRowObject: false).Take(60).ToArray();
         var lines = new List<string>();

@@ -1,7 +1,9 @@
-using LatentDiffusion.Diffusion.Samplers;
-using Microsoft.ML;
 using System.Text.Json.Nodes;
+using LatentDiffusion.Diffusion.Samplers;
+using LatentDiffusion.MLNet.Evaluation;
+using LatentDiffusion.MLNet.Generation;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.ML;
 using MnistLatentDiffusion;
 
 namespace LatentDiffusion.Tests.Examples;
@@ -49,7 +51,7 @@ public class MainJobTests
             Assert.Equal(3, json["rows"]!["diffusion"]!["accuracy"]!["values"]!.AsArray().Count);
             Assert.Null(json["rows"]!["unconditionalModel"]!["accuracy"]);
             // The unconditional model was trained without labels, its autoguidance scale chosen on the tuning set among those tried.
-            var unconditional = (LatentDiffusion.MLNet.DigitGeneratorTransformer)TestContext().Model.Load(Path.Combine(folder, "unconditional.zip"), out _);
+            var unconditional = (DigitGeneratorTransformer)TestContext().Model.Load(Path.Combine(folder, "unconditional.zip"), out _);
             Assert.Equal(0, unconditional.Diffusion.Classes);
             var tried = json["unconditionalModel"]!["tuning"]!.AsArray();
             Assert.Equal(2, tried.Count);
@@ -66,7 +68,7 @@ public class MainJobTests
             Assert.False(string.IsNullOrEmpty(json["sampler"]!["chosenBy"]!.GetValue<string>()));
             Assert.Equal(best["guidanceScale"]!.GetValue<double>(), json["sampler"]!["guidanceScale"]!.GetValue<double>());
             // model.zip holds the generator alone: the diffusion model and the VAE it decodes with are inside it.
-            var saved = (LatentDiffusion.MLNet.DigitGeneratorTransformer)TestContext().Model.Load(Path.Combine(folder, "model.zip"), out _);
+            var saved = (DigitGeneratorTransformer)TestContext().Model.Load(Path.Combine(folder, "model.zip"), out _);
             Assert.NotNull(saved.Vae);
             var savedSampling = saved.Diffusion.Sampling;
             Assert.Equal((best["guidanceScale"]!.GetValue<double>(), best["guidanceMinNoise"]!.GetValue<double>(), best["guidanceMaxNoise"]!.GetValue<double>()),
@@ -89,8 +91,8 @@ public class MainJobTests
                 TuneCount = 100, Count = 100, Sets = 2, GuidanceScales = [1.5], Bands = [new(0, 0.3, 0.9)],
             };
             var sweepFolder = Directory.CreateDirectory(Path.Combine(folder, "sweep")).FullName;
-            var generator = (LatentDiffusion.MLNet.DigitGeneratorTransformer)ml.Model.Load(Path.Combine(folder, "model.zip"), out _);
-            var classifier = (LatentDiffusion.MLNet.FidEvaluatorTransformer)ml.Model.Load(Path.Combine(folder, "classifier.zip"), out _);
+            var generator = (DigitGeneratorTransformer)ml.Model.Load(Path.Combine(folder, "model.zip"), out _);
+            var classifier = (FidEvaluatorTransformer)ml.Model.Load(Path.Combine(folder, "classifier.zip"), out _);
             var sweep = new SolverSweep(ml, generator, classifier, sweepSettings, sweepFolder, NullLogger.Instance).Run(CancellationToken.None);
             var rows = sweep["rows"]!.AsArray();
             Assert.Equal(["saved setting", "Ddim 5", "Heun 5"], rows.Select(r => r!["name"]!.GetValue<string>()));

@@ -1,11 +1,13 @@
-using LatentDiffusion.Diffusion.Samplers;
 using System.Text.Json.Nodes;
+using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Export;
 using LatentDiffusion.Models;
+using LatentDiffusion.Models.Denoisers;
+using LatentDiffusion.Models.Vae;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
+using static TorchSharp.torch;
 
 namespace LatentDiffusion.Tests.Export;
 
@@ -63,7 +65,7 @@ public class OnnxExportTests : IDisposable
         {
             Kind = Enum.Parse<DenoiserKind>(kind), DataShape = shape, Width = width, Classes = classes, Levels = levels, Depth = 2,
         };
-        using var denoiser = LatentDiffusion.Models.Denoisers.Create(config, CPU);
+        using var denoiser = DenoiserNetworks.Create(config, CPU);
         Randomise(denoiser, 3);
         denoiser.eval();
         using var generator = new Generator(4);

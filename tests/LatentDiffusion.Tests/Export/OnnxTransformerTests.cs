@@ -2,7 +2,6 @@ using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Export;
 using LatentDiffusion.MLNet;
-using LatentDiffusion.Onnx;
 using LatentDiffusion.Tests.MLNet;
 using Microsoft.ML;
 using Microsoft.ML.Data;

@@ -1,6 +1,6 @@
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Samplers;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Denoising;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

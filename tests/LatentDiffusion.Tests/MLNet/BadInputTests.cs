@@ -1,6 +1,7 @@
 using LatentDiffusion.Diffusion.Samplers;
+using LatentDiffusion.MLNet.Autoencoder;
+using LatentDiffusion.MLNet.Denoising;
 using LatentDiffusion.MLNet.Persistence;
-using LatentDiffusion.MLNet;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

@@ -1,5 +1,4 @@
 using LatentDiffusion.MLNet.Persistence;
-using LatentDiffusion.MLNet;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

@@ -1,4 +1,4 @@
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Autoencoder;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;

@@ -1,9 +1,11 @@
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Samplers;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Denoising;
+using LatentDiffusion.MLNet.Evaluation;
+using LatentDiffusion.MLNet.Generation;
 using LatentDiffusion.Models;
+using LatentDiffusion.Models.Denoisers;
 using LatentDiffusion.Tests.Diffusion;
-using LatentDiffusion.Tests.Runtime;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using static TorchSharp.torch;
@@ -45,7 +47,7 @@ public class LazyEvaluationTests
     {
         manual_seed(3);
         var config = new DiffusionModelConfig { Denoiser = new DenoiserConfig { DataShape = [1, 8, 8], Width = 8, Classes = 3 }, Timesteps = 50 };
-        var network = Denoisers.Create(config.Denoiser, CPU);
+        var network = DenoiserNetworks.Create(config.Denoiser, CPU);
         network.eval();
         var counter = new CountingDenoiser(network);
         var sampling = new SamplingOptions { Sampler = new DdimSampler { Steps = 4 }, GuidanceScale = 2, BatchSize = 5 };

@@ -1,5 +1,5 @@
 using LatentDiffusion.Data;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Denoising;
 using Microsoft.ML;
 
 namespace LatentDiffusion.Tests.MLNet;

@@ -1,7 +1,9 @@
-using LatentDiffusion.Diffusion.Samplers;
 using System.Globalization;
 using LatentDiffusion.Diffusion;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.Diffusion.Samplers;
+using LatentDiffusion.MLNet.Autoencoder;
+using LatentDiffusion.MLNet.Denoising;
+using LatentDiffusion.MLNet.Evaluation;
 using LatentDiffusion.Models;
 using LatentDiffusion.Runtime;
 using LatentDiffusion.Training;

@@ -1,6 +1,8 @@
 using LatentDiffusion.Data;
 using LatentDiffusion.Metrics;
 using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Autoencoder;
+using LatentDiffusion.MLNet.Evaluation;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using LatentDiffusion.Tests.MLNet;
-using LatentDiffusion.Tests.MLNet.Persistence;
 using Microsoft.ML;
 
 namespace LatentDiffusion.Tests.MLNet;
@@ -44,7 +42,7 @@ public class StreamingTests(TinyModels models) : IClassFixture<TinyModels>
     [InlineData(4)]
     public void Evaluation_works_down_to_the_two_rows_its_message_asks_for(int rows)
     {
-        var evaluator = models.Context.Transforms.FidEvaluator(new LatentDiffusion.MLNet.FidEvaluatorOptions { Epochs = 1 }).Fit(models.Context.Data.TakeRows(models.Train, 200));
+        var evaluator = models.Context.Transforms.FidEvaluator(new LatentDiffusion.MLNet.Evaluation.FidEvaluatorOptions { Epochs = 1 }).Fit(models.Context.Data.TakeRows(models.Train, 200));
         var generated = models.Generator.Transform(models.Requests(rows));
         var metrics = evaluator.Evaluate(generated, models.Context.Data.TakeRows(models.Test, rows), generatedImageColumn: "GeneratedImage", requestedLabelColumn: "Label");
         Assert.True(double.IsFinite(metrics.Fid));

@@ -1,7 +1,9 @@
-using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.Diffusion.Samplers;
+using LatentDiffusion.MLNet.Autoencoder;
+using LatentDiffusion.MLNet.Denoising;
+using LatentDiffusion.MLNet.Generation;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

@@ -2,7 +2,7 @@ using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Metrics;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Denoising;
 using LatentDiffusion.Models;
 using Microsoft.ML;
 using Microsoft.ML.Data;

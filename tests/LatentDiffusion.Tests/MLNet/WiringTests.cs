@@ -1,4 +1,6 @@
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Autoencoder;
+using LatentDiffusion.MLNet.Denoising;
+using LatentDiffusion.MLNet.Generation;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

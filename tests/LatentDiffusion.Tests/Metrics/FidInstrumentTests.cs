@@ -1,9 +1,10 @@
 using System.IO.Compression;
 using System.Text.Json.Nodes;
 using LatentDiffusion.Data;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Autoencoder;
+using LatentDiffusion.MLNet.Evaluation;
 using LatentDiffusion.Models;
-using LatentDiffusion.Training;
+using LatentDiffusion.Models.Classifier;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using static TorchSharp.torch;

@@ -1,5 +1,5 @@
 using LatentDiffusion.Metrics;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Evaluation;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

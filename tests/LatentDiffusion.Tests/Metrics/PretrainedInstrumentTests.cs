@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Evaluation;
 using LatentDiffusion.Models;
 using Microsoft.ML;
 using Microsoft.ML.Data;

@@ -2,6 +2,7 @@ using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Export;
 using LatentDiffusion.Models;
+using LatentDiffusion.Models.Vae;
 
 namespace LatentDiffusion.Tests.Package;
 

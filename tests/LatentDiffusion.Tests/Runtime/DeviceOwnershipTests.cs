@@ -1,6 +1,8 @@
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Models;
+using LatentDiffusion.Models.Classifier;
+using LatentDiffusion.Models.Vae;
 using LatentDiffusion.Training;
 using static TorchSharp.torch;
 

@@ -1,7 +1,9 @@
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Samplers;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Autoencoder;
+using LatentDiffusion.MLNet.Denoising;
+using LatentDiffusion.MLNet.Evaluation;
 using LatentDiffusion.Training;
 using Microsoft.ML;
 using Microsoft.ML.Data;

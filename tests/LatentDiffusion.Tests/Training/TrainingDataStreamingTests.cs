@@ -1,6 +1,8 @@
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Samplers;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Autoencoder;
+using LatentDiffusion.MLNet.Denoising;
+using LatentDiffusion.MLNet.Estimators;
 using LatentDiffusion.Training;
 using Microsoft.ML;
 using Microsoft.ML.Data;

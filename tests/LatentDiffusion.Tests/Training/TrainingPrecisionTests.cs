@@ -1,5 +1,7 @@
 using LatentDiffusion.Data;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Autoencoder;
+using LatentDiffusion.MLNet.Denoising;
+using LatentDiffusion.MLNet.Evaluation;
 using LatentDiffusion.Training;
 using Microsoft.ML;
 using Microsoft.ML.Data;

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Diffusion.Guidance;
 
 /// <summary>Which network of a diffusion model makes a prediction.</summary>

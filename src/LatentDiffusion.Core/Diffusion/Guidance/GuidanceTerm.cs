@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Diffusion.Guidance;
 
 /// <summary>What guidance methods share.</summary>

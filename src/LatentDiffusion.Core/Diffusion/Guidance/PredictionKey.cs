@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Diffusion.Guidance;
 
 /// <summary>One network prediction at a step: which network, and whether it sees the requested labels or the null class.</summary>

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Diffusion.Samplers;
 
 /// <summary>The variance of each DDPM ancestral step (the DDPM paper's choices).</summary>

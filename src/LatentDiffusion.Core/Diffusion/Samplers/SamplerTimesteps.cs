@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Diffusion.Samplers;
 
 /// <summary>Where samplers place their steps on the schedule's integer timesteps.</summary>

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Diffusion.Samplers;
 
 /// <summary>How the ODE solvers (<see cref="SolverSampler"/>) place their steps.</summary>

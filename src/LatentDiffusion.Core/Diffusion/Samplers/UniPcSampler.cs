@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Diffusion.Samplers;
 
 /// <summary>

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.MLNet.Persistence;
 
 /// <summary>Turns a failure to build a model from a file's settings into an error that names the file's entry.</summary>

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.MLNet.Persistence;
 
 /// <summary>How one of our transformers appears in an ML.NET model zip.</summary>

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.MLNet.Persistence;
 
 /// <summary>The streams of one component in a model file being loaded (see <c>ComponentFormats</c>).</summary>

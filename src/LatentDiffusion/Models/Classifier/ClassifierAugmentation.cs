@@ -1,7 +1,8 @@
+
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Classifier;
 
 /// <summary>How training images are varied for the FID classifier: a fresh small affine change per image and step.</summary>
 /// <param name="MaxShiftPixels">Largest shift, in pixels, along each axis.</param>

@@ -1,6 +1,7 @@
+
 using static TorchSharp.torch;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Classifier;
 
 /// <summary>A trained feature classifier on its device: features, class probabilities and predictions for flat images.</summary>
 internal sealed class ClassifierModel : IModelFamily<ClassifierConfig, ClassifierModel>, IFeatureNetwork

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Classifier;
 
 /// <summary>The settings of classifier training beyond <see cref="TrainingRun"/>.</summary>
 internal sealed record ClassifierTrainingSettings

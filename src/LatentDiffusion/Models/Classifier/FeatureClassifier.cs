@@ -1,7 +1,8 @@
+
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Classifier;
 
 /// <summary>
 /// A network whose 128 penultimate activations are the FID features: two 2x poolings (sides are padded with zeros up

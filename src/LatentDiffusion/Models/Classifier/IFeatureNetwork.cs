@@ -1,4 +1,5 @@
-namespace LatentDiffusion.Models;
+
+namespace LatentDiffusion.Models.Classifier;
 
 /// <summary>
 /// What the FID instrument runs on flat images: a trained <see cref="ClassifierModel"/>, or pretrained features that

@@ -2,7 +2,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Classifier;
 
 /// <summary>
 /// The default FID network (<see cref="FidClassifierKind.Normalized"/>): three 3x3 convolutions (32, 64 and 64

@@ -2,7 +2,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Classifier;
 
 /// <summary>The reference MNIST FID network (<see cref="FidClassifierKind.Small"/>): two conv/pool stages, a 128-unit layer, the class head.</summary>
 internal sealed class SmallFeatureClassifier : FeatureClassifier

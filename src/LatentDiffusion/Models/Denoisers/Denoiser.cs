@@ -1,6 +1,7 @@
+
 using static TorchSharp.torch;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Denoisers;
 
 /// <summary>
 /// A network that predicts the diffusion target for noisy data x at timesteps t with class labels (the null class =

@@ -2,7 +2,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Denoisers;
 
 /// <summary>
 /// A pre-norm residual MLP block conditioned on the (time + class) embedding: h + W2 GELU(W1 GELU(norm h) + P silu(emb)).

@@ -1,7 +1,8 @@
+
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Denoisers;
 
 /// <summary>Two time-conditioned conv blocks with a residual connection (a 1x1 conv when channels change).</summary>
 internal sealed class ResidualTimeBlock : Module<Tensor, Tensor, Tensor>

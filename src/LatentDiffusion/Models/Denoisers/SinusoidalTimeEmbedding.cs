@@ -1,7 +1,8 @@
+
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Denoisers;
 
 /// <summary>Sinusoidal embedding of the timestep with log-spaced frequencies (the reference MNIST UNet's).</summary>
 internal sealed class SinusoidalTimeEmbedding : Module<Tensor, Tensor>

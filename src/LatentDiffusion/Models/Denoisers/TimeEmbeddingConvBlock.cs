@@ -2,7 +2,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Denoisers;
 
 /// <summary>
 /// The reference MNIST UNet's <c>TimeEmbeddingConvBlock</c>: conv, then norm, plus a linear projection of the (time + class)

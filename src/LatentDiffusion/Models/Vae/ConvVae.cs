@@ -2,7 +2,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Vae;
 
 /// <summary>
 /// The plain VAE (<see cref="VaeArchitecture.Plain"/>; every file saved before residual VAEs existed): strided

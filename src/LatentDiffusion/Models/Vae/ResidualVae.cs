@@ -2,7 +2,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Vae;
 
 /// <summary>
 /// The residual VAE (<see cref="VaeArchitecture.Residual"/>), the latent-diffusion autoencoder scaled to small images:

@@ -1,6 +1,7 @@
+
 using static TorchSharp.torch;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Vae;
 
 /// <summary>
 /// A trained VAE plus the per-channel shift and scale that give its latents unit variance (as LDM does), so that

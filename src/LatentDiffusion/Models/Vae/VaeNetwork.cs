@@ -1,7 +1,8 @@
+
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Vae;
 
 /// <summary>
 /// What every VAE network does, whatever its layers: pad the image sides up to a multiple of the downsampling factor,

@@ -2,7 +2,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Vae;
 
 /// <summary>Group normalisation for the residual VAE: up to 8 groups (as the UNet), always a divisor of the channels.</summary>
 internal static class VaeNorm

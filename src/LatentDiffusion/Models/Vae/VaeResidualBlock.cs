@@ -2,7 +2,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Vae;
 
 /// <summary>Norm, SiLU, 3x3 conv, twice, plus the input (through a 1x1 conv when the channels change): the latent-diffusion autoencoder's block.</summary>
 internal sealed class VaeResidualBlock : Module<Tensor, Tensor>

@@ -2,7 +2,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Vae;
 
 /// <summary>Single-head self-attention over the positions of a feature map, added to its input (used at the latent resolution).</summary>
 internal sealed class VaeSelfAttention : Module<Tensor, Tensor>

@@ -1,10 +1,11 @@
+using LatentDiffusion.Models.Classifier;
 using LatentDiffusion.Training;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Vae;
 
 /// <summary>The settings of VAE training beyond <see cref="TrainingRun"/>.</summary>
 internal sealed record VaeTrainingSettings

@@ -3,7 +3,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace LatentDiffusion.Models;
+namespace LatentDiffusion.Models.Vae;
 
 /// <summary>
 /// A codebook of <c>K</c> vectors of the latent's channel count (<see cref="VaeRegularization.Vq"/>): each latent

@@ -1,3 +1,4 @@
+
 namespace LatentDiffusion.Tests.MLNet.Persistence;
 
 /// <summary>

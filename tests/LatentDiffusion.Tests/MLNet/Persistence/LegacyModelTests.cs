@@ -1,6 +1,7 @@
 using LatentDiffusion.Data;
 using LatentDiffusion.Diffusion;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Denoising;
+using LatentDiffusion.MLNet.Generation;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using static TorchSharp.torch;

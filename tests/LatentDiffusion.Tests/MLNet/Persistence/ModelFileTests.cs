@@ -1,9 +1,6 @@
 using System.IO.Compression;
-using System.Reflection;
 using System.Text.Json.Nodes;
 using LatentDiffusion.MLNet;
-using LatentDiffusion.Tests.MLNet;
-using LatentDiffusion.Tests.MLNet.Persistence;
 using Microsoft.ML;
 using static TorchSharp.torch;
 

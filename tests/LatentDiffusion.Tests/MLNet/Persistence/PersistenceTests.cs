@@ -2,7 +2,8 @@ using System.Diagnostics;
 using System.IO.Compression;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Samplers;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Evaluation;
+using LatentDiffusion.MLNet.Generation;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

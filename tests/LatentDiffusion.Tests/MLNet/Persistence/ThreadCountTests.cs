@@ -1,4 +1,4 @@
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Generation;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using TorchSharp;

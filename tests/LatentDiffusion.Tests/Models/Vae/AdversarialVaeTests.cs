@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using LatentDiffusion.Data;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Autoencoder;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

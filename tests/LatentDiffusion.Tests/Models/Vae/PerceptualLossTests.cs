@@ -1,6 +1,6 @@
 using System.Globalization;
 using LatentDiffusion.Data;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Autoencoder;
 using Microsoft.ML;
 
 namespace LatentDiffusion.Tests.Models.Vae;

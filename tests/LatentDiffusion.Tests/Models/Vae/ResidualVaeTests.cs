@@ -1,6 +1,7 @@
 using LatentDiffusion.Data;
-using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Autoencoder;
 using LatentDiffusion.Models;
+using LatentDiffusion.Models.Vae;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

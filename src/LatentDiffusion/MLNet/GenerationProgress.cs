@@ -1,4 +1,0 @@
-namespace LatentDiffusion.MLNet;
-
-/// <summary>Progress of a generator (see <see cref="DigitGeneratorTransformer.WithProgress"/>): images generated so far.</summary>
-public readonly record struct GenerationProgress(long Images);
