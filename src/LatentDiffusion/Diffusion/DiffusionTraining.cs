@@ -37,68 +37,67 @@ internal static class DiffusionTraining
     public static (DiffusionModel Model, TrainingHistory History) Fit(DiffusionModelConfig config, TrainingData samples, DiffusionTrainingSettings settings,
         TrainingRun run)
     {
-        int rows = samples.Rows;
-        var shape = config.Denoiser.DataShape;
-        Action<Span<float>>? standardise = null;
-        (float[] Shift, float[] Scale)? standardisation = null;
-        if (settings.Standardise)
-        {
-            var (shift, scale) = Standardisation(samples, shape);
-            standardisation = (shift, scale);
-            config = config with { DataShift = shift, DataScale = scale };
-            standardise = row => Standardise(row, shape, shift, scale);
-            run.Logger.LogInformation("Data standardisation: shift [{Shift}], scale [{Scale}]",
-                string.Join(", ", shift.Take(8).Select(v => v.ToString("G4"))), string.Join(", ", scale.Take(8).Select(v => v.ToString("G4"))));
-        }
-        var (low, high) = Range(samples, shape, standardisation);
-        config = config with { DataMin = low, DataMax = high };
-        DiffusionModel.Validate(config, "the training data");
+        var (fitted, standardise) = FitDataTransform(config, samples, settings.Standardise, run.Logger);
+        DiffusionModel.Validate(fitted, "the training data");
         var device = run.Device;
         // Initialisation draws from the global generator: the denoiser from the run's seed, the autoguidance denoiser
         // from the next one, so that the denoiser does not depend on whether an autoguidance denoiser follows.
         manual_seed(run.Seed);
-        var network = DenoiserNetworks.Create(config.Denoiser, device);
-        var ema = DenoiserNetworks.Create(config.Denoiser, device);
+        var network = DenoiserNetworks.Create(fitted.Denoiser, device);
+        var ema = DenoiserNetworks.Create(fitted.Denoiser, device);
         Denoiser? weakNetwork = null, weak = null;
-        if (config.Autoguidance is { } weakConfig)
+        if (fitted.Autoguidance is { } weakConfig)
         {
             manual_seed(run.Seed + 1);
             weakNetwork = DenoiserNetworks.Create(weakConfig, device);
             weak = DenoiserNetworks.Create(weakConfig, device);
         }
-        var (trainRows, validationRows) = TrainingRun.Split(rows, settings.ValidationFraction);
-        var schedule = new NoiseSchedule(config.Schedule, config.Timesteps);
+        var (trainRows, validationRows) = TrainingRun.Split(samples.Rows, settings.ValidationFraction);
+        var schedule = new NoiseSchedule(fitted.Schedule, fitted.Timesteps);
         run.Logger.LogInformation("Training the {Kind} denoiser (width {Width}, {Parameters} parameters, {Schedule} schedule, {Objective}) "
             + "on {Rows} samples of [{Shape}] for {Epochs} epochs; {Held} more held out for the validation loss (ValidationFraction {Fraction})",
-            config.Denoiser.Kind, config.Denoiser.Width, network.parameters().Sum(p => p.numel()), config.Schedule, config.Objective, trainRows,
-            string.Join("x", config.Denoiser.DataShape), settings.Epochs, validationRows, settings.ValidationFraction);
+            fitted.Denoiser.Kind, fitted.Denoiser.Width, network.parameters().Sum(p => p.numel()), fitted.Schedule, fitted.Objective, trainRows,
+            string.Join("x", fitted.Denoiser.DataShape), settings.Epochs, validationRows, settings.ValidationFraction);
         TrainingHistory history, weakHistory = new();
-        var rowShape = shape.Select(d => (long)d).ToArray();
-        using (var batches = samples.Batches(trainRows, rowShape, device, standardise))
+        var data = new DiffusionData(samples, fitted.Denoiser.DataShape, trainRows, validationRows, standardise, device);
+        using (var batches = data.TrainingBatches())
         {
-            IEnumerable<(Tensor X, Tensor? Y)> Validation()
-            {
-                foreach (var chunk in samples.Chunks(trainRows, validationRows, 512))
-                {
-                    if (standardise is not null)
-                        for (int r = 0; r < chunk.Rows; r++) standardise(chunk.Values.AsSpan(r * samples.Size, samples.Size));
-                    yield return (tensor(chunk.Values, [chunk.Rows, .. rowShape], device: device),
-                        chunk.Labels is null ? null : tensor(chunk.Labels.Select(l => (long)l).ToArray(), device: device));
-                }
-            }
-            history = Train(network, ema, schedule, config.Objective, batches, Validation, validationRows, settings, run.Loop("diffusion", trainRows,
-                settings.Epochs), run.CancellationToken);
+            history = Train(network, ema, schedule, fitted.Objective, batches, data, settings, run.Loop("diffusion", trainRows, settings.Epochs),
+                run.CancellationToken);
             if (weakNetwork is not null && weak is not null)
             {
                 run.Logger.LogInformation("Training the autoguidance denoiser (width {Width}, {Parameters} parameters) for {Epochs} epochs",
-                    config.Autoguidance!.Width, weakNetwork.parameters().Sum(p => p.numel()), settings.AutoguidanceEpochs);
-                weakHistory = Train(weakNetwork, weak, schedule, config.Objective, batches, Validation, validationRows, settings,
+                    fitted.Autoguidance!.Width, weakNetwork.parameters().Sum(p => p.numel()), settings.AutoguidanceEpochs);
+                weakHistory = Train(weakNetwork, weak, schedule, fitted.Objective, batches, data, settings,
                     run.Loop("autoguidance", trainRows, settings.AutoguidanceEpochs, budgeted: false), run.CancellationToken);
             }
         }
         network.Dispose();
         weakNetwork?.Dispose();
-        return (new DiffusionModel(config, ema, weak, device) { History = history, AutoguidanceHistory = weakHistory }, history);
+        return (new DiffusionModel(fitted, ema, weak, device) { History = history, AutoguidanceHistory = weakHistory }, history);
+    }
+
+    /// <summary>
+    /// The config with the data's standardisation (when asked for) and range, measured on <paramref name="samples"/>,
+    /// and the function that standardises a row (null without standardisation).
+    /// </summary>
+    internal static (DiffusionModelConfig Config, Action<Span<float>>? Standardise) FitDataTransform(DiffusionModelConfig config, TrainingData samples,
+        bool standardise, ILogger logger)
+    {
+        var shape = config.Denoiser.DataShape;
+        Action<Span<float>>? transform = null;
+        (float[] Shift, float[] Scale)? standardisation = null;
+        if (standardise)
+        {
+            var (shift, scale) = Standardisation(samples, shape);
+            standardisation = (shift, scale);
+            config = config with { DataShift = shift, DataScale = scale };
+            transform = row => Standardise(row, shape, shift, scale);
+            logger.LogInformation("Data standardisation: shift [{Shift}], scale [{Scale}]",
+                string.Join(", ", shift.Take(8).Select(v => v.ToString("G4"))), string.Join(", ", scale.Take(8).Select(v => v.ToString("G4"))));
+        }
+        var (low, high) = Range(samples, shape, standardisation);
+        return (config with { DataMin = low, DataMax = high }, transform);
     }
 
     /// <summary>Mean and standard deviation per index of the first data dimension over all rows (a constant index keeps scale 1).</summary>
@@ -145,8 +144,7 @@ internal static class DiffusionTraining
     }
 
     private static TrainingHistory Train(Denoiser model, Denoiser ema, NoiseSchedule schedule, DiffusionObjective objective, IBatchSource batches,
-        Func<IEnumerable<(Tensor X, Tensor? Y)>> validation, int validationRows, DiffusionTrainingSettings settings, MinibatchLoop loop,
-        CancellationToken cancellationToken)
+        DiffusionData data, DiffusionTrainingSettings settings, MinibatchLoop loop, CancellationToken cancellationToken)
     {
         var average = new ExponentialMovingAverage(model, ema, settings.EmaDecay);
         var device = loop.Settings.Device;
@@ -171,13 +169,13 @@ internal static class DiffusionTraining
 
         double ValidationLoss()
         {
-            if (validationRows == 0) return double.NaN;
+            if (data.ValidationRows == 0) return double.NaN;
             // Fixed timesteps and noise, so that the curve measures the model and not the draw.
             using var generator = new Generator(12345, CPU);
             using var _ = no_grad();
             double total = 0;
             // One dispose scope per chunk (the chunk's tensors are made inside it): memory stays that of one chunk.
-            using var chunks = validation().GetEnumerator();
+            using var chunks = data.ValidationChunks().GetEnumerator();
             while (true)
             {
                 using var scope = NewDisposeScope();
@@ -185,9 +183,12 @@ internal static class DiffusionTraining
                 var (x, y) = chunks.Current;
                 total += Loss(ema, x, y, generator).item<float>() * x.shape[0];
             }
-            return total / validationRows;
+            return total / data.ValidationRows;
         }
 
-        return loop.Run(model, batches, (x, y, generator) => Loss(model, x, y, generator), ValidationLoss, average, cancellationToken);
+        return loop.Run(new LoopWork
+        {
+            Module = model, Batches = batches, Loss = (x, y, generator) => Loss(model, x, y, generator), ValidationLoss = ValidationLoss, Average = average,
+        }, cancellationToken);
     }
 }

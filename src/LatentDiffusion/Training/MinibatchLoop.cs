@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -28,19 +27,19 @@ internal sealed class MinibatchLoop
 
     private string? shuffle;
 
-    private int BatchSize => Settings.BatchSize;
-    private double LearningRate => Settings.LearningRate;
-    private ILogger Logger => Settings.Logger;
+    internal int BatchSize => Settings.BatchSize;
+    internal double LearningRate => Settings.LearningRate;
+    internal ILogger Logger => Settings.Logger;
 
     /// <summary>
     /// Wall-clock limit: after <see cref="BudgetProbeSteps"/> steps the loop measures its speed and shortens the plan
     /// (and the learning-rate schedule with it) to the steps that fit; it also stops when the time is up. Null: the
     /// epochs decide. A budgeted run is not reproducible: how far it gets depends on the machine's speed.
     /// </summary>
-    private TimeSpan? TimeBudget => Budgeted ? Settings.TimeBudget : null;
+    internal TimeSpan? TimeBudget => Budgeted ? Settings.TimeBudget : null;
 
     /// <summary>Where and how often to write checkpoints, and whether to resume from one; null: none.</summary>
-    private CheckpointSettings? Checkpoints => Settings.CheckpointDirectory is { } folder
+    internal CheckpointSettings? Checkpoints => Settings.CheckpointDirectory is { } folder
         ? new CheckpointSettings(Path.Combine(folder, $"{Model}.checkpoint"), Settings.CheckpointInterval, Settings.ResumeFromCheckpoint)
         : null;
 
@@ -49,174 +48,26 @@ internal sealed class MinibatchLoop
 
 
     /// <summary>The optimiser step the loss being computed belongs to (0-based, counted over the whole run, resumed runs included).</summary>
-    public long CurrentStep { get; private set; }
+    public long CurrentStep { get; internal set; }
 
     /// <summary>
-    /// Runs the loop over the minibatches of <paramref name="batches"/> (of <see cref="Rows"/> rows). <paramref name="lossOf"/>
-    /// maps a minibatch (its values and labels) and the run's CPU generator to a scalar float32 loss (with a graph);
-    /// <paramref name="average"/>, when given,
-    /// is updated with the float32 weights after each optimiser step. The module must take and return float32 whatever
-    /// its own number format (see <see cref="TrainingPrecision"/>); between epochs, when <paramref name="validationLoss"/>
-    /// runs, it is float32. <paramref name="afterStep"/> runs after each optimiser step, inside the step's dispose scope;
-    /// <paramref name="extraState"/> is state it keeps (a second network and its optimiser, say), written into every
-    /// checkpoint and read back on resume under the given names.
+    /// Trains <paramref name="work"/>'s module over the minibatches of its batches (of <see cref="Rows"/> rows) and
+    /// returns the per-epoch history. The module must take and return float32 whatever its own number format (see
+    /// <see cref="TrainingPrecision"/>); between epochs, when the validation loss runs, it is float32.
     /// </summary>
-    public TrainingHistory Run(nn.Module module, IBatchSource batches, Func<Tensor, Tensor?, Generator, Tensor> lossOf, Func<double>? validationLoss = null,
-        ExponentialMovingAverage? average = null, CancellationToken cancellationToken = default, Action<TrainingWeights>? afterStep = null,
-        IReadOnlyDictionary<string, CheckpointPart>? extraState = null)
+    public TrainingHistory Run(LoopWork work, CancellationToken cancellationToken = default)
     {
-        if (batches.Rows != Rows) throw new ArgumentException($"The loop runs over {Rows} rows, but its batches hold {batches.Rows}.", nameof(batches));
-        shuffle = batches.Shuffle;
-        long stepsPerEpoch = (Rows + BatchSize - 1) / BatchSize;
-        long plannedSteps = stepsPerEpoch * Epochs, totalSteps = plannedSteps;
-        int warmup = (int)Math.Min(WarmupSteps, plannedSteps / 10);
-        var schedule = new WarmupCosineSchedule(LearningRate, warmup, totalSteps);
-        using var weights = new TrainingWeights(module, Settings.Precision);
-        using var optimizer = optim.AdamW(weights.Parameters, LearningRate, weight_decay: WeightDecay);
-        using var generator = new Generator((ulong)Settings.Seed, CPU);
-
-        var history = new TrainingHistory();
-        long step = 0;
-        var start = new LoopPosition { Epoch = 1 };
-        Tensor? resumedOrder = null;
-        if (Checkpoints is { Resume: true } settings && File.Exists(settings.Path))
-        {
-            start = Restore(settings.Path, weights, optimizer, average, generator, extraState, out resumedOrder);
-            history = new TrainingHistory(start.History);
-            (step, totalSteps) = (start.Step, start.TotalSteps);
-            schedule = new WarmupCosineSchedule(LearningRate, warmup, totalSteps);
-            if (start.Complete)
-            {
-                Logger.LogInformation("{Model}: training already finished in checkpoint '{Path}'", Model, settings.Path);
-                module.eval();
-                return history;
-            }
-            Logger.LogInformation("{Model}: resuming from checkpoint '{Path}' at epoch {Epoch}, step {Step}", Model, settings.Path, start.Epoch, step);
-        }
-        string? lastCheckpoint = Checkpoints is { } c && File.Exists(c.Path) ? c.Path : null;
-        var sinceCheckpoint = Stopwatch.StartNew();
-        var budgetClock = Stopwatch.StartNew();
-        bool OutOfTime() => TimeBudget is { } budget && budgetClock.Elapsed >= budget;
-
-        void Save(int epoch, long batch, double lossSum, double seconds, Tensor? order, bool complete)
-        {
-            if (Checkpoints is not { } where) return;
-            var position = new LoopPosition
-            {
-                Run = Identity, Epoch = epoch, Batch = batch, Step = step, TotalSteps = totalSteps, LossSum = lossSum, EpochSeconds = seconds,
-                AverageUpdates = average?.Updates ?? 0, Complete = complete, History = [.. history.Epochs],
-            };
-            var blobs = new Dictionary<string, Action<BinaryWriter>>
-            {
-                ["weights"] = w => IO.WeightArchive.Write(w, weights.State()),
-                ["optimizer"] = w => ((TorchSharp.Modules.OptimizerHelper)optimizer).save_state_dict(w),
-                ["generator"] = w => { using var state = generator.get_state(); TrainingCheckpoint.WriteTensor(w, state); },
-                ["globalGenerator"] = w => { using var state = torch.random.get_rng_state(); TrainingCheckpoint.WriteTensor(w, state); },
-            };
-            if (average is not null) blobs["average"] = w => IO.WeightArchive.Write(w, average.Targets);
-            if (order is not null) blobs["order"] = w => TrainingCheckpoint.WriteTensor(w, order);
-            foreach (var (name, part) in extraState ?? new Dictionary<string, CheckpointPart>()) blobs[name] = part.Write;
-            TrainingCheckpoint.Write(where.Path, position, blobs);
-            lastCheckpoint = where.Path;
-            sinceCheckpoint.Restart();
-        }
-
-        for (int epoch = start.Epoch; epoch <= Epochs && step < totalSteps && !OutOfTime(); epoch++)
-        {
-            // A checkpoint written inside an epoch (even before its first step) carries the epoch's order; the generator
-            // in it has already drawn that order.
-            bool resumed = epoch == start.Epoch && resumedOrder is not null;
-            module.train();
-            weights.BeginEpoch();
-            var clock = Stopwatch.StartNew();
-            double previousSeconds = resumed ? start.EpochSeconds : 0;
-            double lossSum = resumed ? start.LossSum : 0;
-            using var order = resumed ? resumedOrder! : batches.DrawEpoch(generator);
-            long b = resumed ? start.Batch : 0;
-            // The epoch's reader closes before validation reads: a streamed source never has two passes open at once.
-            using (var epochBatches = batches.Open(order, BatchSize, b))
-                for (; b < stepsPerEpoch && step < totalSteps && !OutOfTime(); b++)
-                {
-                    if (cancellationToken.IsCancellationRequested)
-                    {
-                        // The state after the last finished step: a resumed run continues from exactly here.
-                        weights.EndEpoch();
-                        Save(epoch, b, lossSum, previousSeconds + clock.Elapsed.TotalSeconds, order, complete: false);
-                        cancellationToken.ThrowIfCancellationRequested();
-                    }
-                    using (NewDisposeScope())
-                    {
-                        var (values, labels) = epochBatches.Next();
-                        WarmupCosineSchedule.Apply(optimizer, schedule.At(step));
-                        CurrentStep = step;
-                        var loss = lossOf(values, labels, generator);
-                        double value = loss.item<float>();
-                        if (!double.IsFinite(value)) throw new TrainingDivergedException(Model, epoch, step, value, lastCheckpoint);
-                        optimizer.zero_grad();
-                        weights.ZeroGradients();
-                        loss.backward();
-                        weights.GradientsToMasters();
-                        optimizer.step();
-                        weights.MastersToModule();
-                        // Updates that are not gradient steps, decided by the loss from this batch (so a resumed run repeats them).
-                        afterStep?.Invoke(weights);
-                        lossSum += value;
-                    }
-                    average?.Update(weights.Current());
-                    step++;
-                    if (TimeBudget is { } budget && step == start.Step + BudgetProbeSteps)
-                    {
-                        // Fit the plan to the time left at the speed seen so far; the warm-up (already under way) stays.
-                        double rate = (step - start.Step) / budgetClock.Elapsed.TotalSeconds;
-                        long fits = step + (long)Math.Max(0, (budget - budgetClock.Elapsed).TotalSeconds * rate);
-                        if (fits < totalSteps)
-                        {
-                            totalSteps = Math.Max(fits, step);
-                            schedule = new WarmupCosineSchedule(LearningRate, warmup, totalSteps);
-                            Logger.LogInformation("{Model}: {Steps} steps fit the time budget of {Budget} at {Rate:F1} steps/s", Model, totalSteps,
-                                budget, rate);
-                        }
-                    }
-                    Settings.Progress?.Report(new TrainingProgress(Model, step, totalSteps, epoch, lossSum / (b + 1)));
-                    if (Checkpoints is { } every && sinceCheckpoint.Elapsed >= every.Interval && b + 1 < stepsPerEpoch)
-                    {
-                        // Saved in float32 (buffers included); going back to the training format rounds the masters as each step does.
-                        weights.EndEpoch();
-                        Save(epoch, b + 1, lossSum, previousSeconds + clock.Elapsed.TotalSeconds, order, complete: false);
-                        weights.BeginEpoch();
-                    }
-                }
-            weights.EndEpoch();
-            if (b == 0) break;
-            double seconds = previousSeconds + clock.Elapsed.TotalSeconds;
-            module.eval();
-            double validation = validationLoss?.Invoke() ?? double.NaN;
-            long rowsSeen = Math.Min(Rows, b * BatchSize);
-            var record = new EpochRecord(epoch, lossSum / b, validation, seconds, rowsSeen / seconds);
-            history.Add(record);
-            // A run without a validation split (the FID classifier's) says nothing about validation rather than "NaN".
-            if (validationLoss is null)
-                Logger.LogInformation("{Model} epoch {Epoch}/{Epochs}: loss {Loss:F5}, {Rate:F0} samples/s",
-                    Model, epoch, Epochs, record.TrainLoss, record.SamplesPerSecond);
-            else
-                Logger.LogInformation("{Model} epoch {Epoch}/{Epochs}: loss {Loss:F5}, validation {Validation:F5}, {Rate:F0} samples/s",
-                    Model, epoch, Epochs, record.TrainLoss, record.ValidationLoss, record.SamplesPerSecond);
-            bool finished = epoch == Epochs || step >= totalSteps || OutOfTime();
-            if (Checkpoints is not null && (finished || sinceCheckpoint.Elapsed >= Checkpoints.Interval))
-                Save(epoch + 1, 0, 0, 0, null, complete: finished);
-        }
-        module.eval();
-        if (step == 0 && TimeBudget is { } limit)
-            throw new TimeoutException($"Training '{Model}' took no optimiser step within MaxTrainingTime ({limit}): the time ran out before the first "
-                + $"step. Allow more time, or none (null).");
-        return history;
+        if (work.Batches.Rows != Rows) throw new ArgumentException($"The loop runs over {Rows} rows, but its batches hold {work.Batches.Rows}.", nameof(work));
+        shuffle = work.Batches.Shuffle;
+        using var run = new LoopRun(this, work, cancellationToken);
+        return run.Execute();
     }
 
     /// <summary>"BatchSize" as "batch size".</summary>
     private static string Words(string name) => System.Text.RegularExpressions.Regex.Replace(name, "(?<=[a-z])([A-Z])", " $1").ToLowerInvariant();
 
     /// <summary>Loads a checkpoint into the run's state, after checking it belongs to this run.</summary>
-    private LoopPosition Restore(string path, TrainingWeights weights, optim.Optimizer optimizer, ExponentialMovingAverage? average, Generator generator,
+    internal LoopPosition Restore(string path, TrainingWeights weights, optim.Optimizer optimizer, ExponentialMovingAverage? average, Generator generator,
         IReadOnlyDictionary<string, CheckpointPart>? extraState, out Tensor? order)
     {
         var (position, blobs) = TrainingCheckpoint.Read(path);

@@ -27,7 +27,10 @@ public class TrainingPrecisionTests
             Model = "linear", Rows = 2048, Epochs = 30, WeightDecay = 0, WarmupSteps = 10,
         };
         using var batches = new TensorBatches(x, y);
-        var history = loop.Run(layer, batches, (xb, yb, _) => nn.functional.mse_loss(layer.forward(xb.to_type(layer.weight!.dtype)).to_type(float32), yb!));
+        var history = loop.Run(new LoopWork
+        {
+            Module = layer, Batches = batches, Loss = (xb, yb, _) => nn.functional.mse_loss(layer.forward(xb.to_type(layer.weight!.dtype)).to_type(float32), yb!),
+        });
         losses?.AddRange(history.Epochs.Select(e => e.TrainLoss));
         Assert.Equal(ScalarType.Float32, layer.weight!.dtype);
         var error = (layer.weight!.detach().t() - trueWeight).abs().max().item<float>();

@@ -63,6 +63,8 @@ public abstract record DiffusionSampler
     /// </summary>
     public virtual void Validate(int timesteps)
     {
+        // A model file must be able to name it: an application's sampler is registered before it is used.
+        _ = SamplerRegistry.NameOf(GetType());
         string owner = GetType().Name;
         if (Timesteps is null)
         {

@@ -33,11 +33,14 @@ internal static class ClassifierTraining
             string.Join("x", config.ImageShape), epochs, augmentation is null ? "" : " with augmentation");
         TrainingHistory history;
         using (var batches = data.Batches(rows, [config.ImageSize], run.Device))
-            history = run.Loop(settings.Loop, rows, epochs).Run(network, batches, (x, y, generator) =>
+            history = run.Loop(settings.Loop, rows, epochs).Run(new LoopWork
             {
-                var input = augmentation is null ? x : augmentation.Apply(x, config.ImageShape, generator);
-                return functional.cross_entropy(network.forward(input), y!);
-            }, cancellationToken: run.CancellationToken);
+                Module = network, Batches = batches, Loss = (x, y, generator) =>
+                {
+                    var input = augmentation is null ? x : augmentation.Apply(x, config.ImageShape, generator);
+                    return functional.cross_entropy(network.forward(input), y!);
+                },
+            }, run.CancellationToken);
         var chunks = data.All(RecalibrationBatch).Select(c => tensor(c.Values, [c.Rows, config.ImageSize], device: run.Device));
         if (config.BatchNormRecalibrated && RecalibrateBatchNorm(network, chunks) is > 0 and var layers)
             run.Logger.LogInformation(

@@ -149,10 +149,28 @@ internal static class VaeTraining
     private static TrainingHistory Train(VaeNetwork model, FeatureClassifier? perceptual, IBatchSource batches, Func<IEnumerable<Tensor>> validation,
         int validationRows, VaeTrainingSettings settings, MinibatchLoop loop, ILogger logger, CancellationToken cancellationToken)
     {
-        var device = loop.Settings.Device;
-        using var adversary = settings.AdversarialWeight > 0 ? new Adversary(model, settings, loop, device) : null;
+        using var adversary = settings.AdversarialWeight > 0 ? new Adversary(model, settings, loop, loop.Settings.Device) : null;
+        var objective = new VaeObjective(model, perceptual, adversary, settings, loop);
+        var history = loop.Run(new LoopWork
+        {
+            Module = model, Batches = batches, Loss = (x, _, generator) => objective.Loss(x, generator, true),
+            ValidationLoss = () => objective.ValidationLoss(validation, validationRows), AfterStep = objective.AfterStep, ExtraState = adversary?.State,
+        }, cancellationToken);
+        adversary?.Report(logger);
+        return history;
+    }
 
-        Tensor Loss(Tensor x, Generator? generator, bool sample)
+    /// <summary>
+    /// The VAE's loss (reconstruction, KL or VQ terms, the optional perceptual and adversarial terms) and what it does
+    /// after each step (VQ's code restarts, the discriminator's step).
+    /// </summary>
+    private sealed class VaeObjective(VaeNetwork model, FeatureClassifier? perceptual, Adversary? adversary, VaeTrainingSettings settings,
+        MinibatchLoop loop)
+    {
+        private readonly Device device = loop.Settings.Device;
+        private (Tensor Rows, Tensor Values)? restart;
+
+        public Tensor Loss(Tensor x, Generator? generator, bool sample)
         {
             var (mean, logVar) = model.Encode(x);
             Tensor z, regularisation;
@@ -176,12 +194,13 @@ internal static class VaeTraining
             return total;
         }
 
-        // VQ-VAE's terms: the codebook moves to the encoder's outputs, the encoder commits to its codes, and the decoder's
-        // gradient passes the quantisation straight through. Codes that no position of the batch chose restart, after the
-        // step, at encoder outputs drawn at random from the batch (drawn from the loop's generator and decided by the
-        // batch alone, so a resumed run repeats them).
-        (Tensor Rows, Tensor Values)? restart = null;
-        (Tensor Z, Tensor Loss) Quantized(VectorQuantizer quantizer, Tensor latents, Generator? generator)
+        /// <summary>
+        /// VQ-VAE's terms: the codebook moves to the encoder's outputs, the encoder commits to its codes, and the
+        /// decoder's gradient passes the quantisation straight through. Codes that no position of the batch chose
+        /// restart, after the step, at encoder outputs drawn at random from the batch (drawn from the loop's generator
+        /// and decided by the batch alone, so a resumed run repeats them).
+        /// </summary>
+        private (Tensor Z, Tensor Loss) Quantized(VectorQuantizer quantizer, Tensor latents, Generator? generator)
         {
             var (quantized, indices) = quantizer.Quantize(latents);
             var loss = (quantized - latents.detach()).square().sum() + settings.CommitmentWeight * (latents - quantized.detach()).square().sum();
@@ -199,14 +218,23 @@ internal static class VaeTraining
             return (latents + (quantized - latents).detach(), loss);
         }
 
-        void Restart(TrainingWeights weights)
+        /// <summary>After each optimiser step: the code restarts the step's batch decided, then the discriminator's step.</summary>
+        public Action<TrainingWeights>? AfterStep => (model.Quantizer, adversary) switch
+        {
+            (null, null) => null,
+            (_, null) => Restart,
+            (null, _) => _ => adversary.DiscriminatorStep(),
+            _ => w => { Restart(w); adversary.DiscriminatorStep(); },
+        };
+
+        private void Restart(TrainingWeights weights)
         {
             if (restart is not { } r) return;
             weights.AssignRows("quantizer.codebook", r.Rows, r.Values);
             restart = null;
         }
 
-        double ValidationLoss()
+        public double ValidationLoss(Func<IEnumerable<Tensor>> validation, int validationRows)
         {
             if (validationRows == 0) return double.NaN;
             using var _ = no_grad();
@@ -221,18 +249,6 @@ internal static class VaeTraining
             }
             return total / validationRows;
         }
-
-        Action<TrainingWeights>? afterStep = (model.Quantizer, adversary) switch
-        {
-            (null, null) => null,
-            (_, null) => Restart,
-            (null, _) => _ => adversary.DiscriminatorStep(),
-            _ => w => { Restart(w); adversary.DiscriminatorStep(); },
-        };
-        var history = loop.Run(model, batches, (x, _, generator) => Loss(x, generator, true), ValidationLoss, cancellationToken: cancellationToken,
-            afterStep: afterStep, extraState: adversary?.State);
-        adversary?.Report(logger);
-        return history;
     }
 
     /// <summary>
