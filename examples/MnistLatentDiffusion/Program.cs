@@ -1,1 +1,1 @@
-return await MnistLatentDiffusion.Cli.InvokeAsync(args);
+return await MnistLatentDiffusion.CommandLine.Cli.InvokeAsync(args);

@@ -60,7 +60,8 @@ public sealed record DiffusionProcess
             throw new ArgumentOutOfRangeException(nameof(DataShape), $"[{string.Join(", ", DataShape ?? [])}]",
                 $"The data shape of {source} must have every dimension in 1..{Models.DenoiserConfig.MaxSide}, got [{string.Join(", ", DataShape ?? [])}].");
         if (Classes is < 0 or > Models.DenoiserConfig.MaxClasses)
-            throw new ArgumentOutOfRangeException(nameof(Classes), Classes, $"The class count of {source} must be in 0..{Models.DenoiserConfig.MaxClasses}, got {Classes}.");
+            throw new ArgumentOutOfRangeException(nameof(Classes), Classes,
+                $"The class count of {source} must be in 0..{Models.DenoiserConfig.MaxClasses}, got {Classes}.");
         if (!Enum.IsDefined(Schedule))
             throw new ArgumentOutOfRangeException(nameof(Schedule), Schedule, $"The diffusion model of {source} has an unknown noise schedule.");
         if (Timesteps is < 2 or > DiffusionModelConfig.MaxTimesteps)

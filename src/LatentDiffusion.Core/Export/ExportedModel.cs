@@ -133,7 +133,8 @@ public sealed record ExportedModel
         Require(AlphaBars!.Length == schedule.Timesteps, $"alphaBars must hold one value per timestep ({schedule.Timesteps}); got {AlphaBars.Length}");
         for (int t = 0; t < AlphaBars.Length; t++)
             Require(AlphaBars[t] == schedule.AlphaBars[t],
-                $"alphaBars[{t}] is {AlphaBars[t]:R}, but the {Process.Schedule} schedule of {Process.Timesteps} timesteps has {schedule.AlphaBars[t]:R} there");
+                $"alphaBars[{t}] is {AlphaBars[t]:R}, but the {Process.Schedule} schedule of {Process.Timesteps} timesteps "
+                + $"has {schedule.AlphaBars[t]:R} there");
         Require(Process.HasAutoguidance == Autoguidance is not null, Process.HasAutoguidance
             ? "process.hasAutoguidance is true but no autoguidance file is named" : "an autoguidance file is named but process.hasAutoguidance is false");
         foreach (var (file, role) in new[] { (Denoiser, "denoiser"), (Autoguidance, "autoguidance"), (Decoder, "decoder") })

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using LatentDiffusion.Tests.MLNet;
 using Microsoft.ML;
-using MnistLatentDiffusion;
+using MnistLatentDiffusion.CommandLine;
 using ImageRow = LatentDiffusion.Tests.MLNet.ImageRow;
 
 namespace LatentDiffusion.Tests.Examples;

@@ -4,7 +4,8 @@ using LatentDiffusion.MLNet.Evaluation;
 using LatentDiffusion.MLNet.Generation;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.ML;
-using MnistLatentDiffusion;
+using MnistLatentDiffusion.Jobs;
+using MnistLatentDiffusion.Benchmarks;
 
 namespace LatentDiffusion.Tests.Examples;
 
@@ -15,12 +16,12 @@ public class MainJobTests
     public void Guidance_is_the_lowest_fid_among_the_settings_that_reach_the_accuracy_floor()
     {
         GuidanceChoice a = new(2.25, 0.5, 0.7), b = new(3, 0.4, 0.8), c = new(4, 0.5, 0.7);
-        var (chosen, unconstrained, rule) = MnistLatentDiffusion.MainJob.ChooseGuidance([(a, 0.56, 0.981), (b, 0.89, 0.994), (c, 0.70, 0.990)], 0.99);
+        var (chosen, unconstrained, rule) = MainJob.ChooseGuidance([(a, 0.56, 0.981), (b, 0.89, 0.994), (c, 0.70, 0.990)], 0.99);
         Assert.Equal(c, chosen);
         Assert.Equal(a, unconstrained);
         Assert.Contains("would give FID 0.560", rule);
         // No setting reaches the floor: the lowest FID, and the rule says why.
-        (chosen, unconstrained, rule) = MnistLatentDiffusion.MainJob.ChooseGuidance([(a, 0.56, 0.981), (b, 0.89, 0.985)], 0.99);
+        (chosen, unconstrained, rule) = MainJob.ChooseGuidance([(a, 0.56, 0.981), (b, 0.89, 0.985)], 0.99);
         Assert.Equal(a, chosen);
         Assert.Equal(a, unconstrained);
         Assert.Contains("no setting reached", rule);
@@ -32,7 +33,7 @@ public class MainJobTests
         string folder = Directory.CreateTempSubdirectory("ld-mainjob-").FullName;
         try
         {
-            var report = await new MnistLatentDiffusion.MainJob(RunSettings.For("smoke"), folder).RunAsync(NullLogger.Instance);
+            var report = await new MainJob(RunSettings.For("smoke"), folder).RunAsync(NullLogger.Instance);
 
             foreach (var file in new[] { "model.zip", "classifier.zip", "unconditional.zip", "samples.png", "unconditional.png", "progression.png", "loss.png", "report.json", "report.md" })
                 Assert.True(new FileInfo(Path.Combine(folder, file)).Length > 0, file);

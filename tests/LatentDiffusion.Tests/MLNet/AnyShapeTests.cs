@@ -9,7 +9,7 @@ using LatentDiffusion.MLNet.Generation;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
-using MnistLatentDiffusion;
+using MnistLatentDiffusion.Jobs;
 
 namespace LatentDiffusion.Tests.MLNet;
 

@@ -44,8 +44,8 @@ public sealed class LatentDiffusionTrainer : TrainingEstimator<LatentDiffusionOp
         int classes = Options.LabelColumnName is null ? 0 : Options.Classes;
         var denoiser = new DenoiserConfig
         {
-            Kind = DenoiserNetworks.Resolve(Options.Denoiser, shape, column), DataShape = shape, Width = Options.Width, Classes = classes, Depth = Options.Depth,
-            Levels = Options.Levels,
+            Kind = DenoiserNetworks.Resolve(Options.Denoiser, shape, column), DataShape = shape, Classes = classes,
+            Width = Options.Width, Depth = Options.Depth, Levels = Options.Levels,
         };
         var config = new DiffusionModelConfig
         {

@@ -13,7 +13,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MnistLatentDiffusion;
+namespace MnistLatentDiffusion.Benchmarks;
 
 /// <summary>
 /// Training data in memory against streamed from the view (<see cref="TrainingOptions.StreamTrainingData"/>): peak
@@ -96,7 +96,8 @@ public sealed class StreamingBenchmark(string outputDirectory, int seed, ILogger
         IEnumerable<Row> Rows()
         {
             var random = new Random(seed);
-            for (int r = 0; r < rows; r++) yield return new Row { Image = Enumerable.Range(0, size).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray() };
+            for (int r = 0; r < rows; r++) yield return new Row { Image = Enumerable.Range(0,
+                size).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray() };
         }
         AtomicFile.Write(path, s => ml.Data.SaveAsBinary(ml.Data.LoadFromEnumerable(Rows()), s));
         logger.LogInformation("Wrote {Rows} synthetic rows to {Path} ({Bytes:N0} bytes)", rows, path, new FileInfo(path).Length);
@@ -131,7 +132,8 @@ public sealed class StreamingBenchmark(string outputDirectory, int seed, ILogger
             var view = ml.Data.LoadFromBinary(data!);
             var trainer = ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
             {
-                InputColumnName = nameof(Row.Image), LabelColumnName = null, DataShape = SyntheticShape, Width = 16, Epochs = 1000, MaxTrainingTime = TimeSpan.FromSeconds(10),
+                InputColumnName = nameof(Row.Image), LabelColumnName = null, DataShape = SyntheticShape, Width = 16, Epochs = 1000,
+                    MaxTrainingTime = TimeSpan.FromSeconds(10),
                 AutoguidanceWidth = 0, Seed = seed, StreamTrainingData = stream, Logger = logger, CancellationToken = token,
             });
             var model = trainer.Fit(view);

@@ -6,7 +6,7 @@ using OxyPlot.Series;
 using OxyPlot.SkiaSharp;
 using SkiaSharp;
 
-namespace MnistLatentDiffusion;
+namespace MnistLatentDiffusion.Reports;
 
 /// <summary>One scatter series of a panel.</summary>
 public sealed record ScatterSeriesData(string Name, float[] X, float[] Y, OxyColor Color, double Size = 1.2);
@@ -35,17 +35,20 @@ public static class Plots
         model.Axes.Add(Axis(AxisPosition.Left, panel.YAxis, panel.YRange));
         foreach (var s in panel.Series)
         {
-            var series = new ScatterSeries { Title = s.Name, MarkerType = MarkerType.Circle, MarkerSize = s.Size, MarkerFill = s.Color, MarkerStroke = OxyColors.Undefined };
+            var series = new ScatterSeries { Title = s.Name, MarkerType = MarkerType.Circle, MarkerSize = s.Size, MarkerFill = s.Color,
+                MarkerStroke = OxyColors.Undefined };
             for (int i = 0; i < s.X.Length; i++) series.Points.Add(new ScatterPoint(s.X[i], s.Y[i]));
             model.Series.Add(series);
         }
-        if (panel.Series.Count > 1) model.Legends.Add(new Legend { LegendPosition = LegendPosition.TopRight, LegendBackground = OxyColor.FromAColor(200, OxyColors.White) });
+        if (panel.Series.Count > 1) model.Legends.Add(new Legend { LegendPosition = LegendPosition.TopRight, LegendBackground = OxyColor.FromAColor(200,
+            OxyColors.White) });
         return model;
     }
 
     private static LinearAxis Axis(AxisPosition position, string title, (double Min, double Max)? range)
     {
-        var axis = new LinearAxis { Position = position, Title = title, MajorGridlineStyle = LineStyle.Dot, MajorGridlineColor = OxyColor.FromRgb(220, 220, 220) };
+        var axis = new LinearAxis { Position = position, Title = title, MajorGridlineStyle = LineStyle.Dot, MajorGridlineColor = OxyColor.FromRgb(220, 220,
+            220) };
         if (range is { } r) (axis.Minimum, axis.Maximum) = (r.Min, r.Max);
         return axis;
     }
@@ -57,10 +60,12 @@ public static class Plots
         foreach (var (name, history) in histories)
         {
             var model = new PlotModel { Title = $"{name}", TitleFontSize = 13, Background = OxyColors.White };
-            model.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Title = "epoch", MinimumPadding = 0.05, MaximumPadding = 0.05, MajorGridlineStyle = LineStyle.Dot });
+            model.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Title = "epoch", MinimumPadding = 0.05, MaximumPadding = 0.05,
+                MajorGridlineStyle = LineStyle.Dot });
             model.Axes.Add(new LogarithmicAxis { Position = AxisPosition.Left, Title = "loss (log scale)", MajorGridlineStyle = LineStyle.Dot });
             var train = new LineSeries { Title = "training", Color = Classes[0], MarkerType = MarkerType.Circle, MarkerSize = 2 };
-            var validation = new LineSeries { Title = "validation", Color = Classes[1], LineStyle = LineStyle.Dash, MarkerType = MarkerType.Circle, MarkerSize = 2 };
+            var validation = new LineSeries { Title = "validation", Color = Classes[1], LineStyle = LineStyle.Dash, MarkerType = MarkerType.Circle,
+                MarkerSize = 2 };
             foreach (var e in history.Epochs)
             {
                 if (double.IsFinite(e.TrainLoss) && e.TrainLoss > 0) train.Points.Add(new DataPoint(e.Epoch, e.TrainLoss));

@@ -1,5 +1,5 @@
 
-namespace MnistLatentDiffusion;
+namespace MnistLatentDiffusion.CommandLine;
 
 /// <summary>
 /// One of <see cref="Count"/> shards of a range of requests, as the pods of a Kubernetes Indexed Job run them: shard i
@@ -39,7 +39,8 @@ internal readonly record struct Shard(int Index, int Count)
         {
             string? text = environment(IndexVariable);
             if (text is null)
-                throw new CommandLineException($"--shard-count {count} needs --shard-index, or {IndexVariable} in the environment (a Kubernetes Indexed Job sets it).");
+                throw new CommandLineException($"--shard-count {count} needs --shard-index, or {IndexVariable} in the environment (a Kubernetes Indexed Job "
+                    + $"sets it).");
             if (!int.TryParse(text, out int fromEnvironment))
                 throw new CommandLineException($"{IndexVariable} must be a whole number (the pod's completion index), got '{text}'.");
             return Checked(fromEnvironment, count.Value, IndexVariable);
@@ -50,7 +51,8 @@ internal readonly record struct Shard(int Index, int Count)
     private static Shard Checked(int index, int count, string source)
     {
         if (count is < 1 or > 100_000) throw new CommandLineException($"The shard count must be between 1 and 100000, got {count}.");
-        if (index < 0 || index >= count) throw new CommandLineException($"{source}: the shard index must be in 0..{count - 1} for {count} shards, got {index}.");
+        if (index < 0 || index >= count) throw new CommandLineException($"{source}: the shard index must be in 0..{count - 1} for {count} shards, got "
+            + $"{index}.");
         return new Shard(index, count);
     }
 

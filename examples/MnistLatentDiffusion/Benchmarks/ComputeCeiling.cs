@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using LatentDiffusion.Diffusion;
 using static TorchSharp.torch;
 
-namespace MnistLatentDiffusion;
+namespace MnistLatentDiffusion.Benchmarks;
 
 /// <summary>
 /// What this machine's libtorch reaches on the operations the networks are made of, measured in the same run as the
@@ -19,7 +19,8 @@ internal sealed record ComputeCeiling(string ConvShape, double ConvFloat32, doub
         return Measure(2 * model.Denoiser.Width, shape.Length == 3 ? shape[1] : 8, shape.Length == 3 ? shape[2] : 8, seconds: 1, matmul: true, token);
     }
 
-    /// <summary>The figures at a 3x3 convolution of <paramref name="channels"/> x <paramref name="height"/> x <paramref name="width"/>, each timed for <paramref name="seconds"/>; the matmuls only when asked (else 0).</summary>
+    /// <summary>The figures at a 3x3 convolution of <paramref name="channels"/> x <paramref name="height"/> x <paramref name="width"/>, each timed for
+    /// <paramref name="seconds"/>; the matmuls only when asked (else 0).</summary>
     public static ComputeCeiling Measure(int channels, int height, int width, double seconds, bool matmul, CancellationToken token)
     {
         using var _ = no_grad();
@@ -60,7 +61,8 @@ internal sealed record ComputeCeiling(string ConvShape, double ConvFloat32, doub
     }
 
     public string Describe() => FormattableString.Invariant(
-        $"Measured ceiling ({Threads} threads): 3x3 conv {ConvShape} batch 256 {ConvFloat32:F0} GFLOP/s float32, {ConvBFloat16:F0} bfloat16; matmul 2048^3 {MatmulFloat32:F0} float32, {MatmulBFloat16:F0} bfloat16");
+        $"Measured ceiling ({Threads} threads): 3x3 conv {ConvShape} batch 256 {ConvFloat32:F0} GFLOP/s float32, {ConvBFloat16:F0} bfloat16; matmul 2048^3 ")
+            + FormattableString.Invariant($"{MatmulFloat32:F0} float32, {MatmulBFloat16:F0} bfloat16");
 
     public JsonObject ToJson() => new()
     {

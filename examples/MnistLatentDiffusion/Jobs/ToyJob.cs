@@ -11,8 +11,9 @@ using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using OxyPlot;
+using MnistLatentDiffusion.Reports;
 
-namespace MnistLatentDiffusion;
+namespace MnistLatentDiffusion.Jobs;
 
 /// <summary>Sizes of the toy run (seed 001's point clouds).</summary>
 public sealed record ToySettings
@@ -55,13 +56,15 @@ public sealed record ToySettings
 /// </summary>
 public sealed class ToyJob(ToySettings settings, string outputDirectory, ILogger logger)
 {
-    private sealed record Objective(string Key, string Name, DiffusionObjective Target, DiffusionLossKind Loss, LossWeighting Weighting, NoiseScheduleKind Schedule);
+    private sealed record Objective(string Key, string Name, DiffusionObjective Target, DiffusionLossKind Loss, LossWeighting Weighting,
+        NoiseScheduleKind Schedule);
 
     // Epsilon prediction takes the linear schedule: the cosine schedule's near-zero final signal-to-noise ratio magnifies
     // an epsilon model's errors by 1 / sqrt(alpha-bar) at the first steps (tuning runs: covariance error 1.0 on the parabola).
     private static readonly Objective[] Objectives =
     [
-        new("sampleHuberSnrDifference", "x0, SNR-weighted Huber (seed 001)", DiffusionObjective.Sample, DiffusionLossKind.Huber, LossWeighting.SnrDifference, NoiseScheduleKind.Cosine),
+        new("sampleHuberSnrDifference", "x0, SNR-weighted Huber (seed 001)", DiffusionObjective.Sample, DiffusionLossKind.Huber, LossWeighting.SnrDifference,
+            NoiseScheduleKind.Cosine),
         new("epsilonMse", "epsilon, MSE", DiffusionObjective.Epsilon, DiffusionLossKind.MeanSquaredError, LossWeighting.None, NoiseScheduleKind.Linear),
         new("velocityMse", "velocity, MSE", DiffusionObjective.Velocity, DiffusionLossKind.MeanSquaredError, LossWeighting.None, NoiseScheduleKind.Cosine),
     ];
@@ -91,7 +94,8 @@ public sealed class ToyJob(ToySettings settings, string outputDirectory, ILogger
                 var requests = Enumerable.Range(0, settings.Samples).Select(i => (long)(settings.Seed * 1_000_003L + i)).ToArray();
                 var samples = model.Sample(Enumerable.Repeat(-1, settings.Samples).ToArray(), requests);
                 var check = Compare(samples, truth, std, dims) with { OnComponent = set == ToyDataSet.MoonsAndCircles ? OnAnyComponent(samples) : null };
-                logger.LogInformation("{Set}, {Objective}: mean error {Mean:F3}, covariance error {Cov:F3}, energy distance {Ed:F4} (two true samples: {Null:F4}){Share}, {Seconds:F0} s",
+                logger.LogInformation("{Set}, {Objective}: mean error {Mean:F3}, covariance error {Cov:F3}, energy distance {Ed:F4} (two true samples: "
+                    + "{Null:F4}){Share}, {Seconds:F0} s",
                     set, objective.Name, check.MeanError, check.CovarianceError, check.EnergyDistance, nullDistance,
                     check.OnComponent is { } share ? $", {share:P1} on a component" : "", seconds);
                 results[objective.Key] = Json(objective, seconds, model, check);
@@ -108,11 +112,13 @@ public sealed class ToyJob(ToySettings settings, string outputDirectory, ILogger
         var report = new JsonObject
         {
             ["rows"] = settings.Rows, ["epochs"] = settings.Epochs, ["width"] = settings.Width, ["depth"] = settings.Depth, ["timesteps"] = settings.Timesteps,
-            ["batchSize"] = settings.BatchSize, ["sampler"] = new JsonObject { ["name"] = new DdimSampler().Name, ["steps"] = settings.Steps }, ["samples"] = settings.Samples, ["seed"] = settings.Seed,
+            ["batchSize"] = settings.BatchSize, ["sampler"] = new JsonObject { ["name"] = new DdimSampler().Name, ["steps"] = settings.Steps },
+                ["samples"] = settings.Samples, ["seed"] = settings.Seed,
             ["acceptance"] = new JsonObject
             {
                 ["units"] = "errors and distances are measured after dividing each dimension by the true data's standard deviation",
-                ["maxMeanError"] = settings.MaxMeanError, ["maxCovarianceError"] = settings.MaxCovarianceError, ["maxEnergyDistance"] = settings.MaxEnergyDistance,
+                ["maxMeanError"] = settings.MaxMeanError, ["maxCovarianceError"] = settings.MaxCovarianceError,
+                    ["maxEnergyDistance"] = settings.MaxEnergyDistance,
                 ["componentTolerance"] = settings.ComponentTolerance, ["minComponentShare"] = settings.MinComponentShare,
             },
             ["sets"] = sets,
@@ -141,7 +147,8 @@ public sealed class ToyJob(ToySettings settings, string outputDirectory, ILogger
     private sealed record Check(double MeanError, double CovarianceError, double EnergyDistance, double? OnComponent = null);
 
     private double OnAnyComponent(float[] samples) =>
-        Enumerable.Range(0, samples.Length / 4).Count(i => ToyData.NearestComponent(samples.AsSpan(4 * i, 4)).Distance <= settings.ComponentTolerance) / (samples.Length / 4.0);
+        Enumerable.Range(0, samples.Length / 4).Count(i => ToyData.NearestComponent(samples.AsSpan(4 * i,
+            4)).Distance <= settings.ComponentTolerance) / (samples.Length / 4.0);
 
     private Check Compare(float[] samples, float[] truth, double[] std, int dims)
     {
@@ -156,9 +163,12 @@ public sealed class ToyJob(ToySettings settings, string outputDirectory, ILogger
 
     private JsonObject Json(Objective objective, double seconds, LatentDiffusionTransformer model, Check check) => new()
     {
-        ["objective"] = objective.Name, ["schedule"] = objective.Schedule.ToString(), ["seconds"] = seconds, ["finalTrainLoss"] = model.History.Epochs[^1].TrainLoss,
-        ["meanError"] = check.MeanError, ["covarianceError"] = check.CovarianceError, ["energyDistance"] = check.EnergyDistance, ["onComponentShare"] = check.OnComponent,
-        ["passes"] = check.MeanError <= settings.MaxMeanError && check.CovarianceError <= settings.MaxCovarianceError && check.EnergyDistance <= settings.MaxEnergyDistance
+        ["objective"] = objective.Name, ["schedule"] = objective.Schedule.ToString(), ["seconds"] = seconds,
+            ["finalTrainLoss"] = model.History.Epochs[^1].TrainLoss,
+        ["meanError"] = check.MeanError, ["covarianceError"] = check.CovarianceError, ["energyDistance"] = check.EnergyDistance,
+            ["onComponentShare"] = check.OnComponent,
+        ["passes"] = check.MeanError <= settings.MaxMeanError && check.CovarianceError <= settings.MaxCovarianceError
+            && check.EnergyDistance <= settings.MaxEnergyDistance
             && (check.OnComponent ?? 1) >= settings.MinComponentShare,
     };
 
@@ -181,7 +191,8 @@ public sealed class ToyJob(ToySettings settings, string outputDirectory, ILogger
                 double share = labels.Select((label, i) => ToyData.NearestComponent(samples.AsSpan(4 * i, 4)))
                     .Zip(labels, (c, label) => c.Label == label && c.Distance <= settings.ComponentTolerance).Count(hit => hit) / (double)labels.Length;
                 shares[scale.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)] = share;
-                logger.LogInformation("Labelled moons and circles, {Objective}, guidance {Scale}: {Share:P1} of points on the requested component", objective.Name, scale, share);
+                logger.LogInformation("Labelled moons and circles, {Objective}, guidance {Scale}: {Share:P1} of points on the requested component",
+                    objective.Name, scale, share);
             }
             results[objective.Key] = new JsonObject { ["objective"] = objective.Name, ["seconds"] = seconds, ["componentShareByGuidance"] = shares };
         }
@@ -217,8 +228,10 @@ public sealed class ToyJob(ToySettings settings, string outputDirectory, ILogger
         var stripX = Range(states.Select(st => Column(st, dims, xa)));
         var stripY = Range(states.Select(st => Column(st, dims, ya)));
         var strip = picks.Select((step, k) => step == trajectory.Length - 1
-            ? new ScatterPanel("sample (velocity model)", xLabel, yLabel, [new("sample", Column(states[k], dims, xa), Column(states[k], dims, ya), Plots.Generated)], stripX, stripY)
-            : new ScatterPanel($"step {step + 1} of {trajectory.Length}: x_t", xLabel, yLabel, [new("x_t", Column(states[k], dims, xa), Column(states[k], dims, ya), Plots.Classes[0])], stripX, stripY)).ToList();
+            ? new ScatterPanel("sample (velocity model)", xLabel, yLabel, [new("sample", Column(states[k], dims, xa), Column(states[k], dims, ya),
+                Plots.Generated)], stripX, stripY)
+            : new ScatterPanel($"step {step + 1} of {trajectory.Length}: x_t", xLabel, yLabel, [new("x_t", Column(states[k], dims, xa), Column(states[k], dims,
+                ya), Plots.Classes[0])], stripX, stripY)).ToList();
         Plots.SaveScatterPanels(Path.Combine(outputDirectory, $"{Key(set)}-denoising.png"), strip, columns: 6, panelWidth: 300, panelHeight: 300);
     }
 

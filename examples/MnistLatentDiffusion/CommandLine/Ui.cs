@@ -2,7 +2,7 @@ using LatentDiffusion.Training;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
-namespace MnistLatentDiffusion;
+namespace MnistLatentDiffusion.CommandLine;
 
 /// <summary>Progress of a stage that is not training (generating, scoring): done out of total, or total 0 when unknown.</summary>
 public readonly record struct StageProgress(string Stage, long Done, long Total);
@@ -28,7 +28,8 @@ internal static class Ui
             .StartAsync(async ctx =>
             {
                 var tasks = new Dictionary<string, ProgressTask>();
-                ProgressTask Task(string name, double max) => tasks.TryGetValue(name, out var t) ? t : tasks[name] = ctx.AddTask(name, maxValue: Math.Max(max, 1));
+                ProgressTask Task(string name, double max) => tasks.TryGetValue(name, out var t) ? t : tasks[name] = ctx.AddTask(name, maxValue: Math.Max(max,
+                    1));
                 var training = new Synchronous<TrainingProgress>(p =>
                 {
                     var task = Task(p.Model, p.TotalSteps);

@@ -1,7 +1,7 @@
 using LatentDiffusion.IO;
 using SkiaSharp;
 
-namespace MnistLatentDiffusion;
+namespace MnistLatentDiffusion.Reports;
 
 /// <summary>PNG image grids, written atomically: grey or colour, any size, optionally with row and column labels.</summary>
 public static class Pictures

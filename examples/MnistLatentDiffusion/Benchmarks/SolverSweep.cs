@@ -12,8 +12,11 @@ using OxyPlot;
 using OxyPlot.Axes;
 using OxyPlot.Legends;
 using OxyPlot.Series;
+using MnistLatentDiffusion.Jobs;
+using MnistLatentDiffusion.Reports;
+using MnistLatentDiffusion.CommandLine;
 
-namespace MnistLatentDiffusion;
+namespace MnistLatentDiffusion.Benchmarks;
 
 /// <summary>What the solver sweep tries and on how many requests.</summary>
 public sealed record SweepSettings
@@ -38,14 +41,16 @@ public sealed record SweepSettings
 /// mean +- std, over the floor measured at the same sample size. The model's own saved setting is measured the same
 /// way as the baseline, and the cheapest setting within the floor's noise of the best is named.
 /// </summary>
-public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generator, FidEvaluatorTransformer classifier, SweepSettings settings, string directory, ILogger logger)
+public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generator, FidEvaluatorTransformer classifier, SweepSettings settings,
+    string directory, ILogger logger)
 {
     private const int Classes = 10;
 
     /// <summary>The samplers swept by default, with their default settings.</summary>
     public static readonly DiffusionSampler[] Solvers = [new DdimSampler(), new DpmSolverPlusPlusSampler(), new UniPcSampler(), new HeunSampler()];
 
-    private sealed record Row(string Name, DiffusionSampler Solver, SamplingOptions Sampling, int Evaluations, int Passes, double[] Fid, double[] Accuracy, double ImagesPerSecond);
+    private sealed record Row(string Name, DiffusionSampler Solver, SamplingOptions Sampling, int Evaluations, int Passes, double[] Fid, double[] Accuracy,
+        double ImagesPerSecond);
 
     public JsonObject Run(CancellationToken token)
     {
@@ -55,7 +60,8 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
         var reference = classifier.ComputeFeatures(test, labelColumn: "Label");
         var tuneReference = classifier.ComputeFeatures(ml.Data.TakeRows(test, settings.TuneCount));
         var floor = Enumerable.Range(0, settings.Sets)
-            .Select(b => classifier.Evaluate(classifier.ComputeFeatures(ml.Data.TakeRows(b == 0 ? train : ml.Data.SkipRows(train, b * settings.Count), settings.Count)), reference).Fid)
+            .Select(b => classifier.Evaluate(classifier.ComputeFeatures(ml.Data.TakeRows(b == 0 ? train : ml.Data.SkipRows(train, b * settings.Count),
+                settings.Count)), reference).Fid)
             .ToArray();
         var (floorMean, floorStd) = Stat(floor);
         logger.LogInformation("Floor at {Count} images: {Mean:F4} +- {Std:F4}", settings.Count, floorMean, floorStd);
@@ -96,11 +102,13 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
         var floor = reports[0]["floor"]!["values"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
         for (int i = 1; i < reports.Count; i++)
             if (!reports[i]["floor"]!["values"]!.AsArray().Select(v => v!.GetValue<double>()).SequenceEqual(floor))
-                throw new CommandLineException($"--merge: '{reportPaths[i]}' has another floor than '{reportPaths[0]}': it measured another model, classifier or sample size.");
+                throw new CommandLineException($"--merge: '{reportPaths[i]}' has another floor than '{reportPaths[0]}': it measured another model, "
+                    + $"classifier or sample size.");
         var rows = reports.SelectMany(r => r["rows"]!.AsArray()).Select(FromJson).DistinctBy(r => r.Name).ToList();
         var tuning = new JsonArray(reports.SelectMany(r => r["tuning"]!.AsArray()).Select(t => t!.DeepClone()).ToArray());
         var merged = Write(directory, rows, floor, tuning, logger);
-        foreach (var key in new[] { "count", "sets", "tuneCount", "tuneEvaluations", "heldOutSeeds", "tuningSeeds" }) merged[key] = reports[0][key]?.DeepClone();
+        foreach (var key in new[] { "count", "sets", "tuneCount", "tuneEvaluations", "heldOutSeeds",
+            "tuningSeeds" }) merged[key] = reports[0][key]?.DeepClone();
         merged["mergedFrom"] = new JsonArray(reportPaths.Select(p => (JsonNode)Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(p)))!).ToArray());
         AtomicFile.WriteAllText(Path.Combine(directory, "report.json"), merged.ToJsonString(Indented));
         return merged;
@@ -135,7 +143,8 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
         {
             Sampler = WithSpacing(SamplerRegistry.Create(j["solver"]!.GetValue<string>()) with { Steps = j["steps"]!.GetValue<int>() },
                 Enum.Parse<TimestepSpacing>(j["spacing"]!.GetValue<string>())),
-            GuidanceScale = j["guidanceScale"]!.GetValue<double>(), GuidanceMinNoise = j["guidanceMinNoise"]!.GetValue<double>(), GuidanceMaxNoise = j["guidanceMaxNoise"]!.GetValue<double>(),
+            GuidanceScale = j["guidanceScale"]!.GetValue<double>(), GuidanceMinNoise = j["guidanceMinNoise"]!.GetValue<double>(),
+                GuidanceMaxNoise = j["guidanceMaxNoise"]!.GetValue<double>(),
             AutoguidanceScale = j["autoguidanceScale"]!.GetValue<double>(), AutoguidanceMinNoise = j["autoguidanceMinNoise"]!.GetValue<double>(),
             AutoguidanceMaxNoise = j["autoguidanceMaxNoise"]!.GetValue<double>(), Precision = Enum.Parse<SamplingPrecision>(j["precision"]!.GetValue<string>()),
         };
@@ -147,7 +156,8 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
     /// <summary>Steps that give at most <paramref name="evaluations"/> sampler evaluations (Heun evaluates twice per step but once on the last).</summary>
     public static int StepsFor(DiffusionSampler solver, int evaluations) => solver is HeunSampler ? Math.Max(1, (evaluations + 1) / 2) : evaluations;
 
-    private static DiffusionSampler WithSpacing(DiffusionSampler sampler, TimestepSpacing spacing) => sampler is SolverSampler solver ? solver with { Spacing = spacing } : sampler;
+    private static DiffusionSampler WithSpacing(DiffusionSampler sampler,
+        TimestepSpacing spacing) => sampler is SolverSampler solver ? solver with { Spacing = spacing } : sampler;
 
     private static string SpacingOf(DiffusionSampler sampler) => sampler is SolverSampler solver ? solver.Spacing.ToString() : nameof(TimestepSpacing.Time);
 
@@ -190,7 +200,8 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
             seconds += time;
         }
         var g = generator.WithSampling(options);
-        var row = new Row(name, solver, options, g.Diffusion.EvaluationsPerSample, g.Diffusion.DenoiserPassesPerSample + g.Diffusion.AutoguidancePassesPerSample,
+        var row = new Row(name, solver, options, g.Diffusion.EvaluationsPerSample,
+            g.Diffusion.DenoiserPassesPerSample + g.Diffusion.AutoguidancePassesPerSample,
             fids, accuracies, settings.Sets * settings.Count / seconds);
         logger.LogInformation("{Name}: {Evaluations} evaluations, {Passes} passes; FID {Fid:F4} +- {Std:F4}, accuracy {Accuracy:P2}, {Rate:F0} images/s",
             name, row.Evaluations, row.Passes, Stat(fids).Mean, Stat(fids).Std, accuracies.Average(), row.ImagesPerSecond);
@@ -205,7 +216,8 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
         var clock = Stopwatch.StartNew();
         var images = g.Generate(Enumerable.Range(0, count).Select(i => i % Classes).ToArray(), Enumerable.Range(0, count).Select(i => firstSeed + i).ToArray());
         double seconds = clock.Elapsed.TotalSeconds;
-        var view = ml.Data.LoadFromEnumerable(Enumerable.Range(0, count).Select(i => new LabeledImageRow { Label = i % Classes, Image = images[(i * 784)..((i + 1) * 784)] }));
+        var view = ml.Data.LoadFromEnumerable(Enumerable.Range(0, count).Select(i => new LabeledImageRow { Label = i % Classes,
+            Image = images[(i * 784)..((i + 1) * 784)] }));
         return (classifier.Evaluate(classifier.ComputeFeatures(view, nameof(LabeledImageRow.Image), nameof(LabeledImageRow.Label)), reference), seconds);
     }
 
@@ -218,14 +230,17 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
     private static JsonArray Values(IEnumerable<double> v) => new(v.Select(x => (JsonNode)x).ToArray());
 
     private static string Describe(SamplingOptions s) => FormattableString.Invariant(
-        $"{s.Sampler.Name} {s.Sampler.Steps} steps ({SpacingOf(s.Sampler)}), guidance {s.GuidanceScale:0.##} on [{s.GuidanceMinNoise:0.##}, {s.GuidanceMaxNoise:0.##}], ")
-        + (s.AutoguidanceScale == 1 ? "no autoguidance" : FormattableString.Invariant($"autoguidance {s.AutoguidanceScale:0.##} on [{s.AutoguidanceMinNoise:0.##}, {s.AutoguidanceMaxNoise:0.##}]"));
+        $"{s.Sampler.Name} {s.Sampler.Steps} steps ({SpacingOf(s.Sampler)}), guidance {s.GuidanceScale:0.##} on [{s.GuidanceMinNoise:0.##}, ")
+            + FormattableString.Invariant($"{s.GuidanceMaxNoise:0.##}], ")
+        + (s.AutoguidanceScale == 1 ? "no autoguidance"
+            : FormattableString.Invariant($"autoguidance {s.AutoguidanceScale:0.##} on [{s.AutoguidanceMinNoise:0.##}, {s.AutoguidanceMaxNoise:0.##}]"));
 
     private static JsonObject ToJson(Row r, double floor) => new()
     {
         ["name"] = r.Name, ["solver"] = r.Solver.Name, ["steps"] = r.Sampling.Sampler.Steps, ["spacing"] = SpacingOf(r.Sampling.Sampler),
         ["guidanceScale"] = r.Sampling.GuidanceScale, ["guidanceMinNoise"] = r.Sampling.GuidanceMinNoise, ["guidanceMaxNoise"] = r.Sampling.GuidanceMaxNoise,
-        ["autoguidanceScale"] = r.Sampling.AutoguidanceScale, ["autoguidanceMinNoise"] = r.Sampling.AutoguidanceMinNoise, ["autoguidanceMaxNoise"] = r.Sampling.AutoguidanceMaxNoise,
+        ["autoguidanceScale"] = r.Sampling.AutoguidanceScale, ["autoguidanceMinNoise"] = r.Sampling.AutoguidanceMinNoise,
+            ["autoguidanceMaxNoise"] = r.Sampling.AutoguidanceMaxNoise,
         ["precision"] = r.Sampling.Precision.ToString(), ["evaluations"] = r.Evaluations, ["passes"] = r.Passes,
         ["fid"] = new JsonObject { ["mean"] = Stat(r.Fid).Mean, ["std"] = Stat(r.Fid).Std, ["values"] = Values(r.Fid) },
         ["fidOverFloor"] = Stat(r.Fid).Mean / floor,
@@ -246,7 +261,8 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
             var (acc, accStd) = Stat(r.Accuracy);
             string mark = ReferenceEquals(r, cheapest) ? " (cheapest within the floor's noise of the best)" : "";
             text.AppendLine(FormattableString.Invariant(
-                $"| {Describe(r.Sampling)}{mark} | {r.Evaluations} | {r.Passes} | {fid:F4} +- {fidStd:F4} | {fid / floorMean:F2}x | {acc:P2} +- {accStd:P2} | {r.ImagesPerSecond:F0} |"));
+                $"| {Describe(r.Sampling)}{mark} | {r.Evaluations} | {r.Passes} | {fid:F4} +- {fidStd:F4} | {fid / floorMean:F2}x | {acc:P2} +- {accStd:P2} ")
+                    + FormattableString.Invariant($"| {r.ImagesPerSecond:F0} |"));
         }
         return text.ToString();
     }
@@ -254,17 +270,20 @@ public sealed class SolverSweep(MLContext ml, DigitGeneratorTransformer generato
     private static void Plot(string path, List<Row> rows, double floor)
     {
         var model = new PlotModel { Title = "FID over the floor against network passes per image", TitleFontSize = 13, Background = OxyColors.White };
-        model.Axes.Add(new LogarithmicAxis { Position = AxisPosition.Bottom, Title = "network passes per image (guidance included, log scale)", MajorGridlineStyle = LineStyle.Dot });
+        model.Axes.Add(new LogarithmicAxis { Position = AxisPosition.Bottom, Title = "network passes per image (guidance included, log scale)",
+            MajorGridlineStyle = LineStyle.Dot });
         model.Axes.Add(new LogarithmicAxis { Position = AxisPosition.Left, Title = "FID / floor (log scale)", MajorGridlineStyle = LineStyle.Dot });
         int colour = 0;
         foreach (var group in rows.Where(r => r.Name != "saved setting").GroupBy(r => r.Solver))
         {
-            var series = new LineSeries { Title = group.Key.ToString(), Color = Plots.Classes[colour++ % Plots.Classes.Length], MarkerType = MarkerType.Circle, MarkerSize = 3 };
+            var series = new LineSeries { Title = group.Key.ToString(), Color = Plots.Classes[colour++ % Plots.Classes.Length], MarkerType = MarkerType.Circle,
+                MarkerSize = 3 };
             foreach (var r in group.OrderBy(r => r.Passes)) series.Points.Add(new DataPoint(r.Passes, r.Fid.Average() / floor));
             model.Series.Add(series);
         }
         var saved = rows.First(r => r.Name == "saved setting");
-        model.Series.Add(new ScatterSeries { Title = $"saved setting ({saved.Solver.Name} {saved.Sampling.Sampler.Steps} steps)", MarkerType = MarkerType.Diamond, MarkerSize = 6, MarkerFill = OxyColors.Black,
+        model.Series.Add(new ScatterSeries { Title = $"saved setting ({saved.Solver.Name} {saved.Sampling.Sampler.Steps} steps)",
+            MarkerType = MarkerType.Diamond, MarkerSize = 6, MarkerFill = OxyColors.Black,
             Points = { new ScatterPoint(saved.Passes, saved.Fid.Average() / floor) } });
         model.Legends.Add(new Legend { LegendPosition = LegendPosition.TopRight });
         Plots.SaveModel(path, model, 720, 480);

@@ -1,6 +1,6 @@
 using Microsoft.ML.Data;
 
-namespace MnistLatentDiffusion;
+namespace MnistLatentDiffusion.Jobs;
 
 /// <summary>
 /// A colour data set written as PNG files: on a white background, one filled rectangle or ellipse whose colour is the

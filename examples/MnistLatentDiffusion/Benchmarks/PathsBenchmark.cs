@@ -19,8 +19,10 @@ using OxyPlot;
 using OxyPlot.Axes;
 using OxyPlot.Legends;
 using OxyPlot.Series;
+using MnistLatentDiffusion.Jobs;
+using MnistLatentDiffusion.Reports;
 
-namespace MnistLatentDiffusion;
+namespace MnistLatentDiffusion.Benchmarks;
 
 /// <summary>
 /// The latent diffusion paper's central claim, measured here: the latent path (VAE, then a UNet on 4x7x7 latents) and
@@ -70,7 +72,8 @@ public sealed class PathsBenchmark(IReadOnlyList<double> budgetMinutes, int samp
             var clock = Stopwatch.StartNew();
             var vae = ml.Transforms.EncodeToLatent(new VaeEncoderOptions
             {
-                Epochs = 1000, MaxTrainingTime = budget * VaeShare, Precision = TrainingPrecision.BFloat16, Seed = seed, Logger = logger, CancellationToken = token,
+                Epochs = 1000, MaxTrainingTime = budget * VaeShare, Precision = TrainingPrecision.BFloat16, Seed = seed, Logger = logger,
+                    CancellationToken = token,
             });
             var latent = ml.Transforms.TrainLatentDiffusion(Diffusion("Latent", 48, 2, budget * (1 - VaeShare), token));
             var latentModel = ml.Transforms.GenerateDigits(latent, vae, new DigitGeneratorOptions { Sampling = Sampling }).Fit(train);
@@ -99,14 +102,16 @@ public sealed class PathsBenchmark(IReadOnlyList<double> budgetMinutes, int samp
         var metrics = classifier.Evaluate(classifier.ComputeFeatures(view, nameof(LabeledImageRow.Image), nameof(LabeledImageRow.Label)), reference);
         var unet = diffusion.History;
         double epochs = unet.Epochs.Sum(e => e.SamplesPerSecond * e.Seconds) / 60_000 / (1 - 0.02);
-        logger.LogInformation("{Path}, {Minutes} min: FID {Fid:F2} ({Ratio:F2}x the floor), accuracy {Accuracy:P1}; UNet {Rate:F0} samples/s, {Epochs:F1} epochs; {Images:F1} images/s",
+        logger.LogInformation("{Path}, {Minutes} min: FID {Fid:F2} ({Ratio:F2}x the floor), accuracy {Accuracy:P1}; UNet {Rate:F0} samples/s, {Epochs:F1} "
+            + "epochs; {Images:F1} images/s",
             path, minutes, metrics.Fid, metrics.Fid / floor, metrics.ConditionalAccuracy, unet.SamplesPerSecond, epochs, images.Length / sampling);
         return new JsonObject
         {
             ["path"] = path, ["budgetMinutes"] = minutes, ["trainingSeconds"] = trainSeconds,
             ["vaeSeconds"] = vae?.TotalSeconds, ["vaeEpochs"] = vae?.Epochs.Count,
             ["unetSeconds"] = unet.TotalSeconds, ["unetEpochs"] = epochs, ["unetTrainSamplesPerSecond"] = unet.SamplesPerSecond,
-            ["unetWidth"] = diffusion.Config.Denoiser.Width, ["unetLevels"] = diffusion.Config.Denoiser.Levels, ["dataShape"] = string.Join("x", diffusion.DataShape),
+            ["unetWidth"] = diffusion.Config.Denoiser.Width, ["unetLevels"] = diffusion.Config.Denoiser.Levels, ["dataShape"] = string.Join("x",
+                diffusion.DataShape),
             ["samplingImagesPerSecond"] = images.Length / sampling,
             ["fid"] = metrics.Fid, ["fidOverFloor"] = metrics.Fid / floor, ["conditionalAccuracy"] = metrics.ConditionalAccuracy,
         };
@@ -117,7 +122,8 @@ public sealed class PathsBenchmark(IReadOnlyList<double> budgetMinutes, int samp
         var report = new JsonObject
         {
             ["samples"] = samples, ["seed"] = seed, ["requestSeeds"] = "5,000,000 + i, label i mod 10", ["validationFloor"] = floor, ["vaeShare"] = VaeShare,
-            ["sampler"] = new JsonObject { ["name"] = "ddim", ["steps"] = 50, ["guidanceScale"] = 2.25, ["guidanceMinNoise"] = 0.5, ["guidanceMaxNoise"] = 0.7, ["precision"] = "BFloat16" },
+            ["sampler"] = new JsonObject { ["name"] = "ddim", ["steps"] = 50, ["guidanceScale"] = 2.25, ["guidanceMinNoise"] = 0.5, ["guidanceMaxNoise"] = 0.7,
+                ["precision"] = "BFloat16" },
             ["runs"] = runs.DeepClone(), ["totalSeconds"] = seconds,
         };
         AtomicFile.WriteAllText(Path.Combine(outputDirectory, "report.json"), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -128,11 +134,13 @@ public sealed class PathsBenchmark(IReadOnlyList<double> budgetMinutes, int samp
     private void Plot(JsonArray runs)
     {
         var model = new PlotModel { Title = "FID (relative to the validation floor) against training time", TitleFontSize = 13, Background = OxyColors.White };
-        model.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Title = "training budget (minutes, 2-core CPU)", Minimum = 0, MajorGridlineStyle = LineStyle.Dot });
+        model.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Title = "training budget (minutes, 2-core CPU)", Minimum = 0,
+            MajorGridlineStyle = LineStyle.Dot });
         model.Axes.Add(new LogarithmicAxis { Position = AxisPosition.Left, Title = "FID / validation floor (log scale)", MajorGridlineStyle = LineStyle.Dot });
         foreach (var (path, color) in new[] { ("latent", Plots.Classes[0]), ("pixel", Plots.Classes[1]) })
         {
-            var line = new LineSeries { Title = path == "latent" ? "latent (VAE + UNet on 4x7x7)" : "pixel (UNet on 28x28)", Color = color, MarkerType = MarkerType.Circle, MarkerSize = 4 };
+            var line = new LineSeries { Title = path == "latent" ? "latent (VAE + UNet on 4x7x7)" : "pixel (UNet on 28x28)", Color = color,
+                MarkerType = MarkerType.Circle, MarkerSize = 4 };
             foreach (var run in runs.Select(r => r!.AsObject()).Where(r => r["path"]!.GetValue<string>() == path))
                 line.Points.Add(new DataPoint(run["budgetMinutes"]!.GetValue<double>(), run["fidOverFloor"]!.GetValue<double>()));
             model.Series.Add(line);
