@@ -15,12 +15,12 @@ using LatentDiffusion.Training;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MnistLatentDiffusion.Jobs;
+using MnistLatentDiffusion.Reports;
 using OxyPlot;
 using OxyPlot.Axes;
 using OxyPlot.Legends;
 using OxyPlot.Series;
-using MnistLatentDiffusion.Jobs;
-using MnistLatentDiffusion.Reports;
 
 namespace MnistLatentDiffusion.Benchmarks;
 

@@ -8,13 +8,13 @@ using LatentDiffusion.MLNet.Evaluation;
 using LatentDiffusion.MLNet.Generation;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
+using MnistLatentDiffusion.CommandLine;
+using MnistLatentDiffusion.Jobs;
+using MnistLatentDiffusion.Reports;
 using OxyPlot;
 using OxyPlot.Axes;
 using OxyPlot.Legends;
 using OxyPlot.Series;
-using MnistLatentDiffusion.Jobs;
-using MnistLatentDiffusion.Reports;
-using MnistLatentDiffusion.CommandLine;
 
 namespace MnistLatentDiffusion.Benchmarks;
 

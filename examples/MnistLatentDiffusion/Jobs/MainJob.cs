@@ -13,8 +13,8 @@ using LatentDiffusion.Training;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using MnistLatentDiffusion.Benchmarks;
-using MnistLatentDiffusion.Reports;
 using MnistLatentDiffusion.CommandLine;
+using MnistLatentDiffusion.Reports;
 
 namespace MnistLatentDiffusion.Jobs;
 

@@ -10,8 +10,8 @@ using LatentDiffusion.MLNet.Denoising;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using OxyPlot;
 using MnistLatentDiffusion.Reports;
+using OxyPlot;
 
 namespace MnistLatentDiffusion.Jobs;
 

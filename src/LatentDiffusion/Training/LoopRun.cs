@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LatentDiffusion.IO;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -186,12 +187,12 @@ internal sealed class LoopRun : IDisposable
         };
         var blobs = new Dictionary<string, Action<BinaryWriter>>
         {
-            ["weights"] = w => IO.WeightArchive.Write(w, weights.State()),
+            ["weights"] = w => ModuleWeights.Write(w, weights.State()),
             ["optimizer"] = w => ((TorchSharp.Modules.OptimizerHelper)optimizer).save_state_dict(w),
             ["generator"] = w => { using var state = generator.get_state(); TrainingCheckpoint.WriteTensor(w, state); },
             ["globalGenerator"] = w => { using var state = torch.random.get_rng_state(); TrainingCheckpoint.WriteTensor(w, state); },
         };
-        if (work.Average is { } average) blobs["average"] = w => IO.WeightArchive.Write(w, average.Targets);
+        if (work.Average is { } average) blobs["average"] = w => ModuleWeights.Write(w, average.Targets);
         if (order is not null) blobs["order"] = w => TrainingCheckpoint.WriteTensor(w, order);
         foreach (var (name, part) in work.ExtraState ?? new Dictionary<string, CheckpointPart>()) blobs[name] = part.Write;
         TrainingCheckpoint.Write(where.Path, position, blobs);

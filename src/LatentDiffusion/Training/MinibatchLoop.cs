@@ -1,3 +1,4 @@
+using LatentDiffusion.IO;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -80,13 +81,13 @@ internal sealed class MinibatchLoop
             throw new InvalidDataException($"Checkpoint '{path}' belongs to another run: {string.Join(", ", differences)}. Delete it to start afresh, "
                 + $"or resume with the settings it was written with.");
         string Blob(string name) => blobs.ContainsKey(name) ? name : throw new InvalidDataException($"Checkpoint '{path}' lacks its {name}.");
-        using (var r = new BinaryReader(new MemoryStream(blobs[Blob("weights")]))) IO.WeightArchive.Read(r, weights.State(), $"{path}: weights");
+        using (var r = new BinaryReader(new MemoryStream(blobs[Blob("weights")]))) ModuleWeights.Read(r, weights.State(), $"{path}: weights");
         weights.AfterRestore();
         using (var r = new BinaryReader(new MemoryStream(blobs[Blob("optimizer")]))) ((TorchSharp.Modules.OptimizerHelper)optimizer).load_state_dict(r);
         if (average is not null)
         {
             using var r = new BinaryReader(new MemoryStream(blobs[Blob("average")]));
-            IO.WeightArchive.Read(r, average.Targets, $"{path}: average");
+            ModuleWeights.Read(r, average.Targets, $"{path}: average");
             average.Updates = position.AverageUpdates;
         }
         foreach (var (name, part) in extraState ?? new Dictionary<string, CheckpointPart>())

@@ -4,8 +4,8 @@ using LatentDiffusion.MLNet.Evaluation;
 using LatentDiffusion.MLNet.Generation;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.ML;
-using MnistLatentDiffusion.Jobs;
 using MnistLatentDiffusion.Benchmarks;
+using MnistLatentDiffusion.Jobs;
 
 namespace LatentDiffusion.Tests.Examples;
 

@@ -117,7 +117,7 @@ public static class MLNetInternals
     public const long MaxEntryBytes = MaxPayloadBytes + 4096L;
 
     /// <summary>The largest payload one entry carries (a network's weights; an exported ONNX graph).</summary>
-    public const int MaxPayloadBytes = 1 << 30;
+    public const int MaxPayloadBytes = IO.WeightArchive.MaxBytes;
 
     /// <summary>
     /// ML.NET inflates a whole entry (to a temp file or memory) when it is opened, as much as the zip declares for it;

@@ -87,7 +87,7 @@ internal static class LegacyFormats
             Built(() => { ClassifierModel.Validate(settings.Classifier, "the 'Settings.bin' entry"); return 0; });
             int length = Fits(r, Built(() => ClassifierModel.ParameterCount(settings.Classifier)));
             model = Built(() => ClassifierModel.Build(settings.Classifier, device));
-            WeightArchive.Read(r, model.Network, "Classifier.weights", length);
+            ModuleWeights.Read(r, model.Network, "Classifier.weights", length);
         });
         return (settings, model!);
     }
@@ -106,7 +106,7 @@ internal static class LegacyFormats
         Built(() => { VaeModel.Validate(config, "the 'Vae.weights' entry"); return 0; });
         int length = Fits(r, Built(() => VaeModel.ParameterCount(config)));
         var model = Built(() => VaeModel.Build(config, device));
-        WeightArchive.Read(r, model.Network, "Vae.weights", length);
+        ModuleWeights.Read(r, model.Network, "Vae.weights", length);
         return model;
     }
 
@@ -141,7 +141,7 @@ internal static class LegacyFormats
             Built(() => { DiffusionModel.Validate(config, "the 'Denoiser.weights' entry"); return 0; });
             int length = Fits(r, Built(() => DenoiserNetworks.ParameterCount(config.Denoiser)));
             denoiser = DenoiserNetworks.Create(config.Denoiser, device);
-            WeightArchive.Read(r, denoiser, "Denoiser.weights", length);
+            ModuleWeights.Read(r, denoiser, "Denoiser.weights", length);
         });
         Denoiser? weak = null;
         var weakHistory = Array.Empty<EpochRecord>();
@@ -152,7 +152,7 @@ internal static class LegacyFormats
             Built(() => { DiffusionModel.Validate(config, "the 'Guide.weights' entry"); return 0; });
             int length = Fits(r, Built(() => DenoiserNetworks.ParameterCount(weakConfig)));
             weak = DenoiserNetworks.Create(weakConfig, device);
-            WeightArchive.Read(r, weak, "Guide.weights", length);
+            ModuleWeights.Read(r, weak, "Guide.weights", length);
             weakHistory = ReadHistory(r);
         });
         return new DiffusionModel(config!, denoiser!, weak, device) { History = new TrainingHistory(history),
@@ -185,7 +185,7 @@ internal static class LegacyFormats
     /// <summary>
     /// Reads the weight archive's declared length and checks that it has room for <paramref name="parameters"/> float32
     /// weights, before the network is built: a file that declares a huge network in a small archive is refused without
-    /// allocating it. Returns the length for <see cref="WeightArchive.Read(BinaryReader, TorchSharp.torch.nn.Module, string, int)"/>.
+    /// allocating it. Returns the length for <see cref="ModuleWeights.Read(BinaryReader, TorchSharp.torch.nn.Module, string, int)"/>.
     /// </summary>
     private static int Fits(BinaryReader r, long parameters)
     {

@@ -15,7 +15,7 @@ internal static class WeightStreams
 
     /// <summary>Writes <paramref name="settings"/> as the JSON block and each network as its weight stream.</summary>
     public static void Save<T>(ModelSaveContext context, ComponentFormat format, T settings, IEnumerable<(string Stream, nn.Module Network)> weights) =>
-        ComponentCodec.Save(context, format, settings, weights.Select(p => (p.Stream, (Action<BinaryWriter>)(w => WeightArchive.Write(w, p.Network)))));
+        ComponentCodec.Save(context, format, settings, weights.Select(p => (p.Stream, (Action<BinaryWriter>)(w => ModuleWeights.Write(w, p.Network)))));
 
     /// <summary>
     /// Opens a component being loaded by ML.NET, and picks the device its networks go to from the loading MLContext's
@@ -46,7 +46,7 @@ internal static class WeightStreams
 
     /// <summary>Fills <paramref name="network"/> (built from the settings) from weight stream <paramref name="stream"/>.</summary>
     public static void ReadWeights(ModelStreams streams, string stream, nn.Module network) =>
-        streams.Read(stream, r => WeightArchive.Read(r, network, stream));
+        streams.Read(stream, r => ModuleWeights.Read(r, network, stream));
 
     /// <summary>
     /// Rebuilds a model from the config a file holds and fills its networks from their weight streams: the config

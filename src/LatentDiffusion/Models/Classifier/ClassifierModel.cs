@@ -1,4 +1,5 @@
 
+using LatentDiffusion.IO;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Models.Classifier;
@@ -33,7 +34,7 @@ internal sealed class ClassifierModel : IModelFamily<ClassifierConfig, Classifie
     public string Identity()
     {
         using var buffer = new MemoryStream();
-        using (var w = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true)) IO.WeightArchive.Write(w, Network);
+        using (var w = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true)) ModuleWeights.Write(w, Network);
         return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length)));
     }
 

@@ -1,3 +1,4 @@
+using LatentDiffusion.IO;
 using LatentDiffusion.Models.Classifier;
 using LatentDiffusion.Training;
 using Microsoft.Extensions.Logging;
@@ -282,7 +283,7 @@ internal static class VaeTraining
             optimizer = optim.Adam(discriminator.parameters(), loop.Settings.LearningRate, beta1: 0.5, beta2: 0.9);
             State = new Dictionary<string, CheckpointPart>
             {
-                ["discriminator"] = new(w => IO.WeightArchive.Write(w, discriminator), r => IO.WeightArchive.Read(r, discriminator, "discriminator")),
+                ["discriminator"] = new(w => ModuleWeights.Write(w, discriminator), r => ModuleWeights.Read(r, discriminator, "discriminator")),
                 ["discriminatorOptimizer"] = new(w => ((TorchSharp.Modules.OptimizerHelper)optimizer).save_state_dict(w),
                     r => ((TorchSharp.Modules.OptimizerHelper)optimizer).load_state_dict(r)),
             };
