@@ -32,7 +32,8 @@ internal static class ModuleWeights
 
     private static void Fill(IReadOnlyList<WeightTensor> stored, IReadOnlyDictionary<string, Tensor> targets, string entry)
     {
-        if (stored.Count != targets.Count) throw new InvalidDataException($"Weight entry '{entry}' holds {stored.Count} tensors; the model has {targets.Count}.");
+        if (stored.Count != targets.Count)
+            throw new InvalidDataException($"Weight entry '{entry}' holds {stored.Count} tensors; the model has {targets.Count}.");
         using var _ = no_grad();
         foreach (var weight in stored)
         {

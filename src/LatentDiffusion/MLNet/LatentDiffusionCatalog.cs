@@ -1,6 +1,7 @@
 using LatentDiffusion.MLNet.Autoencoder;
 using LatentDiffusion.MLNet.Denoising;
 using LatentDiffusion.MLNet.Evaluation;
+using LatentDiffusion.MLNet.Formats;
 using LatentDiffusion.MLNet.Generation;
 using LatentDiffusion.MLNet.Persistence;
 using Microsoft.ML.Runtime;

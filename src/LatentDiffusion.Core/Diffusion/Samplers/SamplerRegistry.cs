@@ -12,9 +12,16 @@ public static class SamplerRegistry
     private static readonly Dictionary<string, Type> ByName = new(StringComparer.OrdinalIgnoreCase);
     private static readonly Dictionary<Type, string> ByType = [];
 
+    /// <summary>
+    /// The library's own samplers: the five of the legacy numbering first, in that order, then every other sampler this
+    /// assembly declares, by name. A new built-in sampler is its one file.
+    /// </summary>
     static SamplerRegistry()
     {
         foreach (var type in BuiltIn) Add(type);
+        var declared = typeof(SamplerRegistry).Assembly.GetTypes()
+            .Where(t => !t.IsAbstract && t.IsSubclassOf(typeof(DiffusionSampler)) && t.GetCustomAttribute<SamplerAttribute>() is not null);
+        foreach (var type in declared.OrderBy(t => t.Name, StringComparer.Ordinal)) Add(type);
     }
 
     /// <summary>
@@ -24,7 +31,7 @@ public static class SamplerRegistry
     public static DiffusionSampler? Legacy(int number) =>
         number >= 0 && number < BuiltIn.Length ? (DiffusionSampler)Activator.CreateInstance(BuiltIn[number])! : null;
 
-    /// <summary>The library's samplers, in the order of their legacy numbering (what format versions 1 to 4 stored).</summary>
+    /// <summary>The samplers of format versions 1 to 4, in the order of the numbers those stored.</summary>
     private static readonly Type[] BuiltIn =
         [typeof(DdimSampler), typeof(DdpmSampler), typeof(DpmSolverPlusPlusSampler), typeof(UniPcSampler), typeof(HeunSampler)];
 

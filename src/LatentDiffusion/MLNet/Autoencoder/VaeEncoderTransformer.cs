@@ -1,3 +1,4 @@
+using LatentDiffusion.MLNet.Formats;
 using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
 using LatentDiffusion.Models.Vae;

@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion;
+using LatentDiffusion.MLNet.Formats;
 using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models.Denoisers;
 using LatentDiffusion.Training;

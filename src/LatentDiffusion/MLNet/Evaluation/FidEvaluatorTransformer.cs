@@ -1,4 +1,5 @@
 using LatentDiffusion.Metrics;
+using LatentDiffusion.MLNet.Formats;
 using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
 using LatentDiffusion.Models.Classifier;

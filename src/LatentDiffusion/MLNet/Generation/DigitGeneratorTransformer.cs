@@ -1,6 +1,7 @@
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.MLNet.Autoencoder;
 using LatentDiffusion.MLNet.Denoising;
+using LatentDiffusion.MLNet.Formats;
 using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
 using LatentDiffusion.Models.Vae;

@@ -5,6 +5,7 @@ using LatentDiffusion.MLNet.Autoencoder;
 using LatentDiffusion.MLNet.Denoising;
 using LatentDiffusion.MLNet.Evaluation;
 using LatentDiffusion.MLNet.Generation;
+using LatentDiffusion.MLNet.Persistence;
 using LatentDiffusion.Models;
 using LatentDiffusion.Models.Classifier;
 using LatentDiffusion.Models.Denoisers;
@@ -12,7 +13,7 @@ using LatentDiffusion.Models.Vae;
 using LatentDiffusion.Training;
 using static TorchSharp.torch;
 
-namespace LatentDiffusion.MLNet.Persistence;
+namespace LatentDiffusion.MLNet.Formats;
 
 /// <summary>
 /// Readers for the binary formats written before the JSON settings block (see <see cref="ComponentFormats"/> for

@@ -1,5 +1,5 @@
 
-namespace LatentDiffusion.MLNet;
+namespace LatentDiffusion;
 
 /// <summary>Checks generation requests before any sampling.</summary>
 public static class RequestValidation

@@ -2,8 +2,9 @@ using LatentDiffusion.MLNet.Autoencoder;
 using LatentDiffusion.MLNet.Denoising;
 using LatentDiffusion.MLNet.Evaluation;
 using LatentDiffusion.MLNet.Generation;
+using LatentDiffusion.MLNet.Persistence;
 
-namespace LatentDiffusion.MLNet.Persistence;
+namespace LatentDiffusion.MLNet.Formats;
 
 /// <summary>
 /// The model-file formats of our four transformers, in one place.
