@@ -15,6 +15,7 @@ public sealed class BatchMappedDataView : IDataView
     private readonly BatchMapper mapper;
     private readonly int inputCount;
 
+    /// <summary>A view of <paramref name="input"/> with <paramref name="mapper"/>'s outputs appended; the input schema is checked now.</summary>
     public BatchMappedDataView(IDataView input, BatchMapper mapper)
     {
         this.input = input;
@@ -23,10 +24,14 @@ public sealed class BatchMappedDataView : IDataView
         Schema = mapper.OutputSchema(input.Schema);
     }
 
+    /// <inheritdoc/>
     public bool CanShuffle => false;
+    /// <inheritdoc/>
     public DataViewSchema Schema { get; }
+    /// <inheritdoc/>
     public long? GetRowCount() => input.GetRowCount();
 
+    /// <inheritdoc/>
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
     {
         var needed = columnsNeeded.Select(c => c.Index).ToHashSet();
@@ -37,6 +42,7 @@ public sealed class BatchMappedDataView : IDataView
         return new BatchCursor(this, upstream, passThrough, needed);
     }
 
+    /// <inheritdoc/>
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
         => [GetRowCursor(columnsNeeded, rand)];
 

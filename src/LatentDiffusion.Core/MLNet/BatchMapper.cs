@@ -6,6 +6,7 @@ namespace LatentDiffusion.MLNet;
 /// <summary>An output column of a batch mapper: a float vector of <see cref="Size"/>, or an Int32 scalar when Size is 0.</summary>
 public sealed record OutputColumn(string Name, int Size, Action<DataViewSchema.Annotations.Builder>? Annotations = null)
 {
+    /// <summary>The column's ML.NET type.</summary>
     public DataViewType Type => Size == 0 ? NumberDataViewType.Int32 : new VectorDataViewType(NumberDataViewType.Single, Size);
 
     /// <summary>A vector column of the given shape, annotated with it when it has more than one dimension.</summary>
@@ -20,6 +21,7 @@ public sealed record OutputColumn(string Name, int Size, Action<DataViewSchema.A
 /// </summary>
 public abstract class BatchMapper
 {
+    /// <summary>The columns appended to the input, in order.</summary>
     public abstract IReadOnlyList<OutputColumn> Outputs { get; }
 
     /// <summary>Rows per network call.</summary>
@@ -58,6 +60,7 @@ public abstract class BatchMapper
 /// <summary>Reads the inputs of one row into slot <c>slot</c>, then computes all outputs of the filled slots at once.</summary>
 public abstract class BatchReader
 {
+    /// <summary>Reads the current row's inputs into <paramref name="slot"/>; <paramref name="position"/> is the row's place in the view.</summary>
     public abstract void ReadRow(int slot, long position);
 
     /// <summary>Fills <paramref name="vectors"/>[output][slot * size ..] or <paramref name="scalars"/>[output][slot].</summary>

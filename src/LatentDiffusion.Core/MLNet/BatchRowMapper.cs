@@ -9,6 +9,7 @@ public sealed class BatchRowMapper : IRowToRowMapper
     private readonly BatchMapper mapper;
     private readonly int inputCount;
 
+    /// <summary>The row mapper of <paramref name="mapper"/> over rows of <paramref name="inputSchema"/>.</summary>
     public BatchRowMapper(DataViewSchema inputSchema, BatchMapper mapper)
     {
         this.mapper = mapper;
@@ -17,9 +18,12 @@ public sealed class BatchRowMapper : IRowToRowMapper
         OutputSchema = mapper.OutputSchema(inputSchema);
     }
 
+    /// <inheritdoc/>
     public DataViewSchema InputSchema { get; }
+    /// <inheritdoc/>
     public DataViewSchema OutputSchema { get; }
 
+    /// <inheritdoc/>
     public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns)
     {
         var needed = dependingColumns.ToList();
@@ -28,6 +32,7 @@ public sealed class BatchRowMapper : IRowToRowMapper
         return result.DistinctBy(c => c.Index);
     }
 
+    /// <inheritdoc/>
     public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns) =>
         new Row(this, input, activeColumns.Select(c => c.Index).ToHashSet());
 

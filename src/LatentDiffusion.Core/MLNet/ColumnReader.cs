@@ -9,6 +9,7 @@ namespace LatentDiffusion.MLNet;
 /// </summary>
 public static class ColumnReader
 {
+    /// <summary>The column <paramref name="name"/>; a missing one is refused naming it, its <paramref name="purpose"/> and the columns there are.</summary>
     public static DataViewSchema.Column Require(DataViewSchema schema, string name, string purpose)
     {
         var column = schema.GetColumnOrNull(name);
@@ -33,6 +34,7 @@ public static class ColumnReader
         return CheckFloatVector(name, column.Type, purpose, expectedSize);
     }
 
+    /// <summary>Requires <paramref name="type"/> to be a known-size vector of Single (of <paramref name="expectedSize"/> unless 0); returns its size.</summary>
     public static int CheckFloatVector(string name, DataViewType type, string purpose, int expectedSize)
     {
         string expected = expectedSize > 0 ? $"Vector<Single, {expectedSize}>" : "a Vector<Single> of known size";
@@ -44,7 +46,20 @@ public static class ColumnReader
     }
 
     /// <summary>Where a column's shape came from, for messages and logs.</summary>
-    public enum ShapeSource { Option, Annotation, ColumnType, None }
+    public enum ShapeSource
+    {
+        /// <summary>An option gave it.</summary>
+        Option,
+
+        /// <summary>The column's <see cref="ShapeAnnotation"/>.</summary>
+        Annotation,
+
+        /// <summary>The column type's own dimensions.</summary>
+        ColumnType,
+
+        /// <summary>Nowhere: the column is taken as flat.</summary>
+        None,
+    }
 
     /// <summary>
     /// The shape a column declares, from the first of: the option, the column's <see cref="ShapeAnnotation"/>, and
@@ -140,6 +155,7 @@ public static class ColumnReader
         type == NumberDataViewType.Int16 || type == NumberDataViewType.Byte || type == NumberDataViewType.UInt64 ||
         type == NumberDataViewType.UInt16 || type == NumberDataViewType.SByte || type is KeyDataViewType;
 
+    /// <summary>Requires the column <paramref name="name"/> to be of an integer type (<see cref="IntegerTypes"/>).</summary>
     public static void RequireInteger(DataViewSchema schema, string name, string purpose)
     {
         var column = Require(schema, name, purpose);

@@ -29,6 +29,7 @@ public static class ComponentSupport
         return a.ToAnnotations();
     }
 
+    /// <summary>The column <paramref name="name"/> of a schema shape (before fitting); a missing one is refused as <see cref="ColumnReader.Require"/> refuses it.</summary>
     public static SchemaShape.Column RequireShape(SchemaShape input, string name, string purpose)
     {
         foreach (var column in input)
@@ -36,6 +37,7 @@ public static class ComponentSupport
         throw ColumnReader.Missing(name, purpose, input.Select(c => c.Name));
     }
 
+    /// <summary>Requires the column of a schema shape to be a vector of Single.</summary>
     public static void RequireFloatVectorShape(SchemaShape input, string name, string purpose)
     {
         var c = RequireShape(input, name, purpose);
@@ -43,6 +45,7 @@ public static class ComponentSupport
             throw ColumnReader.WrongType(name, purpose, "a Vector<Single> of known size", $"{c.Kind} of {c.ItemType}");
     }
 
+    /// <summary>Requires the column of a schema shape to be an integer scalar or a key.</summary>
     public static void RequireIntegerShape(SchemaShape input, string name, string purpose)
     {
         var c = RequireShape(input, name, purpose);

@@ -19,13 +19,18 @@ public sealed class ImageColumnMapper(string column, int imageSize, string purpo
     private readonly string column = column;
     private readonly int imageSize = imageSize;
     private readonly Action<float[], int, long[], float[][], int[][]> compute = compute;
+    /// <inheritdoc/>
     public override IReadOnlyList<OutputColumn> Outputs => outputs;
+    /// <inheritdoc/>
     public override int BatchSize => batchSize;
 
+    /// <inheritdoc/>
     public override void Validate(DataViewSchema input) => ColumnReader.RequireFloatVector(input, column, purpose, imageSize);
 
+    /// <inheritdoc/>
     public override IEnumerable<DataViewSchema.Column> Dependencies(DataViewSchema input) => [input[column]];
 
+    /// <inheritdoc/>
     public override BatchReader CreateReader(DataViewRow row, int capacity) => new Reader(this, row, capacity);
 
     private sealed class Reader(ImageColumnMapper parent, DataViewRow row, int capacity) : BatchReader

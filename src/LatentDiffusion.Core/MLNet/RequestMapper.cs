@@ -14,6 +14,7 @@ public sealed class RequestMapper : BatchMapper
     private readonly OutputColumn[] outputs;
     private readonly Action<int[], long[], float[]> sample;
 
+    /// <summary>A mapper of requests: <paramref name="labelColumn"/> (null: unconditional) and <paramref name="seedColumn"/> (absent: the row's position) with the transformer's <paramref name="seed"/>, in batches of <paramref name="batchSize"/>, sampled by <paramref name="sample"/>(labels, seeds, output) into <paramref name="outputs"/>; labels are checked against <paramref name="classes"/>.</summary>
     public RequestMapper(string? labelColumn, string seedColumn, int seed, int classes, int batchSize, OutputColumn[] outputs, Action<int[], long[],
         float[]> sample)
     {
@@ -21,9 +22,12 @@ public sealed class RequestMapper : BatchMapper
             (labelColumn, seedColumn, seed, classes, batchSize, outputs, sample);
     }
 
+    /// <inheritdoc/>
     public override IReadOnlyList<OutputColumn> Outputs => outputs;
+    /// <inheritdoc/>
     public override int BatchSize => batchSize;
 
+    /// <inheritdoc/>
     public override void Validate(DataViewSchema input)
     {
         if (labelColumn is not null && input.GetColumnOrNull(labelColumn) is not null)
@@ -32,12 +36,14 @@ public sealed class RequestMapper : BatchMapper
             ColumnReader.RequireInteger(input, seedColumn, "request seeds");
     }
 
+    /// <inheritdoc/>
     public override IEnumerable<DataViewSchema.Column> Dependencies(DataViewSchema input)
     {
         if (labelColumn is not null && input.GetColumnOrNull(labelColumn) is { } l) yield return l;
         if (input.GetColumnOrNull(seedColumn) is { } s) yield return s;
     }
 
+    /// <inheritdoc/>
     public override BatchReader CreateReader(DataViewRow row, int capacity) => new Reader(this, row, capacity);
 
     private sealed class Reader : BatchReader

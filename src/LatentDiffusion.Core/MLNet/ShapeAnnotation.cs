@@ -12,6 +12,7 @@ public static class ShapeAnnotation
     /// <summary>The annotation's name.</summary>
     public const string Name = "Shape";
 
+    /// <summary>Adds the annotation recording <paramref name="shape"/>.</summary>
     public static void Add(DataViewSchema.Annotations.Builder builder, int[] shape)
     {
         var copy = shape.ToArray();

@@ -46,6 +46,7 @@ public sealed record ClassifierConfig
     [System.Text.Json.Serialization.JsonIgnore]
     public int ImageSize => ImageShape.Aggregate(1, (a, b) => a * b);
 
+    /// <summary>Checks the shape and class count; <paramref name="source"/> names where the config came from in messages.</summary>
     public void Validate(string source)
     {
         if (ImageShape is not { Length: 3 } || ImageShape[0] is < 1 or > 1024 || ImageShape[1] is < 1 or > 4096 || ImageShape[2] is < 1 or > 4096)

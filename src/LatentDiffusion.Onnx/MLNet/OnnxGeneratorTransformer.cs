@@ -64,10 +64,12 @@ public sealed class OnnxGeneratorTransformer : BatchTransformer
     /// <summary>The request-seed column; rows without one derive their seed from the exported seed and their position.</summary>
     public string SeedColumnName => settings.SeedColumn;
 
+    /// <inheritdoc/>
     protected override BatchMapper CreateMapper() => new RequestMapper(settings.LabelColumn, settings.SeedColumn, Generator.Seed,
         Generator.Classes, Generator.BatchSize, [OutputColumn.Shaped(settings.OutputColumn, Generator.ImageShape)],
         (labels, seeds, output) => Generator.GenerateBatch(labels, seeds, output));
 
+    /// <inheritdoc/>
     protected override void Save(ModelSaveContext ctx) =>
         ComponentCodec.Save(ctx, Format, settings, Generator.Files.Select(f => (f.Key, ComponentCodec.Bytes(f.Value))));
 

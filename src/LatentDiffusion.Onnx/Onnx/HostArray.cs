@@ -23,16 +23,20 @@ public sealed class HostArray(float[] values, int rowSize, int channels) : ISamp
         return new HostArray(result, rowSize, channels);
     }
 
+    /// <inheritdoc/>
     public static HostArray operator +(HostArray a, HostArray b) => a.Map(i => a.Values[i] + b.Values[i]);
 
+    /// <inheritdoc/>
     public static HostArray operator -(HostArray a, HostArray b) => a.Map(i => a.Values[i] - b.Values[i]);
 
+    /// <inheritdoc/>
     public static HostArray operator *(double scale, HostArray a)
     {
         float s = (float)scale;
         return a.Map(i => s * a.Values[i]);
     }
 
+    /// <inheritdoc/>
     public static HostArray operator /(HostArray a, double divisor)
     {
         float d = (float)divisor;
@@ -42,17 +46,23 @@ public sealed class HostArray(float[] values, int rowSize, int channels) : ISamp
     /// <summary>The index along the first data dimension of value <paramref name="i"/>.</summary>
     private int Index(int i) => i % rowSize / (rowSize / channels);
 
+    /// <inheritdoc/>
     public HostArray Clamp(float[] min, float[] max) => Map(i => Math.Clamp(Values[i], min[Index(i)], max[Index(i)]));
 
+    /// <inheritdoc/>
     public HostArray ScaleShift(float[] scale, float[] shift) => Map(i => Values[i] * scale[Index(i)] + shift[Index(i)]);
 
+    /// <inheritdoc/>
     public HostArray Alias() => this;
 
+    /// <inheritdoc/>
     public HostArray Keep() => this;
 
+    /// <inheritdoc/>
     public void Release()
     {
     }
 
+    /// <inheritdoc/>
     public static IDisposable? OpenScope() => null;
 }

@@ -6,7 +6,7 @@ namespace LatentDiffusion.Export;
 
 /// <summary>
 /// Builds one ONNX graph (opset <see cref="Opset"/>, IR version <see cref="IrVersion"/>) node by node: weights become
-/// initialisers, each node's output gets a fresh name, and <see cref="Save"/> writes the model file atomically through
+/// initialisers, each node's output gets a fresh name, and <see cref="ToBytes"/> serialises the model through
 /// Google.Protobuf (the message types are generated from <c>onnx.proto</c>, the format's own field numbers).
 /// </summary>
 internal sealed class OnnxGraph(string name)
@@ -128,7 +128,7 @@ internal sealed class OnnxGraph(string name)
         return a;
     }
 
-    /// <summary>The model as bytes (what <see cref="Save"/> writes).</summary>
+    /// <summary>The model file's bytes, which the export writes atomically.</summary>
     public byte[] ToBytes(string docString)
     {
         var model = new ModelProto

@@ -19,6 +19,12 @@ internal interface IRowStream : IDisposable
 /// replays the buffer's draws up to the batch where it stopped, so it continues with the same rows.
 /// </summary>
 /// <param name="open">Opens a pass over the <paramref name="rows"/> training rows, in an order shuffled by the given seed where the source can.</param>
+/// <param name="rows">Training rows in the stream.</param>
+/// <param name="rowShape">The shape of one row's values.</param>
+/// <param name="labelled">Whether rows carry a label.</param>
+/// <param name="device">Where batches are put.</param>
+/// <param name="bufferRows">Rows the shuffle buffer holds.</param>
+/// <param name="transform">Applied to each row's values as it is read (for example the latent standardisation), or null.</param>
 /// <param name="sourceShuffle">How the source shuffles its own order, if it does (part of <see cref="Shuffle"/>).</param>
 internal sealed class StreamedBatches(Func<int, IRowStream> open, long rows, long[] rowShape, bool labelled, Device device, int bufferRows,
     Action<Span<float>>? transform, string? sourceShuffle = null) : IBatchSource

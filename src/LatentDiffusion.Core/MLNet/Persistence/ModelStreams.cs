@@ -7,6 +7,7 @@ public sealed class ModelStreams(ComponentFormat format, uint version, IReadOnly
     /// <summary>The entry that holds a component's JSON settings.</summary>
     public const string ConfigStream = "Config.json";
 
+    /// <summary>The component's format.</summary>
     public ComponentFormat Format => format;
 
     /// <summary>The format version the file was written in.</summary>
@@ -15,6 +16,7 @@ public sealed class ModelStreams(ComponentFormat format, uint version, IReadOnly
     /// <summary>Whether the file was written as a JSON settings block plus weight streams (rather than a legacy version).</summary>
     public bool IsJson => version >= format.FirstJsonVersion;
 
+    /// <summary>Whether the file holds the stream <paramref name="name"/>.</summary>
     public bool Has(string name) => names.Contains(name);
 
     /// <summary>Reads stream <paramref name="name"/>; a missing stream, or an error while reading it, fails naming the stream.</summary>

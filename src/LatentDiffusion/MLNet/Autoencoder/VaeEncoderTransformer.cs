@@ -118,6 +118,7 @@ public sealed class VaeEncoderTransformer : BatchTransformer
         return total / count;
     }
 
+    /// <inheritdoc/>
     protected override BatchMapper CreateMapper() => new ImageColumnMapper(ImageColumnName, Model.ImageSize, "images to encode", 256,
         [LatentColumn(LatentColumnName, Model.LatentShape)], (images, rows, positions, vectors, _) =>
         {
@@ -128,6 +129,7 @@ public sealed class VaeEncoderTransformer : BatchTransformer
     /// <summary>What a model file holds besides the weights; the generator keeps it for the VAE it decodes with.</summary>
     internal Settings SavedSettings => settings with { History = [.. History.Epochs] };
 
+    /// <inheritdoc/>
     protected override void Save(ModelSaveContext ctx) =>
         WeightStreams.Save(ctx, ComponentFormats.VaeEncoder, SavedSettings, [(WeightsStream, Model.Network)]);
 

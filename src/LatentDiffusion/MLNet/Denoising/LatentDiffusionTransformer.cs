@@ -122,6 +122,7 @@ public sealed class LatentDiffusionTransformer : BatchTransformer
     internal void CheckRequests(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds) =>
         RequestValidation.Check(labels, seeds.Length, Classes, LabelColumnName ?? "label");
 
+    /// <inheritdoc/>
     protected override BatchMapper CreateMapper() => CreateMapper(OutputColumn(OutputColumnName, Model.DataShape),
         (labels, seeds, output) => Model.Sample(labels, seeds, settings.Sampling).CopyTo(output, 0));
 
@@ -132,6 +133,7 @@ public sealed class LatentDiffusionTransformer : BatchTransformer
     /// <summary>What a model file holds besides the weights; the generator saves it too, with its image column.</summary>
     internal Settings SavedSettings => settings with { History = [.. History.Epochs], AutoguidanceHistory = [.. AutoguidanceHistory.Epochs] };
 
+    /// <inheritdoc/>
     protected override void Save(ModelSaveContext ctx) => WeightStreams.Save(ctx, ComponentFormats.LatentDiffusion, SavedSettings, Networks(Model));
 
     /// <summary>The weight streams of a diffusion model: the denoiser, and the autoguidance denoiser when there is one.</summary>

@@ -23,6 +23,12 @@ internal sealed class TrainingRowReader : IRowStream
     private VBuffer<float> cell;
     private long given;
 
+    /// <summary>A reader of the float vectors of <paramref name="column"/> (and their labels) from one pass over <paramref name="data"/>.</summary>
+    /// <param name="data">The view read.</param>
+    /// <param name="column">The float-vector column trained on.</param>
+    /// <param name="labelColumn">The label column, or null for none.</param>
+    /// <param name="classes">The labels allowed: 0..classes-1; a label outside is refused naming the row.</param>
+    /// <param name="cancellationToken">Stops the pass between rows.</param>
     /// <param name="shuffle">Shuffles the view's own order (only when it <see cref="IDataView.CanShuffle"/>).</param>
     /// <param name="limit">Rows to give at most (the first ones of the pass).</param>
     /// <param name="skip">Rows to leave out, by their ids.</param>

@@ -72,6 +72,7 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
     internal static OutputColumn[] OutputColumns(string features, string predicted, string score, int classes, int featureSize) =>
         classes == 0 ? [new(features, featureSize)] : [new(features, featureSize), new(predicted, 0), new(score, classes)];
 
+    /// <inheritdoc/>
     protected override BatchMapper CreateMapper() => CreateMapper(ImageColumnName);
 
     private ImageColumnMapper CreateMapper(string imageColumn) => new(imageColumn, ImageSize, "images to classify", 512,
@@ -248,6 +249,7 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
         string? requestedLabelColumn = null, string? referenceImageColumn = null)
         => Evaluate(ComputeFeatures(generated, generatedImageColumn, requestedLabelColumn), ComputeFeatures(reference, referenceImageColumn));
 
+    /// <inheritdoc/>
     protected override void Save(ModelSaveContext ctx) =>
         WeightStreams.Save(ctx, ComponentFormats.FidEvaluator, settings with { History = [.. History.Epochs] },
             model is ClassifierModel trained ? [(WeightsStream, trained.Network)] : []);

@@ -123,10 +123,12 @@ public sealed class DigitGeneratorTransformer : BatchTransformer
     /// <summary>Diffusion samples as images in [0,1]: decoded by the VAE, or clipped pixels.</summary>
     private float[] ToImages(float[] samples, int rows) => Vae is not null ? Vae.Model.Decode(samples, rows) : Clip(samples);
 
+    /// <inheritdoc/>
     protected override BatchMapper CreateMapper() =>
         Diffusion.CreateMapper(LatentDiffusionTransformer.OutputColumn(OutputColumnName, ImageShape), (labels, seeds, output) => GenerateBatch(labels,
             seeds, output));
 
+    /// <inheritdoc/>
     protected override void Save(ModelSaveContext ctx)
     {
         var settings = new Settings(Diffusion.SavedSettings) { OutputColumn = OutputColumnName, Vae = Vae?.Config, VaeEncoder = Vae?.SavedSettings };
