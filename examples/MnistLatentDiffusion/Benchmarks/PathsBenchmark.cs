@@ -117,13 +117,20 @@ public sealed class PathsBenchmark(IReadOnlyList<double> budgetMinutes, int samp
         };
     }
 
+    /// <summary>The sampler as the report has always recorded it (lower-case name, flat guidance settings).</summary>
+    private static JsonObject SamplerJson(SamplingOptions sampling) => new()
+    {
+        ["name"] = SamplerRegistry.NameOf(sampling.Sampler.GetType()).ToLowerInvariant(), ["steps"] = sampling.Sampler.Steps,
+        ["guidanceScale"] = sampling.GuidanceScale, ["guidanceMinNoise"] = sampling.GuidanceMinNoise, ["guidanceMaxNoise"] = sampling.GuidanceMaxNoise,
+        ["precision"] = sampling.Precision.ToString(),
+    };
+
     private JsonObject Save(JsonArray runs, double floor, double seconds)
     {
         var report = new JsonObject
         {
             ["samples"] = samples, ["seed"] = seed, ["requestSeeds"] = "5,000,000 + i, label i mod 10", ["validationFloor"] = floor, ["vaeShare"] = VaeShare,
-            ["sampler"] = new JsonObject { ["name"] = "ddim", ["steps"] = 50, ["guidanceScale"] = 2.25, ["guidanceMinNoise"] = 0.5, ["guidanceMaxNoise"] = 0.7,
-                ["precision"] = "BFloat16" },
+            ["sampler"] = SamplerJson(Sampling),
             ["runs"] = runs.DeepClone(), ["totalSeconds"] = seconds,
         };
         AtomicFile.WriteAllText(Path.Combine(outputDirectory, "report.json"), report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
