@@ -8,14 +8,20 @@ namespace LatentDiffusion;
 /// </summary>
 public static class OptionChecks
 {
-    /// <summary>Requires <paramref name="min"/> &lt;= <paramref name="value"/> &lt;= <paramref name="max"/> for <paramref name="option"/> of <paramref name="owner"/>; <paramref name="why"/> explains the range.</summary>
+    /// <summary>
+    /// Requires <paramref name="min"/> &lt;= <paramref name="value"/> &lt;= <paramref name="max"/> for <paramref
+    /// name="option"/> of <paramref name="owner"/>; <paramref name="why"/> explains the range.
+    /// </summary>
     public static void InRange(int value, int min, int max, string option, string owner, string? why = null)
     {
         if (value < min || value > max)
             throw new ArgumentOutOfRangeException(option, value, $"{Subject(option, owner)} must be between {min} and {max}{Why(why)}, got {value}.");
     }
 
-    /// <summary>Requires a finite <paramref name="value"/> in [<paramref name="min"/>, <paramref name="max"/>] (or [min, max) when <paramref name="maxExclusive"/>).</summary>
+    /// <summary>
+    /// Requires a finite <paramref name="value"/> in [<paramref name="min"/>, <paramref name="max"/>] (or [min, max)
+    /// when <paramref name="maxExclusive"/>).
+    /// </summary>
     public static void InRange(double value, double min, double max, string option, string owner, bool maxExclusive = false, string? why = null)
     {
         if (!double.IsFinite(value) || value < min || value > max || maxExclusive && value == max)

@@ -4,7 +4,10 @@ namespace LatentDiffusion;
 /// <summary>Checks generation requests before any sampling.</summary>
 public static class RequestValidation
 {
-    /// <summary>Requires one label per seed, each in 0..<paramref name="classes"/>-1 or -1 (unconditional); <paramref name="column"/> names them in messages.</summary>
+    /// <summary>
+    /// Requires one label per seed, each in 0..<paramref name="classes"/>-1 or -1 (unconditional); <paramref
+    /// name="column"/> names them in messages.
+    /// </summary>
     public static void Check(ReadOnlySpan<int> labels, int seeds, int classes, string column)
     {
         if (labels.Length != seeds) throw new ArgumentException($"Got {labels.Length} labels but {seeds} seeds; give one of each per request.");

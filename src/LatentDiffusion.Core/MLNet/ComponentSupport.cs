@@ -29,7 +29,10 @@ public static class ComponentSupport
         return a.ToAnnotations();
     }
 
-    /// <summary>The column <paramref name="name"/> of a schema shape (before fitting); a missing one is refused as <see cref="ColumnReader.Require"/> refuses it.</summary>
+    /// <summary>
+    /// The column <paramref name="name"/> of a schema shape (before fitting); a missing one is refused as <see
+    /// cref="ColumnReader.Require"/> refuses it.
+    /// </summary>
     public static SchemaShape.Column RequireShape(SchemaShape input, string name, string purpose)
     {
         foreach (var column in input)

@@ -14,7 +14,12 @@ public sealed class RequestMapper : BatchMapper
     private readonly OutputColumn[] outputs;
     private readonly Action<int[], long[], float[]> sample;
 
-    /// <summary>A mapper of requests: <paramref name="labelColumn"/> (null: unconditional) and <paramref name="seedColumn"/> (absent: the row's position) with the transformer's <paramref name="seed"/>, in batches of <paramref name="batchSize"/>, sampled by <paramref name="sample"/>(labels, seeds, output) into <paramref name="outputs"/>; labels are checked against <paramref name="classes"/>.</summary>
+    /// <summary>
+    /// A mapper of requests: <paramref name="labelColumn"/> (null: unconditional) and <paramref name="seedColumn"/>
+    /// (absent: the row's position) with the transformer's <paramref name="seed"/>, in batches of <paramref
+    /// name="batchSize"/>, sampled by <paramref name="sample"/>(labels, seeds, output) into <paramref name="outputs"/>;
+    /// labels are checked against <paramref name="classes"/>.
+    /// </summary>
     public RequestMapper(string? labelColumn, string seedColumn, int seed, int classes, int batchSize, OutputColumn[] outputs, Action<int[], long[],
         float[]> sample)
     {

@@ -178,7 +178,7 @@ public class PackageConsumerTests : IDisposable
 
         // The pretrained instrument: the featurizer's ONNX files arrive beside the app with the package, nothing copied by hand.
         var pretrained = NewApp("PretrainedFidApp", feed, version, """
-            using LatentDiffusion.MLNet;
+            using LatentDiffusion.MLNet.Evaluation;
             using LatentDiffusion.Models;
             using Microsoft.ML;
             using Microsoft.ML.Data;
