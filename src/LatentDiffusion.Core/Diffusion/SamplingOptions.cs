@@ -118,6 +118,6 @@ public sealed class SamplingOptions
         OptionChecks.InRange(low, 0, 1, lowName, nameof(SamplingOptions), why: "a noise level");
         OptionChecks.InRange(high, 0, 1, highName, nameof(SamplingOptions), why: "a noise level");
         if (low > high)
-            throw new ArgumentOutOfRangeException(lowName, low, $"SamplingOptions.{lowName} must not exceed {highName} ({high}).");
+            throw new ArgumentOutOfRangeException(lowName, low, $"SamplingOptions.{lowName} must not exceed {highName} ({high}), got {low}.");
     }
 }

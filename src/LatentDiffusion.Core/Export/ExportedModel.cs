@@ -88,7 +88,7 @@ public sealed record ExportedModel
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{source} is not valid JSON: {e.Message}", e);
+            throw new InvalidDataException($"{source} is not valid JSON: {ErrorText.OneLine(e)}", e);
         }
         ExportedModel model;
         try
@@ -105,7 +105,7 @@ public sealed record ExportedModel
         }
         catch (InvalidDataException e)
         {
-            throw new InvalidDataException($"{source}: {e.Message}", e);
+            throw new InvalidDataException($"{source}: {ErrorText.OneLine(e)}", e);
         }
         model.Check(source);
         return model;
@@ -127,7 +127,7 @@ public sealed record ExportedModel
         }
         catch (ArgumentException e)
         {
-            throw new InvalidDataException($"{source}: {e.Message}", e);
+            throw new InvalidDataException($"{source}: {ErrorText.OneLine(e)}", e);
         }
         var schedule = Process.CreateSchedule();
         Require(AlphaBars!.Length == schedule.Timesteps, $"alphaBars must hold one value per timestep ({schedule.Timesteps}); got {AlphaBars.Length}");

@@ -47,7 +47,7 @@ internal static class LegacyExport
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
-            throw new InvalidDataException($"it does not describe an exported model of format 2: {e.Message}", e);
+            throw new InvalidDataException($"it does not describe an exported model of format 2: {ErrorText.OneLine(e)}", e);
         }
         SamplingJsonMigration.ToSamplerObject(sampling, gridField: "grid");
         return new ExportedModel

@@ -28,7 +28,7 @@ public static class OnnxCatalog
         string labelColumnName = "Label", string seedColumnName = "Seed", SessionOptions? sessionOptions = null)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        MLNetInternals.ContextOf(catalog)?.ComponentCatalog.RegisterLatentDiffusionOnnx();
+        MLNetInternals.EnvironmentOf(catalog).ComponentCatalog.RegisterLatentDiffusionOnnx();
         return new OnnxGeneratorTransformer(OnnxGenerator.Load(folder, sessionOptions), outputColumnName, labelColumnName, seedColumnName);
     }
 }

@@ -90,7 +90,7 @@ public sealed class OnnxGeneratorTransformer : BatchTransformer
         }
         catch (InvalidDataException e)
         {
-            throw new ModelFileException(nameof(OnnxGeneratorTransformer), ModelStreams.ConfigStream, e.Message, e);
+            throw new ModelFileException(nameof(OnnxGeneratorTransformer), ModelStreams.ConfigStream, ErrorText.OneLine(e), e);
         }
         var generator = OnnxGenerator.Create(loaded.Model, file => ComponentCodec.ReadBytes(streams, file), entry);
         return new OnnxGeneratorTransformer(generator, loaded.OutputColumn, loaded.LabelColumn ?? "Label", loaded.SeedColumn);

@@ -75,7 +75,7 @@ public sealed class OnnxGenerator : IDisposable
         }
         catch (InvalidDataException e)
         {
-            throw new ModelFileException(nameof(OnnxGenerator), ExportedModel.SettingsFile, e.Message, e);
+            throw new ModelFileException(nameof(OnnxGenerator), ExportedModel.SettingsFile, ErrorText.OneLine(e), e);
         }
         return new OnnxGenerator(model, file =>
         {

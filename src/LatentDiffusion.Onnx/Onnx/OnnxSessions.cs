@@ -46,7 +46,7 @@ internal static class OnnxSessions
         }
         catch (OnnxRuntimeException e)
         {
-            throw new ModelFileException(Component, file.Name, $"'{file.Name}' is not an ONNX model ONNX Runtime can read: {e.Message}", e);
+            throw new ModelFileException(Component, file.Name, $"'{file.Name}' is not an ONNX model ONNX Runtime can read: {ErrorText.OneLine(e)}", e);
         }
     }
 
@@ -66,9 +66,9 @@ internal static class OnnxSessions
     {
         var process = model.Process;
         int[] sample = [-1, .. process.DataShape];
-        var inputs = new List<(string, int[])> { (ExportedGraphs.Sample, sample), (ExportedGraphs.Timestep, [-1]) };
-        if (process.Classes > 0) inputs.Add((ExportedGraphs.Labels, [-1]));
-        CheckSignature(session, file, inputs, (ExportedGraphs.Prediction, sample), settings, $"a denoiser of {process.Classes} classes");
+        var inputs = new List<(string, int[], string?)> { (ExportedGraphs.Sample, sample, DataShape), (ExportedGraphs.Timestep, [-1], null) };
+        if (process.Classes > 0) inputs.Add((ExportedGraphs.Labels, [-1], null));
+        CheckSignature(session, file, inputs, (ExportedGraphs.Prediction, sample, DataShape), settings, $"a denoiser of {process.Classes} classes");
         var probe = new List<NamedOnnxValue>
         {
             NamedOnnxValue.CreateFromTensor(ExportedGraphs.Sample, new DenseTensor<float>(new float[process.DataSize], [1, .. process.DataShape])),
@@ -83,37 +83,46 @@ internal static class OnnxSessions
         catch (OnnxRuntimeException e)
         {
             throw new ModelFileException(Component, file.Name, $"'{file.Name}' fails on one sample with label {process.Classes}, the null class of the "
-                + $"{process.Classes} classes {settings} gives (classes): it was not exported with that many classes. ONNX Runtime: {e.Message}", e);
+                + $"{process.Classes} classes {settings} gives (classes): it was not exported with that many classes. ONNX Runtime: {ErrorText.OneLine(e)}", e);
         }
     }
 
     /// <summary>Checks a decoder's input and output against the description.</summary>
     public static void CheckDecoder(InferenceSession session, ExportedFile file, ExportedModel model, string settings) =>
-        CheckSignature(session, file, [(ExportedGraphs.Latents, [-1, .. model.Process.DataShape])], (ExportedGraphs.Images, [-1, .. model.ImageShape!]),
-            settings, "a decoder");
+        CheckSignature(session, file, [(ExportedGraphs.Latents, [-1, .. model.Process.DataShape], DataShape)],
+            (ExportedGraphs.Images, [-1, .. model.ImageShape!], "imageShape"), settings, "a decoder");
 
-    private static void CheckSignature(InferenceSession session, ExportedFile file, List<(string Name, int[] Shape)> inputs, (string Name, int[] Shape) output,
-        string settings, string role)
+    /// <summary>The setting that gives a graph's sample shape.</summary>
+    private const string DataShape = "process.dataShape";
+
+    private static void CheckSignature(InferenceSession session, ExportedFile file, List<(string Name, int[] Shape, string? Setting)> inputs,
+        (string Name, int[] Shape, string? Setting) output, string settings, string role)
     {
         string Names(IEnumerable<string> names) => $"[{string.Join(", ", names)}]";
         var actualInputs = session.InputMetadata.Keys.ToList();
         if (!actualInputs.Order().SequenceEqual(inputs.Select(i => i.Name).Order()))
             throw new ModelFileException(Component, file.Name, $"'{file.Name}' takes the inputs {Names(actualInputs)}, but {role} as {settings} "
                 + $"describes it takes {Names(inputs.Select(i => i.Name))}: the file is not the graph {settings} names.");
-        foreach (var (name, shape) in inputs)
-            CheckShape(file, $"input '{name}'", session.InputMetadata[name].Dimensions, shape, settings);
+        foreach (var (name, shape, setting) in inputs)
+            CheckShape(file, $"input '{name}'", session.InputMetadata[name].Dimensions, shape, settings, setting);
         if (session.OutputMetadata.Count != 1 || !session.OutputMetadata.ContainsKey(output.Name))
             throw new ModelFileException(Component, file.Name, $"'{file.Name}' gives the outputs {Names(session.OutputMetadata.Keys)}, but {role} gives "
                 + $"one output, '{output.Name}'.");
-        CheckShape(file, $"output '{output.Name}'", session.OutputMetadata[output.Name].Dimensions, output.Shape, settings);
+        CheckShape(file, $"output '{output.Name}'", session.OutputMetadata[output.Name].Dimensions, output.Shape, settings, output.Setting);
     }
 
-    private static void CheckShape(ExportedFile file, string what, int[] actual, int[] expected, string settings)
+    /// <summary>
+    /// Checks a graph's input or output shape (batch first) against the description's; <paramref name="setting"/> names
+    /// the setting that gives the rest, or null for a batch-only input.
+    /// </summary>
+    private static void CheckShape(ExportedFile file, string what, int[] actual, int[] expected, string settings, string? setting)
     {
-        static string Shape(int[] dims) => $"[{string.Join(", ", dims.Select(d => d < 0 ? "batch" : d.ToString()))}]";
+        static string Shape(IEnumerable<int> dims) => $"[{string.Join(", ", dims.Select(d => d < 0 ? "batch" : d.ToString()))}]";
         bool agree = actual.Length == expected.Length && actual.Zip(expected).All(p => p.Second < 0 || p.First == p.Second);
-        if (!agree)
-            throw new ModelFileException(Component, file.Name, $"'{file.Name}' has {what} shaped {Shape(actual)}, but {settings} describes "
-                + $"{Shape(expected)} (its dataShape and imageShape must be the graphs' own).");
+        if (agree) return;
+        string described = setting is null ? $"{settings} describes {Shape(expected)}"
+            : $"{setting} in {settings} is {Shape(expected.Skip(1))} (so {Shape(expected)} with the batch)";
+        throw new ModelFileException(Component, file.Name, $"'{file.Name}' has {what} shaped {Shape(actual)}, but {described}: the description and "
+            + "the graph must agree. Export the model again.");
     }
 }

@@ -24,12 +24,13 @@ public static class LatentDiffusionCatalog
         MLNetInternals.Register(catalog, ComponentFormats.All);
     }
 
-    private static MLContext? Context(TransformsCatalog catalog)
+    /// <summary>The catalog's environment, with this package's loaders registered in it.</summary>
+    private static IHostEnvironment Context(TransformsCatalog catalog)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        var context = MLNetInternals.ContextOf(catalog);
-        context?.ComponentCatalog.RegisterLatentDiffusion();
-        return context;
+        var environment = MLNetInternals.EnvironmentOf(catalog);
+        environment.ComponentCatalog.RegisterLatentDiffusion();
+        return environment;
     }
 
     /// <summary>A VAE that encodes the image column into a standardised latent column (default 4x7x7 for 28x28 digits).</summary>

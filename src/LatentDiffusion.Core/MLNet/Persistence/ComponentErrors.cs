@@ -16,7 +16,7 @@ public static class ComponentErrors
         catch (ArgumentException e)
         {
             throw new ModelFileException(format.Loader.Name, entry,
-                $"The '{entry}' entry of {format.Loader.Name} describes a model this library cannot build: {e.Message}", e);
+                $"The '{entry}' entry of {format.Loader.Name} describes a model this library cannot build: {ErrorText.OneLine(e)}", e);
         }
     }
 }

@@ -51,17 +51,28 @@ public static class MLNetInternals
             ?? throw Incompatible("SchemaShape.Create")).Invoke(null, [schema])!;
 
     /// <summary>
-    /// The MLContext a catalog belongs to (its internal Environment property); needed to log to
-    /// <see cref="MLContext.Log"/> and to register our loaders with that context's component catalog.
+    /// The environment of the MLContext a catalog belongs to, needed to log to <see cref="MLContext.Log"/> (its
+    /// channels reach the context's log) and to register our loaders with the context's component catalog. ML.NET's
+    /// catalogs hold it as <c>Environment</c>, which they implement only explicitly (<c>IInternalCatalog.Environment</c>);
+    /// a property of that name on the catalog's type is used too. When neither gives it (a future ML.NET, or a catalog
+    /// not made by an MLContext) this fails with one sentence instead of going on without registration and logging.
     /// </summary>
-    public static MLContext? ContextOf(object catalog)
+    public static IHostEnvironment EnvironmentOf(object catalog)
     {
-        for (var type = catalog.GetType(); type is not null; type = type.BaseType)
-        {
-            var property = type.GetProperty("Environment", Any);
-            if (property?.GetValue(catalog) is MLContext context) return context;
-        }
-        return null;
+        ArgumentNullException.ThrowIfNull(catalog);
+        var type = catalog.GetType();
+        var candidates = type.GetInterfaces().Select(i => i.GetProperty("Environment", Any))
+            .Concat(Hierarchy(type).Select(t => t.GetProperty("Environment", Any | BindingFlags.DeclaredOnly)));
+        foreach (var property in candidates)
+            if (property?.GetIndexParameters().Length == 0 && property.GetValue(catalog) is IHostEnvironment environment) return environment;
+        throw new InvalidOperationException($"LatentDiffusion could not find the MLContext behind {type.Name} (ML.NET's "
+            + $"IInternalCatalog.Environment) in {type.Assembly.GetName()}; it needs it to register its model loaders and to log to MLContext.Log. "
+            + "LatentDiffusion is built and tested against Microsoft.ML 5.0.1 exactly; reference that version.");
+    }
+
+    private static IEnumerable<Type> Hierarchy(Type? type)
+    {
+        for (; type is not null; type = type.BaseType) yield return type;
     }
 
     /// <summary>Writes a component: ML.NET's version header, then each named binary stream.</summary>
@@ -154,15 +165,19 @@ public static class MLNetInternals
     }
 
     /// <summary>
-    /// Registers the loaders of <paramref name="formats"/> with <paramref name="catalog"/> (one per MLContext), once.
-    /// ML.NET resolves loaders per MLContext, and ours cannot be declared with its internal attribute, so
-    /// they are added the way the attribute would add them.
+    /// Registers the loaders of <paramref name="formats"/> with <paramref name="catalog"/> (one per MLContext); a
+    /// format already registered there is left as it is, so each package registers its own components whatever the
+    /// order. ML.NET resolves loaders per MLContext, and ours cannot be declared with its internal attribute, so they
+    /// are added the way the attribute would add them.
     /// </summary>
     public static void Register(ComponentCatalog catalog, IEnumerable<ComponentFormat> formats)
     {
+        ArgumentNullException.ThrowIfNull(catalog);
         lock (Registered)
         {
-            if (Registered.TryGetValue(catalog, out _)) return;
+            var done = (HashSet<string>)Registered.GetValue(catalog, _ => new HashSet<string>(StringComparer.Ordinal));
+            var missing = formats.Where(f => !done.Contains(f.LoaderSignature)).ToList();
+            if (missing.Count == 0) return;
             var signature = CoreType("Microsoft.ML.SignatureLoadModel");
             var attributeType = CoreType("Microsoft.ML.LoadableClassAttribute");
             var infoType = CoreType("Microsoft.ML.Runtime.ComponentCatalog+LoadableClassInfo");
@@ -171,18 +186,21 @@ public static class MLNetInternals
             var infoCtor = infoType.GetConstructors(Any).SingleOrDefault(c => c.GetParameters().Length == 5)
                 ?? throw Incompatible("the LoadableClassInfo constructor");
             var addClass = Method(typeof(ComponentCatalog), "AddClass", infoType, typeof(string[]), typeof(bool));
-            foreach (var format in formats)
+            foreach (var format in missing)
             {
                 var create = format.Loader.GetMethod("Create", Any, null, [typeof(IHostEnvironment), typeof(object)], null)
                     ?? throw new InvalidOperationException($"{format.Loader.Name} lacks Create(IHostEnvironment, object).");
                 var attribute = attributeCtor.Invoke([format.Loader, format.Loader, null, signature, format.Loader.Name, new[] { format.LoaderSignature }]);
                 var info = infoCtor.Invoke([attribute, null, null, new UnwrappedMethod(create), true]);
                 addClass.Invoke(catalog, [info, new[] { format.LoaderSignature }, false]);
+                done.Add(format.LoaderSignature);
             }
-            UnwrapChainLoader(catalog, infoType);
-            Registered.Add(catalog, new object());
+            if (done.Add(ChainLoader)) UnwrapChainLoader(catalog, infoType);
         }
     }
+
+    /// <summary>The key under which a catalog's unwrapped chain loader is recorded beside the registered formats.</summary>
+    private const string ChainLoader = "<TransformerChain>";
 
     /// <summary>
     /// ML.NET's own loader of saved chains (what <c>mlContext.Model.Save</c> writes for a fitted pipeline) is invoked by

@@ -3,6 +3,7 @@ using LatentDiffusion.MLNet.Generation;
 using LatentDiffusion.Models.Vae;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
+using Microsoft.ML.Runtime;
 
 namespace LatentDiffusion.MLNet.Autoencoder;
 
@@ -16,7 +17,7 @@ public sealed class VaeEncoderEstimator : TrainingEstimator<VaeEncoderOptions, V
     private const string Owner = nameof(VaeEncoderOptions);
 
     /// <summary>Creates the estimator; prefer <c>mlContext.Transforms.EncodeToLatent(...)</c>.</summary>
-    public VaeEncoderEstimator(MLContext? context, VaeEncoderOptions? options = null)
+    public VaeEncoderEstimator(IHostEnvironment? context, VaeEncoderOptions? options = null)
         : base(context, options)
     {
     }
@@ -29,7 +30,7 @@ public sealed class VaeEncoderEstimator : TrainingEstimator<VaeEncoderOptions, V
         string? labelColumn = Options.PerceptualWeight > 0 ? Options.PerceptualLabelColumnName : null;
         if (labelColumn is not null) ColumnReader.RequireInteger(input.Schema, labelColumn, $"labels for {Owner}.PerceptualLabelColumnName");
         using var log = new ComponentLogger(Context, Options.Logger, nameof(VaeEncoderEstimator));
-        var images = Options.ReadTrainingData(Context, input, Options.ImageColumnName, size, labelColumn, Options.PerceptualClasses, "vae", log);
+        var images = Options.ReadTrainingData(input, Options.ImageColumnName, size, labelColumn, Options.PerceptualClasses, "vae", log);
         var (low, high) = images.Range();
         if (Options.Reconstruction == ReconstructionLoss.BinaryCrossEntropy && (low < 0 || high > 1))
             throw new ArgumentOutOfRangeException(Options.ImageColumnName,

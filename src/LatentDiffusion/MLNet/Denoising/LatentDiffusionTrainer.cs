@@ -4,6 +4,7 @@ using LatentDiffusion.Models;
 using LatentDiffusion.Models.Denoisers;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
+using Microsoft.ML.Runtime;
 
 namespace LatentDiffusion.MLNet.Denoising;
 
@@ -17,7 +18,7 @@ public sealed class LatentDiffusionTrainer : TrainingEstimator<LatentDiffusionOp
     private const string Owner = nameof(LatentDiffusionOptions);
 
     /// <summary>Creates the trainer; prefer <c>mlContext.Transforms.TrainLatentDiffusion(...)</c>.</summary>
-    public LatentDiffusionTrainer(MLContext? context, LatentDiffusionOptions? options = null)
+    public LatentDiffusionTrainer(IHostEnvironment? context, LatentDiffusionOptions? options = null)
         : base(context, options)
     {
     }
@@ -55,7 +56,7 @@ public sealed class LatentDiffusionTrainer : TrainingEstimator<LatentDiffusionOp
         DiffusionModel.Validate(config, data);
         MemoryCheck.Training(DiffusionModel.ParameterCount(config), nameof(Options.Width), Options.Width, Owner);
         using var log = new ComponentLogger(Context, Options.Logger, nameof(LatentDiffusionTrainer));
-        var samples = Options.ReadTrainingData(Context, input, column, size, Options.LabelColumnName, classes, "diffusion", log);
+        var samples = Options.ReadTrainingData(input, column, size, Options.LabelColumnName, classes, "diffusion", log);
         string why = Options.Denoiser != DenoiserKind.Auto ? $"{nameof(Options.Denoiser)} asks for it"
             : declared is null ? $"a plain vector; set {shapeOption} to (channels, height, width) for images"
             : shape.Length == 3 ? "an image shape" : "not an image shape";

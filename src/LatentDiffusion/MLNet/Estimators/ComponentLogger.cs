@@ -13,10 +13,10 @@ internal sealed class ComponentLogger : ILogger, IDisposable
     private readonly ILogger? user;
     private readonly IChannel? channel;
 
-    public ComponentLogger(MLContext? context, ILogger? user, string component)
+    public ComponentLogger(IChannelProvider? context, ILogger? user, string component)
     {
         this.user = user;
-        channel = context is null ? null : ((IChannelProvider)context).Start(component);
+        channel = context?.Start(component);
     }
 
     public IDisposable? BeginScope<TState>(TState state) where TState : notnull => user?.BeginScope(state);

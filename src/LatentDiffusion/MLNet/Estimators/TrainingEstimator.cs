@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Runtime;
 
 namespace LatentDiffusion.MLNet.Estimators;
 
@@ -12,7 +13,7 @@ public abstract class TrainingEstimator<TOptions, TTransformer> : IEstimator<TTr
     where TOptions : TrainingOptions, new()
     where TTransformer : class, ITransformer
 {
-    private protected TrainingEstimator(MLContext? context, TOptions? options)
+    private protected TrainingEstimator(IHostEnvironment? context, TOptions? options)
     {
         Context = context;
         Options = options ?? new TOptions();
@@ -20,7 +21,7 @@ public abstract class TrainingEstimator<TOptions, TTransformer> : IEstimator<TTr
     }
 
     /// <summary>The context whose log receives training progress besides <see cref="TrainingOptions.Logger"/>; may be null.</summary>
-    private protected MLContext? Context { get; }
+    private protected IHostEnvironment? Context { get; }
 
     /// <summary>The options, checked.</summary>
     private protected TOptions Options { get; }

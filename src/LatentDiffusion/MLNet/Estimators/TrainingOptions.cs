@@ -114,7 +114,7 @@ public abstract class TrainingOptions
     /// values each) and, when <paramref name="labelColumn"/> is given, their labels in 0..classes-1: read into memory, or
     /// streamed from the view (or from the cache written first) as <see cref="StreamTrainingData"/> says.
     /// </summary>
-    internal TrainingData ReadTrainingData(MLContext? context, IDataView input, string column, int size, string? labelColumn, int classes,
+    internal TrainingData ReadTrainingData(IDataView input, string column, int size, string? labelColumn, int classes,
         string network, ILogger log)
     {
         if (!StreamTrainingData)
@@ -125,7 +125,7 @@ public abstract class TrainingOptions
         var source = input;
         if (StreamingCacheDirectory is { } folder)
         {
-            context ??= new MLContext(Seed);
+            var context = new MLContext(Seed);
             string path = Path.GetFullPath(Path.Combine(folder, $"{network}-data.idv"));
             Directory.CreateDirectory(folder);
             var columns = labelColumn is null ? new[] { column } : [column, labelColumn];

@@ -2,6 +2,7 @@ using LatentDiffusion.MLNet.Estimators;
 using LatentDiffusion.Models;
 using LatentDiffusion.Models.Classifier;
 using Microsoft.ML;
+using Microsoft.ML.Runtime;
 
 namespace LatentDiffusion.MLNet.Evaluation;
 
@@ -15,7 +16,7 @@ public sealed class FidEvaluator : TrainingEstimator<FidEvaluatorOptions, FidEva
 {
 
     /// <summary>Creates the estimator; prefer <c>mlContext.Transforms.FidEvaluator(...)</c>.</summary>
-    public FidEvaluator(MLContext? context, FidEvaluatorOptions? options = null)
+    public FidEvaluator(IHostEnvironment? context, FidEvaluatorOptions? options = null)
         : base(context, options)
     {
     }
@@ -39,7 +40,7 @@ public sealed class FidEvaluator : TrainingEstimator<FidEvaluatorOptions, FidEva
         }
         ColumnReader.RequireInteger(input.Schema, Options.LabelColumnName, "class labels");
         using var log = new ComponentLogger(Context, Options.Logger, nameof(FidEvaluator));
-        var images = Options.ReadTrainingData(Context, input, Options.ImageColumnName, size, Options.LabelColumnName, Options.Classes, "classifier", log);
+        var images = Options.ReadTrainingData(input, Options.ImageColumnName, size, Options.LabelColumnName, Options.Classes, "classifier", log);
         var config = new ClassifierConfig { Kind = Options.Classifier, ImageShape = shape, Classes = Options.Classes, BatchNormRecalibrated = true };
         ClassifierModel.Validate(config, $"the classifier for column '{Options.ImageColumnName}'");
         var training = new ClassifierTrainingSettings { Epochs = Options.Epochs, Augmentation = Options.Augmentation ? new ClassifierAugmentation() : null };

@@ -206,7 +206,7 @@ internal static class LegacyFormats
         }
         catch (ArgumentException e)
         {
-            throw new InvalidDataException($"it declares a network this library cannot build: {e.Message}", e);
+            throw new InvalidDataException($"it declares a network this library cannot build: {ErrorText.OneLine(e)}", e);
         }
     }
 
