@@ -89,11 +89,20 @@ public sealed class SamplingOptions
         new IGuidance?[] { Autoguidance.From(this), ClassifierFreeGuidance.From(this, classes) }.OfType<IGuidance>().ToArray();
 
     /// <summary>Checks every setting on its own, naming it, against a schedule of <paramref name="timesteps"/> steps.</summary>
-    public void Validate(int timesteps)
+    public void Validate(int timesteps) => Validate(() => Sampler.Validate(timesteps));
+
+    /// <summary>Checks every setting on its own, naming it, against <paramref name="schedule"/>.</summary>
+    public void Validate(NoiseSchedule schedule)
+    {
+        ArgumentNullException.ThrowIfNull(schedule);
+        Validate(() => Sampler.Validate(schedule));
+    }
+
+    private void Validate(Action checkSampler)
     {
         const string Owner = nameof(SamplingOptions);
         OptionChecks.NotNull(Sampler, nameof(Sampler), Owner);
-        Sampler.Validate(timesteps);
+        checkSampler();
         OptionChecks.AtLeast(GuidanceScale, 0, nameof(GuidanceScale), Owner);
         CheckBand(nameof(GuidanceMinNoise), GuidanceMinNoise, nameof(GuidanceMaxNoise), GuidanceMaxNoise);
         OptionChecks.AtLeast(AutoguidanceScale, 1, nameof(AutoguidanceScale), Owner, "1 = off");
@@ -109,7 +118,7 @@ public sealed class SamplingOptions
     public void Validate(DiffusionProcess model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        Validate(model.Timesteps);
+        Validate(new NoiseSchedule(model.Schedule, model.Timesteps));
         foreach (var method in GuidanceMethods(model.Classes)) method.Check(model.HasAutoguidance);
     }
 

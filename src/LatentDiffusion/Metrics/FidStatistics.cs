@@ -87,9 +87,11 @@ public sealed class FidStatistics
     /// <summary>
     /// Adds <paramref name="rows"/> images: their features (row-major), the class the instrument predicted, the class
     /// each asked for (-1 = none; null when no image asked) and each row's key for the sample (its request seed, or
-    /// its position in the whole set: unique within the set).
+    /// its position in the whole set: unique within the set). <paramref name="keySource"/> says where the keys came from
+    /// (for example "Column 'Seed'") in the message that refuses a repeated key.
     /// </summary>
-    public void Add(ReadOnlySpan<float> features, int rows, ReadOnlySpan<int> predictedLabels, ReadOnlySpan<int> requestedLabels, ReadOnlySpan<long> keys)
+    public void Add(ReadOnlySpan<float> features, int rows, ReadOnlySpan<int> predictedLabels, ReadOnlySpan<int> requestedLabels, ReadOnlySpan<long> keys,
+        string keySource = "The sample keys")
     {
         if (features.Length != (long)rows * FeatureSize || predictedLabels.Length != (Classes == 0 ? 0 : rows) || keys.Length != rows
             || requestedLabels.Length is var r && r != 0 && r != rows)
@@ -121,7 +123,11 @@ public sealed class FidStatistics
             Accumulate(outer, x.T.matmul(x).flatten());
         }
         for (int row = 0; row < rows; row++)
-            Offer(Hash((ulong)keys[row]), features.Slice(row * FeatureSize, FeatureSize).ToArray());
+        {
+            if (!Offer(Hash((ulong)keys[row]), features.Slice(row * FeatureSize, FeatureSize).ToArray()))
+                throw new ArgumentException($"{keySource}: two rows have the key {keys[row]}; the keys must be unique within the set (a request "
+                    + "seed repeated, or a row counted twice).", nameof(keys));
+        }
         Count += rows;
     }
 
@@ -133,17 +139,17 @@ public sealed class FidStatistics
 
     /// <summary>
     /// Keeps the row when its hash is among the <see cref="SampleLimit"/> smallest (ties cannot change the set: hashes
-    /// of distinct keys differ).
+    /// of distinct keys differ). False when the sample already holds the hash: a key seen twice. (A repeated key whose
+    /// hash falls outside the sample goes unnoticed; the sample is what the keys choose.)
     /// </summary>
-    private void Offer(ulong hash, float[] features)
+    private bool Offer(ulong hash, float[] features)
     {
-        if (sample.Count == SampleLimit && hash >= sample[^1].Hash) return;
+        if (sample.Count == SampleLimit && hash > sample[^1].Hash) return true;
         int at = sample.BinarySearch((hash, features), HashOrder.Instance);
-        if (at >= 0)
-            throw new ArgumentException($"Two rows have the same sample key (hash {hash:x16}): a row was counted twice (a shard merged twice?), "
-                + "or the keys are not unique within the set.");
+        if (at >= 0) return false;
         sample.Insert(~at, (hash, features));
         if (sample.Count > SampleLimit) sample.RemoveAt(sample.Count - 1);
+        return true;
     }
 
     private sealed class HashOrder : IComparer<(ulong Hash, float[] Features)>
@@ -180,7 +186,10 @@ public sealed class FidStatistics
             for (int c = 0; c < Classes; c++)
                 (merged.predicted[c], merged.requested[c], merged.recognised[c]) =
                     (merged.predicted[c] + part.predicted[c], merged.requested[c] + part.requested[c], merged.recognised[c] + part.recognised[c]);
-            foreach (var (hash, features) in part.sample) merged.Offer(hash, features);
+            foreach (var (hash, features) in part.sample)
+                if (!merged.Offer(hash, features))
+                    throw new ArgumentException($"The statistics merged share a sample key (hash {hash:x16}): a row was counted twice (a shard "
+                        + "merged twice?), or two shards scored rows with the same keys (request seeds).", nameof(other));
             merged.Count += part.Count;
         }
         return merged;
@@ -278,6 +287,7 @@ public sealed class FidStatistics
             int version = r.ReadInt32();
             if (version != Version) throw Bad($"it has format version {version}; this library reads version {Version}");
             var header = JsonSerializer.Deserialize<Header>(r.ReadBytes(r.ReadInt32())) ?? throw Bad("its header is empty");
+            if (header.Count < 0) throw Bad($"its header counts {header.Count} images; a count is at least 0");
             var stats = Empty(header.Instrument, header.FeatureSize, header.Classes, header.SampleLimit);
             if (header.Predicted.Length != stats.Classes || header.Requested.Length != stats.Classes || header.Recognised.Length != stats.Classes)
                 throw Bad("its histograms do not have one count per class");
@@ -287,10 +297,16 @@ public sealed class FidStatistics
             header.Requested.CopyTo(stats.requested, 0);
             header.Recognised.CopyTo(stats.recognised, 0);
             int rows = r.ReadInt32();
-            if (rows < 0 || rows > stats.SampleLimit || rows > header.Count) throw Bad($"it declares {rows} sample rows");
+            // Every image was offered to the sample, which keeps the SampleLimit smallest keys: so it holds all of them
+            // up to the limit, and a count that disagrees was edited.
+            long expectedRows = Math.Min(header.Count, stats.SampleLimit);
+            if (rows != expectedRows)
+                throw Bad($"its header counts {header.Count} images, so its sample must hold {expectedRows} rows (at most {stats.SampleLimit}), but "
+                    + $"it holds {rows}");
             for (int i = 0; i < rows; i++)
             {
                 ulong hash = r.ReadUInt64();
+                if (i > 0 && hash <= stats.sample[^1].Hash) throw Bad($"sample row {i} repeats a key or is out of order (hash {hash:x16})");
                 var features = new float[stats.FeatureSize];
                 for (int j = 0; j < features.Length; j++) features[j] = r.ReadSingle();
                 stats.sample.Add((hash, features));
@@ -300,7 +316,7 @@ public sealed class FidStatistics
         }
         catch (Exception e) when (e is EndOfStreamException or JsonException or ArgumentException)
         {
-            throw Bad($"it is malformed ({e.Message})");
+            throw Bad($"it is malformed ({ErrorText.OneLine(e)})");
         }
     }
 }

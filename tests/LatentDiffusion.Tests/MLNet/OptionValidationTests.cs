@@ -66,6 +66,11 @@ public class OptionValidationTests
         {
             Sampling = new() { Sampler = new UniPcSampler { Spacing = (TimestepSpacing)9 } },
         }));
+        // Issue 42: a floor above every timestep's log-SNR was refused with a message about timesteps that named neither.
+        yield return Case("LogSnrFloor", 50.0, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
+        {
+            Sampling = new() { Sampler = new UniPcSampler { Steps = 5, LogSnrFloor = 50 } },
+        }));
         yield return Case("Timesteps", 1000, ml => ml.Transforms.TrainLatentDiffusion(new LatentDiffusionOptions
         {
             Sampling = new() { Sampler = new UniPcSampler { Timesteps = [1000, 500, 0] } },
@@ -101,6 +106,6 @@ public class OptionValidationTests
         Assert.Equal(option, e.ParamName);
         Assert.Contains(option, e.Message);
         Assert.Contains(Convert.ToString(value, CultureInfo.CurrentCulture)!, e.Message);
-        Assert.Matches("must (be|have|not|name)", e.Message);
+        Assert.Matches("must (be|have|not|name|leave)", e.Message);
     }
 }

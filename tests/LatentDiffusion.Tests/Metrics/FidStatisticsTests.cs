@@ -113,6 +113,55 @@ public class FidStatisticsTests : IDisposable
         Assert.Contains("counted twice", Assert.Throws<ArgumentException>(() => loaded.Merge(loaded)).Message);
     }
 
+    /// <summary>Rewrites a statistics file's JSON header and its checksum, as a careful editor would.</summary>
+    private static void EditHeader(string path, Action<System.Text.Json.Nodes.JsonNode> edit)
+    {
+        var bytes = File.ReadAllBytes(path);
+        using var r = new BinaryReader(new MemoryStream(bytes, 0, bytes.Length - 32));
+        string magic = r.ReadString();
+        int version = r.ReadInt32();
+        var header = System.Text.Json.Nodes.JsonNode.Parse(r.ReadBytes(r.ReadInt32()))!;
+        var rest = r.ReadBytes(bytes.Length - 32 - (int)r.BaseStream.Position);
+        edit(header);
+        var json = System.Text.Encoding.UTF8.GetBytes(header.ToJsonString());
+        using var body = new MemoryStream();
+        using (var w = new BinaryWriter(body, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write(magic);
+            w.Write(version);
+            w.Write(json.Length);
+            w.Write(json);
+            w.Write(rest);
+        }
+        File.WriteAllBytes(path, [.. body.ToArray(), .. System.Security.Cryptography.SHA256.HashData(body.ToArray())]);
+    }
+
+    [Theory]
+    [InlineData(400, "counts 400 images, so its sample must hold 400 rows (at most 10000), but it holds 40")]
+    [InlineData(-5, "counts -5 images; a count is at least 0")]
+    public void A_header_count_that_disagrees_with_the_sample_is_refused_naming_it(long count, string expected)
+    {
+        var fid = Instrument(1);
+        string path = Path.Combine(folder, "edited.stats");
+        fid.ComputeStatistics(Digits(40, 2), labelColumn: "Label", keyColumn: "Seed").Save(path);
+        EditHeader(path, h => h["Count"] = count);
+        var refused = Assert.Throws<InvalidDataException>(() => FidStatistics.Load(path));
+        Assert.Contains("edited.stats", refused.Message);
+        Assert.Contains(expected, refused.Message);
+    }
+
+    [Fact]
+    public void A_repeated_key_is_refused_naming_its_column_and_value()
+    {
+        var fid = Instrument(1);
+        var repeated = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 10).Select(i => new Digit
+        {
+            Label = i % 3, Seed = i == 7 ? 3 : i, Image = [.. Enumerable.Repeat(0.5f, 64)],
+        }).ToList());
+        var refused = Assert.Throws<ArgumentException>(() => fid.ComputeStatistics(repeated, keyColumn: "Seed"));
+        Assert.Contains("Column 'Seed' (sample keys): two rows have the key 3", refused.Message);
+    }
+
     [Fact]
     public void The_instrument_is_the_same_after_saving_and_loading_its_file()
     {

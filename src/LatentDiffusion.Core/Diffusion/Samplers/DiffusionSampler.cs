@@ -86,6 +86,16 @@ public abstract record DiffusionSampler
     }
 
     /// <summary>
+    /// Checks every setting against <paramref name="schedule"/> itself, where a setting depends on more than its length
+    /// (a solver's log-SNR floor); by default the same as <see cref="Validate(int)"/>.
+    /// </summary>
+    public virtual void Validate(NoiseSchedule schedule)
+    {
+        ArgumentNullException.ThrowIfNull(schedule);
+        Validate(schedule.Timesteps);
+    }
+
+    /// <summary>
     /// Runs the reverse process on <paramref name="schedule"/> from <paramref name="xT"/>, which the sampler owns (and
     /// releases) from here on, and returns the clean sample in the caller's scope. <paramref name="noise"/> gives fresh
     /// standard normal noise shaped like the batch, each sample's from its own generator. <paramref name="onStep"/>, when

@@ -28,4 +28,17 @@ public abstract record SolverSampler : DiffusionSampler
         OptionChecks.Defined(Spacing, nameof(Spacing), GetType().Name);
         OptionChecks.Finite(LogSnrFloor, nameof(LogSnrFloor), GetType().Name, "a log signal-to-noise ratio, e.g. -5.1");
     }
+
+    /// <summary>Also checks that the timesteps the log-SNR floor leaves hold the steps asked for.</summary>
+    public override void Validate(NoiseSchedule schedule)
+    {
+        base.Validate(schedule);
+        if (Timesteps is not null) return;
+        int start = SamplerTimesteps.Start(schedule, LogSnrFloor);
+        if (Steps > start + 1)
+            throw new ArgumentOutOfRangeException(nameof(LogSnrFloor), LogSnrFloor, FormattableString.Invariant(
+                $"{GetType().Name}.LogSnrFloor must leave at least {Steps} timesteps of the {schedule.Kind} schedule of {schedule.Timesteps} for its ")
+                + FormattableString.Invariant($"{Steps} steps, got {LogSnrFloor}, which leaves {start + 1} (the noisiest at timestep {start}, log-SNR ")
+                + FormattableString.Invariant($"{schedule.LogSnr(start):F2}): lower the floor (default -5.1) or take fewer steps."));
+    }
 }

@@ -127,7 +127,7 @@ public sealed class LatentDiffusionOptions : TrainingOptions
         OptionChecks.ColumnName(SeedColumnName, nameof(SeedColumnName), Owner);
         ValidateShared(Owner);
         OptionChecks.NotNull(Sampling, nameof(Sampling), Owner);
-        Sampling.Validate(Timesteps);
+        Sampling.Validate(new NoiseSchedule(Schedule, Timesteps));
         if (Sampling.AutoguidanceScale != 1 && AutoguidanceWidth == 0)
             throw new ArgumentOutOfRangeException(nameof(SamplingOptions.AutoguidanceScale), Sampling.AutoguidanceScale,
                 $"{Owner}.Sampling.AutoguidanceScale differs from 1 but {Owner}.AutoguidanceWidth is 0: autoguidance needs an autoguidance denoiser.");

@@ -121,7 +121,8 @@ public sealed class FidEvaluatorTransformer : BatchTransformer
     {
         var statistics = FidStatistics.Empty(InstrumentId, FeatureSize, Classes, sampleLimit);
         Scan(data, imageColumn, labelColumn, keyColumn, firstKey, (chunk, rows) => statistics.Add(chunk.Features.AsSpan(0, rows * FeatureSize), rows,
-            Classes == 0 ? [] : chunk.Predicted.AsSpan(0, rows), labelColumn is null ? [] : chunk.Requested.AsSpan(0, rows), chunk.Keys.AsSpan(0, rows)));
+            Classes == 0 ? [] : chunk.Predicted.AsSpan(0, rows), labelColumn is null ? [] : chunk.Requested.AsSpan(0, rows), chunk.Keys.AsSpan(0, rows),
+            keyColumn is null ? $"The row positions from {firstKey}" : $"Column '{keyColumn}' (sample keys)"));
         return statistics;
     }
 
