@@ -79,6 +79,8 @@ internal static class EvaluateCommand
             if (result.GetValue(LabelsFile) is not null && !hasFolder) result.AddError("--labels-file goes with --folder.");
             if (sharded && !hasModel) result.AddError("the shard options go with --model: a shard is a block of the model's requests.");
             if (sharded && result.GetValue(StatsOut) is null) result.AddError("a shard's result is its statistics: give --stats-out.");
+            if (sharded && result.GetResult(Json) is { Implicit: false })
+                result.AddError("a shard writes statistics, not scores: --json goes with a whole set or with --merge.");
         }
     }
 
@@ -115,9 +117,11 @@ internal static class EvaluateCommand
         var paths = Paths.Of(request);
         var ml = SavedModels.Context();
         var classifier = SavedModels.Classifier(ml, paths.Classifier, "--classifier");
+        // A reference from another classifier is refused before any image is generated.
+        var given = paths.Reference is null ? null : GivenReference(classifier, request, paths.Reference);
         if (paths.Folder is null && paths.Model is null)
         {
-            var only = ReferenceStatistics(ml, classifier, request, paths);
+            var only = ReferenceStatistics(ml, classifier, request, paths, given);
             Console.WriteLine($"Reference statistics of {only.Count:N0} test digits -> {paths.ReferenceStats}");
             return 0;
         }
@@ -130,23 +134,32 @@ internal static class EvaluateCommand
         if (paths.Stats is not null) generated.Save(paths.Stats);
         if (!request.Shard.IsWhole)
         {
-            if (paths.ReferenceStats is not null) ReferenceStatistics(ml, classifier, request, paths);
+            if (paths.ReferenceStats is not null) ReferenceStatistics(ml, classifier, request, paths, given);
             Console.WriteLine($"{source}: statistics of {generated.Count:N0} images -> {paths.Stats}");
             return 0;
         }
-        EvaluationTable.Print(FidEvaluatorTransformer.Score(generated, ReferenceStatistics(ml, classifier, request, paths)), source, passes, paths.Json);
+        var reference = ReferenceStatistics(ml, classifier, request, paths, given);
+        EvaluationTable.Print(FidEvaluatorTransformer.Score(generated, reference), source, passes, paths.Json);
         return 0;
     }
 
     /// <summary>The statistics of the real images: read from --reference or computed from the test split, written to --reference-stats-out.</summary>
-    private static FidStatistics ReferenceStatistics(MLContext ml, FidEvaluatorTransformer classifier, Request request, Paths paths)
+    private static FidStatistics ReferenceStatistics(MLContext ml, FidEvaluatorTransformer classifier, Request request, Paths paths,
+        FidStatistics? given)
     {
-        var statistics = paths.Reference is not null ? StatisticsFile.Load(paths.Reference, "--reference")
-            : classifier.ComputeStatistics(ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Test), request.ReferenceCount), labelColumn: "Label");
+        var statistics = given
+            ?? classifier.ComputeStatistics(ml.Data.TakeRows(ml.Data.LoadMnist(MnistSplit.Test), request.ReferenceCount), labelColumn: "Label");
+        if (paths.ReferenceStats is not null) statistics.Save(paths.ReferenceStats);
+        return statistics;
+    }
+
+    /// <summary>The --reference statistics, refused when another classifier than --classifier wrote them.</summary>
+    private static FidStatistics GivenReference(FidEvaluatorTransformer classifier, Request request, string path)
+    {
+        var statistics = StatisticsFile.Load(path, "--reference");
         if (statistics.Instrument != classifier.InstrumentId)
             throw new CommandLineException($"--reference '{request.Reference}' was written by another classifier ({statistics.Instrument}) than "
                 + $"--classifier '{request.Classifier}' ({classifier.InstrumentId}).");
-        if (paths.ReferenceStats is not null) statistics.Save(paths.ReferenceStats);
         return statistics;
     }
 
@@ -171,7 +184,9 @@ internal static class EvaluateCommand
         string range = request.Shard.IsWhole ? $"{request.Count} images" : $"{request.Shard}: images {start}..{end - 1} of {request.Count}";
         string source = $"{range} from {Path.GetFullPath(modelFile)} ({SamplingFlags.Describe(generator.Diffusion.Sampling)}, request seeds "
             + $"{request.Seed} x 1,000,003 + i)";
-        return (statistics, source, generator.Diffusion.DenoiserPassesPerSample + generator.Diffusion.AutoguidancePassesPerSample);
+        int passes = generator.Diffusion.DenoiserPassesPerSample + generator.Diffusion.AutoguidancePassesPerSample;
+        statistics.RecordNetworkPasses(passes);
+        return (statistics, source, passes);
     }
 
     /// <summary><c>evaluate --merge</c>: the shards' statistics merged and scored against the reference's, with no classifier or model.</summary>
@@ -195,7 +210,7 @@ internal static class EvaluateCommand
             }
         }
         string source = $"{files.Length} statistics files merged ({merged.Count:N0} images): {string.Join(", ", parts)}";
-        EvaluationTable.Print(FidEvaluatorTransformer.Score(merged, reference), source, null, jsonPath);
+        EvaluationTable.Print(FidEvaluatorTransformer.Score(merged, reference), source, merged.NetworkPassesPerImage, jsonPath);
         return 0;
     }
 

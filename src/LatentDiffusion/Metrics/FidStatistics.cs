@@ -24,7 +24,8 @@ namespace LatentDiffusion.Metrics;
 /// <para>*** Binary format *** (<see cref="Save"/>, version 1)</para>
 /// <para>
 /// "LDFIDSTATS" (length-prefixed UTF-8), int32 version, int32 length and UTF-8 JSON of the header (instrument,
-/// featureSize, classes, count, sampleLimit, predicted, requested and recognised histograms), float64[featureSize]
+/// featureSize, classes, count, sampleLimit, predicted, requested and recognised histograms, and the generator's
+/// network passes per image when one was recorded), float64[featureSize]
 /// sum, float64[featureSize^2] sum of outer products (row-major), int32 sample rows, then per sample row a uint64 hash
 /// and float32[featureSize] features, and last the SHA-256 of everything before it.
 /// </para>
@@ -77,6 +78,19 @@ public sealed class FidStatistics
     public IReadOnlyList<long> RequestedHistogram => requested;
     /// <summary>Of the images that asked for each class, how many the instrument put in it.</summary>
     public IReadOnlyList<long> RecognisedHistogram => recognised;
+
+    /// <summary>
+    /// Network passes the generator spent per image (guidance included), when the images came from a generator that
+    /// said so (<see cref="RecordNetworkPasses"/>); carried through files and merges so a merged score reports it too.
+    /// </summary>
+    public int? NetworkPassesPerImage { get; private set; }
+
+    /// <summary>Records the generator's network passes per image (at least 1) for the images these statistics count.</summary>
+    public void RecordNetworkPasses(int passesPerImage)
+    {
+        OptionChecks.InRange(passesPerImage, 1, 1_000_000, nameof(passesPerImage), nameof(FidStatistics));
+        NetworkPassesPerImage = passesPerImage;
+    }
 
     /// <summary>Share of the images that asked for a class that the instrument put in it; null when none asked.</summary>
     public double? Accuracy => requested.Sum() is var asked and > 0 ? (double)recognised.Sum() / asked : null;
@@ -179,6 +193,7 @@ public sealed class FidStatistics
             throw new ArgumentException($"These statistics keep samples of {SampleLimit} rows and the others of {other.SampleLimit}: merge only statistics "
                 + "written with the same sample size.", nameof(other));
         var merged = Empty(Instrument, FeatureSize, Classes, SampleLimit);
+        merged.NetworkPassesPerImage = MergedPasses(this, other);
         foreach (var part in new[] { this, other })
         {
             for (int i = 0; i < sum.Length; i++) merged.sum[i] += part.sum[i];
@@ -193,6 +208,20 @@ public sealed class FidStatistics
             merged.Count += part.Count;
         }
         return merged;
+    }
+
+    /// <summary>
+    /// The passes per image of two merged parts: the one both record (an empty part takes the other's); none when a
+    /// counted part records none; refused when they differ, since the images were made by different settings.
+    /// </summary>
+    private static int? MergedPasses(FidStatistics a, FidStatistics b)
+    {
+        if (a.Count == 0) return b.NetworkPassesPerImage;
+        if (b.Count == 0) return a.NetworkPassesPerImage;
+        if (a.NetworkPassesPerImage is { } x && b.NetworkPassesPerImage is { } y && x != y)
+            throw new ArgumentException($"These statistics count images made with {x} network passes each and the others with {y}: shards of one "
+                + "set are sampled with the same settings.", nameof(b));
+        return a.NetworkPassesPerImage == b.NetworkPassesPerImage ? a.NetworkPassesPerImage : null;
     }
 
     /// <summary>All the statistics merged, in order (the result does not depend on the order beyond float64 rounding).</summary>
@@ -248,7 +277,7 @@ public sealed class FidStatistics
             w.Write(Magic);
             w.Write(Version);
             var header = JsonSerializer.SerializeToUtf8Bytes(new Header(Instrument, FeatureSize, Classes, Count, SampleLimit, predicted, requested,
-                recognised));
+                recognised, NetworkPassesPerImage));
             w.Write(header.Length);
             w.Write(header);
             foreach (var v in sum) w.Write(v);
@@ -269,7 +298,7 @@ public sealed class FidStatistics
     }
 
     private sealed record Header(string Instrument, int FeatureSize, int Classes, long Count, int SampleLimit, long[] Predicted, long[] Requested,
-        long[] Recognised);
+        long[] Recognised, int? NetworkPassesPerImage = null);
 
     /// <summary>Reads statistics written by <see cref="Save"/>; a damaged or foreign file is refused in one sentence naming it.</summary>
     public static FidStatistics Load(string path)
@@ -312,6 +341,11 @@ public sealed class FidStatistics
                 stats.sample.Add((hash, features));
             }
             stats.Count = header.Count;
+            if (header.NetworkPassesPerImage is { } passes)
+            {
+                if (passes < 1) throw Bad($"its header records {passes} network passes per image; at least 1");
+                stats.NetworkPassesPerImage = passes;
+            }
             return stats;
         }
         catch (Exception e) when (e is EndOfStreamException or JsonException or ArgumentException)

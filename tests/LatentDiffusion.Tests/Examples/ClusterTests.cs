@@ -45,9 +45,20 @@ public class ClusterTests(TinyModels models) : IClassFixture<TinyModels>, IDispo
         var merged = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "merged.json")))!;
         double fid = single["fid"]!.GetValue<double>();
         Assert.Equal(fid, merged["fid"]!.GetValue<double>(), fid * 1e-9);
-        foreach (var key in new[] { "evaluatedImages", "referenceImages", "accuracy", "labelEntropy", "kidMean", "kidStd", "precision", "recall" })
+        // networkPassesPerImage: issue 42 (the merge had none); the shards' statistics files carry it.
+        Assert.True(merged["networkPassesPerImage"]?.GetValue<int>() >= 4, merged.ToJsonString());
+        foreach (var key in new[] { "evaluatedImages", "referenceImages", "accuracy", "labelEntropy", "kidMean", "kidStd", "precision", "recall",
+            "networkPassesPerImage" })
             Assert.Equal(single[key]!.ToJsonString(), merged[key]!.ToJsonString());
         Assert.Equal(100, merged["evaluatedImages"]!.GetValue<int>());
+
+        // Issue 42: a reference from another classifier is refused before any image is generated (100,000 would take
+        // far longer than the test's timeout), in one line naming both.
+        LatentDiffusion.Metrics.FidStatistics.Empty("another-instrument", classifier.FeatureSize, classifier.Classes).Save(Path.Combine(folder, "other.stats"));
+        var foreign = CommandLineTests.App(folder, [.. common[..^6], "--count", "100000", "--reference", "other.stats"], timeout: TimeSpan.FromMinutes(1));
+        Assert.Equal(2, foreign.ExitCode);
+        Assert.Contains("--reference 'other.stats' was written by another classifier (another-instrument)",
+            Assert.Single(foreign.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
 
         // A damaged shard: one line, the file named, a non-zero exit code.
         string damaged = Path.Combine(folder, shards[1]);

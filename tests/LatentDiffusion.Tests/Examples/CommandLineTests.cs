@@ -113,14 +113,18 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         { "generate --model MODEL --png FILE/out.png", 2, "--png 'a-file/out.png' cannot be written: " },
         { "evaluate --model MODEL --classifier CLASSIFIER --json FILE/out.json", 2, "--json 'a-file/out.json' cannot be written" },
         { "generate --model MODEL --autoguidance 2", 2, "autoguidance" },
-        { "generate --model NOTAZIP", 1, "Failed to open a zip archive" },
+        // Issue 42: "Failed to open a zip archive (...)" named no file, and left an empty ml_dotnet_* folder in the temporary folder.
+        { "generate --model NOTAZIP", 2, "--model 'not-a-model.zip' is not a model file: it is not a readable zip archive" },
+        { "generate --model EMPTY", 2, "--model 'empty.zip' is not a model file: it is not a readable zip archive" },
+        // Issue 42: --json was ignored without a word when a shard writes statistics.
+        { "evaluate --model m.zip --shard 0/2 --stats-out s.stats --json out.json", 2, "a shard writes statistics, not scores" },
         // Issue 32: a damaged saved chain printed "unexpected TargetInvocationException".
         { "generate --model DAMAGED", 1, "'Denoiser.weights' entry" },
         { "--out /proc/forbidden --preset smoke", 2, "--out '/proc/forbidden' cannot be written" },
         { "--out FILE --preset smoke", 2, "--out 'a-file' is a file" },
         { "--preset smoke --resume", 2, "--resume: " },
         { "export --model missing.zip", 2, "--model 'missing.zip': no such file" },
-        { "export --model NOTAZIP --out onnx", 1, "Failed to open a zip archive" },
+        { "export --model NOTAZIP --out onnx", 2, "--model 'not-a-model.zip' is not a model file" },
         { "export --model MODEL --out FILE", 2, "--out 'a-file' is a file" },
         { "--preset smoke --device cuda", 1, "CUDA" },
     };
@@ -134,6 +138,7 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         {
             "MODEL" or "CLASSIFIER" => SavedModelRelativeTo(work),
             "NOTAZIP" => Write(work, "not-a-model.zip", "hello"),
+            "EMPTY" => Write(work, "empty.zip", ""),
             "DAMAGED" => Damaged(work),
             "FILE" => Write(work, "a-file", "x"),
             _ when a.StartsWith("FILE/", StringComparison.Ordinal) => Path.Combine(Path.GetFileName(Write(work, "a-file", "x")), a["FILE/".Length..]),
@@ -141,8 +146,11 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         }).ToArray();
         var before = Directory.GetFileSystemEntries(work).ToHashSet();
 
-        var run = App(work, args);
+        // Its own temporary folder: nothing may be left in it.
+        string temporary = Directory.CreateDirectory(Path.Combine(folder, "tmp")).FullName;
+        var run = App(work, args, environment: new() { ["TMPDIR"] = temporary });
 
+        Assert.Empty(Directory.GetFileSystemEntries(temporary));
         Assert.Equal(exitCode, run.ExitCode);
         var lines = run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.True(lines.Length == 1, $"stderr has {lines.Length} lines:\n{run.Error}");
@@ -185,8 +193,7 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
     public void Verbose_adds_the_stack_trace_to_the_one_line()
     {
         string work = Directory.CreateDirectory(Path.Combine(folder, "verbose")).FullName;
-        Write(work, "not-a-model.zip", "hello");
-        var run = App(work, ["generate", "--model", "not-a-model.zip", "--verbose"]);
+        var run = App(work, ["generate", "--model", Damaged(work), "--verbose"]);
         Assert.Equal(1, run.ExitCode);
         Assert.StartsWith("error: ", run.Error);
         Assert.Contains("   at ", run.Error);
