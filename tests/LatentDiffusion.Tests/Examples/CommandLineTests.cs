@@ -83,7 +83,7 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         { "generate --model m.zip --guidance -1", 2, "--guidance must be a number between 0 and 100, got -1" },
         { "generate --model m.zip --guidance-band 0.8,0.2", 2, "--guidance-band must satisfy 0 <= LOW <= HIGH <= 1; got '0.8,0.2'" },
         { "generate --model m.zip --autoguidance-band half", 2, "--autoguidance-band must be LOW,HIGH" },
-        { "generate --model m.zip --sampler euler", 2, "--sampler must be one of ddim, ddpm, dpmsolverplusplus2m, unipc, heun, got 'euler'" },
+        { "generate --model m.zip --sampler euler", 2, "--sampler must be one of ddim, ddpm, dpmsolverplusplus2m, unipc, heun, ipndm, got 'euler'" },
         { "generate --model m.zip --precision half", 2, "--precision must be one of float32, bfloat16, got 'half'" },
         { "evaluate", 2, "evaluate needs --folder or --model (or --merge, or --reference-stats-out alone)" },
         { "evaluate --model m.zip --shard 2/8", 2, "a shard's result is its statistics: give --stats-out" },
