@@ -25,14 +25,7 @@ public static class SamplingLoop
         // network), combined, read as (x0, eps) under the objective, x0 clipped to the data's range.
         (TArray, TArray) Denoise(TArray x, int t)
         {
-            var predictions = Predict(engine, plan.KeysAt(t, schedule.Timesteps), x, t);
-            var output = predictions[plan.Basis];
-            bool first = true;
-            foreach (var method in plan.Methods)
-            {
-                if (method.IsActiveAt(t, schedule.Timesteps)) output = method.Combine(output, plan.Basis, predictions, first);
-                first = false;
-            }
+            var output = Guided(engine, plan, x, t, schedule.Timesteps);
             var (x0, eps) = schedule.Interpret(model.Objective, output, x, t);
             if (clip)
             {
@@ -44,6 +37,27 @@ public static class SamplingLoop
 
         Action<int, TArray, TArray>? inDataUnits = onStep is null ? null : (i, xt, x0) => onStep(i, ToData(model, xt), ToData(model, x0));
         return ToData(model, options.Sampler.Sample(schedule, engine.Noise(), Denoise, engine.Noise, inDataUnits));
+    }
+
+    /// <summary>
+    /// The prediction sampling uses at timestep <paramref name="t"/> (of <paramref name="timesteps"/>), in the
+    /// objective's units: every prediction the guidance methods of <paramref name="plan"/> need (one batched pass per
+    /// network), combined method by method. Guidance distillation trains a network to give it in one pass.
+    /// </summary>
+    public static TArray Guided<TArray>(IDenoiserEngine<TArray> engine, GuidancePlan plan, TArray x, int t, int timesteps)
+        where TArray : class, ISampleArray<TArray>
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        ArgumentNullException.ThrowIfNull(plan);
+        var predictions = Predict(engine, plan.KeysAt(t, timesteps), x, t);
+        var output = predictions[plan.Basis];
+        bool first = true;
+        foreach (var method in plan.Methods)
+        {
+            if (method.IsActiveAt(t, timesteps)) output = method.Combine(output, plan.Basis, predictions, first);
+            first = false;
+        }
+        return output;
     }
 
     /// <summary>Undoes the data standardisation of <see cref="DiffusionProcess.DataShift"/> (nothing when there is none).</summary>

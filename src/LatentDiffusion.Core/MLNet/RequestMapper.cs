@@ -51,6 +51,31 @@ public sealed class RequestMapper : BatchMapper
     /// <inheritdoc/>
     public override BatchReader CreateReader(DataViewRow row, int capacity) => new Reader(this, row, capacity);
 
+    /// <summary>
+    /// Every request of <paramref name="data"/>, read as a transformer reads them: the label (-1 without a label column),
+    /// checked against <paramref name="classes"/>, and the seed (from the seed column, or derived from
+    /// <paramref name="seed"/> and the row's position).
+    /// </summary>
+    public static (int[] Labels, long[] Seeds) ReadAll(IDataView data, string? labelColumn, string seedColumn, int seed, int classes)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var mapper = new RequestMapper(labelColumn, seedColumn, seed, classes, 1, [], (_, _, _) => { });
+        mapper.Validate(data.Schema);
+        var labels = new List<int>();
+        var seeds = new List<long>();
+        using var cursor = data.GetRowCursor(mapper.Dependencies(data.Schema));
+        Func<long>? label = labelColumn is not null && data.Schema.GetColumnOrNull(labelColumn) is { } l ? ColumnReader.IntegerGetter(cursor, l) : null;
+        Func<long>? seedGetter = data.Schema.GetColumnOrNull(seedColumn) is { } s ? ColumnReader.IntegerGetter(cursor, s, bits: true) : null;
+        for (long position = 0; cursor.MoveNext(); position++)
+        {
+            long value = label?.Invoke() ?? -1;
+            RequestValidation.CheckLabel(value, classes, labelColumn ?? "Label", position);
+            labels.Add((int)value);
+            seeds.Add(seedGetter?.Invoke() ?? ComponentSupport.RowSeed(seed, position));
+        }
+        return ([.. labels], [.. seeds]);
+    }
+
     private sealed class Reader : BatchReader
     {
         private readonly RequestMapper parent;

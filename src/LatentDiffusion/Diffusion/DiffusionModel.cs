@@ -102,6 +102,12 @@ internal sealed class DiffusionModel : IModelFamily<DiffusionModelConfig, Diffus
         }
     }
 
+    /// <summary>The network of <paramref name="role"/> in <paramref name="precision"/>, as sampling runs it.</summary>
+    public Denoiser Network(DenoiserRole role, SamplingPrecision precision)
+    {
+        lock (gate) return NetworkIn(role, precision);
+    }
+
     /// <summary>
     /// The network of <paramref name="role"/> in <paramref name="precision"/>: itself, or a bfloat16 copy made on first
     /// use. Call under the gate.

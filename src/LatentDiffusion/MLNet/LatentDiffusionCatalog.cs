@@ -42,6 +42,21 @@ public static class LatentDiffusionCatalog
         => new(Context(catalog), options);
 
     /// <summary>
+    /// Distils a fitted model's guidance into its network: fitted on the data the model learned, it returns a student
+    /// that gives the guided prediction in one pass per step (see <see cref="GuidanceDistiller"/>).
+    /// </summary>
+    public static GuidanceDistiller DistillGuidance(this TransformsCatalog catalog, LatentDiffusionTransformer teacher,
+        GuidanceDistillationOptions? options = null) => new(Context(catalog), teacher, options);
+
+    /// <summary>
+    /// A few-step sampler for a fitted diffusion model: fitted on tuning requests (label, seed), it learns the grid of
+    /// timesteps within <see cref="StepGridOptions.MaxPasses"/> network passes whose samples come closest to the
+    /// model's own many-step ones, and returns the model with that sampler (see <see cref="StepGridLearner"/>).
+    /// </summary>
+    public static StepGridLearner LearnStepGrid(this TransformsCatalog catalog, LatentDiffusionTransformer teacher, StepGridOptions? options = null)
+        => new(Context(catalog), teacher, options);
+
+    /// <summary>
     /// One estimator that fits <paramref name="vae"/> on the images, then <paramref name="diffusion"/> on the VAE's
     /// latents; its transformer turns generation requests (label, seed) into decoded images. Fit it on the images
     /// (<c>GenerateDigits(diffusion, vae).Fit(images)</c>), not after <c>vae.Append(diffusion)</c>, which it refuses.

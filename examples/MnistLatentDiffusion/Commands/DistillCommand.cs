@@ -1,0 +1,97 @@
+using System.CommandLine;
+using System.Diagnostics;
+using LatentDiffusion.Data;
+using LatentDiffusion.Diffusion;
+using LatentDiffusion.Diffusion.Samplers;
+using LatentDiffusion.IO;
+using LatentDiffusion.MLNet;
+using LatentDiffusion.MLNet.Denoising;
+using LatentDiffusion.MLNet.Generation;
+using LatentDiffusion.Training;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML;
+using MnistLatentDiffusion.CommandLine;
+
+namespace MnistLatentDiffusion.Commands;
+
+/// <summary>
+/// <c>distill</c>: a saved generator made fast. Its guidance is distilled into the network on the MNIST training images
+/// (<see cref="GuidanceDistiller"/>), then the grid of a few-step sampler is learned against the original model's
+/// many-step samples on tuning requests (<see cref="StepGridLearner"/>), and the fast generator is saved.
+/// </summary>
+internal static class DistillCommand
+{
+    /// <summary>Tuning request seeds: 8,500,000 + i, apart from the main job's tuning and held-out seeds and evaluate's.</summary>
+    public const long TuningSeed = 8_500_000;
+
+    private sealed class Options
+    {
+        public Option<string> Model { get; } = CliOptions.Model();
+        public Option<string> Output { get; } = new("--out") { Description = "Where to save the fast generator (a model zip)", Required = true };
+        public Option<int> Passes { get; } = CliOptions.Integer("--passes", "Network passes per image the fast sampler may spend, guidance included", 4, 1,
+            100);
+        public Option<int> Epochs { get; } = CliOptions.Integer("--epochs", "Epochs of guidance distillation on the training images (0: keep the model's "
+            + "guidance and learn the grid only)", 4, 0, 1000);
+        public Option<int> Count { get; } = CliOptions.Integer("--count", "Tuning requests whose many-step samples are the target (class-balanced)", 512, 16,
+            100_000);
+        public Option<string> Samplers { get; } = CliOptions.List("--samplers", "Solvers whose grids are learned; the closest to the reference is kept",
+            "unipc,dpmsolverplusplus2m,ipndm,ddim", name => SamplerRegistry.Find(name) is not null,
+            $"sampler names ({string.Join(", ", SamplerRegistry.Names.Select(n => n.ToLowerInvariant()))})");
+        public Option<int> TrainRows { get; } = CliOptions.Integer("--train-rows", "Training images the distillation uses (0: all 60,000)", 0, 0, 60_000);
+    }
+
+    public static Command Create(CommonOptions common)
+    {
+        var o = new Options();
+        var command = new Command("distill", "Make a saved generator fast: distil its guidance into the network on the training images, then learn the grid of "
+            + "timesteps within --passes network passes whose samples come closest to the model's own many-step ones, and save it as a new model zip.")
+            { o.Model, o.Output, o.Passes, o.Epochs, o.Count, o.Samplers, o.TrainRows, common.Seed, common.Verbose };
+        command.SetAction(Cli.Guarded(common.Verbose, (p, token) => Task.FromResult(Run(p, o, common, token))));
+        return command;
+    }
+
+    private static int Run(ParseResult p, Options o, CommonOptions common, CancellationToken token)
+    {
+        string path = PathChecks.WritableFile(p.GetValue(o.Output)!, "--out");
+        var ml = SavedModels.Context();
+        var teacher = SavedModels.Generator(ml, p.GetValue(o.Model)!, "--model");
+        using var logging = SavedModels.Logging(p.GetValue(common.Verbose));
+        var log = logging.CreateLogger("distill");
+        var clock = Stopwatch.StartNew();
+        var student = Distil(ml, teacher, p.GetValue(o.Epochs), p.GetValue(o.TrainRows), p.GetValue(common.Seed), log, token);
+        int classes = teacher.Diffusion.Classes;
+        var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, p.GetValue(o.Count))
+            .Select(i => new GenerationRequest { Label = classes > 0 ? i % classes : -1, Seed = TuningSeed + i }));
+        var fast = ml.Transforms.LearnStepGrid(student, new StepGridOptions
+        {
+            MaxPasses = p.GetValue(o.Passes), Reference = teacher.Diffusion, Logger = log,
+            Samplers = [.. p.GetValue(o.Samplers)!.Split(',').Select(SamplerRegistry.Create)],
+        }).Fit(requests);
+        var generator = ml.Transforms.GenerateDigits(fast, teacher.Vae!, new DigitGeneratorOptions
+        {
+            Sampling = fast.Sampling, OutputColumnName = teacher.OutputColumnName,
+        }).Fit(requests);
+        AtomicFile.Write(path, s => ml.Model.Save(generator, requests.Schema, s));
+        Console.WriteLine($"{SamplingFlags.Describe(fast.Sampling)}: {fast.DenoiserPassesPerSample + fast.AutoguidancePassesPerSample} network passes per "
+            + $"image (the model's own {teacher.Diffusion.DenoiserPassesPerSample + teacher.Diffusion.AutoguidancePassesPerSample}); "
+            + $"{clock.Elapsed.TotalSeconds:F0} s -> {path}");
+        return 0;
+    }
+
+    /// <summary>The teacher's guidance distilled on the training images' latents, or the teacher itself with no epochs or no guidance to distil.</summary>
+    private static LatentDiffusionTransformer Distil(MLContext ml, DigitGeneratorTransformer teacher, int epochs, int trainRows, int seed, ILogger log,
+        CancellationToken token)
+    {
+        var diffusion = teacher.Diffusion;
+        if (epochs == 0 || diffusion.AutoguidancePassesPerSample == 0 && diffusion.Sampling.GuidanceScale == 1) return diffusion;
+        var vae = teacher.Vae ?? throw new CommandLineException("--model holds a pixel-space generator; distill takes a latent one (a run's model.zip).");
+        var images = ml.Data.LoadMnist(MnistSplit.Train);
+        if (trainRows > 0) images = ml.Data.TakeRows(images, trainRows);
+        return ml.Transforms.DistillGuidance(diffusion, new GuidanceDistillationOptions
+        {
+            InputColumnName = vae.LatentColumnName, LabelColumnName = diffusion.Classes > 0 ? "Label" : null, Epochs = epochs, Seed = seed,
+            Precision = diffusion.Sampling.Precision == SamplingPrecision.BFloat16 ? TrainingPrecision.BFloat16 : TrainingPrecision.Float32,
+            Logger = log, CancellationToken = token,
+        }).Fit(vae.Transform(images));
+    }
+}
