@@ -39,6 +39,14 @@ public sealed record DiffusionModelConfig
     /// <summary>Per-index largest value of the training data; see <see cref="DataMin"/>.</summary>
     public float[] DataMax { get; init; } = [];
 
+    /// <summary>
+    /// A self-labelled model's cluster shares: the denoiser is conditioned on clusters of its unlabelled training data,
+    /// this is each cluster's share of the rows, and a request without a label draws its cluster from them by its seed
+    /// (<see cref="DiffusionProcess.RequestLabels"/>). Null for every other model (and not written then).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public double[]? ClusterShares { get; init; }
+
     /// <summary>Largest accepted T.</summary>
     public const int MaxTimesteps = 100_000;
 
@@ -64,5 +72,6 @@ public sealed record DiffusionModelConfig
     {
         DataShape = Denoiser.DataShape, Classes = Denoiser.Classes, Schedule = Schedule, Timesteps = Timesteps, Objective = Objective,
         DataShift = DataShift, DataScale = DataScale, DataMin = DataMin, DataMax = DataMax, HasAutoguidance = Autoguidance is not null,
+        ClusterShares = ClusterShares,
     };
 }

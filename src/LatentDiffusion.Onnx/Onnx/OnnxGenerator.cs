@@ -164,7 +164,8 @@ public sealed class OnnxGenerator : IDisposable
     {
         lock (gate)
         {
-            var engine = new OnnxDenoiserEngine(role => role == DenoiserRole.Main ? denoiser : autoguidance!, model.Process, labels, seeds);
+            var engine = new OnnxDenoiserEngine(role => role == DenoiserRole.Main ? denoiser : autoguidance!, model.Process,
+                model.Process.RequestLabels(labels, seeds), seeds);
             return SamplingLoop.Run(engine, model.Process, schedule, model.Sampling).Values;
         }
     }

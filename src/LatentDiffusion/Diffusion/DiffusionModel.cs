@@ -96,7 +96,8 @@ internal sealed class DiffusionModel : IModelFamily<DiffusionModelConfig, Diffus
         {
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            using var engine = new TorchDenoiserEngine(role => NetworkIn(role, options.Precision), labels, seeds, DataShape, Device);
+            using var engine = new TorchDenoiserEngine(role => NetworkIn(role, options.Precision), Process.RequestLabels(labels, seeds), seeds, DataShape,
+                Device);
             Action<int, TorchArray, TorchArray>? steps = onStep is null ? null : (i, xt, x0) => onStep(i, xt.Value, x0.Value);
             return SamplingLoop.Run(engine, Process, Schedule, options, steps).Value.MoveToOuterDisposeScope();
         }

@@ -32,6 +32,14 @@ public sealed class LatentDiffusionOptions : TrainingOptions
     /// <summary>Number of classes when a label column is used, 1..100000. Default 10.</summary>
     public int Classes { get; set; } = 10;
     /// <summary>
+    /// Self-labelled guidance for data without labels (needs <see cref="LabelColumnName"/> = null): the training rows
+    /// are split into this many k-means clusters (ML.NET's, on the rows themselves: for a latent model, the VAE's
+    /// latents), the denoiser is conditioned on the cluster, and each request without a label samples a cluster drawn
+    /// in proportion to its size, with <see cref="SamplingOptions.GuidanceScale"/> as for labels. No label column is
+    /// read. 0: off. Default 0.
+    /// </summary>
+    public int SelfLabelClusters { get; set; }
+    /// <summary>
     /// Shape of one input row, for example (channels, height, width); null reads it from the input column's
     /// <see cref="ShapeAnnotation"/>, else takes the column as a plain vector.
     /// </summary>
@@ -106,6 +114,17 @@ public sealed class LatentDiffusionOptions : TrainingOptions
         if (DataShape is { } shape && (shape.Length == 0 || shape.Any(d => d is < 1 or > DenoiserConfig.MaxSide)))
             throw new ArgumentOutOfRangeException(nameof(DataShape), $"[{string.Join(", ", shape)}]",
                 $"{Owner}.DataShape must have at least one dimension, each in 1..{DenoiserConfig.MaxSide}.");
+        if (SelfLabelClusters != 0)
+        {
+            OptionChecks.InRange(SelfLabelClusters, 2, 10_000, nameof(SelfLabelClusters), Owner, "0 = off");
+            if (LabelColumnName is not null)
+                throw new ArgumentOutOfRangeException(nameof(SelfLabelClusters), SelfLabelClusters, $"{Owner}.SelfLabelClusters must be 0 when "
+                    + $"{Owner}.LabelColumnName is set ('{LabelColumnName}'), got {SelfLabelClusters}: self-labelling is for data without labels "
+                    + "(set LabelColumnName = null).");
+            if (StreamTrainingData)
+                throw new ArgumentOutOfRangeException(nameof(SelfLabelClusters), SelfLabelClusters, $"{Owner}.SelfLabelClusters must be 0 with "
+                    + $"{Owner}.StreamTrainingData, got {SelfLabelClusters}: the clustering needs the rows in memory.");
+        }
         OptionChecks.Defined(Denoiser, nameof(Denoiser), Owner);
         OptionChecks.InRange(Timesteps, 2, DiffusionModelConfig.MaxTimesteps, nameof(Timesteps), Owner);
         OptionChecks.Defined(Schedule, nameof(Schedule), Owner);

@@ -42,7 +42,7 @@ public sealed class LatentDiffusionTrainer : TrainingEstimator<LatentDiffusionOp
                 $"Column '{column}' holds {size} values per row, but the data shape [{string.Join(", ", shape)}] (from "
                 + $"{ColumnReader.Describe(source, shapeOption)}) has {shape.Aggregate(1L, (a, b) => a * b)}.");
         string data = $"column '{column}'";
-        int classes = Options.LabelColumnName is null ? 0 : Options.Classes;
+        int classes = Options.SelfLabelClusters > 0 ? Options.SelfLabelClusters : Options.LabelColumnName is null ? 0 : Options.Classes;
         var denoiser = new DenoiserConfig
         {
             Kind = DenoiserNetworks.Resolve(Options.Denoiser, shape, column), DataShape = shape, Classes = classes,
@@ -57,6 +57,11 @@ public sealed class LatentDiffusionTrainer : TrainingEstimator<LatentDiffusionOp
         MemoryCheck.Training(DiffusionModel.ParameterCount(config), nameof(Options.Width), Options.Width, Owner);
         using var log = new ComponentLogger(Context, Options.Logger, nameof(LatentDiffusionTrainer));
         var samples = Options.ReadTrainingData(input, column, size, Options.LabelColumnName, classes, "diffusion", log);
+        if (Options.SelfLabelClusters > 0)
+        {
+            (samples, var shares) = SelfLabels.Assign(samples, shape, Options.SelfLabelClusters, Options.Seed, log);
+            config = config with { ClusterShares = shares };
+        }
         string why = Options.Denoiser != DenoiserKind.Auto ? $"{nameof(Options.Denoiser)} asks for it"
             : declared is null ? $"a plain vector; set {shapeOption} to (channels, height, width) for images"
             : shape.Length == 3 ? "an image shape" : "not an image shape";
