@@ -46,7 +46,8 @@ public sealed record SamplingFlags(string? Sampler = null, int? Steps = null, do
     /// <summary>A line that names the sampler, its steps, guidance, autoguidance and number format.</summary>
     public static string Describe(SamplingOptions s) =>
         $"{s.Sampler.Name.ToUpperInvariant()} {s.Sampler.Timesteps?.Length ?? s.Sampler.Steps,2} steps"
-        + (s.Sampler.Timesteps is { } grid ? $" on [{string.Join(", ", grid)}]" : "") + $", guidance {s.GuidanceScale:0.##} on noise levels [{s.GuidanceMinNoise:0.##}, "
+        + (s.Sampler.Timesteps is { } grid ? $" on [{string.Join(", ", grid)}]" : "")
+        + $", guidance {s.GuidanceScale:0.##} on noise levels [{s.GuidanceMinNoise:0.##}, "
         + $"{s.GuidanceMaxNoise:0.##}], "
         + (s.AutoguidanceScale == 1 ? "" : $"autoguidance {s.AutoguidanceScale:0.##} on [{s.AutoguidanceMinNoise:0.##}, {s.AutoguidanceMaxNoise:0.##}], ")
         + s.Precision;

@@ -73,7 +73,10 @@ public sealed record DiffusionProcess
         return result;
     }
 
-    /// <summary>The cluster a seed draws: SplitMix64 of the seed (offset, so the draw is not the noise's) as a uniform number, against the cumulative shares.</summary>
+    /// <summary>
+    /// The cluster a seed draws: SplitMix64 of the seed (offset, so the draw is not the noise's) as a uniform number,
+    /// against the cumulative shares.
+    /// </summary>
     private static int Draw(double[] shares, long seed)
     {
         ulong z = unchecked((ulong)seed + 0x632BE59BD9B4E019UL + 0x9E3779B97F4A7C15UL);

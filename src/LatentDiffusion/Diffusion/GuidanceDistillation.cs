@@ -58,7 +58,8 @@ internal static class GuidanceDistillation
         };
     }
 
-    private static TrainingHistory Train(DiffusionModel teacher, GuidancePlan plan, SamplingPrecision precision, Denoiser student, Denoiser ema, IBatchSource batches,
+    private static TrainingHistory Train(DiffusionModel teacher, GuidancePlan plan, SamplingPrecision precision, Denoiser student, Denoiser ema,
+        IBatchSource batches,
         DiffusionData data, DiffusionTrainingSettings settings, MinibatchLoop loop, CancellationToken cancellationToken)
     {
         var schedule = teacher.Schedule;

@@ -32,7 +32,8 @@ public sealed class StepGridLearner : IEstimator<LatentDiffusionTransformer>
         foreach (var sampler in this.options.Samplers) sampler.Validate(teacher.Model.Schedule);
         if (this.options.Reference is { } reference && (!reference.DataShape.SequenceEqual(teacher.DataShape) || reference.Classes != teacher.Classes))
             throw new ArgumentOutOfRangeException(nameof(StepGridOptions.Reference), $"{nameof(StepGridOptions)}.Reference must sample what the model "
-                + $"samples: [{string.Join(", ", teacher.DataShape)}] with {teacher.Classes} classes, but it samples [{string.Join(", ", reference.DataShape)}] "
+                + $"samples: [{string.Join(", ", teacher.DataShape)}] with {teacher.Classes} classes, but it samples "
+                + $"[{string.Join(", ", reference.DataShape)}] "
                 + $"with {reference.Classes}.");
         (this.context, this.teacher) = (context, teacher);
     }
@@ -48,7 +49,8 @@ public sealed class StepGridLearner : IEstimator<LatentDiffusionTransformer>
         var (labels, seeds) = RequestMapper.ReadAll(input, options.LabelColumnName ?? teacher.LabelColumnName,
             options.SeedColumnName ?? teacher.SeedColumnName, options.Seed, teacher.Classes);
         if (labels.Length < 2)
-            throw new ArgumentOutOfRangeException(nameof(input), labels.Length, $"{nameof(StepGridLearner)} needs at least 2 tuning requests, got {labels.Length}.");
+            throw new ArgumentOutOfRangeException(nameof(input), labels.Length,
+                $"{nameof(StepGridLearner)} needs at least 2 tuning requests, got {labels.Length}.");
         var clock = Stopwatch.StartNew();
         var reference = options.Reference ?? teacher;
         var target = reference.Sample(labels, seeds);
