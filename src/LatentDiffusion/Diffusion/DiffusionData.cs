@@ -35,4 +35,26 @@ internal sealed class DiffusionData(TrainingData samples, int[] shape, int train
                 chunk.Labels is null ? null : tensor(chunk.Labels.Select(l => (long)l).ToArray(), device: device));
         }
     }
+
+    /// <summary>
+    /// The mean of <paramref name="loss"/> over the validation rows, with fixed timesteps and noise (a generator seeded
+    /// 12345) so that the curve measures the model and not the draw; NaN without validation rows. One dispose scope per
+    /// chunk: memory stays that of one chunk.
+    /// </summary>
+    public double ValidationLoss(Func<Tensor, Tensor?, Generator, Tensor> loss)
+    {
+        if (validationRows == 0) return double.NaN;
+        using var generator = new Generator(12345, CPU);
+        using var _ = no_grad();
+        double total = 0;
+        using var chunks = ValidationChunks().GetEnumerator();
+        while (true)
+        {
+            using var scope = NewDisposeScope();
+            if (!chunks.MoveNext()) break;
+            var (x, y) = chunks.Current;
+            total += loss(x, y, generator).item<float>() * x.shape[0];
+        }
+        return total / validationRows;
+    }
 }

@@ -167,28 +167,10 @@ internal static class DiffusionTraining
             return settings.Loss.Compute(objective, schedule, prediction, schedule.Target(objective, x0, noise, t), t);
         }
 
-        double ValidationLoss()
-        {
-            if (data.ValidationRows == 0) return double.NaN;
-            // Fixed timesteps and noise, so that the curve measures the model and not the draw.
-            using var generator = new Generator(12345, CPU);
-            using var _ = no_grad();
-            double total = 0;
-            // One dispose scope per chunk (the chunk's tensors are made inside it): memory stays that of one chunk.
-            using var chunks = data.ValidationChunks().GetEnumerator();
-            while (true)
-            {
-                using var scope = NewDisposeScope();
-                if (!chunks.MoveNext()) break;
-                var (x, y) = chunks.Current;
-                total += Loss(ema, x, y, generator).item<float>() * x.shape[0];
-            }
-            return total / data.ValidationRows;
-        }
-
         return loop.Run(new LoopWork
         {
-            Module = model, Batches = batches, Loss = (x, y, generator) => Loss(model, x, y, generator), ValidationLoss = ValidationLoss, Average = average,
+            Module = model, Batches = batches, Loss = (x, y, generator) => Loss(model, x, y, generator), Average = average,
+            ValidationLoss = () => data.ValidationLoss((x, y, generator) => Loss(ema, x, y, generator)),
         }, cancellationToken);
     }
 }

@@ -87,26 +87,10 @@ internal static class GuidanceDistillation
             return settings.Loss.Compute(objective, schedule, prediction, target, t);
         }
 
-        double ValidationLoss()
-        {
-            if (data.ValidationRows == 0) return double.NaN;
-            using var generator = new Generator(12345, CPU);
-            using var _ = no_grad();
-            double total = 0;
-            using var chunks = data.ValidationChunks().GetEnumerator();
-            while (true)
-            {
-                using var scope = NewDisposeScope();
-                if (!chunks.MoveNext()) break;
-                var (x, y) = chunks.Current;
-                total += Loss(ema, x, y, generator).item<float>() * x.shape[0];
-            }
-            return total / data.ValidationRows;
-        }
-
         return loop.Run(new LoopWork
         {
-            Module = student, Batches = batches, Loss = (x, y, generator) => Loss(student, x, y, generator), ValidationLoss = ValidationLoss,
+            Module = student, Batches = batches, Loss = (x, y, generator) => Loss(student, x, y, generator),
+            ValidationLoss = () => data.ValidationLoss((x, y, generator) => Loss(ema, x, y, generator)),
             Average = new ExponentialMovingAverage(student, ema, settings.EmaDecay),
         }, cancellationToken);
     }
