@@ -123,6 +123,19 @@ public sealed class OnnxGenerator : IDisposable
     public float[] Generate(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds) => InBatches(labels, seeds, ImageSize, GenerateBatch);
 
     /// <summary>
+    /// Generates as <see cref="Generate(ReadOnlySpan{int}, ReadOnlySpan{long})"/> with other sampling settings than the
+    /// exported ones (another sampler, step count or guidance; the same networks), as the TorchSharp engine's
+    /// <c>WithSampling</c> does. The settings are checked against the model first.
+    /// </summary>
+    public float[] Generate(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, SamplingOptions sampling)
+    {
+        ArgumentNullException.ThrowIfNull(sampling);
+        var chosen = sampling.Clone();
+        chosen.Validate(model.Process);
+        return InBatches(labels, seeds, ImageSize, (l, s, destination) => GenerateBatch(l, s, destination, chosen), chosen.BatchSize);
+    }
+
+    /// <summary>
     /// The diffusion model's samples before decoding, one per (label, seed): rows x <see cref="SampleShape"/> floats in
     /// data units (for a latent model, the latents the decoder takes; the TorchSharp engine's <c>LatentDiffusionTransformer.Sample</c>).
     /// </summary>
@@ -130,13 +143,14 @@ public sealed class OnnxGenerator : IDisposable
         InBatches(labels, seeds, model.Process.DataSize, (l, s, destination) => SampleData(l, s).CopyTo(destination));
 
     /// <summary>Checks the requests, then fills rows x <paramref name="rowSize"/> floats batch by batch.</summary>
-    private float[] InBatches(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, int rowSize, BatchAction fill)
+    private float[] InBatches(ReadOnlySpan<int> labels, ReadOnlySpan<long> seeds, int rowSize, BatchAction fill, int? batchSize = null)
     {
+        int size = batchSize ?? BatchSize;
         RequestValidation.Check(labels, seeds.Length, Classes, "label");
         var result = new float[labels.Length * rowSize];
-        for (int start = 0; start < labels.Length; start += BatchSize)
+        for (int start = 0; start < labels.Length; start += size)
         {
-            int n = Math.Min(BatchSize, labels.Length - start);
+            int n = Math.Min(size, labels.Length - start);
             fill(labels.Slice(start, n).ToArray(), seeds.Slice(start, n).ToArray(), result.AsSpan(start * rowSize, n * rowSize));
         }
         return result;
@@ -147,9 +161,11 @@ public sealed class OnnxGenerator : IDisposable
     /// <summary>Shape of one sample before decoding (the latent's, or the image's for a model of pixels).</summary>
     public IReadOnlyList<int> SampleShape => model.Process.DataShape;
 
-    internal void GenerateBatch(int[] labels, long[] seeds, Span<float> destination)
+    internal void GenerateBatch(int[] labels, long[] seeds, Span<float> destination) => GenerateBatch(labels, seeds, destination, model.Sampling);
+
+    private void GenerateBatch(int[] labels, long[] seeds, Span<float> destination, SamplingOptions sampling)
     {
-        var data = SampleData(labels, seeds);
+        var data = SampleData(labels, seeds, sampling);
         if (decoder is null)
         {
             for (int i = 0; i < data.Length; i++) destination[i] = Math.Clamp(data[i], 0f, 1f);
@@ -160,13 +176,13 @@ public sealed class OnnxGenerator : IDisposable
     }
 
     /// <summary>The sampler's output in data units (the diffusion model's standardisation undone): the latents a decoder takes, or pixels.</summary>
-    internal float[] SampleData(int[] labels, long[] seeds)
+    internal float[] SampleData(int[] labels, long[] seeds, SamplingOptions? sampling = null)
     {
         lock (gate)
         {
             var engine = new OnnxDenoiserEngine(role => role == DenoiserRole.Main ? denoiser : autoguidance!, model.Process,
                 model.Process.RequestLabels(labels, seeds), seeds);
-            return SamplingLoop.Run(engine, model.Process, schedule, model.Sampling).Values;
+            return SamplingLoop.Run(engine, model.Process, schedule, sampling ?? model.Sampling).Values;
         }
     }
 

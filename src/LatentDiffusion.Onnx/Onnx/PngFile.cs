@@ -22,8 +22,18 @@ public static class PngFile
     /// </summary>
     public static void Save(ReadOnlySpan<float> pixels, IReadOnlyList<int> shape, string path)
     {
-        ArgumentNullException.ThrowIfNull(shape);
         ArgumentNullException.ThrowIfNull(path);
+        var png = Encode(pixels, shape);
+        IO.AtomicFile.Write(path, stream => stream.Write(png));
+    }
+
+    /// <summary>
+    /// The PNG file's bytes for one image of <paramref name="shape"/> [channels (1 or 3), height, width], channel-major
+    /// floats in [0, 1] (values outside are clipped): what a web service sends.
+    /// </summary>
+    public static byte[] Encode(ReadOnlySpan<float> pixels, IReadOnlyList<int> shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
         if (shape.Count != 3 || shape[0] is not (1 or 3) || shape[1] < 1 || shape[2] < 1)
             throw new ArgumentException($"Expected an image shape [channels (1 or 3), height, width]; got [{string.Join(", ", shape)}].", nameof(shape));
         int channels = shape[0], height = shape[1], width = shape[2];
@@ -46,13 +56,12 @@ public static class PngFile
         BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
         header[8] = 8;                               // bits per sample
         header[9] = (byte)(channels == 1 ? 0 : 2);   // greyscale or RGB
-        IO.AtomicFile.Write(path, stream =>
-        {
-            stream.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
-            Chunk(stream, "IHDR", header);
-            Chunk(stream, "IDAT", data.ToArray());
-            Chunk(stream, "IEND", []);
-        });
+        using var stream = new MemoryStream();
+        stream.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+        Chunk(stream, "IHDR", header);
+        Chunk(stream, "IDAT", data.ToArray());
+        Chunk(stream, "IEND", []);
+        return stream.ToArray();
     }
 
     private static void Chunk(Stream stream, string type, byte[] payload)

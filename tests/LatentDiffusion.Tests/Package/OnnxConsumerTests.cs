@@ -36,7 +36,7 @@ public class OnnxConsumerTests : IDisposable
         var vae = new VaeModel(VaeNetwork.Create(vaeConfig, TorchSharp.torch.CPU), vaeConfig, TorchSharp.torch.CPU);
         OnnxExport.Write(Path.Combine(app, "onnx"), model, vae, new SamplingOptions { Sampler = new UniPcSampler { Steps = 5 } }, seed: 1);
 
-        PackageConsumerTests.WriteApp(app, feed, [("LatentDiffusion.Onnx", version), ("Microsoft.ML.OnnxRuntime", "1.31.1")],
+        PackageConsumerTests.WriteApp(app, feed, [("LatentDiffusion.Onnx", version), ("Microsoft.ML.OnnxRuntime", "1.32.0")],
             PackageConsumerTests.CodeUnder("## Deploy with ONNX Runtime"));
 
         var run = PackageConsumerTests.Run(app, "run", "-c", "Release", "--", "onnx");

@@ -96,7 +96,12 @@ public class PackageConsumerTests : IDisposable
     }
 
     /// <summary>A console app in <paramref name="app"/> that restores <paramref name="packages"/> from <paramref name="feed"/> and the machine's sources.</summary>
-    internal static string WriteApp(string app, string feed, (string Id, string Version)[] packages, string program)
+    /// <param name="app">The app's folder.</param>
+    /// <param name="feed">The local feed.</param>
+    /// <param name="packages">The app's package references.</param>
+    /// <param name="program">Its Program.cs.</param>
+    /// <param name="properties">More MSBuild properties, as XML elements.</param>
+    internal static string WriteApp(string app, string feed, (string Id, string Version)[] packages, string program, string properties = "")
     {
         Directory.CreateDirectory(app);
         string references = string.Join("\n    ", packages.Select(p => $"<PackageReference Include=\"{p.Id}\" Version=\"{p.Version}\" />"));
@@ -108,6 +113,7 @@ public class PackageConsumerTests : IDisposable
                 <ImplicitUsings>enable</ImplicitUsings>
                 <Nullable>enable</Nullable>
                 <NoWarn>$(NoWarn);NU1603</NoWarn>
+                {properties}
               </PropertyGroup>
               <ItemGroup>
                 {references}
@@ -129,7 +135,7 @@ public class PackageConsumerTests : IDisposable
 
     // Each app's build holds a copy of libtorch (about 1.1 GB): removed as soon as the app has been checked, so that the
     // test never holds more than one.
-    private static void DeleteBuild(string app)
+    internal static void DeleteBuild(string app)
     {
         foreach (var output in new[] { "bin", "obj" })
             Directory.Delete(Path.Combine(app, output), recursive: true);
