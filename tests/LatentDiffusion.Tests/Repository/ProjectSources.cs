@@ -25,6 +25,13 @@ public sealed record ProjectSources(string Name, string Folder, string RootNames
 
     public static IReadOnlyList<ProjectSources> All { get; } = [Core, Engine, Onnx, App];
 
+    /// <summary>The served generator and its load benchmark: held to the same shape (names, widths, lengths), not bound.</summary>
+    public static readonly ProjectSources Server = new("DigitServer", "examples/DigitServer", "DigitServer");
+    public static readonly ProjectSources ServeBench = new("ServeBench", "examples/ServeBench", "ServeBench");
+
+    /// <summary>Every project whose sources the shape rules read.</summary>
+    public static IReadOnlyList<ProjectSources> Shaped { get; } = [.. All, Server, ServeBench];
+
     public static IReadOnlyList<ProjectSources> Shipped { get; } = [Core, Engine, Onnx];
 
     private static readonly ConcurrentDictionary<string, Lazy<CSharpCompilation>> Compiled = new();
