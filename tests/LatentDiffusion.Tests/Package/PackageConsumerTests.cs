@@ -171,6 +171,18 @@ public class PackageConsumerTests : IDisposable
             Assert.Equal(16, Directory.GetFiles(Path.Combine(ownImages, "generated"), "*.png").Length);
             Directory.Delete(Path.Combine(ownImages, "generated"), recursive: true);
         }
+        // A folder without sub-folders: no labels, so the model labels its data itself.
+        string flat = ImageFolder(Path.Combine(folder, "flat"), colour: false);
+        foreach (var sub in Directory.GetDirectories(flat))
+        {
+            foreach (var file in Directory.GetFiles(sub)) File.Move(file, Path.Combine(flat, $"{Path.GetFileName(sub)}-{Path.GetFileName(file)}"));
+            Directory.Delete(sub);
+        }
+        var unlabelled = Run(ownImages, ["run", "-c", "Release", "--no-build", "--", flat, "--grey", "--quick"]);
+        Assert.True(unlabelled.ExitCode == 0, unlabelled.Output);
+        Assert.Contains("60 images without labels", unlabelled.Output);
+        Assert.Contains("Learnt images of [1, 16, 16]", unlabelled.Output);
+        Assert.Equal(16, Directory.GetFiles(Path.Combine(ownImages, "generated"), "any-*.png").Length);
         DeleteBuild(ownImages);
 
         var torchFirst = NewApp("TorchFirstApp", feed, version, """
