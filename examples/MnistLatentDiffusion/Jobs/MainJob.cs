@@ -90,11 +90,12 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
 
     /// <summary>The model trained without labels, its autoguidance scale chosen on its tuning set.</summary>
     private sealed record Unconditional(LatentDiffusionTransformer Diffusion, DigitGeneratorTransformer Generator, double Seconds, double Scale,
+        double GuidanceScale,
         JsonArray Tuning);
 
     /// <summary>The generators over the held-out request sets, and the seed's other rows.</summary>
     private sealed record Rows(MeasuredRow Conditional, MeasuredRow Unconditional, double SamplingSeconds, double UnconditionalSamplingSeconds,
-        MeasuredRow Reconstructions, MeasuredRow Prior, MeasuredRow Random);
+        MeasuredRow Reconstructions, MeasuredRow Prior, MeasuredRow Random, MeasuredRow? FewStep, double FewStepSamplingSeconds);
 
     public async Task<JsonObject> RunAsync(ILogger logger, IProgress<TrainingProgress>? progress = null, IProgress<StageProgress>? stages = null,
         CancellationToken cancellationToken = default)
@@ -111,17 +112,19 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             settings.EvaluationSets);
         var instrument = TrainInstrument(run);
         var conditional = TrainConditional(run, instrument);
+        var fewStep = settings.DistillationEpochs == 0 ? null : new FewStepStage(settings, outputDirectory, CheckpointDirectory, Resume)
+            .Run(ml, train, conditional.Generator, device, logger, progress, cancellationToken);
         var unconditional = TrainUnconditional(run, instrument, conditional);
-        var rows = MeasureRows(run, instrument, conditional.Generator, unconditional.Generator);
+        var rows = MeasureRows(run, instrument, conditional.Generator, unconditional.Generator, fewStep?.Generator);
         stages?.Report(new StageProgress("scoring", 1, 0));
         cancellationToken.ThrowIfCancellationRequested();
         SavePictures(instrument, conditional, unconditional);
         var report = MainJobReport.Build(settings, new MainJobReport.Parts(run.N, run.Sets, precisionChoice, instrument.Classifier, instrument.Seconds,
             instrument.TestAccuracy, instrument.Floor, instrument.Blurred, instrument.Noised, conditional.Generator, conditional.ChainSeconds,
             conditional.ReconstructionMse, conditional.Tuning, conditional.Best, conditional.Unconstrained, conditional.Rule, conditional.TuneCount,
-            unconditional.Diffusion, unconditional.Generator, unconditional.Seconds, unconditional.Scale, unconditional.Tuning, rows.Conditional,
-            rows.Unconditional, rows.SamplingSeconds, rows.UnconditionalSamplingSeconds, rows.Reconstructions, rows.Prior, rows.Random,
-            total.Elapsed.TotalSeconds));
+            unconditional.Diffusion, unconditional.Generator, unconditional.Seconds, unconditional.Scale, unconditional.GuidanceScale, unconditional.Tuning,
+            rows.Conditional, rows.Unconditional, rows.SamplingSeconds, rows.UnconditionalSamplingSeconds, rows.Reconstructions, rows.Prior, rows.Random,
+            fewStep, rows.FewStep, rows.FewStepSamplingSeconds, total.Elapsed.TotalSeconds));
         Report.Write(outputDirectory, report);
         return report;
     }
@@ -237,8 +240,10 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
     }
 
     /// <summary>
-    /// 3. The seed's task: a diffusion model trained with no label column at all, on the same VAE's latents; its
-    /// autoguidance scale chosen on a tuning request set, never on the held-out sets it is reported on.
+    /// 3. The seed's task: a diffusion model trained with no label column at all, on the same VAE's latents, with
+    /// self-labelled guidance (<see cref="RunSettings.UnconditionalClusters"/> k-means clusters of the latents; issue 44)
+    /// and an autoguidance denoiser; its guidance scale, then its autoguidance scale, chosen on a tuning request set,
+    /// never on the held-out sets it is reported on.
     /// </summary>
     private Unconditional TrainUnconditional(Run run, Instrument instrument, Conditional conditional)
     {
@@ -251,31 +256,45 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         };
         var latents = ml.Transforms.DropColumns("Label").Fit(run.Train).Transform(vae.Transform(run.Train));
         var clock = Stopwatch.StartNew();
-        var diffusion = ml.Transforms.TrainLatentDiffusion(DiffusionOptions(settings.UnconditionalWidth, settings.UnconditionalEpochs,
-            settings.UnconditionalAutoguidanceEpochs, null, sampling, run,
-            CheckpointDirectory is null ? null : Path.Combine(CheckpointDirectory, "unconditional"))).Fit(latents);
+        var options = DiffusionOptions(settings.UnconditionalWidth, settings.UnconditionalEpochs, settings.UnconditionalAutoguidanceEpochs, null, sampling, run,
+            CheckpointDirectory is null ? null : Path.Combine(CheckpointDirectory, "unconditional"));
+        options.SelfLabelClusters = settings.UnconditionalClusters;
+        var diffusion = ml.Transforms.TrainLatentDiffusion(options).Fit(latents);
         double seconds = clock.Elapsed.TotalSeconds;
         var model = ml.Transforms.GenerateDigits(diffusion, vae, new DigitGeneratorOptions { Sampling = sampling, Seed = settings.Seed })
             .Fit(ml.Data.LoadFromEnumerable(Array.Empty<GenerationRequest>()));
-        var tuneTest = TuneReference(run, instrument);
         var tuning = new JsonArray();
-        double bestScale = 1, bestFid = double.PositiveInfinity;
-        foreach (double scale in settings.UnconditionalAutoguidanceScales)
+        double[] guidanceScales = settings.UnconditionalClusters > 0 ? settings.UnconditionalGuidanceScales : [1.0];
+        sampling.GuidanceScale = TuneUnconditional(run, instrument, model, sampling, guidanceScales, (s, v) => s.GuidanceScale = v, "guidance", tuning);
+        sampling.AutoguidanceScale = TuneUnconditional(run, instrument, model, sampling, settings.UnconditionalAutoguidanceScales,
+            (s, v) => s.AutoguidanceScale = v, "autoguidance", tuning);
+        var unconditional = model.WithSampling(sampling);
+        // Saved once its scales are chosen, so that the file samples as the report measured it.
+        AtomicFile.Write(Path.Combine(outputDirectory, "unconditional.zip"), s => ml.Model.Save(unconditional, null, s));
+        return new Unconditional(diffusion, unconditional, seconds, sampling.AutoguidanceScale, sampling.GuidanceScale, tuning);
+    }
+
+    /// <summary>The value of one sampling setting of the unconditional model with the lowest FID on its tuning set (the others as they are).</summary>
+    private static double TuneUnconditional(Run run, Instrument instrument, DigitGeneratorTransformer model, SamplingOptions sampling, double[] values,
+        Action<SamplingOptions, double> set, string name, JsonArray tuning)
+    {
+        var tuneTest = TuneReference(run, instrument);
+        double best = values[0], bestFid = double.PositiveInfinity;
+        foreach (double value in values.Length > 1 ? values : [])
         {
             var candidate = sampling.Clone();
-            candidate.AutoguidanceScale = scale;
+            set(candidate, value);
             var requests = Enumerable.Range(0, run.N).Select(i => new GenerationRequest { Label = -1, Seed = UnconditionalTuningSeed + i });
-            var images = ImageSets.Generate(ml, model.WithSampling(candidate), requests, $"tuning autoguidance {scale:0.##}", run.N, run.Stages, run.Token);
-            double fid = instrument.Classifier.Evaluate(instrument.Classifier.ComputeFeatures(ImageSets.View(ml, images)), tuneTest).Fid;
-            tuning.Add(new JsonObject { ["autoguidanceScale"] = scale, ["fid"] = fid });
-            run.Logger.LogInformation("Unconditional model, tuning set: autoguidance {Scale:0.##} gives FID {Fid:F3} ({Count} samples)", scale, fid, run.N);
-            if (fid < bestFid) (bestFid, bestScale) = (fid, scale);
+            var images = ImageSets.Generate(run.Ml, model.WithSampling(candidate), requests, $"tuning {name} {value:0.##}", run.N, run.Stages, run.Token);
+            double fid = instrument.Classifier.Evaluate(instrument.Classifier.ComputeFeatures(ImageSets.View(run.Ml, images)), tuneTest).Fid;
+            tuning.Add(new JsonObject
+            {
+                ["guidanceScale"] = candidate.GuidanceScale, ["autoguidanceScale"] = candidate.AutoguidanceScale, ["fid"] = fid,
+            });
+            run.Logger.LogInformation("Unconditional model, tuning set: {Name} {Value:0.##} gives FID {Fid:F3} ({Count} samples)", name, value, fid, run.N);
+            if (fid < bestFid) (bestFid, best) = (fid, value);
         }
-        sampling.AutoguidanceScale = bestScale;
-        var unconditional = model.WithSampling(sampling);
-        // Saved once its autoguidance scale is chosen, so that the file samples as the report measured it.
-        AtomicFile.Write(Path.Combine(outputDirectory, "unconditional.zip"), s => ml.Model.Save(unconditional, null, s));
-        return new Unconditional(diffusion, unconditional, seconds, bestScale, tuning);
+        return best;
     }
 
     /// <summary>
@@ -283,7 +302,8 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
     /// <see cref="FirstReportedSet"/> on); 5. the seed's other rows over as many sets: VAE reconstructions of disjoint
     /// training blocks, VAE prior samples, noise.
     /// </summary>
-    private Rows MeasureRows(Run run, Instrument instrument, DigitGeneratorTransformer generator, DigitGeneratorTransformer unconditional)
+    private Rows MeasureRows(Run run, Instrument instrument, DigitGeneratorTransformer generator, DigitGeneratorTransformer unconditional,
+        DigitGeneratorTransformer? fast)
     {
         var (ml, n, sets, classifier, test) = (run.Ml, run.N, run.Sets, instrument.Classifier, instrument.Test);
         var conditionalRuns = new List<GeneratorMetrics>();
@@ -314,11 +334,33 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             sets).Select(k => $"seeds {HeldOutSeed(k):N0} + i").ToArray());
         var unconditionalRow = new MeasuredRow([.. unconditionalRuns],
             Enumerable.Range(FirstReportedSet, sets).Select(k => $"seeds {HeldOutSeed(k) + 500_000:N0} + i").ToArray());
+        var (fewStep, fewStepSeconds) = fast is null ? (null, 0) : MeasureConditional(run, instrument, fast, "few-step");
         var (reconstructions, prior, random) = SeedRows(run, instrument, generator.Vae!);
         run.Logger.LogInformation("FID floor {V:F4}, diffusion {D:F4} +- {Ds:F4}, unconditional model {U:F4}, VAE reconstruction {Rec:F4}, VAE {A:F2}, "
             + "random {R:F2}", instrument.Floor.Fid.Mean, conditional.Fid.Mean, conditional.Fid.Std, unconditionalRow.Fid.Mean, reconstructions.Fid.Mean,
             prior.Fid.Mean, random.Fid.Mean);
-        return new Rows(conditional, unconditionalRow, samplingSeconds, unconditionalSamplingSeconds, reconstructions, prior, random);
+        return new Rows(conditional, unconditionalRow, samplingSeconds, unconditionalSamplingSeconds, reconstructions, prior, random, fewStep, fewStepSeconds);
+    }
+
+    /// <summary>A class-conditional generator over the held-out request sets of the main row (the same labels and seeds), and its sampling time.</summary>
+    private static (MeasuredRow Row, double Seconds) MeasureConditional(Run run, Instrument instrument, DigitGeneratorTransformer generator, string name)
+    {
+        var (ml, n, sets, classifier) = (run.Ml, run.N, run.Sets, instrument.Classifier);
+        var runs = new List<GeneratorMetrics>();
+        double seconds = 0;
+        for (int k = 1; k <= sets; k++)
+        {
+            long first = HeldOutSeed(FirstReportedSet - 1 + k);
+            var clock = Stopwatch.StartNew();
+            var images = ImageSets.Generate(ml, generator, Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = i % Classes, Seed = first + i }),
+                $"{name} set {k} of {sets}", n, run.Stages, run.Token);
+            seconds += clock.Elapsed.TotalSeconds;
+            runs.Add(classifier.Evaluate(classifier.ComputeFeatures(ImageSets.LabeledView(ml, images, Classes), nameof(LabeledImageRow.Image),
+                nameof(LabeledImageRow.Label)), instrument.Test));
+            run.Logger.LogInformation("{Name} generator, held-out set {Set}: FID {Fid:F4}, accuracy {Accuracy:P2}", name, k, runs[^1].Fid,
+                runs[^1].ConditionalAccuracy);
+        }
+        return (new MeasuredRow([.. runs], Enumerable.Range(FirstReportedSet, sets).Select(k => $"seeds {HeldOutSeed(k):N0} + i").ToArray()), seconds);
     }
 
     /// <summary>The seed's rows that no diffusion model makes: VAE reconstructions, VAE prior samples, noise with the data's moments.</summary>

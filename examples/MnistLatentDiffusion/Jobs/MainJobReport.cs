@@ -16,8 +16,9 @@ internal static class MainJobReport
         double TestAccuracy, MeasuredRow Floor, GeneratorMetrics Blurred, GeneratorMetrics Noised, DigitGeneratorTransformer Generator, double ChainSeconds,
         double ReconstructionMse, JsonArray GuidanceTuning, GuidanceChoice Guidance, GuidanceChoice Unconstrained, string GuidanceRule, int TuneCount,
         LatentDiffusionTransformer UnconditionalDiffusion, DigitGeneratorTransformer Unconditional, double UnconditionalSeconds, double AutoguidanceScale,
-        JsonArray AutoguidanceTuning, MeasuredRow Conditional, MeasuredRow UnconditionalRow, double SamplingSeconds, double UnconditionalSamplingSeconds,
-        MeasuredRow Reconstructions, MeasuredRow Prior, MeasuredRow Random, double TotalSeconds);
+        double UnconditionalGuidanceScale, JsonArray AutoguidanceTuning, MeasuredRow Conditional, MeasuredRow UnconditionalRow, double SamplingSeconds,
+        double UnconditionalSamplingSeconds, MeasuredRow Reconstructions, MeasuredRow Prior, MeasuredRow Random, FewStepStage.Result? FewStep,
+        MeasuredRow? FewStepRow, double FewStepSamplingSeconds, double TotalSeconds);
 
     /// <summary>Where the sampler and its guidance came from, in words.</summary>
     private const string TunedOn = "the guidance scale and band were chosen in this run on the tuning set; the sampler and its steps by the solver sweep "
@@ -56,12 +57,14 @@ internal static class MainJobReport
         {
             ["validation"] = p.Floor.ToJson(), ["diffusion"] = p.Conditional.ToJson(), ["unconditionalModel"] = p.UnconditionalRow.ToJson(),
             ["vaeReconstruction"] = p.Reconstructions.ToJson(), ["vae"] = p.Prior.ToJson(), ["random"] = p.Random.ToJson(),
+            ["fewStep"] = p.FewStepRow?.ToJson(),
         },
         ["fid"] = new JsonObject
         {
             ["validation"] = p.Floor.Fid.Mean, ["random"] = p.Random.Fid.Mean, ["vae"] = p.Prior.Fid.Mean, ["vaeReconstruction"] = p.Reconstructions.Fid.Mean,
-            ["diffusion"] = p.Conditional.Fid.Mean, ["unconditionalModel"] = p.UnconditionalRow.Fid.Mean,
+            ["diffusion"] = p.Conditional.Fid.Mean, ["unconditionalModel"] = p.UnconditionalRow.Fid.Mean, ["fewStep"] = p.FewStepRow?.Fid.Mean,
         },
+        ["fewStep"] = FewStep(settings, p),
         ["conditional"] = new JsonObject { ["accuracy"] = p.Conditional.Accuracy?.Mean, ["accuracyStd"] = p.Conditional.Accuracy?.Std },
         ["unconditional"] = new JsonObject
         {
@@ -71,6 +74,7 @@ internal static class MainJobReport
         ["throughput"] = new JsonObject
         {
             ["generationImagesPerSecond"] = p.Sets * p.N / p.SamplingSeconds, ["unconditionalImagesPerSecond"] = p.Sets * p.N / p.UnconditionalSamplingSeconds,
+            ["fewStepImagesPerSecond"] = p.FewStepRow is null ? null : p.Sets * p.N / p.FewStepSamplingSeconds,
             ["diffusionTrainSamplesPerSecond"] = p.Generator.Diffusion.History.SamplesPerSecond,
             ["vaeTrainSamplesPerSecond"] = p.Generator.Vae!.History.SamplesPerSecond,
                 ["classifierTrainSamplesPerSecond"] = p.Classifier.History.SamplesPerSecond,
@@ -121,9 +125,27 @@ internal static class MainJobReport
         ["autoguidanceEpochs"] = diffusion.AutoguidanceHistory.Epochs.Count == 0 ? 0 : settings.AutoguidanceEpochs,
     };
 
+    private static JsonObject? FewStep(RunSettings settings, Parts p)
+    {
+        if (p.FewStep is not { } fast) return null;
+        var diffusion = fast.Generator.Diffusion;
+        return new JsonObject
+        {
+            ["distillationEpochs"] = settings.DistillationEpochs, ["distillationSeconds"] = fast.DistillationSeconds, ["gridSeconds"] = fast.GridSeconds,
+            ["sampler"] = diffusion.Sampling.Sampler.Name, ["grid"] = new JsonArray([.. diffusion.Sampling.Sampler.Timesteps!.Select(t => (JsonNode)t)]),
+            ["networkPassesPerImage"] = diffusion.DenoiserPassesPerSample + diffusion.AutoguidancePassesPerSample, ["maxPasses"] = settings.FewStepPasses,
+            ["solvers"] = fast.Solvers.DeepClone(), ["accuracy"] = p.FewStepRow?.Accuracy?.Mean, ["accuracyStd"] = p.FewStepRow?.Accuracy?.Std,
+            ["tuningSeeds"] = $"{FewStepStage.TuningSeed:N0} + i, labels i mod 10, {settings.FewStepTuningRequests} requests: the grid's target is the "
+                + "class-conditional model's own guided samples for them",
+        };
+    }
+
     private static JsonObject Unconditional(RunSettings settings, Parts p) => new()
     {
-        ["labels"] = "none: trained on a view without the label column",
+        ["labels"] = settings.UnconditionalClusters > 0
+            ? $"none: trained on a view without the label column; self-labelled guidance on {settings.UnconditionalClusters} k-means clusters of the latents"
+            : "none: trained on a view without the label column",
+        ["clusters"] = settings.UnconditionalClusters, ["guidanceScale"] = p.UnconditionalGuidanceScale,
         ["epochs"] = settings.UnconditionalEpochs, ["width"] = settings.UnconditionalWidth,
         ["autoguidanceWidth"] = settings.AutoguidanceWidth, ["autoguidanceEpochs"] = settings.UnconditionalAutoguidanceEpochs,
         ["autoguidanceScale"] = p.AutoguidanceScale, ["tuning"] = p.AutoguidanceTuning,
@@ -141,7 +163,9 @@ internal static class MainJobReport
                 ["diffusionSeconds"] = diffusion.History.TotalSeconds,
             ["autoguidanceSeconds"] = diffusion.AutoguidanceHistory.TotalSeconds,
             ["chainFitSeconds"] = p.ChainSeconds, ["unconditionalModelSeconds"] = p.UnconditionalSeconds,
-            ["samplingSeconds"] = p.SamplingSeconds, ["unconditionalSamplingSeconds"] = p.UnconditionalSamplingSeconds, ["totalSeconds"] = p.TotalSeconds,
+            ["samplingSeconds"] = p.SamplingSeconds, ["unconditionalSamplingSeconds"] = p.UnconditionalSamplingSeconds,
+            ["distillationSeconds"] = p.FewStep?.DistillationSeconds, ["fewStepGridSeconds"] = p.FewStep?.GridSeconds,
+            ["fewStepSamplingSeconds"] = p.FewStep is null ? null : p.FewStepSamplingSeconds, ["totalSeconds"] = p.TotalSeconds,
         };
     }
 }

@@ -64,7 +64,7 @@ public sealed record RunSettings
     /// chose 2.5, the largest then tried, with FID still falling steeply (2.96, 1.96, 1.38, 1.09 from 1 to 2.5): 3 and
     /// 3.5 extend the grid.
     /// </summary>
-    public double[] UnconditionalAutoguidanceScales { get; init; } = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5];
+    public double[] UnconditionalAutoguidanceScales { get; init; } = [1.0, 2.0, 3.0];
     /// <summary>
     /// The sampler of both models: UniPC, 20 steps (36 network passes with the guidance bands, against DDIM 50's 90),
     /// the cheapest setting of the solver sweep within the floor's noise of its best (docs/results.md, issue 31).
@@ -97,6 +97,24 @@ public sealed record RunSettings
     /// float32 where bfloat16 is emulated.
     /// </summary>
     public bool MeasurePrecision { get; init; } = true;
+    /// <summary>
+    /// Epochs of guidance distillation for the few-step generator (issue 43; 0: no few-step generator): the
+    /// class-conditional model's guidance trained into a copy of its network, which then samples at one pass per step.
+    /// </summary>
+    public int DistillationEpochs { get; init; } = 2;
+    /// <summary>Network passes per image of the few-step generator, guidance included.</summary>
+    public int FewStepPasses { get; init; } = 4;
+    /// <summary>The solvers whose grids the few-step search learns; the one closest to the teacher is kept.</summary>
+    public IReadOnlyList<DiffusionSampler> FewStepSamplers { get; init; } = [new IpndmSampler()];
+    /// <summary>Tuning requests whose guided many-step samples the few-step grid is learned against.</summary>
+    public int FewStepTuningRequests { get; init; } = 128;
+    /// <summary>
+    /// Clusters of the no-label model's self-labelled guidance (issue 44): k-means on the VAE's latents, never the labels;
+    /// 0 trains the plain unconditional model.
+    /// </summary>
+    public int UnconditionalClusters { get; init; } = 20;
+    /// <summary>Classifier-free guidance scales tried for the self-labelled model on its tuning set (with autoguidance off), the best kept.</summary>
+    public double[] UnconditionalGuidanceScales { get; init; } = [1.0, 2.0, 3.0];
     public int Seed { get; init; } = 1;
     public string Device { get; init; } = "cpu";
 
@@ -104,6 +122,7 @@ public sealed record RunSettings
     {
         "quick" => new RunSettings { Preset = "quick", TrainRows = 12_000, ClassifierEpochs = 1, VaeEpochs = 2, DiffusionEpochs = 4, AutoguidanceEpochs = 1,
             Samples = 1_000, UnconditionalEpochs = 3, UnconditionalAutoguidanceEpochs = 1, UnconditionalAutoguidanceScales = [1.0, 2.0],
+                DistillationEpochs = 1, FewStepTuningRequests = 64, UnconditionalClusters = 10, UnconditionalGuidanceScales = [1.0, 2.0],
                 GuidanceChoices = [new(2.25, 0.5, 0.7), new(3, 0.4, 0.8)] },
         "default" => new RunSettings { Preset = "default" },
         "full" => new RunSettings { Preset = "full", ClassifierEpochs = 8, VaeEpochs = 8, DiffusionEpochs = 60, DiffusionWidth = 64, UnconditionalEpochs = 60,
@@ -111,7 +130,9 @@ public sealed record RunSettings
         // The smallest run that still exercises every step; the test suite uses it.
         "smoke" => new RunSettings { Preset = "smoke", TrainRows = 1_500, ClassifierEpochs = 1, VaeEpochs = 1, DiffusionEpochs = 1, Samples = 200,
             Sampler = new UniPcSampler { Steps = 5 }, DiffusionWidth = 16, AutoguidanceWidth = 8, AutoguidanceEpochs = 1, UnconditionalWidth = 16,
-                UnconditionalEpochs = 1, UnconditionalAutoguidanceEpochs = 1, UnconditionalAutoguidanceScales = [1.0, 2.0], GuidanceChoices = [new(2.25, 0.5,
+                UnconditionalEpochs = 1, UnconditionalAutoguidanceEpochs = 1, UnconditionalAutoguidanceScales = [1.0, 2.0], DistillationEpochs = 1,
+                FewStepTuningRequests = 32, FewStepSamplers = [new IpndmSampler()], UnconditionalClusters = 4, UnconditionalGuidanceScales = [1.0, 2.0],
+                GuidanceChoices = [new(2.25, 0.5,
                     0.7), new(3, 0.4, 0.8)] },
         _ => throw new ArgumentException($"Unknown preset '{preset}': expected quick, default or full."),
     };
