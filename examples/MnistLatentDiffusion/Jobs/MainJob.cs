@@ -306,22 +306,13 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
         DigitGeneratorTransformer? fast)
     {
         var (ml, n, sets, classifier, test) = (run.Ml, run.N, run.Sets, instrument.Classifier, instrument.Test);
-        var conditionalRuns = new List<GeneratorMetrics>();
+        var (conditional, samplingSeconds) = MeasureConditional(run, instrument, generator, "Class-conditional");
         var unconditionalRuns = new List<GeneratorMetrics>();
-        double samplingSeconds = 0, unconditionalSamplingSeconds = 0;
+        double unconditionalSamplingSeconds = 0;
         for (int k = 1; k <= sets; k++)
         {
             long first = HeldOutSeed(FirstReportedSet - 1 + k);
             var clock = Stopwatch.StartNew();
-            var images = ImageSets.Generate(ml, generator, Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = i % Classes, Seed = first + i }),
-                $"generating set {k} of {sets}", n, run.Stages, run.Token);
-            samplingSeconds += clock.Elapsed.TotalSeconds;
-            conditionalRuns.Add(classifier.Evaluate(classifier.ComputeFeatures(ImageSets.LabeledView(ml, images, Classes), nameof(LabeledImageRow.Image),
-                nameof(LabeledImageRow.Label)), test));
-            run.Logger.LogInformation("Diffusion, held-out set {Set}: FID {Fid:F4}, accuracy {Accuracy:P2}", k, conditionalRuns[^1].Fid,
-                conditionalRuns[^1].ConditionalAccuracy);
-
-            clock.Restart();
             var free = ImageSets.Generate(ml, unconditional, Enumerable.Range(0, n).Select(i => new GenerationRequest { Label = -1,
                 Seed = first + 500_000 + i }),
                 $"unconditional set {k} of {sets}", n, run.Stages, run.Token);
@@ -330,8 +321,6 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             run.Logger.LogInformation("Unconditional model, held-out set {Set}: FID {Fid:F4}, label entropy {Entropy:F3}", k, unconditionalRuns[^1].Fid,
                 unconditionalRuns[^1].LabelEntropy);
         }
-        var conditional = new MeasuredRow([.. conditionalRuns], Enumerable.Range(FirstReportedSet,
-            sets).Select(k => $"seeds {HeldOutSeed(k):N0} + i").ToArray());
         var unconditionalRow = new MeasuredRow([.. unconditionalRuns],
             Enumerable.Range(FirstReportedSet, sets).Select(k => $"seeds {HeldOutSeed(k) + 500_000:N0} + i").ToArray());
         var (fewStep, fewStepSeconds) = fast is null ? (null, 0) : MeasureConditional(run, instrument, fast, "few-step");
