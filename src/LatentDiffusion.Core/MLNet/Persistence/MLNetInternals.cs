@@ -24,9 +24,14 @@ public static class MLNetInternals
     private static Type CoreType(string name) => Core.GetType(name)
         ?? throw Incompatible($"type {name}");
 
-    private static InvalidOperationException Incompatible(string what) => new(
-        $"The ML.NET model-format bridge could not find {what} in {Core.GetName()}. LatentDiffusion is built and tested " +
-        "against Microsoft.ML 5.0.1 exactly; reference that version.");
+    /// <summary>The refusal when a member the bridge needs is missing: which member, in which ML.NET release, and the tested range.</summary>
+    internal static InvalidOperationException Incompatible(string what) => new(
+        $"The ML.NET model-format bridge could not find {what} in {Core.GetName().Name} {Release(Core)}: LatentDiffusion is tested on "
+        + "Microsoft.ML 5.0.1 and 6.0.0 (it declares [5.0.1, 7.0.0)), so reference a release in that range.");
+
+    /// <summary>An assembly's release as its package names it (its informational version without the source hash).</summary>
+    private static string Release(Assembly assembly) =>
+        assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? assembly.GetName().Version?.ToString() ?? "?";
 
     private static MethodInfo Method(Type type, string name, params Type[] parameters) =>
         type.GetMethod(name, Any, null, parameters, null) ?? throw Incompatible($"{type.Name}.{name}");

@@ -102,4 +102,12 @@ public class RegistrationTests : IDisposable
         Assert.Contains("could not find the MLContext behind Object", refused.Message);
         Assert.Contains("IInternalCatalog.Environment", refused.Message);
     }
+
+    [Fact]
+    public void A_missing_ML_NET_member_is_named_with_the_release_and_the_tested_range_in_one_sentence()
+    {
+        var refused = LatentDiffusion.MLNet.Persistence.MLNetInternals.Incompatible("ModelHeader.ModelVerWritten");
+        Assert.Equal("The ML.NET model-format bridge could not find ModelHeader.ModelVerWritten in Microsoft.ML.Core 5.0.1: LatentDiffusion is tested on "
+            + "Microsoft.ML 5.0.1 and 6.0.0 (it declares [5.0.1, 7.0.0)), so reference a release in that range.", refused.Message);
+    }
 }
