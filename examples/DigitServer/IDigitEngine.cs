@@ -37,7 +37,7 @@ public interface IDigitEngine : IDisposable
         bool folder = Directory.Exists(path);
         if (!folder && !File.Exists(path))
             throw new FileNotFoundException($"Generator:Path '{path}' is neither a model file (model.zip) nor an exported ONNX folder.", path);
-        string kind = engine?.ToLowerInvariant() ?? (folder ? "onnx" : "torchsharp");
+        string kind = string.IsNullOrWhiteSpace(engine) ? folder ? "onnx" : "torchsharp" : engine.Trim().ToLowerInvariant();
         return (kind, folder) switch
         {
             ("onnx", true) => new OnnxEngine(OnnxGenerator.Load(path)),

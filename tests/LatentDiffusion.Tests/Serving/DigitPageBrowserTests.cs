@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using OpenQA.Selenium;
 using OpenQA.Selenium.Chrome;
 using OpenQA.Selenium.Support.UI;
@@ -18,7 +19,7 @@ public sealed class BrowserFactAttribute : FactAttribute
 
 /// <summary>
 /// The served generator's page in a real browser: headless Chromium, driven through Selenium, against the service on
-/// Kestrel. A person's steps: pick a digit, a seed, the steps and how many, press Generate, and see the images.
+/// Kestrel in its own process. A person's steps: pick a digit, a seed, the steps and how many, press Generate, and see the images.
 /// </summary>
 public sealed class DigitPageBrowserTests : IDisposable
 {
@@ -46,14 +47,56 @@ public sealed class DigitPageBrowserTests : IDisposable
         input.SendKeys(text);
     }
 
+    /// <summary>The service as it runs in production: its own process, on Kestrel, on a free loopback port.</summary>
+    private static async Task<(Process Server, HttpClient Client)> StartServer()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var server = Process.Start(new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "DigitServer.dll"),
+            "--Generator:Path", DigitServerTests.ModelFile, "--urls", $"http://127.0.0.1:{port}", "--Logging:LogLevel:Default", "Warning"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        })!;
+        var errors = new System.Text.StringBuilder();
+        server.OutputDataReceived += (_, _) => { };
+        server.ErrorDataReceived += (_, e) => { lock (errors) errors.AppendLine(e.Data); };
+        server.BeginOutputReadLine();
+        server.BeginErrorReadLine();
+        var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
+        for (var clock = Stopwatch.StartNew(); ; await Task.Delay(200))
+        {
+            Assert.False(server.HasExited, $"DigitServer exited with code {(server.HasExited ? server.ExitCode : 0)}: {errors}");
+            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(1), "DigitServer did not answer /health within a minute");
+            try
+            {
+                if ((await client.GetAsync("health")).IsSuccessStatusCode) return (server, client);
+            }
+            catch (HttpRequestException)
+            {
+            }
+        }
+    }
+
     [BrowserFact]
     public async Task A_person_picks_a_digit_a_seed_and_the_steps_and_sees_the_images()
     {
-        await using var factory = DigitServerTests.Factory(DigitServerTests.ModelFile);
-        factory.UseKestrel(0);
-        factory.StartServer();
-        using var client = factory.CreateClient();
+        var (server, client) = await StartServer();
+        using var process = server;
+        using var http = client;
+        try
+        {
+            await DriveThePage(client);
+        }
+        finally
+        {
+            server.Kill(entireProcessTree: true);
+        }
+    }
 
+    private async Task DriveThePage(HttpClient client)
+    {
         using var driver = Browser();
         driver.Navigate().GoToUrl(client.BaseAddress!.ToString());
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(60));
