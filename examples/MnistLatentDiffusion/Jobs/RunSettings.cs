@@ -133,9 +133,8 @@ public sealed record RunSettings
         "smoke" => new RunSettings { Preset = "smoke", TrainRows = 1_500, ClassifierEpochs = 1, VaeEpochs = 1, DiffusionEpochs = 1, Samples = 200,
             Sampler = new UniPcSampler { Steps = 5 }, DiffusionWidth = 16, AutoguidanceWidth = 8, AutoguidanceEpochs = 1, UnconditionalWidth = 16,
                 UnconditionalEpochs = 1, UnconditionalAutoguidanceEpochs = 1, UnconditionalAutoguidanceScales = [1.0, 2.0], DistillationEpochs = 1,
-                FewStepTuningRequests = 32, FewStepPasses = 2, FewStepSamplers = [new IpndmSampler()], UnconditionalClusters = 4, UnconditionalGuidanceScales = [1.0, 2.0],
-                GuidanceChoices = [new(2.25, 0.5,
-                    0.7), new(3, 0.4, 0.8)] },
+                FewStepTuningRequests = 32, FewStepPasses = 2, FewStepSamplers = [new IpndmSampler()], UnconditionalClusters = 4,
+                UnconditionalGuidanceScales = [1.0, 2.0], GuidanceChoices = [new(2.25, 0.5, 0.7), new(3, 0.4, 0.8)] },
         _ => throw new ArgumentException($"Unknown preset '{preset}': expected quick, default or full."),
     };
 }

@@ -31,7 +31,8 @@ public static class MLNetInternals
 
     /// <summary>An assembly's release as its package names it (its informational version without the source hash).</summary>
     private static string Release(Assembly assembly) =>
-        assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? assembly.GetName().Version?.ToString() ?? "?";
+        assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
+            ?? assembly.GetName().Version?.ToString() ?? "?";
 
     private static MethodInfo Method(Type type, string name, params Type[] parameters) =>
         type.GetMethod(name, Any, null, parameters, null) ?? throw Incompatible($"{type.Name}.{name}");
