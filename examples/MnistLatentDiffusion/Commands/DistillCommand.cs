@@ -64,7 +64,7 @@ internal static class DistillCommand
             .Select(i => new GenerationRequest { Label = classes > 0 ? i % classes : -1, Seed = TuningSeed + i }));
         var fast = ml.Transforms.LearnStepGrid(student, new StepGridOptions
         {
-            MaxPasses = p.GetValue(o.Passes), Reference = teacher.Diffusion, Logger = log,
+            MaxPasses = p.GetValue(o.Passes), Reference = teacher.Diffusion, Logger = log, CancellationToken = token,
             Samplers = [.. p.GetValue(o.Samplers)!.Split(',').Select(SamplerRegistry.Create)],
         }).Fit(requests);
         var generator = ml.Transforms.GenerateDigits(fast, teacher.Vae!, new DigitGeneratorOptions

@@ -47,6 +47,7 @@ internal sealed class FewStepStage(RunSettings settings, string outputDirectory,
         var learner = ml.Transforms.LearnStepGrid(student, new StepGridOptions
         {
             MaxPasses = settings.FewStepPasses, Reference = teacher.Diffusion, Samplers = settings.FewStepSamplers, Logger = logger,
+            CancellationToken = token,
         });
         var fast = learner.Fit(requests);
         double gridSeconds = clock.Elapsed.TotalSeconds;

@@ -56,7 +56,11 @@ public sealed class StepGridLearner : IEstimator<LatentDiffusionTransformer>
         var target = reference.Sample(labels, seeds);
         log.LogInformation("Reference: {Count} samples with {Sampler} ({Passes} passes each) in {Seconds:F1} s", labels.Length,
             reference.Sampling.Sampler.Name, reference.DenoiserPassesPerSample + reference.AutoguidancePassesPerSample, clock.Elapsed.TotalSeconds);
-        double Loss(SamplingOptions candidate) => MeanSquaredDistance(teacher.WithSampling(candidate).Sample(labels, seeds), target);
+        double Loss(SamplingOptions candidate)
+        {
+            options.CancellationToken.ThrowIfCancellationRequested();
+            return MeanSquaredDistance(teacher.WithSampling(candidate).Sample(labels, seeds), target);
+        }
         var trials = new List<StepGridTrial>();
         StepGridTrial? best = null;
         foreach (var template in options.Samplers)

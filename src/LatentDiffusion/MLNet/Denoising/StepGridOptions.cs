@@ -35,6 +35,9 @@ public sealed class StepGridOptions
     /// <summary>Receives each solver's best grid and its loss.</summary>
     public ILogger? Logger { get; set; }
 
+    /// <summary>Stops the search between two grids' trials (Fit then throws <see cref="OperationCanceledException"/>).</summary>
+    public CancellationToken CancellationToken { get; set; }
+
     /// <summary>Checks every option on its own.</summary>
     internal void Validate()
     {
