@@ -55,7 +55,6 @@ public class MainJobTests
             // scale, then its autoguidance scale, chosen on the tuning set among those tried.
             var unconditional = (DigitGeneratorTransformer)TestContext().Model.Load(Path.Combine(folder, "unconditional.zip"), out _);
             Assert.Equal(4, unconditional.Diffusion.Classes);
-            Assert.Null(unconditional.Diffusion.LabelColumnName);
             Assert.Equal(4, unconditional.Diffusion.Config.ClusterShares!.Length);
             var tried = json["unconditionalModel"]!["tuning"]!.AsArray();
             Assert.Equal(4, tried.Count);
