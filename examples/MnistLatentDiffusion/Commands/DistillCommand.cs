@@ -16,8 +16,9 @@ namespace MnistLatentDiffusion.Commands;
 
 /// <summary>
 /// <c>distill</c>: a saved generator made fast. Its guidance is distilled into the network on the MNIST training images
-/// (<see cref="GuidanceDistiller"/>), then the grid of a few-step sampler is learned against the original model's
-/// many-step samples on tuning requests (<see cref="StepGridLearner"/>), and the fast generator is saved.
+/// (<see cref="GuidanceDistiller"/>); then either the student learns --passes DDIM steps itself (<see cref="StepDistiller"/>,
+/// with --step-epochs) or the grid of a few-step sampler is learned for it against the original model's many-step samples
+/// on tuning requests (<see cref="StepGridLearner"/>); the fast generator is saved.
 /// </summary>
 internal static class DistillCommand
 {
@@ -37,6 +38,9 @@ internal static class DistillCommand
         public Option<string> Samplers { get; } = CliOptions.List("--samplers", "Solvers whose grids are learned; the closest to the reference is kept",
             "unipc,dpmsolverplusplus2m,ipndm,ddim", name => SamplerRegistry.Find(name) is not null,
             $"sampler names ({string.Join(", ", SamplerRegistry.Names.Select(n => n.ToLowerInvariant()))})");
+        public Option<int> StepEpochs { get; } = CliOptions.Integer("--step-epochs", "Epochs of step distillation after the guidance's: the student "
+            + "learns --passes DDIM steps itself instead of a grid being learned for it (0: learn a grid)", 0, 0, 1000);
+        public Option<int> Substeps { get; } = CliOptions.Integer("--substeps", "Teacher DDIM steps per student step in step distillation", 8, 1, 1000);
         public Option<int> TrainRows { get; } = CliOptions.Integer("--train-rows", "Training images the distillation uses (0: all 60,000)", 0, 0, 60_000);
     }
 
@@ -45,7 +49,7 @@ internal static class DistillCommand
         var o = new Options();
         var command = new Command("distill", "Make a saved generator fast: distil its guidance into the network on the training images, then learn the grid of "
             + "timesteps within --passes network passes whose samples come closest to the model's own many-step ones, and save it as a new model zip.")
-            { o.Model, o.Output, o.Passes, o.Epochs, o.Count, o.Samplers, o.TrainRows, common.Seed, common.Verbose };
+            { o.Model, o.Output, o.Passes, o.Epochs, o.StepEpochs, o.Substeps, o.Count, o.Samplers, o.TrainRows, common.Seed, common.Verbose };
         command.SetAction(Cli.Guarded(common.Verbose, (p, token) => Task.FromResult(Run(p, o, common, token))));
         return command;
     }
@@ -55,19 +59,29 @@ internal static class DistillCommand
         string path = PathChecks.WritableFile(p.GetValue(o.Output)!, "--out");
         var ml = SavedModels.Context();
         var teacher = SavedModels.Generator(ml, p.GetValue(o.Model)!, "--model");
+        if (teacher.Vae is null) throw new CommandLineException("--model holds a pixel-space generator; distill takes a latent one (a run's model.zip).");
         using var logging = SavedModels.Logging(p.GetValue(common.Verbose));
         var log = logging.CreateLogger("distill");
         var clock = Stopwatch.StartNew();
-        var student = Distil(ml, teacher, p.GetValue(o.Epochs), p.GetValue(o.TrainRows), p.GetValue(common.Seed), log, token);
+        var images = ml.Data.LoadMnist(MnistSplit.Train);
+        if (p.GetValue(o.TrainRows) is > 0 and var rows) images = ml.Data.TakeRows(images, rows);
+        var student = Distil(ml, teacher, images, p.GetValue(o.Epochs), p.GetValue(common.Seed), log, token);
         int classes = teacher.Diffusion.Classes;
         var requests = ml.Data.LoadFromEnumerable(Enumerable.Range(0, p.GetValue(o.Count))
             .Select(i => new GenerationRequest { Label = classes > 0 ? i % classes : -1, Seed = TuningSeed + i }));
-        var fast = ml.Transforms.LearnStepGrid(student, new StepGridOptions
-        {
-            MaxPasses = p.GetValue(o.Passes), Reference = teacher.Diffusion, Logger = log, CancellationToken = token,
-            Samplers = [.. p.GetValue(o.Samplers)!.Split(',').Select(SamplerRegistry.Create)],
-        }).Fit(requests);
-        var generator = ml.Transforms.GenerateDigits(fast, teacher.Vae!, new DigitGeneratorOptions
+        var fast = p.GetValue(o.StepEpochs) is > 0 and var stepEpochs
+            ? ml.Transforms.DistillSteps(student, new StepDistillationOptions
+            {
+                InputColumnName = teacher.Vae.LatentColumnName, LabelColumnName = classes > 0 ? "Label" : null, Steps = p.GetValue(o.Passes),
+                TeacherSubsteps = p.GetValue(o.Substeps), Epochs = stepEpochs, Seed = p.GetValue(common.Seed), Precision = TrainingPrecisionOf(student),
+                Logger = log, CancellationToken = token,
+            }).Fit(teacher.Vae.Transform(images))
+            : ml.Transforms.LearnStepGrid(student, new StepGridOptions
+            {
+                MaxPasses = p.GetValue(o.Passes), Reference = teacher.Diffusion, Logger = log, CancellationToken = token,
+                Samplers = [.. p.GetValue(o.Samplers)!.Split(',').Select(SamplerRegistry.Create)],
+            }).Fit(requests);
+        var generator = ml.Transforms.GenerateDigits(fast, teacher.Vae, new DigitGeneratorOptions
         {
             Sampling = fast.Sampling, OutputColumnName = teacher.OutputColumnName,
         }).Fit(requests);
@@ -79,19 +93,20 @@ internal static class DistillCommand
     }
 
     /// <summary>The teacher's guidance distilled on the training images' latents, or the teacher itself with no epochs or no guidance to distil.</summary>
-    private static LatentDiffusionTransformer Distil(MLContext ml, DigitGeneratorTransformer teacher, int epochs, int trainRows, int seed, ILogger log,
+    private static LatentDiffusionTransformer Distil(MLContext ml, DigitGeneratorTransformer teacher, IDataView images, int epochs, int seed, ILogger log,
         CancellationToken token)
     {
         var diffusion = teacher.Diffusion;
         if (epochs == 0 || diffusion.AutoguidancePassesPerSample == 0 && diffusion.Sampling.GuidanceScale == 1) return diffusion;
-        var vae = teacher.Vae ?? throw new CommandLineException("--model holds a pixel-space generator; distill takes a latent one (a run's model.zip).");
-        var images = ml.Data.LoadMnist(MnistSplit.Train);
-        if (trainRows > 0) images = ml.Data.TakeRows(images, trainRows);
+        var vae = teacher.Vae!;
         return ml.Transforms.DistillGuidance(diffusion, new GuidanceDistillationOptions
         {
             InputColumnName = vae.LatentColumnName, LabelColumnName = diffusion.Classes > 0 ? "Label" : null, Epochs = epochs, Seed = seed,
-            Precision = diffusion.Sampling.Precision == SamplingPrecision.BFloat16 ? TrainingPrecision.BFloat16 : TrainingPrecision.Float32,
-            Logger = log, CancellationToken = token,
+            Precision = TrainingPrecisionOf(diffusion), Logger = log, CancellationToken = token,
         }).Fit(vae.Transform(images));
     }
+
+    /// <summary>The student trains in the number format the teacher samples in.</summary>
+    private static TrainingPrecision TrainingPrecisionOf(LatentDiffusionTransformer model) =>
+        model.Sampling.Precision == SamplingPrecision.BFloat16 ? TrainingPrecision.BFloat16 : TrainingPrecision.Float32;
 }

@@ -1,4 +1,5 @@
 using LatentDiffusion.Diffusion.Guidance;
+using LatentDiffusion.Diffusion.Samplers;
 
 namespace LatentDiffusion.Diffusion;
 
@@ -18,12 +19,23 @@ public static class SamplingLoop
     public static TArray Run<TArray>(IDenoiserEngine<TArray> engine, DiffusionProcess model, NoiseSchedule schedule, SamplingOptions options,
         Action<int, TArray, TArray>? onStep = null) where TArray : class, ISampleArray<TArray>
     {
-        var plan = new GuidancePlan(options, model.Classes);
-        bool clip = options.ClipToDataRange && model.DataMin.Length > 0;
+        var denoise = Denoiser(engine, model, schedule, options, new GuidancePlan(options, model.Classes));
+        Action<int, TArray, TArray>? inDataUnits = onStep is null ? null : (i, xt, x0) => onStep(i, ToData(model, xt), ToData(model, x0));
+        return ToData(model, options.Sampler.Sample(schedule, engine.Noise(), denoise, engine.Noise, inDataUnits));
+    }
 
-        // The denoiser as the sampler sees it: every prediction the guidance methods need at t (one batched pass per
-        // network), combined, read as (x0, eps) under the objective, x0 clipped to the data's range.
-        (TArray, TArray) Denoise(TArray x, int t)
+    /// <summary>
+    /// The denoiser as a sampler sees it, in the model's standardised units: every prediction the guidance methods of
+    /// <paramref name="plan"/> need at t (one batched pass per network), combined, read as (x0, eps) under the
+    /// objective, x0 clipped to the data's range when <paramref name="options"/> says so. Step distillation walks the
+    /// teacher with it, so the teacher steps exactly as it samples.
+    /// </summary>
+    public static DenoiseFunction<TArray> Denoiser<TArray>(IDenoiserEngine<TArray> engine, DiffusionProcess model, NoiseSchedule schedule,
+        SamplingOptions options, GuidancePlan plan) where TArray : class, ISampleArray<TArray>
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        bool clip = options.ClipToDataRange && model.DataMin.Length > 0;
+        return (x, t) =>
         {
             var output = Guided(engine, plan, x, t, schedule.Timesteps);
             var (x0, eps) = schedule.Interpret(model.Objective, output, x, t);
@@ -33,10 +45,7 @@ public static class SamplingLoop
                 eps = schedule.NoiseFor(x, x0, t);
             }
             return (x0, eps);
-        }
-
-        Action<int, TArray, TArray>? inDataUnits = onStep is null ? null : (i, xt, x0) => onStep(i, ToData(model, xt), ToData(model, x0));
-        return ToData(model, options.Sampler.Sample(schedule, engine.Noise(), Denoise, engine.Noise, inDataUnits));
+        };
     }
 
     /// <summary>

@@ -49,6 +49,14 @@ public static class LatentDiffusionCatalog
         GuidanceDistillationOptions? options = null) => new(Context(catalog), teacher, options);
 
     /// <summary>
+    /// Distils a fitted model's sampling into a few DDIM steps: fitted on the data the model learned, it returns a
+    /// student whose every DDIM step on a grid of <see cref="StepDistillationOptions.Steps"/> timesteps lands where the
+    /// teacher's guided many-step sampling lands (see <see cref="StepDistiller"/>).
+    /// </summary>
+    public static StepDistiller DistillSteps(this TransformsCatalog catalog, LatentDiffusionTransformer teacher, StepDistillationOptions? options = null)
+        => new(Context(catalog), teacher, options);
+
+    /// <summary>
     /// A few-step sampler for a fitted diffusion model: fitted on tuning requests (label, seed), it learns the grid of
     /// timesteps within <see cref="StepGridOptions.MaxPasses"/> network passes whose samples come closest to the
     /// model's own many-step ones, and returns the model with that sampler (see <see cref="StepGridLearner"/>).

@@ -71,17 +71,25 @@ public abstract record DiffusionSampler
             OptionChecks.InRange(Steps, 1, timesteps, nameof(Steps), owner, "the schedule's timesteps");
             return;
         }
-        if (Timesteps.Length == 0)
-            throw new ArgumentOutOfRangeException(nameof(Timesteps), "[]", $"{owner}.Timesteps must hold at least one timestep, or be null.");
-        for (int i = 0; i < Timesteps.Length; i++)
+        CheckGrid(Timesteps, timesteps, nameof(Timesteps), owner);
+    }
+
+    /// <summary>
+    /// Checks an explicit grid of timesteps on a schedule of <paramref name="timesteps"/> steps: at least one, each in
+    /// [0, T), descending; the refusal names <paramref name="owner"/>.<paramref name="option"/>.
+    /// </summary>
+    public static void CheckGrid(int[] grid, int timesteps, string option, string owner)
+    {
+        ArgumentNullException.ThrowIfNull(grid);
+        if (grid.Length == 0)
+            throw new ArgumentOutOfRangeException(option, "[]", $"{owner}.{option} must hold at least one timestep, or be null.");
+        for (int i = 0; i < grid.Length; i++)
         {
-            int t = Timesteps[i];
+            int t = grid[i];
             if (t < 0 || t >= timesteps)
-                throw new ArgumentOutOfRangeException(nameof(Timesteps), t,
-                    $"{owner}.Timesteps[{i}] must be a timestep in [0, {timesteps - 1}] of the schedule, got {t}.");
-            if (i > 0 && t >= Timesteps[i - 1])
-                throw new ArgumentOutOfRangeException(nameof(Timesteps), t,
-                    $"{owner}.Timesteps must descend: entry {i} is {t}, after {Timesteps[i - 1]} at entry {i - 1}.");
+                throw new ArgumentOutOfRangeException(option, t, $"{owner}.{option}[{i}] must be a timestep in [0, {timesteps - 1}] of the schedule, got {t}.");
+            if (i > 0 && t >= grid[i - 1])
+                throw new ArgumentOutOfRangeException(option, t, $"{owner}.{option} must descend: entry {i} is {t}, after {grid[i - 1]} at entry {i - 1}.");
         }
     }
 
