@@ -47,9 +47,13 @@ internal static class DistillCommand
     public static Command Create(CommonOptions common)
     {
         var o = new Options();
-        var command = new Command("distill", "Make a saved generator fast: distil its guidance into the network on the training images, then learn the grid of "
-            + "timesteps within --passes network passes whose samples come closest to the model's own many-step ones, and save it as a new model zip.")
-            { o.Model, o.Output, o.Passes, o.Epochs, o.StepEpochs, o.Substeps, o.Count, o.Samplers, o.TrainRows, common.Seed, common.Verbose };
+        var command = new Command("distill", "Make a saved generator fast: distil its guidance into the network on the training images (--epochs), then "
+            + "either distil --passes DDIM steps into it (--step-epochs) or learn the grid of timesteps within --passes network passes whose samples come "
+            + "closest to the model's own many-step ones, and save it as a new model zip.")
+            {
+                o.Model, o.Output, o.Passes, o.Epochs, o.StepEpochs, o.Substeps, o.Count, o.Samplers, o.TrainRows, common.Guidance, common.Band,
+                common.Autoguidance, common.AutoguidanceBand, common.Seed, common.Verbose,
+            };
         command.SetAction(Cli.Guarded(common.Verbose, (p, token) => Task.FromResult(Run(p, o, common, token))));
         return command;
     }
@@ -58,7 +62,9 @@ internal static class DistillCommand
     {
         string path = PathChecks.WritableFile(p.GetValue(o.Output)!, "--out");
         var ml = SavedModels.Context();
-        var teacher = SavedModels.Generator(ml, p.GetValue(o.Model)!, "--model");
+        // The guidance flags change what the student learns: the teacher's guided prediction at those settings.
+        var teacher = new SamplingFlags(Guidance: p.GetValue(common.Guidance), Band: p.GetValue(common.Band), Autoguidance: p.GetValue(common.Autoguidance),
+            AutoguidanceBand: p.GetValue(common.AutoguidanceBand)).On(SavedModels.Generator(ml, p.GetValue(o.Model)!, "--model"));
         if (teacher.Vae is null) throw new CommandLineException("--model holds a pixel-space generator; distill takes a latent one (a run's model.zip).");
         using var logging = SavedModels.Logging(p.GetValue(common.Verbose));
         var log = logging.CreateLogger("distill");

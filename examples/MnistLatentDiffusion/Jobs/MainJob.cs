@@ -112,7 +112,7 @@ public sealed class MainJob(RunSettings settings, string outputDirectory)
             settings.EvaluationSets);
         var instrument = TrainInstrument(run);
         var conditional = TrainConditional(run, instrument);
-        var fewStep = settings.DistillationEpochs == 0 ? null : new FewStepStage(settings, outputDirectory, CheckpointDirectory, Resume)
+        var fewStep = settings.FewStepEpochs == 0 ? null : new FewStepStage(settings, outputDirectory, CheckpointDirectory, Resume)
             .Run(ml, train, conditional.Generator, device, logger, progress, cancellationToken);
         var unconditional = TrainUnconditional(run, instrument, conditional);
         var rows = MeasureRows(run, instrument, conditional.Generator, unconditional.Generator, fewStep?.Generator);

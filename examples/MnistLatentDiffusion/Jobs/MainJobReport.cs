@@ -131,12 +131,15 @@ internal static class MainJobReport
         var diffusion = fast.Generator.Diffusion;
         return new JsonObject
         {
-            ["distillationEpochs"] = settings.DistillationEpochs, ["distillationSeconds"] = fast.DistillationSeconds, ["gridSeconds"] = fast.GridSeconds,
+            ["method"] = "step distillation: each DDIM step of a copy of the class-conditional model's network learns where the guided model lands over "
+                + "its interval", ["epochs"] = settings.FewStepEpochs, ["substeps"] = settings.FewStepSubsteps,
+            ["teacherGuidanceScale"] = fast.TeacherGuidanceScale, ["seconds"] = fast.Seconds,
             ["sampler"] = diffusion.Sampling.Sampler.Name, ["grid"] = new JsonArray([.. diffusion.Sampling.Sampler.Timesteps!.Select(t => (JsonNode)t)]),
-            ["networkPassesPerImage"] = diffusion.DenoiserPassesPerSample + diffusion.AutoguidancePassesPerSample, ["maxPasses"] = settings.FewStepPasses,
-            ["solvers"] = fast.Solvers.DeepClone(), ["accuracy"] = p.FewStepRow?.Accuracy?.Mean, ["accuracyStd"] = p.FewStepRow?.Accuracy?.Std,
-            ["tuningSeeds"] = $"{FewStepStage.TuningSeed:N0} + i, labels i mod 10, {settings.FewStepTuningRequests} requests: the grid's target is the "
-                + "class-conditional model's own guided samples for them",
+            ["networkPassesPerImage"] = diffusion.DenoiserPassesPerSample + diffusion.AutoguidancePassesPerSample, ["accuracy"] = p.FewStepRow?.Accuracy?.Mean,
+            ["accuracyStd"] = p.FewStepRow?.Accuracy?.Std,
+            ["chosenBy"] = settings.FewStepGuidanceScale is null ? "the teacher's guidance is the one chosen for the class-conditional model"
+                : "the teacher's guidance scale (RunSettings.FewStepGuidanceScale) was chosen on request set 401 x 1,000,003 + i of the previous default "
+                + "run's model (docs/results.md), none of this run's held-out sets",
         };
     }
 
@@ -164,7 +167,7 @@ internal static class MainJobReport
             ["autoguidanceSeconds"] = diffusion.AutoguidanceHistory.TotalSeconds,
             ["chainFitSeconds"] = p.ChainSeconds, ["unconditionalModelSeconds"] = p.UnconditionalSeconds,
             ["samplingSeconds"] = p.SamplingSeconds, ["unconditionalSamplingSeconds"] = p.UnconditionalSamplingSeconds,
-            ["distillationSeconds"] = p.FewStep?.DistillationSeconds, ["fewStepGridSeconds"] = p.FewStep?.GridSeconds,
+            ["fewStepSeconds"] = p.FewStep?.Seconds,
             ["fewStepSamplingSeconds"] = p.FewStep is null ? null : p.FewStepSamplingSeconds, ["totalSeconds"] = p.TotalSeconds,
         };
     }

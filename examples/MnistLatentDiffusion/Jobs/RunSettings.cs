@@ -98,16 +98,20 @@ public sealed record RunSettings
     /// </summary>
     public bool MeasurePrecision { get; init; } = true;
     /// <summary>
-    /// Epochs of guidance distillation for the few-step generator (issue 43; 0: no few-step generator): the
-    /// class-conditional model's guidance trained into a copy of its network, which then samples at one pass per step.
+    /// Epochs of step distillation for the few-step generator (issue 43; 0: no few-step generator): the
+    /// class-conditional model's guided sampling distilled into <see cref="FewStepPasses"/> DDIM steps of a copy of its
+    /// network, guidance included.
     /// </summary>
-    public int DistillationEpochs { get; init; } = 2;
-    /// <summary>Network passes per image of the few-step generator, guidance included.</summary>
+    public int FewStepEpochs { get; init; } = 2;
+    /// <summary>Network passes per image of the few-step generator: its DDIM steps.</summary>
     public int FewStepPasses { get; init; } = 4;
-    /// <summary>The solvers whose grids the few-step search learns; the one closest to the teacher is kept.</summary>
-    public IReadOnlyList<DiffusionSampler> FewStepSamplers { get; init; } = [new IpndmSampler()];
-    /// <summary>Tuning requests whose guided many-step samples the few-step grid is learned against.</summary>
-    public int FewStepTuningRequests { get; init; } = 128;
+    /// <summary>DDIM steps the guided teacher takes over each of the student's steps while distilling.</summary>
+    public int FewStepSubsteps { get; init; } = 8;
+    /// <summary>
+    /// The guidance scale of the teacher the few-step student learns (null: the scale the run chose for the
+    /// class-conditional model).
+    /// </summary>
+    public double? FewStepGuidanceScale { get; init; }
     /// <summary>
     /// Clusters of the no-label model's self-labelled guidance (issue 44): k-means on the VAE's latents, never the labels;
     /// 0 trains the plain unconditional model. Off in the default preset: with 20 clusters (guidance 2, autoguidance 3,
@@ -124,7 +128,7 @@ public sealed record RunSettings
     {
         "quick" => new RunSettings { Preset = "quick", TrainRows = 12_000, ClassifierEpochs = 1, VaeEpochs = 2, DiffusionEpochs = 4, AutoguidanceEpochs = 1,
             Samples = 1_000, UnconditionalEpochs = 3, UnconditionalAutoguidanceEpochs = 1, UnconditionalAutoguidanceScales = [1.0, 2.0],
-                DistillationEpochs = 1, FewStepTuningRequests = 64, UnconditionalClusters = 10, UnconditionalGuidanceScales = [1.0, 2.0],
+                FewStepEpochs = 1, UnconditionalClusters = 10, UnconditionalGuidanceScales = [1.0, 2.0],
                 GuidanceChoices = [new(2.25, 0.5, 0.7), new(3, 0.4, 0.8)] },
         "default" => new RunSettings { Preset = "default" },
         "full" => new RunSettings { Preset = "full", ClassifierEpochs = 8, VaeEpochs = 8, DiffusionEpochs = 60, DiffusionWidth = 64, UnconditionalEpochs = 60,
@@ -132,8 +136,8 @@ public sealed record RunSettings
         // The smallest run that still exercises every step; the test suite uses it.
         "smoke" => new RunSettings { Preset = "smoke", TrainRows = 1_500, ClassifierEpochs = 1, VaeEpochs = 1, DiffusionEpochs = 1, Samples = 200,
             Sampler = new UniPcSampler { Steps = 5 }, DiffusionWidth = 16, AutoguidanceWidth = 8, AutoguidanceEpochs = 1, UnconditionalWidth = 16,
-                UnconditionalEpochs = 1, UnconditionalAutoguidanceEpochs = 1, UnconditionalAutoguidanceScales = [1.0, 2.0], DistillationEpochs = 1,
-                FewStepTuningRequests = 32, FewStepPasses = 2, FewStepSamplers = [new IpndmSampler()], UnconditionalClusters = 4,
+                UnconditionalEpochs = 1, UnconditionalAutoguidanceEpochs = 1, UnconditionalAutoguidanceScales = [1.0, 2.0], FewStepEpochs = 1,
+                FewStepPasses = 2, FewStepSubsteps = 2, UnconditionalClusters = 4,
                 UnconditionalGuidanceScales = [1.0, 2.0], GuidanceChoices = [new(2.25, 0.5, 0.7), new(3, 0.4, 0.8)] },
         _ => throw new ArgumentException($"Unknown preset '{preset}': expected quick, default or full."),
     };

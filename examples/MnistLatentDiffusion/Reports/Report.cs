@@ -77,9 +77,9 @@ public static class Report
         if (r["fewStep"] is JsonObject fast)
         {
             string grid = string.Join(", ", ((JsonArray)fast["grid"]!).Select(v => v!.ToString()));
-            sb.AppendLine($"- Few-step generator (issue 43): the class-conditional model's guidance distilled into a copy of its network "
-                + $"({fast["distillationEpochs"]} epochs), then {fast["sampler"]} on the learned grid [{grid}]: "
-                + $"{fast["networkPassesPerImage"]} network passes per image, guidance included.");
+            sb.AppendLine($"- Few-step generator (issue 43): the class-conditional model's guided sampling (guidance "
+                + $"{F(fast["teacherGuidanceScale"], "0.##")}, {fast["substeps"]} DDIM steps per student step) distilled into {fast["sampler"]} on [{grid}] "
+                + $"({fast["epochs"]} epochs): {fast["networkPassesPerImage"]} network passes per image, guidance included.");
         }
         var vae = r["vae"]!;
         string attention = vae["attention"]?.GetValue<bool>() == true ? " with self-attention" : "";
@@ -222,10 +222,9 @@ public static class Report
             + $"({F(p["generationImagesPerSecond"], "F0")} decoded images/s) |");
         sb.AppendLine($"| sampling {sets} unconditional images | {F(t["unconditionalSamplingSeconds"], "F0")} s "
             + $"({F(p["unconditionalImagesPerSecond"], "F0")} decoded images/s) |");
-        if (t["distillationSeconds"] is { } distillation)
+        if (t["fewStepSeconds"] is { } distillation)
         {
-            sb.AppendLine($"| few-step: guidance distillation | {F(distillation, "F0")} s |");
-            sb.AppendLine($"| few-step: grid search | {F(t["fewStepGridSeconds"], "F0")} s |");
+            sb.AppendLine($"| few-step: step distillation | {F(distillation, "F0")} s |");
             sb.AppendLine($"| sampling {sets} few-step images | {F(t["fewStepSamplingSeconds"], "F0")} s "
                 + $"({F(p["fewStepImagesPerSecond"], "F0")} decoded images/s) |");
         }

@@ -61,9 +61,10 @@ public class MainJobTests
             double Fid(JsonNode? t) => t!["fid"]!.GetValue<double>();
             Assert.Equal(tried.Take(2).MinBy(Fid)!["guidanceScale"]!.GetValue<double>(), json["unconditionalModel"]!["guidanceScale"]!.GetValue<double>());
             Assert.Equal(tried.Skip(2).MinBy(Fid)!["autoguidanceScale"]!.GetValue<double>(), json["unconditionalModel"]!["autoguidanceScale"]!.GetValue<double>());
-            // The few-step generator (issue 43): guidance distilled, a grid learned within the smoke preset's 2 passes, saved as fast.zip.
+            // The few-step generator (issue 43): the guided model's sampling distilled into the smoke preset's 2 DDIM steps, saved as fast.zip.
             var fast = (DigitGeneratorTransformer)TestContext().Model.Load(Path.Combine(folder, "fast.zip"), out _);
-            Assert.True(fast.Diffusion.DenoiserPassesPerSample + fast.Diffusion.AutoguidancePassesPerSample <= 2);
+            Assert.Equal(2, fast.Diffusion.DenoiserPassesPerSample + fast.Diffusion.AutoguidancePassesPerSample);
+            Assert.Equal("Ddim", json["fewStep"]!["sampler"]!.GetValue<string>());
             Assert.Equal(json["fewStep"]!["grid"]!.AsArray().Select(v => v!.GetValue<int>()), fast.Diffusion.Sampling.Sampler.Timesteps!);
             Assert.Equal(3, json["rows"]!["fewStep"]!["fid"]!["values"]!.AsArray().Count);
             // unconditional.zip samples with the chosen scale (it was saved before the choice until issue 31's session).
