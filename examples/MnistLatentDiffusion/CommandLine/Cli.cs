@@ -86,7 +86,7 @@ public static class Cli
             TrainCommand.Create(common), GenerateCommand.Create(common), EvaluateCommand.Create(common), BenchCommand.Create(common),
             ToyCommand.Create(common), CompareCommand.Create(common), SweepCommand.Create(common), SweepMergeCommand.Create(common),
             VaeVariantsCommand.Create(common), ColourCommand.Create(common), ExportCommand.Create(common), OnnxBenchCommand.Create(common),
-            StreamBenchCommand.Create(common), RenderReportCommand.Create(common), DistillCommand.Create(common),
+            StreamBenchCommand.Create(common), RenderReportCommand.Create(common), DistillCommand.Create(common), ClusterAgreementCommand.Create(common),
         ];
         foreach (var command in commands) root.Subcommands.Add(command);
         var table = new Command("help-table", "Print the table of sub-commands and options as Markdown (the README's table).") { Hidden = true };

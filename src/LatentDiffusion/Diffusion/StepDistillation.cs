@@ -28,9 +28,9 @@ internal static class StepDistillation
     {
         var plan = new GuidancePlan(teacherSampling, teacher.Classes);
         var schedule = teacher.Schedule;
-        run.Logger.LogInformation("Distilling {Substeps} teacher steps per interval into one DDIM step on [{Grid}] ({Passes} teacher passes per "
-            + "interval): {Rows} samples for {Epochs} epochs", substeps, string.Join(", ", grid), substeps * plan.KeysAt(grid[0], schedule.Timesteps).Count,
-            samples.Rows, settings.Epochs);
+        run.Logger.LogInformation("Distilling {Substeps} teacher steps per interval into one DDIM step on [{Grid}] ({Passes:F1} teacher passes per "
+            + "interval on average, guidance included): {Rows} samples for {Epochs} epochs", substeps, string.Join(", ", grid),
+            TeacherPasses(plan, schedule.Timesteps, grid, substeps), samples.Rows, settings.Epochs);
         var objective = teacher.Config.Objective;
         var device = run.Device;
 
@@ -79,6 +79,19 @@ internal static class StepDistillation
             x = Math.Sqrt(schedule.AlphaBar(v)) * x0 + Math.Sqrt(1 - schedule.AlphaBar(v)) * eps;
         }
         return x;
+    }
+
+    /// <summary>The teacher's network passes per interval of the grid, averaged over the intervals: each substep's guidance keys.</summary>
+    private static double TeacherPasses(GuidancePlan plan, int timesteps, int[] grid, int substeps)
+    {
+        int passes = 0;
+        for (int i = 0; i < grid.Length; i++)
+        {
+            int from = grid[i], to = i + 1 < grid.Length ? grid[i + 1] : -1;
+            for (int j = 0; j < substeps; j++)
+                if (Substep(from, to, substeps, j) is var u && u != Substep(from, to, substeps, j + 1)) passes += plan.KeysAt(u, timesteps).Count;
+        }
+        return (double)passes / grid.Length;
     }
 
     private static int Substep(int from, int to, int substeps, int j) => (int)Math.Round(from - (double)(from - to) * j / substeps);

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Xunit.Abstractions;
 using LatentDiffusion.Diffusion;
 using LatentDiffusion.Diffusion.Samplers;
 using LatentDiffusion.Export;
@@ -7,6 +6,7 @@ using LatentDiffusion.MLNet;
 using LatentDiffusion.Models;
 using LatentDiffusion.Models.Vae;
 using LatentDiffusion.Onnx;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace LatentDiffusion.Tests.Export;

@@ -153,6 +153,7 @@ public class PackageConsumerTests : IDisposable
         var run = Run(quickstart, "run", "-c", "Release", "--", "--quick");
         Assert.True(run.ExitCode == 0, run.Output);
         Assert.Contains("FID ", run.Output);
+        Assert.Contains("4 passes per image: FID ", run.Output);
         Assert.True(File.Exists(Path.Combine(quickstart, "digits.zip")), run.Output);
         Assert.True(File.Exists(Path.Combine(quickstart, "first-digit.png")), run.Output);
         DeleteBuild(quickstart);

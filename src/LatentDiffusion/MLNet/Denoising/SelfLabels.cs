@@ -41,7 +41,7 @@ internal static class SelfLabels
     }
 
     /// <summary>A copy of the rows with every element standardised per index of the first dimension.</summary>
-    private static float[] Standardised(float[] values, int rows, int[] shape)
+    internal static float[] Standardised(float[] values, int rows, int[] shape)
     {
         int channels = shape[0], size = values.Length / Math.Max(rows, 1), inner = size / channels;
         var moments = new ChannelMoments(channels, inner);
@@ -57,7 +57,7 @@ internal static class SelfLabels
         return result;
     }
 
-    private static int[] Cluster(float[] values, int rows, int size, int clusters, int seed)
+    internal static int[] Cluster(float[] values, int rows, int size, int clusters, int seed)
     {
         var ml = new MLContext(seed);
         var schema = SchemaDefinition.Create(typeof(Row));
