@@ -24,8 +24,18 @@ public class CommandLineTests(TinyModels models) : IClassFixture<TinyModels>, ID
         Dictionary<string, string>? environment = null)
     {
         string app = typeof(Cli).Assembly.Location;
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        // A test run started in the background by a non-interactive shell (`dotnet test ... &`) ignores SIGINT, and a
+        // child inherits that: .NET then keeps SIGINT ignored, as Unix programs do under nohup. The interrupt tests
+        // reset it for the app alone (coreutils' env --default-signal), so they measure the app, not how the suite
+        // was started.
+        bool resetInterrupt = interruptWhen is not null && OperatingSystem.IsLinux() && File.Exists("/usr/bin/env");
+        var start = new ProcessStartInfo(resetInterrupt ? "/usr/bin/env" : "dotnet")
+        {
+            WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true,
+        };
         foreach (var (name, value) in environment ?? []) start.Environment[name] = value;
+        if (resetInterrupt)
+            foreach (var a in new[] { "--default-signal=INT", "dotnet" }) start.ArgumentList.Add(a);
         start.ArgumentList.Add(app);
         foreach (var a in args) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
